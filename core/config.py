@@ -1,0 +1,83 @@
+"""Configuration: every setting is an `XASO_*` environment variable; a `.env` file is honoured."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="XASO_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///xaso.db"
+    commune_code: str = "LB"
+    commune_name: str = "Xã La Bằng"
+    public_url: str = "http://127.0.0.1:8080"
+    # When unset, a random key is made once and kept in var_dir/secret.key (see `secret()`).
+    secret_key: SecretStr | None = None
+    data_dir: Path = REPO_ROOT / "data"
+    var_dir: Path = Path("var")
+
+    telegram_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_base: str = "https://api.telegram.org/bot"
+    zalo_app_id: str | None = None
+    zalo_app_secret: SecretStr | None = None
+    zalo_oa_secret: SecretStr | None = None
+    zalo_access_token: SecretStr | None = None
+    zalo_refresh_token: SecretStr | None = None
+    zalo_api_base: str = "https://openapi.zalo.me"
+    zalo_oauth_base: str = "https://oauth.zaloapp.com"
+    zalo_bot_token: SecretStr | None = None
+    zalo_bot_webhook_secret: SecretStr | None = None
+    zalo_bot_api_base: str = "https://bot-api.zaloplatforms.com"
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_webhook_secret: SecretStr | None = None
+    tts_engine: Literal["auto", "gtts", "espeak"] = "auto"
+    nlu_backend: Literal["embedded", "rasa"] = "embedded"
+    rasa_url: str = "http://127.0.0.1:5005"
+    hook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+    # Policy knobs (SECURITY.md): per-user token bucket, input limits, outbox retries.
+    rate_limit_per_minute: int = 30
+    rate_limit_burst: int = 10
+    max_text_chars: int = 4000
+    max_request_bytes: int = 15 * 1024 * 1024
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    outbox_max_attempts: int = 8
+    outbox_base_delay: float = 2.0
+    outbox_max_delay: float = 600.0
+    nlu_threshold: float = 0.45
+    load_demo_data: bool = True
+
+    @field_validator("commune_code")
+    @classmethod
+    def _commune_code(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{2,4}", value):
+            raise ValueError("XASO_COMMUNE_CODE must be 2 to 4 capital letters, e.g. LB")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secret(self) -> bytes:
+        """The key material behind field encryption, tokens and signatures."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.var_dir / "secret.key"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()

@@ -1,0 +1,89 @@
+"""Platform-neutral message types: one `Incoming` in, `Reply` objects out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    phone: str
+    # True only when the platform itself vouches that the contact is the sender's own.
+    verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    channel: str
+    chat_id: str
+    user_id: str
+    message_id: str | None = None
+    text: str | None = None
+    button: str | None = None
+    location: Location | None = None
+    contact: Contact | None = None
+    attachment: Attachment | None = None
+    language: str | None = None
+    display_name: str | None = None
+    raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def kind(self) -> str:
+        for name in ("button", "location", "contact", "attachment"):
+            if getattr(self, name) is not None:
+                return name
+        return "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    buttons: tuple[Button, ...] = ()
+    audio_url: str | None = None
+    image_url: str | None = None
+    document_url: str | None = None
+    request_location: bool = False
+    request_phone: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "buttons": [{"label": b.label, "data": b.data} for b in self.buttons],
+            "audio_url": self.audio_url,
+            "image_url": self.image_url,
+            "document_url": self.document_url,
+            "request_location": self.request_location,
+            "request_phone": self.request_phone,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reply:
+        return cls(
+            text=str(data.get("text", "")),
+            buttons=tuple(Button(str(b["label"]), str(b["data"])) for b in data.get("buttons") or ()),
+            audio_url=data.get("audio_url"),
+            image_url=data.get("image_url"),
+            document_url=data.get("document_url"),
+            request_location=bool(data.get("request_location", False)),
+            request_phone=bool(data.get("request_phone", False)),
+        )
