@@ -1,0 +1,483 @@
+"""The outbox against the real database (SQLite, or PostgreSQL when XASO_TEST_DATABASE_URL is set)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from core.config import Settings
+from core.db import Database
+from core.messages import Button, Reply
+from core.models import OutboxMessage, User
+from core.outbox import INTERRUPTED, Outbox, RetryPolicy, SendError
+from tests.support.fake_channel import RecordingSender
+
+LEASE = 60.0
+
+
+def bounded(seconds: float) -> Callable[[Callable[..., Coroutine[Any, Any, None]]],
+                                        Callable[..., Coroutine[Any, Any, None]]]:
+    """Fails a test that runs longer than `seconds` instead of letting it hang."""
+    def decorate(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Coroutine[Any, Any, None]]:
+        @functools.wraps(test)
+        async def run(*args: Any, **kwargs: Any) -> None:
+            async with asyncio.timeout(seconds):
+                await test(*args, **kwargs)
+        return run
+    return decorate
+
+
+class FakeClock:
+    """Wall clock, monotonic clock and sleep in one: sleeping moves both clocks, instantly."""
+
+    def __init__(self) -> None:
+        self.wall = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+        self.mono = 1000.0
+        self.slept: list[float] = []
+
+    def now(self) -> datetime:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.wall += timedelta(seconds=seconds)
+        self.mono += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)
+        await asyncio.sleep(0)
+
+
+class FixedRandom(random.Random):
+    """Jitter pinned to one point of its range."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+def make_outbox(database: Database, clock: FakeClock, policy: RetryPolicy | None = None,
+                **options: Any) -> Outbox:
+    return Outbox(database, policy or RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=600.0),
+                  clock=clock.now, monotonic=clock.monotonic, sleep=clock.sleep,
+                  rng=FixedRandom(0.5), lease=LEASE, **options)
+
+
+async def put(outbox: Outbox, database: Database, key: str, chat_id: str = "c1", channel: str = "fake",
+              **options: Any) -> bool:
+    async with database.session() as session:
+        return await outbox.enqueue(session, channel=channel, chat_id=chat_id, reply=Reply(f"text {key}"),
+                                    key=key, **options)
+
+
+async def row(database: Database, key: str) -> OutboxMessage:
+    async with database.session() as session:
+        return (await session.execute(select(OutboxMessage).where(OutboxMessage.key == key))).scalar_one()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+# Enqueuing
+
+
+@bounded(10)
+async def test_enqueue_in_a_rolled_back_transaction_leaves_nothing(database: Database,
+                                                                   clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    with pytest.raises(RuntimeError):
+        async with database.session() as session:
+            session.add(User(channel="telegram", external_id="42"))
+            assert await outbox.enqueue(session, channel="fake", chat_id="42", reply=Reply("hi"), key="k1")
+            raise RuntimeError("the state change failed")
+    assert await outbox.stats() == {"pending": 0, "sending": 0, "sent": 0, "dead": 0}
+    async with database.session() as session:
+        assert (await session.execute(select(User))).first() is None
+
+
+@bounded(10)
+async def test_duplicate_key_adds_one_row_and_the_caller_still_commits(database: Database,
+                                                                      clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    assert await put(outbox, database, "order-1-paid")
+    async with database.session() as session:
+        session.add(User(channel="telegram", external_id="42"))
+        await session.flush()
+        added = await outbox.enqueue(session, channel="fake", chat_id="other", reply=Reply("again"),
+                                     key="order-1-paid")
+        session.add(User(channel="telegram", external_id="43"))
+    assert added is False
+    async with database.session() as session:
+        users = (await session.execute(select(User.external_id).order_by(User.external_id))).scalars()
+        assert list(users) == ["42", "43"]
+        rows = (await session.execute(select(OutboxMessage))).scalars().all()
+    assert len(rows) == 1 and rows[0].chat_id == "c1" and rows[0].payload["text"] == "text order-1-paid"
+
+
+@bounded(10)
+async def test_enqueue_keeps_the_whole_reply_and_rejects_oversized_keys(database: Database,
+                                                                        clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    reply = Reply("Chọn:", buttons=(Button("Có", "yes"), Button("Không", "no")), request_phone=True)
+    async with database.session() as session:
+        await outbox.enqueue(session, channel="fake", chat_id="c1", reply=reply, key="k")
+        with pytest.raises(ValueError):
+            await outbox.enqueue(session, channel="fake", chat_id="c1", reply=reply, key="k" * 161)
+    sender = RecordingSender()
+    assert await outbox.drain_once(sender) == 1
+    assert sender.delivered[0].reply == reply
+
+
+# Retries and dead letters
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter_inside_its_range() -> None:
+    equal = RetryPolicy(max_attempts=8, base_delay=2.0, max_delay=60.0, jitter="equal")
+    full = RetryPolicy(max_attempts=8, base_delay=2.0, max_delay=60.0, jitter="full")
+    assert [equal.delay(n, FixedRandom(1.0)) for n in range(1, 8)] == [2, 4, 8, 16, 32, 60, 60]
+    assert [equal.delay(n, FixedRandom(0.0)) for n in (1, 2, 10)] == [1, 2, 30]
+    assert full.delay(3, FixedRandom(0.0)) == 0 and full.delay(3, FixedRandom(0.25)) == 2
+    rng = random.Random(7)
+    assert all(16 <= equal.delay(5, rng) <= 32 for _ in range(200))
+    assert equal.delay(10_000, rng) <= 60
+    settings = Settings(outbox_max_attempts=3, outbox_base_delay=1.5, outbox_max_delay=90)
+    assert RetryPolicy.from_settings(settings) == RetryPolicy(3, 1.5, 90.0)
+
+
+@bounded(10)
+async def test_fails_twice_then_sends_once_following_the_backoff(database: Database,
+                                                                 clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)  # base 2 s, jitter pinned at 0.75 of the ceiling
+    sender = RecordingSender()
+    sender.fail(2)
+    await put(outbox, database, "k")
+    start = clock.now()
+
+    assert await outbox.drain_once(sender) == 0
+    first = await row(database, "k")
+    assert (first.status, first.attempts, first.last_error) == ("pending", 1, "fake failure")
+    assert first.next_attempt_at == start + timedelta(seconds=1.5)
+
+    clock.advance(1.4)
+    assert await outbox.drain_once(sender) == 0 and len(sender.calls) == 1  # not due yet
+    clock.advance(0.1)
+    assert await outbox.drain_once(sender) == 0
+    second = await row(database, "k")
+    assert second.attempts == 2 and second.next_attempt_at == clock.now() + timedelta(seconds=3.0)
+
+    clock.advance(3.0)
+    assert await outbox.drain_once(sender) == 1
+    done = await row(database, "k")
+    assert (done.status, done.attempts, done.sent_at) == ("sent", 2, clock.now())
+    assert sender.calls == ["k"] * 3 and sender.keys == ["k"]
+    assert await outbox.drain_once(sender) == 0
+
+
+@bounded(10)
+async def test_retry_after_from_the_platform_wins_over_the_backoff(database: Database,
+                                                                   clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    sender = RecordingSender()
+    sender.fail(retry_after=17.0)
+    await put(outbox, database, "k")
+    await outbox.drain_once(sender)
+    assert (await row(database, "k")).next_attempt_at == clock.now() + timedelta(seconds=17)
+    clock.advance(16.9)
+    assert await outbox.drain_once(sender) == 0
+    clock.advance(0.1)
+    assert await outbox.drain_once(sender) == 1
+
+
+@bounded(10)
+async def test_permanent_error_goes_to_dead_letters_at_once(database: Database, clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    sender = RecordingSender()
+    sender.fail(error=SendError("Forbidden: bot was blocked by the user", permanent=True))
+    await put(outbox, database, "k", chat_id="blocked")
+    await put(outbox, database, "other", chat_id="fine")
+    assert await outbox.drain_once(sender) == 1
+    dead = await outbox.dead_letters()
+    assert [(d.key, d.chat_id, d.attempts, d.last_error) for d in dead] == [
+        ("k", "blocked", 1, "Forbidden: bot was blocked by the user")]
+    assert dead[0].reply == Reply("text k")
+    assert await outbox.stats() == {"pending": 0, "sending": 0, "sent": 1, "dead": 1}
+
+
+@bounded(10)
+async def test_max_attempts_ends_in_dead_letters_with_a_short_error(database: Database,
+                                                                   clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock, RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=5.0))
+    sender = RecordingSender()
+    sender.fail(5, error=ConnectionError("https://api.telegram.org/bot123:SECRET/sendMessage" * 20))
+    await put(outbox, database, "k")
+    for _ in range(3):
+        await outbox.drain_once(sender)
+        clock.advance(10)
+    assert await outbox.drain_once(sender) == 0
+    dead = await row(database, "k")
+    assert (dead.status, dead.attempts, dead.last_error) == ("dead", 3, "ConnectionError")
+    assert len(sender.calls) == 3
+
+
+@bounded(10)
+async def test_staff_replay_a_dead_letter(database: Database, clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    sender = RecordingSender()
+    sender.fail(permanent=True)
+    await put(outbox, database, "k", channel="fake")
+    await put(outbox, database, "z", channel="zalo")
+    await outbox.drain_once(sender)
+    (dead,) = await outbox.dead_letters("fake")
+    assert await outbox.dead_letters("zalo") == []
+    assert await outbox.replay(dead.id)
+    assert await outbox.replay(dead.id) is False  # no longer dead
+    replayed = await row(database, "k")
+    assert (replayed.status, replayed.attempts) == ("pending", 0)
+    assert await outbox.drain_once(sender) == 1 and sender.keys == ["k"]
+    assert await outbox.replay(dead.id) is False  # sent rows are not replayed
+
+
+# Restarts and several senders
+
+
+@bounded(10)
+async def test_restart_mid_send_resumes_and_sends_each_once(database: Database, clock: FakeClock) -> None:
+    first = make_outbox(database, clock)
+    for n in range(3):
+        await put(first, database, f"k{n}", chat_id=f"c{n}")
+    claimed = await first.claim("fake", 10)
+    assert [c.key for c in claimed] == ["k0", "k1", "k2"]
+    del first  # the process dies holding the lease
+
+    sender = RecordingSender()
+    second = make_outbox(database, clock)
+    assert await second.drain_once(sender) == 0  # the lease still holds
+    clock.advance(LEASE + 1)
+    assert await second.drain_once(sender) == 3
+    assert sender.calls == ["k0", "k1", "k2"] and sender.repeats == []
+    resumed = await row(database, "k1")
+    assert (resumed.status, resumed.attempts, resumed.last_error) == ("sent", 1, INTERRUPTED)
+
+
+@bounded(10)
+async def test_a_message_that_keeps_killing_its_sender_ends_dead(database: Database,
+                                                                 clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock, RetryPolicy(max_attempts=2, base_delay=1.0, max_delay=5.0))
+    await put(outbox, database, "poison")
+    for _ in range(2):
+        assert len(await outbox.claim("fake", 10)) == 1
+        clock.advance(LEASE + 1)
+    sender = RecordingSender()
+    assert await outbox.drain_once(sender) == 0
+    assert sender.calls == [] and (await row(database, "poison")).status == "dead"
+
+
+class OvertakenSender(RecordingSender):
+    """Its first send is so slow that the lease expires and another node sends the row meanwhile."""
+
+    def __init__(self, clock: FakeClock, rival: Callable[[], Awaitable[int]]) -> None:
+        super().__init__()
+        self._fake_clock = clock
+        self._rival = rival
+
+    async def send(self, chat_id: str, reply: Reply, key: str) -> None:
+        if not self.calls:
+            self.calls.append(key)
+            self._fake_clock.advance(LEASE + 1)
+            assert await self._rival() == 1
+            raise TimeoutError("too late")
+        await super().send(chat_id, reply, key)
+
+
+@bounded(10)
+async def test_a_sender_whose_lease_expired_cannot_overwrite_the_outcome(database: Database,
+                                                                         clock: FakeClock) -> None:
+    rival, rival_sender = make_outbox(database, clock), RecordingSender()
+    slow = make_outbox(database, clock, send_timeout=LEASE - 1)
+    await put(slow, database, "k")
+    sender = OvertakenSender(clock, lambda: rival.drain_once(rival_sender))
+    assert await slow.drain_once(sender) == 0
+    done = await row(database, "k")
+    assert (done.status, done.attempts) == ("sent", 1)  # not put back to pending by the stale failure
+    assert await rival.drain_once(rival_sender) == 0 and rival_sender.keys == ["k"]
+
+
+@bounded(60)
+async def test_two_outboxes_draining_one_table_send_each_message_once(database: Database) -> None:
+    other_node = Database(database.url)
+    try:
+        first, second = Outbox(database, batch=5), Outbox(other_node, batch=5)
+        async with database.session() as session:
+            for n in range(200):
+                await first.enqueue(session, channel="fake", chat_id=f"c{n % 17}", reply=Reply(str(n)),
+                                    key=f"m{n}")
+        sender = RecordingSender()
+        counts = await asyncio.gather(first.flush(sender, 30), second.flush(sender, 30))
+    finally:
+        await other_node.close()
+    assert sum(counts) == 200 and all(counts)  # both nodes took part
+    assert sorted(sender.calls) == sorted(f"m{n}" for n in range(200))  # no key was sent twice
+    assert sender.repeats == []
+    assert await first.stats() == {"pending": 0, "sending": 0, "sent": 200, "dead": 0}
+
+
+# Scheduling and pacing
+
+
+@bounded(10)
+async def test_not_before_holds_a_message_until_its_time(database: Database, clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    sender = RecordingSender()
+    await put(outbox, database, "reminder", not_before=clock.now() + timedelta(hours=1))
+    await put(outbox, database, "now")
+    assert await outbox.drain_once(sender) == 1 and sender.keys == ["now"]
+    clock.advance(3599)
+    assert await outbox.drain_once(sender) == 0
+    clock.advance(1)
+    assert await outbox.drain_once(sender) == 1 and sender.keys == ["now", "reminder"]
+
+
+@bounded(10)
+async def test_per_chat_pace_spaces_one_chat_without_holding_back_others(database: Database,
+                                                                         clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    sender = RecordingSender(per_chat_rate=1.0, clock=clock.monotonic)
+    for n in range(3):
+        await put(outbox, database, f"a{n}", chat_id="a")
+    await put(outbox, database, "b0", chat_id="b")
+    start = clock.monotonic()
+    assert await outbox.drain_once(sender) == 4
+    times = {d.key: d.at - start for d in sender.delivered if d.at is not None}
+    assert sender.keys == ["a0", "b0", "a1", "a2"]
+    assert times["a0"] == 0 and times["b0"] == 0
+    assert times["a1"] == pytest.approx(1.0) and times["a2"] == pytest.approx(2.0)
+
+
+@bounded(10)
+async def test_global_pace_spaces_the_whole_channel(database: Database, clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    sender = RecordingSender(global_rate=4.0, clock=clock.monotonic)
+    for n in range(4):
+        await put(outbox, database, f"k{n}", chat_id=f"c{n}")
+    start = clock.monotonic()
+    assert await outbox.drain_once(sender) == 4
+    assert [d.at - start for d in sender.delivered if d.at is not None] == pytest.approx([0, .25, .5, .75])
+
+
+@bounded(10)
+async def test_real_pacing_is_measurable_and_short(database: Database) -> None:
+    outbox = Outbox(database)
+    sender = RecordingSender(per_chat_rate=20.0, clock=time.monotonic)
+    for n in range(3):
+        await put(outbox, database, f"k{n}")
+    assert await outbox.drain_once(sender) == 3
+    first, second, third = (d.at for d in sender.delivered if d.at is not None)
+    assert second - first >= 0.045 and third - second >= 0.045
+
+
+@bounded(10)
+async def test_a_pace_that_would_outlast_the_lease_hands_the_rest_back(database: Database,
+                                                                       clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    sender = RecordingSender(per_chat_rate=0.01)  # one message per 100 s, longer than the lease
+    await put(outbox, database, "k0")
+    await put(outbox, database, "k1")
+    assert await outbox.drain_once(sender) == 1
+    handed_back = await row(database, "k1")
+    assert (handed_back.status, handed_back.attempts) == ("pending", 0)
+
+
+# The loop
+
+
+@bounded(10)
+async def test_run_survives_a_raising_sender_and_stops_promptly(database: Database) -> None:
+    outbox = Outbox(database, RetryPolicy(max_attempts=10, base_delay=0.01, max_delay=0.05))
+    sender = RecordingSender()
+    sender.fail(3, error=RuntimeError("boom"))
+    async with database.session() as session:
+        await outbox.enqueue(session, channel="fake", chat_id="c", reply=Reply("hi"), key="k")
+    stop = asyncio.Event()
+    task = asyncio.create_task(outbox.run(sender, stop, idle=0.01))
+    await asyncio.wait_for(sender.wait_delivered(1), 3.0)
+    assert sender.keys == ["k"]
+    assert len(sender.calls) == 4 and (await row(database, "k")).attempts == 3
+    stopped_at = time.monotonic()
+    stop.set()
+    await asyncio.wait_for(task, 1.0)
+    assert time.monotonic() - stopped_at < 0.5
+
+
+@bounded(10)
+async def test_run_survives_a_database_error_and_backs_off(database: Database,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    outbox = Outbox(database)
+    claim = outbox.claim
+    failures: list[str] = []
+
+    async def flaky_claim(channel: str, limit: int) -> list[Any]:
+        if not failures:
+            failures.append(channel)
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return await claim(channel, limit)
+
+    monkeypatch.setattr(outbox, "claim", flaky_claim)
+    await put(outbox, database, "k")
+    sender, stop = RecordingSender(), asyncio.Event()
+    task = asyncio.create_task(outbox.run(sender, stop, idle=0.01))
+    await asyncio.wait_for(sender.wait_delivered(1), 3.0)
+    assert sender.keys == ["k"]
+    stop.set()
+    await asyncio.wait_for(task, 1.0)
+    assert failures == ["fake"]
+
+
+@bounded(10)
+async def test_stop_finishes_the_send_in_flight_and_hands_back_the_rest(database: Database) -> None:
+    outbox = Outbox(database)
+    stop = asyncio.Event()
+
+    class StoppingSender(RecordingSender):
+        async def send(self, chat_id: str, reply: Reply, key: str) -> None:
+            stop.set()  # the shutdown signal arrives while this message is in flight
+            await asyncio.sleep(0.01)
+            await super().send(chat_id, reply, key)
+
+    for n in range(3):
+        await put(outbox, database, f"k{n}", chat_id=f"c{n}")
+    sender = StoppingSender()
+    await asyncio.wait_for(outbox.run(sender, stop, idle=5.0), 1.0)
+    assert sender.keys == ["k0"]
+    assert await outbox.stats() == {"pending": 2, "sending": 0, "sent": 1, "dead": 0}
+    assert await outbox.flush(sender, timeout=2.0) == 2  # what a graceful shutdown still sends
+
+
+@bounded(10)
+async def test_wake_sends_a_new_message_without_waiting_for_idle(database: Database) -> None:
+    outbox = Outbox(database)
+    sender, stop = RecordingSender(), asyncio.Event()
+    task = asyncio.create_task(outbox.run(sender, stop, idle=30.0))
+    await asyncio.sleep(0.05)  # the loop has found nothing and idles
+    await put(outbox, database, "k")
+    await outbox.wake("fake")
+    await asyncio.wait_for(sender.wait_delivered(1), 2.0)
+    assert sender.keys == ["k"]
+    stop.set()
+    await asyncio.wait_for(task, 1.0)  # the stop event also cuts the idle wait short
