@@ -1,0 +1,444 @@
+"""The audit log: append-only and hash-chained, written with group commit.
+
+Each entry's hash is ``h_i = SHA-256(h_{i-1} ‖ canonical(entry_i))`` where ``h_{i-1}`` is the previous
+entry's hex digest as ASCII text (the genesis value is 64 zeros) and ``canonical`` is the entry as JSON
+with sorted keys, no whitespace, ``ensure_ascii=False``, in UTF-8; ``at`` is ISO 8601 UTC with
+microseconds. An auditor can therefore re-check any entry with ``printf %s "$prev$json" | sha256sum``.
+
+No personal data goes in: actors look like ``user:42``, ``system`` or ``cli``; subjects are ids; detail
+holds a few scalars (ids, codes, hashes). Callers that must refer to a phone number or the like use
+`pseudonym`. Every text is checked to be a short token without whitespace, which keeps free text
+(message bodies, names, error messages) out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import math
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.db import Database
+from core.models import AuditEntry, AuditHead, utcnow
+
+Scalar = str | int | float | bool | None
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+PSEUDONYM_HEX_CHARS = 32
+MAX_DETAIL_KEYS = 16
+MAX_DETAIL_KEY_CHARS = 32
+MAX_DETAIL_VALUE_CHARS = 128
+# Column widths of AuditEntry: checked before queueing so that one bad entry cannot fail a whole batch.
+FIELD_LIMITS = {"actor": 64, "action": 64, "subject": 128, "outcome": 16}
+CANONICAL_FIELDS = ("seq", "at", "actor", "action", "subject", "outcome", "detail")
+ROW_COLUMNS = (*CANONICAL_FIELDS, "prev_hash", "hash")
+
+
+class AuditWriteError(RuntimeError):
+    """An entry could not be written; the action it describes must not be taken as audited."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str | None
+    outcome: str
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """An entry before it has a place in the chain."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str | None
+    outcome: str
+    detail: dict[str, Scalar]
+
+    def row(self, seq: int) -> dict[str, Any]:
+        return {"seq": seq, **asdict(self)}
+
+
+@dataclass(slots=True)
+class _Pending:
+    draft: _Draft
+    future: asyncio.Future[int]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hashing
+
+
+def pseudonym(value: str, key: bytes) -> str:
+    """A stable, keyed stand-in for a personal value (phone number, ID number) in audit entries."""
+    if not key:
+        raise ValueError("pseudonym needs a non-empty key")
+    digest = hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+    return digest[:PSEUDONYM_HEX_CHARS]
+
+
+def canonical(row: Mapping[Any, Any]) -> bytes:
+    """The bytes that are hashed for one entry: the canonical fields of `row`, other keys ignored."""
+    fields = {name: row[name] for name in CANONICAL_FIELDS}
+    fields["at"] = fields["at"].astimezone(UTC).isoformat(timespec="microseconds")
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8")
+
+
+def chain_hash(prev_hash: str, row: Mapping[Any, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical(row)).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Validation: everything that could fail inside the batch transaction is refused up front.
+
+
+def _check_token(name: str, value: object, limit: int) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"audit {name} must be a str, not {type(value).__name__}")
+    if not value or len(value) > limit:
+        raise ValueError(f"audit {name} must be 1 to {limit} characters")
+    if not value.isprintable() or any(char.isspace() for char in value):
+        raise ValueError(f"audit {name} must be a token without spaces (ids and codes, no free text)")
+
+
+def _check_detail(detail: Mapping[str, Scalar]) -> dict[str, Scalar]:
+    if len(detail) > MAX_DETAIL_KEYS:
+        raise ValueError(f"audit detail holds at most {MAX_DETAIL_KEYS} keys")
+    for key, value in detail.items():
+        _check_token("detail key", key, MAX_DETAIL_KEY_CHARS)
+        if isinstance(value, str):
+            _check_token(f"detail[{key!r}]", value, MAX_DETAIL_VALUE_CHARS)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"audit detail[{key!r}] must be a finite number")
+        elif value is not None and not isinstance(value, int | float):
+            raise TypeError(f"audit detail[{key!r}] must be a scalar, not {type(value).__name__}")
+    return dict(detail)
+
+
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError("the audit clock must return an aware datetime")
+    return at.astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Verification
+
+
+class _ChainWalk:
+    """Follows the chain entry by entry; the first problem found is where it breaks."""
+
+    def __init__(self) -> None:
+        self.expected_seq = 1
+        self.prev_hash = GENESIS_HASH
+        self.checked = 0
+
+    def step(self, row: RowMapping) -> VerifyResult | None:
+        seq = row["seq"]
+        if seq != self.expected_seq:
+            return self._broken(self.expected_seq, f"entry {self.expected_seq} is missing")
+        if row["prev_hash"] != self.prev_hash:
+            return self._broken(seq, f"entry {seq} does not link to entry {seq - 1}")
+        if chain_hash(row["prev_hash"], row) != row["hash"]:
+            return self._broken(seq, f"entry {seq} does not match its hash")
+        self.prev_hash = row["hash"]
+        self.expected_seq += 1
+        self.checked += 1
+        return None
+
+    def finish(self, head_seq: int, head_hash: str) -> VerifyResult | None:
+        last_seq = self.expected_seq - 1
+        if last_seq != head_seq:
+            reason = f"entries {self.expected_seq} to {head_seq} are missing (the head is at {head_seq})"
+            return self._broken(self.expected_seq, reason)
+        if self.prev_hash != head_hash:
+            return self._broken(head_seq, f"the head does not match entry {head_seq}")
+        return None
+
+    def _broken(self, seq: int, reason: str) -> VerifyResult:
+        return VerifyResult(ok=False, checked=self.checked, first_bad_seq=seq, reason=reason)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The log
+
+
+class AuditLog:
+    """Appends entries in batches: `record` queues an entry and waits for the single writer task,
+    which writes everything queued in one short transaction. Before `start()` and after `close()`
+    each `record` writes its own transaction, so command-line use needs no writer."""
+
+    def __init__(
+        self,
+        database: Database,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        max_batch: int = 500,
+        page_size: int = 1000,
+    ) -> None:
+        if max_batch < 1 or page_size < 1:
+            raise ValueError("max_batch and page_size must be positive")
+        self._db = database
+        self._clock = clock
+        self._max_batch = max_batch
+        self._page_size = page_size
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    # Lifecycle ---------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._writer is not None:
+            raise RuntimeError("the audit log is already started")
+        self._writer = asyncio.create_task(self._run_writer(), name="audit-writer")
+
+    async def close(self) -> None:
+        """Writes what is queued, then stops the writer."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        self._queue.put_nowait(None)
+        await writer
+
+    # Writing -------------------------------------------------------------------------------------------
+
+    async def record(
+        self,
+        actor: str,
+        action: str,
+        *,
+        subject: str | None = None,
+        outcome: str = "ok",
+        detail: Mapping[str, Scalar] | None = None,
+    ) -> int:
+        """Appends one entry and returns its seq once it is committed; raises AuditWriteError if the
+        write failed. With the writer running, an entry whose caller is cancelled is still written."""
+        draft = self._draft(actor, action, subject, outcome, detail or {})
+        if self._writer is None or self._writer.done():
+            return await self._write_directly(draft)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(draft, future))
+        return await future
+
+    def _draft(
+        self, actor: str, action: str, subject: str | None, outcome: str, detail: Mapping[str, Scalar]
+    ) -> _Draft:
+        for name, value in (("actor", actor), ("action", action), ("outcome", outcome)):
+            _check_token(name, value, FIELD_LIMITS[name])
+        if subject is not None:
+            _check_token("subject", subject, FIELD_LIMITS["subject"])
+        return _Draft(
+            at=_utc(self._clock()),
+            actor=actor,
+            action=action,
+            subject=subject,
+            outcome=outcome,
+            detail=_check_detail(detail),
+        )
+
+    async def _write_directly(self, draft: _Draft) -> int:
+        try:
+            (seq,) = await self._append([draft])
+        except Exception as exc:
+            raise AuditWriteError("the audit entry could not be written") from exc
+        return seq
+
+    async def _run_writer(self) -> None:
+        batch: list[_Pending] = []
+        try:
+            stop = False
+            while not stop:
+                batch, stop = await self._take_batch()
+                await self._flush(batch)
+        finally:
+            # Matters when the task is cancelled: nobody may wait forever for an entry that is lost.
+            _fail(batch + self._drain_queue(), "the audit writer stopped")
+
+    async def _take_batch(self) -> tuple[list[_Pending], bool]:
+        """Waits for one entry, then takes whatever else is already queued; True once close() asks."""
+        first = await self._queue.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        while len(batch) < self._max_batch and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _drain_queue(self) -> list[_Pending]:
+        drained: list[_Pending] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None:
+                drained.append(item)
+        return drained
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        if not batch:
+            return
+        try:
+            seqs = await self._append([pending.draft for pending in batch])
+        except Exception as exc:
+            _fail(batch, f"a batch of {len(batch)} audit entries could not be written", exc)
+            return
+        for pending, seq in zip(batch, seqs, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(seq)
+
+    async def _append(self, drafts: Sequence[_Draft]) -> list[int]:
+        """One transaction: lock the head, chain and insert the entries, move the head."""
+        async with self._db.engine.begin() as connection:
+            seq, prev_hash = await self._lock_head(connection)
+            rows = []
+            for draft in drafts:
+                seq += 1
+                row = draft.row(seq)
+                row["prev_hash"] = prev_hash
+                row["hash"] = prev_hash = chain_hash(prev_hash, row)
+                rows.append(row)
+            await connection.execute(insert(AuditEntry), rows)
+            await connection.execute(
+                update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=seq, hash=prev_hash)
+            )
+        return [row["seq"] for row in rows]
+
+    async def _lock_head(self, connection: AsyncConnection) -> tuple[int, str]:
+        query = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
+        if self._db.is_sqlite:
+            # SQLite has no row locks. Writing first takes its single write lock before the head is read
+            # (like BEGIN IMMEDIATE), so another process cannot move the head under us.
+            await connection.execute(
+                update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq)
+            )
+        else:
+            query = query.with_for_update()
+        head = (await connection.execute(query)).one_or_none()
+        if head is None:
+            raise AuditWriteError("the audit head row is missing: run the migrations")
+        return head.seq, head.hash
+
+    # Reading -------------------------------------------------------------------------------------------
+
+    async def entries(
+        self, *, actor: str | None = None, action: str | None = None, limit: int = 100
+    ) -> list[AuditRecord]:
+        """The newest entries first, optionally only one actor's or one action's."""
+        if not 1 <= limit <= 1000:
+            raise ValueError("limit must be between 1 and 1000")
+        query = select(*_columns()).order_by(AuditEntry.seq.desc()).limit(limit)
+        if actor is not None:
+            query = query.where(AuditEntry.actor == actor)
+        if action is not None:
+            query = query.where(AuditEntry.action == action)
+        async with self._db.engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [AuditRecord(**row) for row in rows]
+
+    async def verify(self) -> VerifyResult:
+        """Walks the chain up to the head as it was when the walk began (entries appended meanwhile
+        are not judged), then checks that no entry lies outside the chain."""
+        head = await self._read_head()
+        if head is None:
+            return VerifyResult(ok=False, checked=0, reason="the audit head row is missing")
+        walk = _ChainWalk()
+        async for page in self._pages(up_to=head[0]):
+            for row in page:
+                if broken := walk.step(row):
+                    return broken
+        if broken := walk.finish(*head):
+            return broken
+        if (stray := await self._entry_outside_chain()) is not None:
+            reason = f"entry {stray} lies outside the chain"
+            return VerifyResult(ok=False, checked=walk.checked, first_bad_seq=stray, reason=reason)
+        return VerifyResult(ok=True, checked=walk.checked)
+
+    async def _read_head(self) -> tuple[int, str] | None:
+        query = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
+        async with self._db.engine.connect() as connection:
+            head = (await connection.execute(query)).one_or_none()
+        return None if head is None else (head.seq, head.hash)
+
+    async def _pages(self, up_to: int) -> AsyncIterator[Sequence[RowMapping]]:
+        after = 0
+        while after < up_to:
+            query = (
+                select(*_columns())
+                .where(AuditEntry.seq > after, AuditEntry.seq <= up_to)
+                .order_by(AuditEntry.seq)
+                .limit(self._page_size)
+            )
+            async with self._db.engine.connect() as connection:
+                page = (await connection.execute(query)).mappings().all()
+            if not page:
+                return
+            yield page
+            after = page[-1]["seq"]
+
+    async def _entry_outside_chain(self) -> int | None:
+        """A seq below 1, or above the head. The range is read before the head: an entry committed in
+        between moved the head with it, so only tampering leaves a seq above the head read after."""
+        seqs = select(func.min(AuditEntry.seq), func.max(AuditEntry.seq))
+        async with self._db.engine.connect() as connection:
+            low, high = (await connection.execute(seqs)).one()
+        head = await self._read_head()
+        if low is None or head is None:
+            return None
+        if low < 1:
+            return int(low)
+        if high <= head[0]:
+            return None
+        beyond = select(func.min(AuditEntry.seq)).where(AuditEntry.seq > head[0])
+        async with self._db.engine.connect() as connection:
+            first: int | None = (await connection.execute(beyond)).scalar()
+        return first
+
+
+def _columns() -> list[Any]:
+    return [getattr(AuditEntry, name) for name in ROW_COLUMNS]
+
+
+def _fail(batch: Sequence[_Pending], message: str, cause: BaseException | None = None) -> None:
+    # One exception object per waiter: each is raised in its own task and gets its own traceback.
+    for pending in batch:
+        if not pending.future.done():
+            error = AuditWriteError(message)
+            error.__cause__ = cause
+            pending.future.set_exception(error)
+
+
+async def verify_command(database: Database, stdout: TextIO) -> int:
+    """`xaso audit verify`: 0 and a count when the chain holds, 1 and the first broken entry if not."""
+    result = await AuditLog(database).verify()
+    if result.ok:
+        print(f"audit chain ok: {result.checked} entries", file=stdout)
+        return 0
+    where = "" if result.first_bad_seq is None else f" at entry {result.first_bad_seq}"
+    print(f"audit chain broken{where}: {result.reason}", file=stdout)
+    return 1
