@@ -4,10 +4,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
-from core.config import REPO_ROOT
+from bots.assistant import Assistant
+from bots.server import create_app
+from core.config import REPO_ROOT, Settings
 from core.db import Database
 from core.i18n import Catalogue
+from nlu.engine import NLUEngine
 from tests.support.db import backend_name, open_test_database, prepare_postgres
 
 
@@ -31,3 +35,35 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
 @pytest.fixture(scope="session")
 def catalogue() -> Catalogue:
     return Catalogue.load(REPO_ROOT / "data" / "i18n")
+
+
+@pytest.fixture(scope="session")
+def nlu_engine(tmp_path_factory: pytest.TempPathFactory) -> NLUEngine:
+    from nlu.embedded import EmbeddedNLU
+
+    model = tmp_path_factory.mktemp("nlu") / "model.joblib"
+    return EmbeddedNLU.load_or_train(REPO_ROOT / "data" / "nlu.yml", model)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database: Database) -> Settings:
+    return Settings(_env_file=None, database_url=database.url, var_dir=tmp_path / "var",
+                    secret_key="test-secret-key-for-xaso", public_url="http://127.0.0.1:8080",
+                    load_demo_data=False)
+
+
+@pytest.fixture
+async def assistant(settings: Settings, database: Database,
+                    nlu_engine: NLUEngine) -> AsyncIterator[Assistant]:
+    built = Assistant.build(settings, nlu=nlu_engine, database=database)
+    await built.start(migrate=False)
+    yield built
+    await built.services.audit.close()
+
+
+@pytest.fixture
+async def client(settings: Settings, database: Database, nlu_engine: NLUEngine) -> AsyncIterator[TestClient]:
+    """The whole service over real HTTP on loopback, with its outbox senders running."""
+    app = create_app(Assistant.build(settings, nlu=nlu_engine, database=database))
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client

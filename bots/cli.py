@@ -1,0 +1,164 @@
+"""The `xaso` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from core.config import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bots.assistant import Assistant
+    from bots.server import create_app
+
+    settings = _settings()
+    assistant = Assistant.build(settings)
+    print(f"xaso: serving {settings.commune_name} on http://{args.host}:{args.port}/chat "
+          f"(database {settings.database_url.split('://')[0]})", flush=True)
+    web.run_app(create_app(assistant), host=args.host, port=args.port, print=None,
+                shutdown_timeout=15.0, access_log=None)
+    return 0
+
+
+async def _chat(args: argparse.Namespace) -> int:
+    from bots.assistant import Assistant
+    from bots.console import ConsoleChat
+
+    assistant = Assistant.build(_settings())
+    await assistant.start()
+    try:
+        await ConsoleChat(assistant, args.user).run()
+    finally:
+        await assistant.close()
+    return 0
+
+
+def _nlu_engine(settings: Settings) -> Any:
+    from bots.assistant import load_nlu
+
+    return load_nlu(settings)
+
+
+def cmd_nlu(args: argparse.Namespace) -> int:
+    from nlu import cli as nlu_cli
+
+    settings = _settings()
+    if args.nlu_command == "train":
+        nlu_cli.run_train(settings.data_dir / "nlu.yml", settings.var_dir / "nlu-model.joblib", sys.stdout)
+        return 0
+    engine = _nlu_engine(settings)
+    if args.nlu_command == "parse":
+        nlu_cli.run_parse(engine, sys.stdin, sys.stdout)
+    else:
+        nlu_cli.run_evaluate(engine, Path(args.file), sys.stdout)
+    return 0
+
+
+async def _with_database(action: Callable[[Any], Coroutine[Any, Any, int]]) -> int:
+    from core.db import Database
+
+    database = Database(_settings().database_url)
+    try:
+        await database.upgrade()
+        return await action(database)
+    finally:
+        await database.close()
+
+
+async def _invite(args: argparse.Namespace) -> int:
+    from core.audit import AuditLog
+    from core.crypto import Hasher
+    from core.identity import GRANTABLE_ROLES, create_invite
+
+    if args.role not in GRANTABLE_ROLES:
+        print(f"unknown role {args.role!r}; choose one of: {', '.join(GRANTABLE_ROLES)}", file=sys.stderr)
+        return 2
+    settings = _settings()
+
+    async def make(database: Any) -> int:
+        async with database.session() as session:
+            code = await create_invite(session, Hasher(settings.secret()), args.role, created_by="cli")
+        await AuditLog(database).record("cli", "role.invite", detail={"role": args.role})
+        print(f"One-time invite for the role {args.role} (valid 7 days). Send in any chat: /join {code}")
+        print(code)
+        return 0
+
+    return await _with_database(make)
+
+
+async def _audit_verify(args: argparse.Namespace) -> int:
+    from core.audit import verify_command
+
+    async def verify(database: Any) -> int:
+        return await verify_command(database, sys.stdout)
+
+    return await _with_database(verify)
+
+
+async def _db_upgrade(args: argparse.Namespace) -> int:
+    async def done(database: Any) -> int:
+        print("database schema is at the latest revision")
+        return 0
+
+    return await _with_database(done)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xaso", description="Xã Số: the commune's chat assistant")
+    parser.add_argument("--log-level", default=None, help="default: INFO for serve, WARNING otherwise")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the whole service (web chat, webhooks, outbox)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(run=cmd_serve)
+
+    chat = commands.add_parser("chat", help="talk to the assistant in this terminal")
+    chat.add_argument("--user", default="console-user")
+    chat.set_defaults(run=lambda args: asyncio.run(_chat(args)))
+
+    nlu = commands.add_parser("nlu", help="the language model: parse, evaluate, train")
+    nlu_commands = nlu.add_subparsers(dest="nlu_command", required=True)
+    nlu_commands.add_parser("parse", help="one utterance per stdin line -> one JSON per line")
+    evaluate = nlu_commands.add_parser("evaluate", help="accuracy and latency on a TSV or Rasa YAML file")
+    evaluate.add_argument("file")
+    nlu_commands.add_parser("train", help="train the embedded model from data/nlu.yml")
+    nlu.set_defaults(run=cmd_nlu)
+
+    invite = commands.add_parser("invite", help="print a one-time code that grants ROLE with /join")
+    invite.add_argument("role")
+    invite.set_defaults(run=lambda args: asyncio.run(_invite(args)))
+
+    audit = commands.add_parser("audit", help="the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser("verify", help="check the hash chain")
+    audit.set_defaults(run=lambda args: asyncio.run(_audit_verify(args)))
+
+    db = commands.add_parser("db", help="the database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="migrate to the latest revision")
+    db.set_defaults(run=lambda args: asyncio.run(_db_upgrade(args)))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = args.log_level or ("INFO" if args.command == "serve" else "WARNING")
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The console channel: the same assistant in a terminal (`xaso chat`). Buttons are numbered; typing
+the number presses the button. Messages pushed later by the outbox are printed as they arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from bots.assistant import Assistant
+from core.messages import Contact, Incoming, Location, Reply
+
+CHANNEL = "console"
+
+
+def render(reply: Reply, out: TextIO, first_number: int = 1) -> None:
+    out.write(f"\n🤖 {reply.text}\n")
+    for number, button in enumerate(reply.buttons, start=first_number):
+        out.write(f"   [{number}] {button.label}\n")
+    for label, url in (("🔊", reply.audio_url), ("🖼", reply.image_url), ("📄", reply.document_url)):
+        if url:
+            out.write(f"   {label} {url}\n")
+    if reply.request_phone:
+        out.write("   (gõ /phone SỐ-ĐIỆN-THOẠI để gửi số)\n")
+    if reply.request_location:
+        out.write("   (gõ /location VĨ-ĐỘ KINH-ĐỘ để gửi vị trí)\n")
+    out.flush()
+
+
+class ConsoleSender:
+    name = CHANNEL
+    per_chat_rate = float("inf")
+    global_rate = float("inf")
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    async def send(self, chat_id: str, reply: Reply, key: str) -> None:
+        render(reply, self.out)
+
+
+class ConsoleChat:
+    def __init__(self, assistant: Assistant, user: str, out: TextIO = sys.stdout) -> None:
+        self.assistant = assistant
+        self.user = user
+        self.out = out
+        self.buttons: list[str] = []
+        self.counter = 0
+
+    def to_incoming(self, line: str) -> Incoming:
+        self.counter += 1
+        common = {"channel": CHANNEL, "chat_id": self.user, "user_id": self.user}
+        stripped = line.strip()
+        if stripped.isdigit() and 1 <= int(stripped) <= len(self.buttons):
+            return Incoming(**common, button=self.buttons[int(stripped) - 1])
+        if stripped.startswith("/phone "):
+            return Incoming(**common, contact=Contact(stripped.split(maxsplit=1)[1]))
+        if stripped.startswith("/location "):
+            parts = stripped.split()
+            try:
+                return Incoming(**common, location=Location(float(parts[1]), float(parts[2])))
+            except (IndexError, ValueError):
+                pass
+        return Incoming(**common, text=line)
+
+    async def say(self, line: str) -> list[Reply]:
+        outcome = await self.assistant.handle(self.to_incoming(line))
+        self.buttons = [button.data for reply in outcome.replies for button in reply.buttons]
+        number = 1
+        for reply in outcome.replies:
+            render(reply, self.out, number)
+            number += len(reply.buttons)
+        return list(outcome.replies)
+
+    async def run(self, stdin: TextIO = sys.stdin) -> None:
+        stop = asyncio.Event()
+        pushed = asyncio.create_task(self.assistant.services.outbox.run(ConsoleSender(self.out), stop))
+        loop = asyncio.get_running_loop()
+        self.out.write("Xã Số — trợ lý xã. Gõ tin nhắn rồi Enter; số để bấm nút; Ctrl-D để thoát.\n")
+        await self.say("/start")
+        try:
+            while True:
+                self.out.write("\n👤 ")
+                self.out.flush()
+                line = await loop.run_in_executor(None, stdin.readline)
+                if not line:
+                    break
+                if line.strip():
+                    await self.say(line.rstrip("\n"))
+        finally:
+            stop.set()
+            await pushed
+        self.out.write("\nTạm biệt!\n")

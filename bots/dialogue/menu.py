@@ -1,0 +1,137 @@
+"""The social turns, the menu of services, and honest answers for services not built yet."""
+
+from __future__ import annotations
+
+import re
+
+from bots.dialogue.base import Context, FlowHandler, Router
+from core.identity import set_language
+from core.messages import Button, Reply
+from core.roles import COMMAND_ROLES, command_name
+
+# Every service the assistant offers, in menu order.
+SERVICES: tuple[str, ...] = (
+    "dossier_submit", "dossier_status", "procedure_info", "doctor_ask", "doctor_appointment",
+    "emergency", "shop_browse", "order_status", "announcement_latest", "announcement_subscribe",
+    "address_code", "report_problem", "my_data",
+)
+
+_WORDLESS = re.compile(r"[\W_\d]*", re.UNICODE)
+
+
+def menu_buttons(context: Context) -> tuple[Button, ...]:
+    return tuple(Button(context.t(f"menu.{intent}"), f"menu:{intent}") for intent in SERVICES)
+
+
+def with_menu(context: Context, text: str) -> Reply:
+    return Reply(text, menu_buttons(context))
+
+
+def menu_reply(context: Context, key: str = "help") -> Reply:
+    return with_menu(context, context.t(key))
+
+
+async def start(context: Context) -> list[Reply]:
+    name = context.incoming.display_name
+    greeting = context.t("greet", name=f" {name}" if name else "",
+                         commune=context.services.commune.get("name", ""))
+    return [with_menu(context, greeting)]
+
+
+async def greet(context: Context) -> list[Reply]:
+    return await start(context)
+
+
+async def goodbye(context: Context) -> list[Reply]:
+    return [Reply(context.t("goodbye"), (Button(context.t("button.menu"), "menu:help"),))]
+
+
+async def thanks(context: Context) -> list[Reply]:
+    return [Reply(context.t("thanks"), (Button(context.t("button.menu"), "menu:help"),))]
+
+
+async def show_help(context: Context) -> list[Reply]:
+    return [menu_reply(context)]
+
+
+async def cancel(context: Context) -> list[Reply]:
+    context.set_state(None)
+    return [menu_reply(context, "cancelled")]
+
+
+async def out_of_scope(context: Context) -> list[Reply]:
+    text = (context.incoming.text or "").strip()
+    key = "empty" if not text or _WORDLESS.fullmatch(text) else "out_of_scope"
+    return [menu_reply(context, key)]
+
+
+async def unknown_command(context: Context) -> list[Reply]:
+    command = command_name(context.incoming.text or "") or "?"
+    return [with_menu(context, context.t("unknown_command", command=command[:32]))]
+
+
+async def unknown_button(context: Context) -> list[Reply]:
+    return [menu_reply(context, "unknown_button")]
+
+
+async def emergency(context: Context) -> list[Reply]:
+    """Safety first: the 115 instruction comes before any question, whatever else is built."""
+    commune = context.services.commune
+    station = commune.get("health_station", {})
+    text = context.t("emergency", station=station.get("name", ""),
+                     station_address=station.get("address", ""), station_phone=station.get("phone", ""))
+    return [Reply(text, (Button(context.t("button.menu"), "menu:help"),))]
+
+
+def coming_soon(intent: str) -> FlowHandler:
+    async def answer(context: Context) -> list[Reply]:
+        office = context.services.commune.get("office", {})
+        text = context.t("coming_soon", service=context.t(f"menu.{intent}"),
+                         office_address=office.get("address", ""), office_phone=office.get("phone", ""),
+                         office_hours=office.get("hours", ""))
+        return [with_menu(context, text)]
+    return answer
+
+
+async def command_coming_soon(context: Context) -> list[Reply]:
+    command = command_name(context.incoming.text or "") or "?"
+    return [Reply(context.t("command_coming_soon", command=command))]
+
+
+async def set_lang(context: Context) -> list[Reply]:
+    wanted = context.args.lower()[:2]
+    if wanted not in ("vi", "en"):
+        return [Reply(context.t("language_usage"))]
+    await set_language(context.session, context.identity.id, wanted)
+    context.extras["lang"] = wanted
+    return [menu_reply(context, "language_set")]
+
+
+async def location(context: Context) -> list[Reply]:
+    return [menu_reply(context, "location_received")]
+
+
+async def attachment(context: Context) -> list[Reply]:
+    return [menu_reply(context, "attachment_received")]
+
+
+def register(router: Router) -> None:
+    router.commands.update({"/start": start, "/help": show_help, "/menu": show_help, "/cancel": cancel,
+                            "/lang": set_lang})
+    router.intents.update({"greet": greet, "goodbye": goodbye, "thanks": thanks, "help": show_help,
+                           "emergency": emergency, "out_of_scope": out_of_scope})
+    for intent in SERVICES:
+        router.intents.setdefault(intent, coming_soon(intent))
+    for command in COMMAND_ROLES:
+        router.commands.setdefault(command, command_coming_soon)
+    router.media.update({"location": location, "attachment": attachment})
+    router.unknown_command = unknown_command
+    router.unknown_button = unknown_button
+    router.fallback = out_of_scope
+
+    async def menu_button(context: Context) -> list[Reply]:
+        _, _, intent = (context.incoming.button or "").partition(":")
+        handler = router.intents.get(intent) if intent in (*SERVICES, "help") else None
+        return await (handler or unknown_button)(context)
+
+    router.buttons["menu"] = menu_button

@@ -1,0 +1,106 @@
+"""The aiohttp application: health, metrics, media, the web chat, and the outbox senders, with a
+graceful shutdown that lets the outbox finish what is due."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from bots.assistant import Assistant
+from bots.demo import load_demo_data
+from bots.webchat import WebChat, WebInboxSender, error
+from core.media import link_is_valid
+from core.models import Media
+from core.outbox import ChannelSender
+
+log = logging.getLogger(__name__)
+ASSISTANT = web.AppKey("assistant", Assistant)
+SHUTDOWN_FLUSH_SECONDS = 10.0
+
+
+@web.middleware
+async def json_errors(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Errors as short JSON in the user's language, never a stack trace."""
+    catalogue = request.app[ASSISTANT].services.catalogue
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return error(413, "too_large", catalogue.t("web.too_large"))
+    except web.HTTPNotFound:
+        return error(404, "not_found", catalogue.t("web.not_found"))
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error(500, "internal", catalogue.t("web.internal"))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    assistant = request.app[ASSISTANT]
+    body = assistant.metrics.render(await assistant.services.outbox.stats())
+    return web.Response(body=body, content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    assistant = request.app[ASSISTANT]
+    media_id = request.match_info["media_id"]
+    if not link_is_valid(assistant.services.hasher, media_id, request.query.get("exp", ""),
+                         request.query.get("sig", "")):
+        return error(404, "not_found", assistant.services.catalogue.t("web.not_found"))
+    async with assistant.database.session() as session:
+        item = await session.get(Media, media_id)
+    if item is None:
+        return error(404, "not_found", assistant.services.catalogue.t("web.not_found"))
+    return web.Response(body=item.data, content_type=item.content_type, headers={
+        "Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'inline; filename="{media_id}"',
+    })
+
+
+async def home(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/chat")
+
+
+def senders(assistant: Assistant) -> list[ChannelSender]:
+    return [WebInboxSender(assistant)]
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    assistant = app[ASSISTANT]
+    await assistant.start()
+    if assistant.settings.load_demo_data:
+        await load_demo_data(assistant)
+    stop = asyncio.Event()
+    channel_senders = senders(assistant)
+    outbox = assistant.services.outbox
+    tasks = [asyncio.create_task(outbox.run(sender, stop), name=f"outbox-{sender.name}")
+             for sender in channel_senders]
+    yield
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for sender in channel_senders:
+        await outbox.flush(sender, SHUTDOWN_FLUSH_SECONDS)
+    await assistant.close()
+
+
+def create_app(assistant: Assistant) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=assistant.settings.max_request_bytes)
+    app[ASSISTANT] = assistant
+    app.add_routes([
+        web.get("/healthz", healthz),
+        web.get("/metrics", metrics),
+        web.get("/media/{media_id}", media),
+        *WebChat(assistant).routes(),
+    ])
+    app.router.add_get("/", home)
+    app.cleanup_ctx.append(_lifecycle)
+    return app

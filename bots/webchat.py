@@ -1,0 +1,214 @@
+"""The web chat channel: the page at /chat and its JSON API (sessions with Bearer tokens, messages,
+and notifications pushed later through the outbox)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bots.assistant import Assistant
+from core.messages import Attachment, Contact, Incoming, Location, Reply
+from core.models import ChatSession, User, WebInboxMessage
+from core.outbox import SendError
+from core.pipeline import Outcome
+from core.ratelimit import KeyedLimiter
+
+CHANNEL = "web"
+STATIC_DIR = Path(__file__).parent / "static"
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+MESSAGE_KINDS = ("text", "button", "location", "contact", "attachment")
+INBOX_PAGE = 100
+# Outcome statuses that are an HTTP error for the API, with their status code.
+STATUS_CODES = {"rate_limited": 429, "too_long": 413}
+
+
+def error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+class WebChat:
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.catalogue = assistant.services.catalogue
+        # Session creation is cheap to call and makes a user row: limit it per client address.
+        self.session_limiter = KeyedLimiter(rate=1.0, capacity=20)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/chat", self.page),
+            web.post("/api/chat/sessions", self.create_session),
+            web.post("/api/chat/messages", self.post_message),
+            web.get("/api/chat/messages", self.pushed_messages),
+            web.static("/static", STATIC_DIR),
+        ]
+
+    async def page(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "chat.html", headers=PAGE_HEADERS)
+
+    def _t(self, key: str, lang: str = "vi", **params: Any) -> str:
+        return self.catalogue.t(key, lang, **params)
+
+    async def create_session(self, request: web.Request) -> web.Response:
+        if not self.session_limiter.allow(request.remote or "?"):
+            return error(429, "rate_limited", self._t("limit.rate"))
+        body = await _json_body(request)
+        language = body.get("language") if isinstance(body, dict) else None
+        language = language if language in ("vi", "en") else "vi"
+        token = secrets.token_urlsafe(32)
+        external_id = uuid.uuid4().hex
+        async with self.assistant.database.session() as session:
+            user = User(channel=CHANNEL, external_id=external_id, language=language)
+            session.add(user)
+            await session.flush()
+            session.add(ChatSession(token_hash=self.assistant.services.hasher.digest(token), user_id=user.id))
+        return web.json_response({"token": token, "user_id": external_id})
+
+    async def _authenticate(self, request: web.Request) -> User | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        digest = self.assistant.services.hasher.digest(token.strip())
+        async with self.assistant.database.session() as session:
+            query = select(User).join(ChatSession, ChatSession.user_id == User.id).where(
+                ChatSession.token_hash == digest)
+            return (await session.execute(query)).scalar_one_or_none()
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        user = await self._authenticate(request)
+        if user is None:
+            return error(401, "unauthorized", self._t("web.unauthorized"))
+        lang = user.language
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            return error(400, "bad_json", self._t("web.bad_json", lang))
+        parsed = self._incoming(body, user, lang)
+        if isinstance(parsed, web.Response):
+            return parsed
+        outcome = await self.assistant.handle(parsed)
+        return self._respond(outcome)
+
+    def _respond(self, outcome: Outcome) -> web.Response:
+        replies = [reply.to_json() for reply in outcome.replies]
+        status = STATUS_CODES.get(outcome.status)
+        if status is None:
+            return web.json_response({"replies": replies})
+        message = outcome.replies[0].text if outcome.replies else ""
+        return web.json_response({"error": outcome.status, "message": message, "replies": replies},
+                                 status=status)
+
+    def _incoming(self, body: Any, user: User, lang: str) -> Incoming | web.Response:
+        if not isinstance(body, dict):
+            return error(400, "bad_request", self._t("web.bad_shape", lang))
+        kinds = [kind for kind in MESSAGE_KINDS if kind in body]
+        if len(kinds) != 1:
+            return error(400, "bad_request", self._t("web.bad_shape", lang))
+        client_id = body.get("id")
+        common: dict[str, Any] = {
+            "channel": CHANNEL, "chat_id": user.external_id, "user_id": user.external_id,
+            "message_id": f"{user.external_id}:{client_id}"[:128] if isinstance(client_id, str | int)
+            and str(client_id) else None,
+            "language": lang,
+        }
+        try:
+            return Incoming(**common, **_payload(kinds[0], body[kinds[0]], self.assistant.settings))
+        except _TooLarge:
+            return error(413, "too_large", self._t("web.too_large", lang))
+        except (TypeError, ValueError, KeyError, binascii.Error):
+            return error(400, "bad_request", self._t("web.bad_shape", lang))
+
+    async def pushed_messages(self, request: web.Request) -> web.Response:
+        user = await self._authenticate(request)
+        if user is None:
+            return error(401, "unauthorized", self._t("web.unauthorized"))
+        after_text = request.query.get("after", "0")
+        if not after_text.isdigit():
+            return error(400, "bad_request", self._t("web.bad_shape", user.language))
+        async with self.assistant.database.session() as session:
+            rows = (await session.execute(
+                select(WebInboxMessage).where(WebInboxMessage.user_id == user.id,
+                                              WebInboxMessage.id > int(after_text))
+                .order_by(WebInboxMessage.id).limit(INBOX_PAGE))).scalars()
+            messages = [{"id": row.id, **Reply.from_json(row.payload).to_json()} for row in rows]
+        return web.json_response({"messages": messages})
+
+
+class _TooLarge(ValueError):
+    pass
+
+
+def _payload(kind: str, value: Any, settings: Any) -> dict[str, Any]:
+    """The typed field of `Incoming` for one API body; raises on anything malformed."""
+    if kind == "text":
+        if not isinstance(value, str):
+            raise TypeError("text must be a string")
+        return {"text": value}
+    if kind == "button":
+        if not isinstance(value, str) or not value or len(value) > 256:
+            raise ValueError("bad button data")
+        return {"button": value}
+    if kind == "location":
+        lat, lon = float(value["lat"]), float(value["lon"])
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError("coordinates out of range")
+        return {"location": Location(lat, lon)}
+    if kind == "contact":
+        phone = value["phone"]
+        if not isinstance(phone, str) or len(phone) > 32:
+            raise ValueError("bad phone")
+        # The web cannot vouch for a number: it is never "verified" here.
+        return {"contact": Contact(phone, verified=False)}
+    filename, content_type, data = value["filename"], value["content_type"], value["data"]
+    if not all(isinstance(part, str) for part in (filename, content_type, data)):
+        raise TypeError("attachment fields must be strings")
+    if len(data) * 3 // 4 > settings.max_attachment_bytes:
+        raise _TooLarge
+    raw = base64.b64decode(data, validate=True)
+    return {"attachment": Attachment(filename[:128], content_type[:64], raw)}
+
+
+async def _json_body(request: web.Request) -> Any:
+    if not request.can_read_body:
+        return {}
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        return {}
+
+
+class WebInboxSender:
+    """The outbox's sender for the web chat: a pushed message lands in the user's inbox, which the
+    page polls. The outbox key is unique there too, so a retried send is stored once."""
+
+    name = CHANNEL
+    per_chat_rate = float("inf")
+    global_rate = float("inf")
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.database = assistant.database
+
+    async def send(self, chat_id: str, reply: Reply, key: str) -> None:
+        async with self.database.session() as session:
+            user_id = (await session.execute(
+                select(User.id).where(User.channel == CHANNEL, User.external_id == chat_id)
+            )).scalar_one_or_none()
+            if user_id is None:
+                raise SendError("web user no longer exists", permanent=True)
+            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+            await session.execute(insert(WebInboxMessage).values(
+                user_id=user_id, outbox_key=key, payload=reply.to_json()
+            ).on_conflict_do_nothing(index_elements=[WebInboxMessage.outbox_key]))

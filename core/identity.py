@@ -1,0 +1,123 @@
+"""Who is writing: users by (channel, platform id), their roles, and one-time invites."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.crypto import Hasher
+from core.models import Invite, User, UserRole, utcnow
+
+ROLES = ("citizen", "staff", "doctor", "seller", "admin")
+GRANTABLE_ROLES = ("staff", "doctor", "seller", "admin")
+INVITE_LIFETIME = timedelta(days=7)
+_SEEN_EVERY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    id: int
+    channel: str
+    external_id: str
+    language: str
+    roles: frozenset[str]
+
+    def has_any(self, roles: frozenset[str] | set[str]) -> bool:
+        return "admin" in self.roles or bool(self.roles & roles)
+
+
+async def resolve_user(session: AsyncSession, channel: str, external_id: str,
+                       language: str | None = None, display_name: str | None = None) -> Identity:
+    user = await _find_or_create(session, channel, external_id, language, display_name)
+    now = utcnow()
+    if now - user.last_seen_at > _SEEN_EVERY:
+        user.last_seen_at = now
+    roles = (await session.execute(select(UserRole.role).where(UserRole.user_id == user.id))).scalars()
+    return Identity(user.id, channel, external_id, user.language, frozenset({"citizen", *roles}))
+
+
+async def _find_or_create(session: AsyncSession, channel: str, external_id: str,
+                          language: str | None, display_name: str | None) -> User:
+    query = select(User).where(User.channel == channel, User.external_id == external_id)
+    user = (await session.execute(query)).scalar_one_or_none()
+    if user is not None:
+        return user
+    user = User(channel=channel, external_id=external_id, display_name=display_name,
+                language="en" if (language or "").startswith("en") else "vi")
+    try:
+        async with session.begin_nested():
+            session.add(user)
+            await session.flush()
+    except IntegrityError:  # created by a concurrent request of the same user
+        user = (await session.execute(query)).scalar_one()
+    return user
+
+
+async def set_language(session: AsyncSession, user_id: int, language: str) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(language=language))
+
+
+async def grant_role(session: AsyncSession, user_id: int, role: str, granted_by: str) -> bool:
+    if role not in GRANTABLE_ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    existing = await session.get(UserRole, (user_id, role))
+    if existing is not None:
+        return False
+    session.add(UserRole(user_id=user_id, role=role, granted_by=granted_by))
+    await session.flush()
+    return True
+
+
+async def revoke_roles(session: AsyncSession, user_id: int, role: str | None = None) -> int:
+    query = delete(UserRole).where(UserRole.user_id == user_id)
+    if role is not None:
+        query = query.where(UserRole.role == role)
+    result = await session.execute(query)
+    return result.rowcount or 0
+
+
+async def create_invite(session: AsyncSession, hasher: Hasher, role: str, created_by: str,
+                        lifetime: timedelta = INVITE_LIFETIME) -> str:
+    if role not in GRANTABLE_ROLES:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(GRANTABLE_ROLES)}")
+    code = "-".join(secrets.token_hex(3).upper() for _ in range(3))
+    session.add(Invite(code_hash=hasher.digest(code), role=role, created_by=created_by,
+                       expires_at=utcnow() + lifetime))
+    await session.flush()
+    return code
+
+
+@dataclass(frozen=True, slots=True)
+class InviteOutcome:
+    ok: bool
+    role: str | None = None
+    reason: str | None = None  # "unknown", "used", "expired"
+
+
+async def redeem_invite(session: AsyncSession, hasher: Hasher, code: str, user_id: int,
+                        now: datetime | None = None) -> InviteOutcome:
+    now = now or utcnow()
+    normalized = code.strip().upper()
+    invite = (await session.execute(
+        select(Invite).where(Invite.code_hash == hasher.digest(normalized)).with_for_update()
+    )).scalar_one_or_none()
+    if invite is None:
+        return InviteOutcome(False, reason="unknown")
+    if invite.used_at is not None:
+        return InviteOutcome(False, reason="used")
+    if invite.expires_at < now:
+        return InviteOutcome(False, reason="expired")
+    # Conditional update: of two concurrent redeemers only one changes the row.
+    claimed = await session.execute(
+        update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None))
+        .values(used_at=now, used_by=user_id)
+    )
+    if not claimed.rowcount:
+        return InviteOutcome(False, reason="used")
+    await grant_role(session, user_id, invite.role, granted_by=f"invite:{invite.id}")
+    return InviteOutcome(True, role=invite.role)

@@ -1,0 +1,115 @@
+"""The pipeline's steps. Each is small, takes what it needs in its constructor, and is tested alone."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Protocol
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.i18n import Catalogue
+from core.identity import resolve_user
+from core.links import LinkVerdict
+from core.messages import Reply
+from core.models import ProcessedMessage
+from core.pipeline import Handler, Outcome, Turn
+from core.ratelimit import KeyedLimiter
+from core.roles import requirement_for
+
+
+class LinkChecker(Protocol):
+    def check(self, text: str) -> LinkVerdict: ...
+
+
+class Deduplicate:
+    """Drops a platform message already handled (webhook retries, double taps). The id is recorded in
+    the message's own transaction: if handling fails, the retry is processed again."""
+
+    async def __call__(self, turn: Turn, handler: Handler) -> Outcome:
+        message_id = turn.incoming.message_id
+        if not message_id:
+            return await handler(turn)
+        dialect = turn.session.bind.dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(ProcessedMessage).values(
+            channel=turn.incoming.channel, message_id=message_id[:128]
+        ).on_conflict_do_nothing()
+        result = await turn.session.execute(statement)
+        if result.rowcount == 0:
+            return Outcome((), "duplicate")
+        return await handler(turn)
+
+
+class RateLimit:
+    """A token bucket per user and per chat: a flood from one user never slows the others."""
+
+    def __init__(self, catalogue: Catalogue, per_minute: int, burst: int,
+                 clock: Callable[[], float] | None = None) -> None:
+        rate = per_minute / 60.0
+        options = {} if clock is None else {"clock": clock}
+        self.users = KeyedLimiter(rate, burst, **options)
+        self.chats = KeyedLimiter(rate * 3, burst * 3, **options)
+        self.catalogue = catalogue
+
+    async def __call__(self, turn: Turn, handler: Handler) -> Outcome:
+        incoming = turn.incoming
+        user_ok = self.users.allow(f"{incoming.channel}:{incoming.user_id}")
+        chat_ok = self.chats.allow(f"{incoming.channel}:{incoming.chat_id}")
+        if not (user_ok and chat_ok):
+            return Outcome((Reply(self.catalogue.t("limit.rate", turn.language)),), "rate_limited")
+        return await handler(turn)
+
+
+class IdentifyAndAuthorize:
+    """Finds (or creates) the user, then checks the role any staff command or button needs.
+    Every staff decision, allow or deny, is audited."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+
+    async def __call__(self, turn: Turn, handler: Handler) -> Outcome:
+        incoming = turn.incoming
+        turn.identity = await resolve_user(turn.session, incoming.channel, incoming.user_id,
+                                           incoming.language, incoming.display_name)
+        requirement = requirement_for(incoming.text, incoming.button)
+        if requirement is None:
+            return await handler(turn)
+        allowed = turn.identity.has_any(requirement.roles)
+        turn.audit(f"user:{turn.identity.id}", "authorize", subject=requirement.action,
+                   outcome="allow" if allowed else "deny")
+        if not allowed:
+            return Outcome((Reply(self.catalogue.t("role.denied", turn.language)),), "denied")
+        return await handler(turn)
+
+
+class InputLimits:
+    """Caps text length and refuses messages carrying dangerous links (blocklist, look-alikes,
+    shorteners, IP literals). The assistant never fetches a user's link itself."""
+
+    def __init__(self, catalogue: Catalogue, links: LinkChecker, max_text_chars: int) -> None:
+        self.catalogue = catalogue
+        self.links = links
+        self.max_text_chars = max_text_chars
+
+    async def __call__(self, turn: Turn, handler: Handler) -> Outcome:
+        text = turn.incoming.text or ""
+        if len(text) > self.max_text_chars:
+            reply = self.catalogue.t("limit.too_long", turn.language, limit=self.max_text_chars)
+            return Outcome((Reply(reply),), "too_long")
+        if text and not self.links.check(text).allowed:
+            return Outcome((Reply(self.catalogue.t("links.refused", turn.language)),), "refused")
+        return await handler(turn)
+
+
+class AuditMessages:
+    """One audit entry per message: who, which channel, what kind, and a digest — never the text."""
+
+    async def __call__(self, turn: Turn, handler: Handler) -> Outcome:
+        incoming = turn.incoming
+        content = incoming.text or incoming.button or ""
+        digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+        actor = f"user:{turn.identity.id}" if turn.identity else f"{incoming.channel}:?"
+        turn.audit(actor, f"message.{incoming.kind}", subject=incoming.channel,
+                   detail={"digest": digest, "length": len(content)})
+        return await handler(turn)

@@ -1,0 +1,49 @@
+"""A full-stack conversation helper: a web chat session over real HTTP; send, read the replies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+
+class ChatSession:
+    def __init__(self, client: TestClient, token: str, user_id: str) -> None:
+        self.client = client
+        self.token = token
+        self.user_id = user_id
+
+    @classmethod
+    async def open(cls, client: TestClient, language: str = "vi") -> ChatSession:
+        response = await client.post("/api/chat/sessions", json={"language": language})
+        assert response.status == 200, await response.text()
+        body = await response.json()
+        return cls(client, body["token"], body["user_id"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def send(self, body: dict[str, Any], expect: int = 200) -> dict[str, Any]:
+        response = await self.client.post("/api/chat/messages", json=body, headers=self.headers)
+        assert response.status == expect, (response.status, await response.text())
+        return await response.json()
+
+    async def say(self, text: str) -> list[dict[str, Any]]:
+        return (await self.send({"text": text}))["replies"]
+
+    async def press(self, data: str) -> list[dict[str, Any]]:
+        return (await self.send({"button": data}))["replies"]
+
+    async def pushed(self, after: int = 0) -> list[dict[str, Any]]:
+        response = await self.client.get(f"/api/chat/messages?after={after}", headers=self.headers)
+        assert response.status == 200
+        return (await response.json())["messages"]
+
+
+def texts(replies: list[dict[str, Any]]) -> str:
+    return "\n".join(reply["text"] for reply in replies)
+
+
+def button_data(replies: list[dict[str, Any]]) -> list[str]:
+    return [button["data"] for reply in replies for button in reply["buttons"]]
