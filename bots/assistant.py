@@ -12,11 +12,14 @@ from urllib.parse import urlsplit
 import yaml
 
 from bots.dialogue import account, menu
+from bots.dialogue import forms as form_flows
 from bots.dialogue.base import Dialogue, Router, Services
+from bots.dialogue.forms import Forms
 from core.audit import AuditLog
 from core.config import Settings
 from core.crypto import FieldCipher, Hasher
 from core.db import Database
+from core.forms import load_forms
 from core.i18n import Catalogue
 from core.links import LinkPolicy
 from core.messages import Incoming
@@ -29,9 +32,10 @@ from nlu.engine import NLUEngine
 log = logging.getLogger(__name__)
 
 
-def build_router(nlu: NLUEngine) -> Router:
+def build_router(nlu: NLUEngine, forms: Forms) -> Router:
     router = Router(nlu)
     # Flows first; the menu last, since it only fills in what no flow has claimed.
+    form_flows.register(router, forms)
     account.register(router)
     menu.register(router)
     return router
@@ -48,6 +52,7 @@ class Assistant:
     settings: Settings
     database: Database
     services: Services
+    router: Router
     pipeline: Pipeline
     metrics: Metrics
 
@@ -62,6 +67,7 @@ class Assistant:
             settings=settings, catalogue=catalogue, nlu=nlu or load_nlu(settings),
             outbox=Outbox(database, RetryPolicy.from_settings(settings)), audit=audit,
             hasher=Hasher(secret), cipher=FieldCipher(secret), commune=_load_commune(settings.data_dir),
+            forms=Forms(load_forms(settings.data_dir / "forms")),
         )
         own_host = urlsplit(settings.public_url).hostname
         links = LinkPolicy.load(settings.data_dir / "blocklist.yml")
@@ -73,9 +79,10 @@ class Assistant:
             InputLimits(catalogue, links, settings.max_text_chars),
             AuditMessages(),
         )
-        dialogue = Dialogue(build_router(services.nlu), services)
+        router = build_router(services.nlu, services.forms)
+        dialogue = Dialogue(router, services)
         pipeline = Pipeline(database, catalogue, middlewares, dialogue, audit)
-        return cls(settings, database, services, pipeline, Metrics())
+        return cls(settings, database, services, router, pipeline, Metrics())
 
     async def start(self, migrate: bool = True) -> None:
         if migrate:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bots.assistant import Assistant
 from bots.demo import load_demo_data
-from bots.webchat import WebChat, WebInboxSender, error
+from bots.webchat import WebChat, WebInboxSender, error, json_response
 from core.media import link_is_valid
 from core.models import Media
 from core.outbox import ChannelSender
@@ -40,7 +40,7 @@ async def json_errors(request: web.Request,
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,9 @@ from core.roles import command_name
 from core.state import State, clear_state, load_state, save_state
 from nlu.engine import NLUEngine, Parse
 
+if TYPE_CHECKING:
+    from bots.dialogue.forms import Forms
+
 
 @dataclass(frozen=True)
 class Services:
@@ -35,6 +38,7 @@ class Services:
     hasher: Hasher
     cipher: FieldCipher
     commune: dict[str, Any]
+    forms: Forms
 
 
 @dataclass
