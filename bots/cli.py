@@ -61,17 +61,30 @@ def cmd_nlu(args: argparse.Namespace) -> int:
     engine = _nlu_engine(settings)
     if args.nlu_command == "parse":
         nlu_cli.run_parse(engine, sys.stdin, sys.stdout)
-    else:
-        nlu_cli.run_evaluate(engine, Path(args.file), sys.stdout)
+        return 0
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"no such file: {path}", file=sys.stderr)
+        return 2
+    try:
+        nlu_cli.run_evaluate(engine, path, sys.stdout)
+    except ValueError as problem:
+        print(f"cannot evaluate {path}: {problem}", file=sys.stderr)
+        return 2
     return 0
 
 
-async def _with_database(action: Callable[[Any], Coroutine[Any, Any, int]]) -> int:
+async def _with_database(action: Callable[[Any], Coroutine[Any, Any, int]], migrate: bool = True) -> int:
     from core.db import Database
 
     database = Database(_settings().database_url)
     try:
-        await database.upgrade()
+        if migrate:
+            await database.upgrade()
+        elif not await database.has_schema():
+            print(f"no xaso database at {database.url.split('@')[-1]}: check XASO_DATABASE_URL",
+                  file=sys.stderr)
+            return 2
         return await action(database)
     finally:
         await database.close()
@@ -82,6 +95,7 @@ async def _invite(args: argparse.Namespace) -> int:
     from core.crypto import Hasher
     from core.identity import GRANTABLE_ROLES, create_invite
 
+    args.role = args.role.lower()
     if args.role not in GRANTABLE_ROLES:
         print(f"unknown role {args.role!r}; choose one of: {', '.join(GRANTABLE_ROLES)}", file=sys.stderr)
         return 2
@@ -104,7 +118,8 @@ async def _audit_verify(args: argparse.Namespace) -> int:
     async def verify(database: Any) -> int:
         return await verify_command(database, sys.stdout)
 
-    return await _with_database(verify)
+    # Never migrate here: a mistyped URL must not yield a fresh, empty and "valid" chain.
+    return await _with_database(verify, migrate=False)
 
 
 async def _db_upgrade(args: argparse.Namespace) -> int:
@@ -154,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Vietnamese in and out whatever the terminal's locale says.
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="replace")
     args = build_parser().parse_args(argv)
     level = args.log_level or ("INFO" if args.command == "serve" else "WARNING")
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

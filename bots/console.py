@@ -27,28 +27,28 @@ def render(reply: Reply, out: TextIO, first_number: int = 1) -> None:
     out.flush()
 
 
-class ConsoleSender:
+class ConsoleChat:
+    """The terminal conversation; it is also the outbox's sender for the console channel, so that the
+    buttons of a pushed message are the ones its numbers press."""
+
     name = CHANNEL
     per_chat_rate = float("inf")
     global_rate = float("inf")
 
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-
-    async def send(self, chat_id: str, reply: Reply, key: str) -> None:
-        render(reply, self.out)
-
-
-class ConsoleChat:
     def __init__(self, assistant: Assistant, user: str, out: TextIO = sys.stdout) -> None:
         self.assistant = assistant
         self.user = user
         self.out = out
         self.buttons: list[str] = []
-        self.counter = 0
+
+    async def send(self, chat_id: str, reply: Reply, key: str) -> None:
+        render(reply, self.out)
+        self.buttons = [button.data for button in reply.buttons]
+        if reply.buttons:
+            self.out.write("\n👤 ")
+            self.out.flush()
 
     def to_incoming(self, line: str) -> Incoming:
-        self.counter += 1
         common = {"channel": CHANNEL, "chat_id": self.user, "user_id": self.user}
         stripped = line.strip()
         if stripped.isdigit() and 1 <= int(stripped) <= len(self.buttons):
@@ -59,7 +59,7 @@ class ConsoleChat:
             parts = stripped.split()
             try:
                 return Incoming(**common, location=Location(float(parts[1]), float(parts[2])))
-            except (IndexError, ValueError):
+            except (IndexError, ValueError):  # not two numbers, or not a place on Earth
                 pass
         return Incoming(**common, text=line)
 
@@ -74,7 +74,7 @@ class ConsoleChat:
 
     async def run(self, stdin: TextIO = sys.stdin) -> None:
         stop = asyncio.Event()
-        pushed = asyncio.create_task(self.assistant.services.outbox.run(ConsoleSender(self.out), stop))
+        pushed = asyncio.create_task(self.assistant.services.outbox.run(self, stop))
         loop = asyncio.get_running_loop()
         self.out.write("Xã Số — trợ lý xã. Gõ tin nhắn rồi Enter; số để bấm nút; Ctrl-D để thoát.\n")
         await self.say("/start")

@@ -171,10 +171,7 @@ def _payload(kind: str, value: Any, settings: Any) -> dict[str, Any]:
             raise ValueError("bad button data")
         return {"button": value}
     if kind == "location":
-        lat, lon = float(value["lat"]), float(value["lon"])
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise ValueError("coordinates out of range")
-        return {"location": Location(lat, lon)}
+        return {"location": Location(float(value["lat"]), float(value["lon"]))}
     if kind == "contact":
         phone = value["phone"]
         if not isinstance(phone, str) or len(phone) > 32:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, inspect, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -61,6 +63,17 @@ class Database:
 
         async with self.engine.begin() as connection:
             await connection.run_sync(run)
+
+    async def has_schema(self) -> bool:
+        path = make_url(self.url).database
+        if self.is_sqlite and path and path != ":memory:" and not await asyncio.to_thread(Path(path).exists):
+            return False  # connecting would create an empty file
+
+        def check(connection: Connection) -> bool:
+            return inspect(connection).has_table("alembic_version")
+
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(check)
 
     async def close(self) -> None:
         await self.engine.dispose()

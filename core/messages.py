@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,12 @@ from typing import Any
 class Location:
     lat: float
     lon: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lat) and math.isfinite(self.lon)):
+            raise ValueError("coordinates must be finite numbers")
+        if not (-90 <= self.lat <= 90 and -180 <= self.lon <= 180):
+            raise ValueError("coordinates out of range")
 
 
 @dataclass(frozen=True, slots=True)
