@@ -44,7 +44,12 @@ def build_router(nlu: NLUEngine, forms: Forms) -> Router:
 def load_nlu(settings: Settings) -> NLUEngine:
     from nlu.embedded import EmbeddedNLU
 
-    return EmbeddedNLU.load_or_train(settings.data_dir / "nlu.yml", settings.var_dir / "nlu-model.joblib")
+    if settings.nlu_backend != "embedded":
+        raise SystemExit(f"XASO_NLU_BACKEND={settings.nlu_backend} is not available yet; use 'embedded'")
+
+    engine = EmbeddedNLU.load_or_train(settings.data_dir / "nlu.yml", settings.var_dir / "nlu-model.joblib")
+    engine.threshold = settings.nlu_threshold
+    return engine
 
 
 @dataclass
@@ -75,7 +80,7 @@ class Assistant:
         middlewares = (
             Deduplicate(),
             RateLimit(catalogue, settings.rate_limit_per_minute, settings.rate_limit_burst),
-            IdentifyAndAuthorize(catalogue),
+            IdentifyAndAuthorize(catalogue, registered_only=frozenset({"web"})),
             InputLimits(catalogue, links, settings.max_text_chars),
             AuditMessages(),
         )

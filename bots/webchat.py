@@ -8,6 +8,7 @@ import binascii
 import json
 import secrets
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from core.models import ChatSession, User, WebInboxMessage
 from core.outbox import SendError
 from core.pipeline import Outcome
 from core.ratelimit import KeyedLimiter
+from core.ttlcache import TTLCache
 
 CHANNEL = "web"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -32,7 +34,8 @@ PAGE_HEADERS = {
 MESSAGE_KINDS = ("text", "button", "location", "contact", "attachment")
 INBOX_PAGE = 100
 # Outcome statuses that are an HTTP error for the API, with their status code.
-STATUS_CODES = {"rate_limited": 429, "too_long": 413}
+STATUS_CODES = {"rate_limited": 429, "too_long": 413, "unknown_user": 401}
+SESSION_CACHE_SECONDS = 30.0
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -52,8 +55,13 @@ class WebChat:
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
         self.catalogue = assistant.services.catalogue
+        settings = assistant.settings
         # Session creation is cheap to call and makes a user row: limit it per client address.
-        self.session_limiter = KeyedLimiter(rate=1.0, capacity=20)
+        self.session_limiter = KeyedLimiter(rate=settings.web_sessions_per_minute / 60.0,
+                                            capacity=settings.web_sessions_burst)
+        # Token → session, for a few seconds: saves a transaction per message. A stale entry is
+        # harmless, since the pipeline refuses a web user who no longer exists.
+        self.sessions = TTLCache[WebUser](SESSION_CACHE_SECONDS, max_items=50_000)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -85,16 +93,24 @@ class WebChat:
             session.add(ChatSession(token_hash=self.assistant.services.hasher.digest(token), user_id=user.id))
         return json_response({"token": token, "user_id": external_id})
 
-    async def _authenticate(self, request: web.Request) -> User | None:
+    async def _authenticate(self, request: web.Request) -> WebUser | None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
         digest = self.assistant.services.hasher.digest(token.strip())
+        cached = self.sessions.get(digest)
+        if cached is not None:
+            return cached
         async with self.assistant.database.session() as session:
-            query = select(User).join(ChatSession, ChatSession.user_id == User.id).where(
-                ChatSession.token_hash == digest)
-            return (await session.execute(query)).scalar_one_or_none()
+            query = select(User.id, User.external_id, User.language).join(
+                ChatSession, ChatSession.user_id == User.id).where(ChatSession.token_hash == digest)
+            row = (await session.execute(query)).first()
+        if row is None:
+            return None
+        user = WebUser(row.id, row.external_id, row.language)
+        self.sessions.put(digest, user)
+        return user
 
     async def post_message(self, request: web.Request) -> web.Response:
         user = await self._authenticate(request)
@@ -120,7 +136,7 @@ class WebChat:
         return json_response({"error": outcome.status, "message": message, "replies": replies},
                                  status=status)
 
-    def _incoming(self, body: Any, user: User, lang: str) -> Incoming | web.Response:
+    def _incoming(self, body: Any, user: WebUser, lang: str) -> Incoming | web.Response:
         if not isinstance(body, dict):
             return error(400, "bad_request", self._t("web.bad_shape", lang))
         kinds = [kind for kind in MESSAGE_KINDS if kind in body]
@@ -154,6 +170,13 @@ class WebChat:
                 .order_by(WebInboxMessage.id).limit(INBOX_PAGE))).scalars()
             messages = [{"id": row.id, **Reply.from_json(row.payload).to_json()} for row in rows]
         return json_response({"messages": messages})
+
+
+@dataclass(frozen=True, slots=True)
+class WebUser:
+    id: int
+    external_id: str
+    language: str
 
 
 class _TooLarge(ValueError):

@@ -50,13 +50,16 @@ class Settings(BaseSettings):
     # Policy knobs (SECURITY.md): per-user token bucket, input limits, outbox retries.
     rate_limit_per_minute: int = 30
     rate_limit_burst: int = 10
+    # New web chat sessions per client address; behind a reverse proxy every villager shares one.
+    web_sessions_per_minute: int = 120
+    web_sessions_burst: int = 60
     max_text_chars: int = 4000
     max_request_bytes: int = 15 * 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024
     outbox_max_attempts: int = 8
     outbox_base_delay: float = 2.0
     outbox_max_delay: float = 600.0
-    nlu_threshold: float = 0.45
+    nlu_threshold: float = 0.3
     load_demo_data: bool = True
 
     @field_validator("commune_code")

@@ -35,12 +35,14 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 60) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {}
         if not self.is_sqlite:
-            options.update(pool_size=20, max_overflow=10, pool_pre_ping=True)
+            # Enough connections for the concurrency one node sees: opening a PostgreSQL connection
+            # costs far more than keeping it. Recycling replaces a per-checkout ping.
+            options.update(pool_size=pool_size, max_overflow=pool_size // 2, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)

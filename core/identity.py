@@ -33,29 +33,43 @@ class Identity:
 
 async def resolve_user(session: AsyncSession, channel: str, external_id: str,
                        language: str | None = None, display_name: str | None = None) -> Identity:
-    user = await _find_or_create(session, channel, external_id, language, display_name)
+    """The user behind a platform id, created on first contact."""
+    identity = await find_user(session, channel, external_id)
+    if identity is not None:
+        return identity
+    await _create(session, channel, external_id, language, display_name)
+    identity = await find_user(session, channel, external_id)
+    assert identity is not None
+    return identity
+
+
+async def find_user(session: AsyncSession, channel: str, external_id: str) -> Identity | None:
+    """One round trip for the user and roles: this runs on every message."""
+    rows = (await session.execute(
+        select(User.id, User.language, User.last_seen_at, UserRole.role)
+        .outerjoin(UserRole, UserRole.user_id == User.id)
+        .where(User.channel == channel, User.external_id == external_id)
+    )).all()
+    if not rows:
+        return None
+    user_id, language, last_seen_at, _ = rows[0]
     now = utcnow()
-    if now - user.last_seen_at > _SEEN_EVERY:
-        user.last_seen_at = now
-    roles = (await session.execute(select(UserRole.role).where(UserRole.user_id == user.id))).scalars()
-    return Identity(user.id, channel, external_id, user.language, frozenset({"citizen", *roles}))
+    if now - last_seen_at > _SEEN_EVERY:
+        await session.execute(update(User).where(User.id == user_id).values(last_seen_at=now))
+    roles = {"citizen", *(row.role for row in rows if row.role is not None)}
+    return Identity(user_id, channel, external_id, language, frozenset(roles))
 
 
-async def _find_or_create(session: AsyncSession, channel: str, external_id: str,
-                          language: str | None, display_name: str | None) -> User:
-    query = select(User).where(User.channel == channel, User.external_id == external_id)
-    user = (await session.execute(query)).scalar_one_or_none()
-    if user is not None:
-        return user
+async def _create(session: AsyncSession, channel: str, external_id: str, language: str | None,
+                  display_name: str | None) -> None:
     user = User(channel=channel, external_id=external_id, display_name=display_name,
                 language="en" if (language or "").startswith("en") else "vi")
     try:
         async with session.begin_nested():
             session.add(user)
             await session.flush()
-    except IntegrityError:  # created by a concurrent request of the same user
-        user = (await session.execute(query)).scalar_one()
-    return user
+    except IntegrityError:  # created meanwhile by a concurrent request of the same user
+        pass
 
 
 async def set_language(session: AsyncSession, user_id: int, language: str) -> None:

@@ -9,7 +9,7 @@ from typing import Protocol
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.i18n import Catalogue
-from core.identity import resolve_user
+from core.identity import find_user, resolve_user
 from core.links import LinkVerdict
 from core.messages import Reply
 from core.models import ProcessedMessage
@@ -63,15 +63,24 @@ class RateLimit:
 
 class IdentifyAndAuthorize:
     """Finds (or creates) the user, then checks the role any staff command or button needs.
-    Every staff decision, allow or deny, is audited."""
+    Every staff decision, allow or deny, is audited.
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    Users of `registered_only` channels (the web chat) exist only through their session: a message
+    from one that is gone (deleted with /mydata) is refused rather than silently re-creating it."""
+
+    def __init__(self, catalogue: Catalogue, registered_only: frozenset[str] = frozenset()) -> None:
         self.catalogue = catalogue
+        self.registered_only = registered_only
 
     async def __call__(self, turn: Turn, handler: Handler) -> Outcome:
         incoming = turn.incoming
-        turn.identity = await resolve_user(turn.session, incoming.channel, incoming.user_id,
-                                           incoming.language, incoming.display_name)
+        if incoming.channel in self.registered_only:
+            turn.identity = await find_user(turn.session, incoming.channel, incoming.user_id)
+            if turn.identity is None:
+                return Outcome((Reply(self.catalogue.t("web.unauthorized", turn.language)),), "unknown_user")
+        else:
+            turn.identity = await resolve_user(turn.session, incoming.channel, incoming.user_id,
+                                               incoming.language, incoming.display_name)
         requirement = requirement_for(incoming.text, incoming.button)
         if requirement is None:
             return await handler(turn)

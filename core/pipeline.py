@@ -66,7 +66,7 @@ class Turn:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     replies: tuple[Reply, ...]
-    # ok | duplicate | rate_limited | too_long | refused | denied | policy_error | error
+    # ok | duplicate | rate_limited | too_long | refused | denied | unknown_user | policy_error | error
     status: str = "ok"
 
 
