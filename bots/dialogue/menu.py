@@ -38,10 +38,6 @@ async def start(context: Context) -> list[Reply]:
     return [with_menu(context, greeting)]
 
 
-async def greet(context: Context) -> list[Reply]:
-    return await start(context)
-
-
 async def goodbye(context: Context) -> list[Reply]:
     return [Reply(context.t("goodbye"), (Button(context.t("button.menu"), "menu:help"),))]
 
@@ -118,7 +114,7 @@ async def attachment(context: Context) -> list[Reply]:
 def register(router: Router) -> None:
     router.commands.update({"/start": start, "/help": show_help, "/menu": show_help, "/cancel": cancel,
                             "/lang": set_lang})
-    router.intents.update({"greet": greet, "goodbye": goodbye, "thanks": thanks, "help": show_help,
+    router.intents.update({"greet": start, "goodbye": goodbye, "thanks": thanks, "help": show_help,
                            "emergency": emergency, "out_of_scope": out_of_scope})
     for intent in SERVICES:
         router.intents.setdefault(intent, coming_soon(intent))
