@@ -79,12 +79,24 @@ async def emergency(context: Context) -> list[Reply]:
     return [Reply(text, (Button(context.t("button.menu"), "menu:help"),))]
 
 
+HEALTH_SERVICES = frozenset({"doctor_ask", "doctor_appointment"})
+
+
 def coming_soon(intent: str) -> FlowHandler:
+    """Honest about what is not built yet, and says who can help meanwhile: the health station for
+    health questions, the commune office for everything else."""
+
     async def answer(context: Context) -> list[Reply]:
-        office = context.services.commune.get("office", {})
-        text = context.t("coming_soon", service=context.t(f"menu.{intent}"),
-                         office_address=office.get("address", ""), office_phone=office.get("phone", ""),
-                         office_hours=office.get("hours", ""))
+        commune = context.services.commune
+        if intent in HEALTH_SERVICES:
+            station = commune.get("health_station", {})
+            text = context.t("coming_soon_health", service=context.t(f"menu.{intent}"),
+                             station=station.get("name", ""), station_phone=station.get("phone", ""))
+        else:
+            office = commune.get("office", {})
+            text = context.t("coming_soon", service=context.t(f"menu.{intent}"),
+                             office_address=office.get("address", ""), office_phone=office.get("phone", ""),
+                             office_hours=office.get("hours", ""))
         return [with_menu(context, text)]
     return answer
 

@@ -66,6 +66,12 @@ async def test_menu_button_for_a_service_not_built_yet_answers_honestly(client: 
     assert "menu:help" in button_data(replies) or "menu:dossier_submit" in button_data(replies)
 
 
+async def test_health_services_not_built_yet_point_to_the_health_station(client: TestClient) -> None:
+    session = await ChatSession.open(client)
+    answer = texts(await session.press("menu:doctor_ask"))
+    assert "Trạm Y tế" in answer and "115" in answer
+
+
 async def test_emergency_answers_115_first(client: TestClient) -> None:
     session = await ChatSession.open(client)
     replies = await session.say("bố tôi đau ngực dữ dội khó thở")
