@@ -7,11 +7,15 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import aiohttp
 import yaml
 
-from bots.dialogue import account, menu
+from backends.onestop.calendar import WorkingCalendar, load_calendar
+from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
+from bots.dialogue import account, dossier, menu
 from bots.dialogue import forms as form_flows
 from bots.dialogue.base import Dialogue, Router, Services
 from bots.dialogue.forms import Forms
@@ -24,32 +28,56 @@ from core.i18n import Catalogue
 from core.links import LinkPolicy
 from core.messages import Incoming
 from core.metrics import Metrics
-from core.middlewares import AuditMessages, Deduplicate, IdentifyAndAuthorize, InputLimits, RateLimit
+from core.middlewares import (
+    AuditMessages,
+    Deduplicate,
+    EnqueueReplies,
+    IdentifyAndAuthorize,
+    InputLimits,
+    RateLimit,
+)
 from core.outbox import Outbox, RetryPolicy
 from core.pipeline import Outcome, Pipeline
-from nlu.engine import NLUEngine
+from nlu.engine import NLUService
+from nlu.rasa_http import LocalEngine, RasaNLU
+from nlu.service import LocalNLU
+
+if TYPE_CHECKING:
+    from nlu.embedded import EmbeddedNLU
 
 log = logging.getLogger(__name__)
+# Channels whose replies are pushed through the outbox, with their outbox key prefix.
+PUSHED_REPLY_PREFIXES = {"telegram": "tg"}
 
 
-def build_router(nlu: NLUEngine, forms: Forms) -> Router:
+def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
+                 calendar: WorkingCalendar) -> Router:
     router = Router(nlu)
     # Flows first; the menu last, since it only fills in what no flow has claimed.
     form_flows.register(router, forms)
     account.register(router)
+    dossier.register(router, forms, procedures, calendar)
     menu.register(router)
     return router
 
 
-def load_nlu(settings: Settings) -> NLUEngine:
+def load_nlu(settings: Settings) -> EmbeddedNLU:
+    """The embedded engine, whatever the backend: with Rasa it is the fallback and the emergency net."""
     from nlu.embedded import EmbeddedNLU
-
-    if settings.nlu_backend != "embedded":
-        raise SystemExit(f"XASO_NLU_BACKEND={settings.nlu_backend} is not available yet; use 'embedded'")
 
     engine = EmbeddedNLU.load_or_train(settings.data_dir / "nlu.yml", settings.var_dir / "nlu-model.joblib")
     engine.threshold = settings.nlu_threshold
     return engine
+
+
+def nlu_service(settings: Settings, engine: LocalEngine, session: aiohttp.ClientSession | None,
+                metrics: Metrics) -> NLUService:
+    """The dialogue's NLU for ``XASO_NLU_BACKEND``; Rasa needs the HTTP session opened in ``start``."""
+    if settings.nlu_backend != "rasa" or session is None:
+        return LocalNLU(engine)
+    return RasaNLU(settings.rasa_url, session, engine, timeout=settings.rasa_timeout,
+                   threshold=settings.nlu_threshold,
+                   on_fallback=lambda reason: metrics.nlu_fallbacks.labels(reason=reason).inc())
 
 
 @dataclass
@@ -60,16 +88,19 @@ class Assistant:
     router: Router
     pipeline: Pipeline
     metrics: Metrics
+    nlu_engine: LocalEngine
+    nlu_session: aiohttp.ClientSession | None = None  # open between start() and close(), for Rasa
 
     @classmethod
-    def build(cls, settings: Settings, nlu: NLUEngine | None = None,
+    def build(cls, settings: Settings, nlu: EmbeddedNLU | None = None,
               database: Database | None = None) -> Assistant:
         database = database or Database(settings.database_url)
+        engine = nlu or load_nlu(settings)
         catalogue = Catalogue.load(settings.data_dir / "i18n")
         secret = settings.secret()
         audit = AuditLog(database)
         services = Services(
-            settings=settings, catalogue=catalogue, nlu=nlu or load_nlu(settings),
+            settings=settings, catalogue=catalogue, nlu=engine,
             outbox=Outbox(database, RetryPolicy.from_settings(settings)), audit=audit,
             hasher=Hasher(secret), cipher=FieldCipher(secret), commune=_load_commune(settings.data_dir),
             forms=Forms(load_forms(settings.data_dir / "forms")),
@@ -78,23 +109,36 @@ class Assistant:
         links = LinkPolicy.load(settings.data_dir / "blocklist.yml")
         links = links.with_allowed(own_host) if own_host else links
         middlewares = (
+            EnqueueReplies(services.outbox, PUSHED_REPLY_PREFIXES),
             Deduplicate(),
             RateLimit(catalogue, settings.rate_limit_per_minute, settings.rate_limit_burst),
             IdentifyAndAuthorize(catalogue, registered_only=frozenset({"web"})),
             InputLimits(catalogue, links, settings.max_text_chars),
             AuditMessages(),
         )
-        router = build_router(services.nlu, services.forms)
+        procedures = load_catalogue(settings.data_dir / "procedures.yml")
+        calendar = load_calendar(settings.data_dir / "holidays.yml")
+        metrics = Metrics()
+        # Until start() opens the HTTP session, even a Rasa deployment parses locally.
+        local = nlu_service(settings, engine, None, metrics)
+        router = build_router(local, services.forms, procedures, calendar)
         dialogue = Dialogue(router, services)
         pipeline = Pipeline(database, catalogue, middlewares, dialogue, audit)
-        return cls(settings, database, services, router, pipeline, Metrics())
+        return cls(settings, database, services, router, pipeline, metrics, engine)
 
     async def start(self, migrate: bool = True) -> None:
         if migrate:
             await self.database.upgrade()
         await self.services.audit.start()
+        if self.settings.nlu_backend == "rasa" and self.nlu_session is None:
+            self.nlu_session = aiohttp.ClientSession()
+            self.router.nlu = nlu_service(self.settings, self.nlu_engine, self.nlu_session, self.metrics)
 
     async def close(self) -> None:
+        if self.nlu_session is not None:
+            self.router.nlu = LocalNLU(self.nlu_engine)
+            await self.nlu_session.close()
+            self.nlu_session = None
         await self.services.audit.close()
         await self.database.close()
 

@@ -24,6 +24,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bots.server import create_app
 
     settings = _settings()
+    if args.telegram_polling:
+        settings = settings.model_copy(update={"telegram_polling": True})
     assistant = Assistant.build(settings)
     print(f"xaso: serving {settings.commune_name} on http://{args.host}:{args.port}/chat "
           f"(database {settings.database_url.split('://')[0]})", flush=True)
@@ -58,6 +60,8 @@ def cmd_nlu(args: argparse.Namespace) -> int:
     if args.nlu_command == "train":
         nlu_cli.run_train(settings.data_dir / "nlu.yml", settings.var_dir / "nlu-model.joblib", sys.stdout)
         return 0
+    if getattr(args, "cross_validate", None) is not None:
+        return _cross_validate(nlu_cli, Path(args.file), args.cross_validate)
     engine = _nlu_engine(settings)
     if args.nlu_command == "parse":
         nlu_cli.run_parse(engine, sys.stdin, sys.stdout)
@@ -70,6 +74,18 @@ def cmd_nlu(args: argparse.Namespace) -> int:
         nlu_cli.run_evaluate(engine, path, sys.stdout)
     except ValueError as problem:
         print(f"cannot evaluate {path}: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cross_validate(nlu_cli: Any, path: Path, folds: int) -> int:
+    if not path.is_file():
+        print(f"no such file: {path}", file=sys.stderr)
+        return 2
+    try:
+        nlu_cli.run_cross_validation(path, folds, sys.stdout)
+    except ValueError as problem:
+        print(f"cannot cross-validate {path}: {problem}", file=sys.stderr)
         return 2
     return 0
 
@@ -122,6 +138,23 @@ async def _audit_verify(args: argparse.Namespace) -> int:
     return await _with_database(verify, migrate=False)
 
 
+async def _telegram(args: argparse.Namespace) -> int:
+    from telegram.error import TelegramError
+
+    from bots.telegram.admin import SetupError, set_webhook, webhook_info
+
+    action = set_webhook if args.telegram_command == "set-webhook" else webhook_info
+    try:
+        await action(_settings(), sys.stdout)
+    except SetupError as problem:
+        print(f"xaso telegram: {problem}", file=sys.stderr)
+        return 2
+    except TelegramError as problem:
+        print(f"xaso telegram: the Bot API refused: {problem.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 async def _db_upgrade(args: argparse.Namespace) -> int:
     async def done(database: Any) -> int:
         print("database schema is at the latest revision")
@@ -138,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the whole service (web chat, webhooks, outbox)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--telegram-polling", action="store_true",
+                       help="receive Telegram with getUpdates (no public address needed)")
     serve.set_defaults(run=cmd_serve)
 
     chat = commands.add_parser("chat", help="talk to the assistant in this terminal")
@@ -148,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     nlu_commands = nlu.add_subparsers(dest="nlu_command", required=True)
     nlu_commands.add_parser("parse", help="one utterance per stdin line -> one JSON per line")
     evaluate = nlu_commands.add_parser("evaluate", help="accuracy and latency on a TSV or Rasa YAML file")
+    evaluate.add_argument(
+        "--cross-validate",
+        type=int,
+        metavar="N",
+        help="N-fold cross-validation on FILE, a Rasa YAML training file (trains N models)",
+    )
     evaluate.add_argument("file")
     nlu_commands.add_parser("train", help="train the embedded model from data/nlu.yml")
     nlu.set_defaults(run=cmd_nlu)
@@ -160,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     audit_commands.add_parser("verify", help="check the hash chain")
     audit.set_defaults(run=lambda args: asyncio.run(_audit_verify(args)))
+
+    telegram = commands.add_parser("telegram", help="the Telegram bot's webhook registration")
+    telegram_commands = telegram.add_subparsers(dest="telegram_command", required=True)
+    telegram_commands.add_parser("set-webhook", help="register {XASO_PUBLIC_URL}/telegram/webhook + secret")
+    telegram_commands.add_parser("info", help="show what Telegram knows of the webhook")
+    telegram.set_defaults(run=lambda args: asyncio.run(_telegram(args)))
 
     db = commands.add_parser("db", help="the database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)

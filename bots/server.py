@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bots.assistant import Assistant
 from bots.demo import load_demo_data
+from bots.telegram.channel import RequestFactory, TelegramChannel
 from bots.webchat import WebChat, WebInboxSender, error, json_response
 from core.media import link_is_valid
 from core.models import Media
@@ -18,6 +19,7 @@ from core.outbox import ChannelSender
 
 log = logging.getLogger(__name__)
 ASSISTANT = web.AppKey("assistant", Assistant)
+TELEGRAM = web.AppKey("telegram", TelegramChannel)
 SHUTDOWN_FLUSH_SECONDS = 10.0
 
 
@@ -70,8 +72,11 @@ async def home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/chat")
 
 
-def senders(assistant: Assistant) -> list[ChannelSender]:
-    return [WebInboxSender(assistant)]
+def senders(assistant: Assistant, telegram: TelegramChannel | None = None) -> list[ChannelSender]:
+    found: list[ChannelSender] = [WebInboxSender(assistant)]
+    if telegram is not None:
+        found.append(telegram.sender)
+    return found
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -79,22 +84,35 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await assistant.start()
     if assistant.settings.load_demo_data:
         await load_demo_data(assistant)
+    telegram = app.get(TELEGRAM)
+    if telegram is not None:
+        await telegram.start()
     stop = asyncio.Event()
-    channel_senders = senders(assistant)
+    channel_senders = senders(assistant, telegram)
     outbox = assistant.services.outbox
     tasks = [asyncio.create_task(outbox.run(sender, stop), name=f"outbox-{sender.name}")
              for sender in channel_senders]
     yield
+    if telegram is not None:
+        await telegram.stop_receiving()
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     for sender in channel_senders:
         await outbox.flush(sender, SHUTDOWN_FLUSH_SECONDS)
+    if telegram is not None:
+        await telegram.close()
     await assistant.close()
 
 
-def create_app(assistant: Assistant) -> web.Application:
+def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None = None) -> web.Application:
+    """`telegram_request` makes the HTTP client python-telegram-bot uses (tests pass a loopback-only one);
+    the Telegram channel is on when XASO_TELEGRAM_TOKEN is set."""
     app = web.Application(middlewares=[json_errors], client_max_size=assistant.settings.max_request_bytes)
     app[ASSISTANT] = assistant
+    if assistant.settings.telegram_token is not None:
+        telegram = TelegramChannel(assistant, telegram_request)
+        app[TELEGRAM] = telegram
+        app.add_routes(telegram.routes())
     app.add_routes([
         web.get("/healthz", healthz),
         web.get("/metrics", metrics),

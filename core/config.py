@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_base: str = "https://api.telegram.org/bot"
+    # Where getFile paths are downloaded from; derived from telegram_api_base when unset.
+    telegram_file_base: str | None = None
+    # getUpdates instead of the webhook, for a commune server without a public address.
+    telegram_polling: bool = False
+    telegram_poll_timeout: int = 30
+    # Outbound pace (Bot API limits): messages/s per private chat, per minute per group, overall.
+    telegram_per_chat_rate: float = 1.0
+    telegram_group_per_minute: float = 20.0
+    telegram_global_rate: float = 30.0
     zalo_app_id: str | None = None
     zalo_app_secret: SecretStr | None = None
     zalo_oa_secret: SecretStr | None = None
@@ -45,6 +54,7 @@ class Settings(BaseSettings):
     tts_engine: Literal["auto", "gtts", "espeak"] = "auto"
     nlu_backend: Literal["embedded", "rasa"] = "embedded"
     rasa_url: str = "http://127.0.0.1:5005"
+    rasa_timeout: float = 1.5  # seconds; past it the embedded NLU answers
     hook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
     # Policy knobs (SECURITY.md): per-user token bucket, input limits, outbox retries.

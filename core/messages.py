@@ -34,6 +34,15 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class Voice:
+    """A voice message. Speech is not understood yet: it is kept as the platform's own reference
+    (no audio is downloaded) so that it can be answered honestly."""
+
+    duration: int
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming:
     channel: str
     chat_id: str
@@ -44,13 +53,14 @@ class Incoming:
     location: Location | None = None
     contact: Contact | None = None
     attachment: Attachment | None = None
+    voice: Voice | None = None
     language: str | None = None
     display_name: str | None = None
     raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def kind(self) -> str:
-        for name in ("button", "location", "contact", "attachment"):
+        for name in ("button", "location", "contact", "attachment", "voice"):
             if getattr(self, name) is not None:
                 return name
         return "text"

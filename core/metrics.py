@@ -15,6 +15,8 @@ class Metrics:
                                  registry=self.registry)
         self.webhook_rejections = Counter("xaso_webhook_rejections", "Webhook requests refused",
                                           ["source", "reason"], registry=self.registry)
+        self.nlu_fallbacks = Counter("xaso_nlu_fallbacks", "Messages the embedded NLU answered because "
+                                     "the Rasa server could not", ["reason"], registry=self.registry)
         self.outbox = Gauge("xaso_outbox_messages", "Outbox rows by status", ["status"],
                             registry=self.registry)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.i18n import Catalogue
 from core.identity import find_user, resolve_user
@@ -122,3 +123,31 @@ class AuditMessages:
         turn.audit(actor, f"message.{incoming.kind}", subject=incoming.channel,
                    detail={"digest": digest, "length": len(content)})
         return await handler(turn)
+
+
+class ReplyQueue(Protocol):
+    async def enqueue(self, session: AsyncSession, *, channel: str, chat_id: str, reply: Reply, key: str,
+                      user_id: int | None = None) -> bool: ...
+
+
+class EnqueueReplies:
+    """For channels whose answers are pushed rather than returned (Telegram), the replies of a message
+    enter the outbox in the message's own transaction, keyed `{prefix}:{message_id}:{n}`: they commit
+    with the state change and the de-duplication record, or not at all. Runs first in the chain."""
+
+    def __init__(self, outbox: ReplyQueue, prefixes: Mapping[str, str]) -> None:
+        self.outbox = outbox
+        self.prefixes = dict(prefixes)
+
+    async def __call__(self, turn: Turn, handler: Handler) -> Outcome:
+        outcome = await handler(turn)
+        incoming = turn.incoming
+        prefix = self.prefixes.get(incoming.channel)
+        if prefix is None or not incoming.message_id:
+            return outcome
+        user_id = turn.identity.id if turn.identity is not None else None
+        for number, reply in enumerate(outcome.replies):
+            await self.outbox.enqueue(turn.session, channel=incoming.channel, chat_id=incoming.chat_id,
+                                      reply=reply, key=f"{prefix}:{incoming.message_id}:{number}",
+                                      user_id=user_id)
+        return outcome

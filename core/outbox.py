@@ -118,23 +118,36 @@ class DeadLetter:
 
 
 class _Pacer:
-    """One channel's outbound pace: a bucket per chat and one for the whole channel, no bursts."""
+    """One channel's outbound pace: a bucket per chat and one for the whole channel, no bursts.
+
+    A sender may also have `chat_rate(chat_id) -> float` when chats differ (Telegram paces groups
+    slower than private chats); `per_chat_rate` is then only its default."""
 
     def __init__(self, sender: ChannelSender, monotonic: Callable[[], float]) -> None:
         self._monotonic = monotonic
-        self._per_chat = (KeyedLimiter(sender.per_chat_rate, 1.0, clock=monotonic)
-                          if _paced(sender.per_chat_rate) else None)
+        self._rate_of: Callable[[str], float] = getattr(sender, "chat_rate", lambda _: sender.per_chat_rate)
+        self._per_chat: dict[float, KeyedLimiter] = {}
         self._overall = (TokenBucket(sender.global_rate, 1.0, 1.0, monotonic())
                          if _paced(sender.global_rate) else None)
 
+    def _chat_limiter(self, chat_id: str) -> KeyedLimiter | None:
+        rate = self._rate_of(chat_id)
+        if not _paced(rate):
+            return None
+        if rate not in self._per_chat:
+            self._per_chat[rate] = KeyedLimiter(rate, 1.0, clock=self._monotonic)
+        return self._per_chat[rate]
+
     def wait_time(self, chat_id: str) -> float:
-        chat = self._per_chat.wait_time(chat_id) if self._per_chat else 0.0
+        limiter = self._chat_limiter(chat_id)
+        chat = limiter.wait_time(chat_id) if limiter else 0.0
         overall = self._overall.wait_time(self._monotonic()) if self._overall else 0.0
         return max(chat, overall)
 
     def take(self, chat_id: str) -> None:
-        if self._per_chat:
-            self._per_chat.allow(chat_id)
+        limiter = self._chat_limiter(chat_id)
+        if limiter:
+            limiter.allow(chat_id)
         if self._overall:
             self._overall.take(self._monotonic())
 

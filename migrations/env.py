@@ -8,6 +8,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import backends.onestop.store  # noqa: F401  (its tables join Base.metadata for autogenerate)
 from core.models import Base
 
 target_metadata = Base.metadata

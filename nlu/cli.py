@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold
 
-from nlu.embedded import train_from_file
-from nlu.engine import INTENTS, Entity, NLUEngine
-from nlu.rasa_yaml import load_training_data
+from nlu.embedded import EmbeddedNLU, train_from_file
+from nlu.engine import EMERGENCY, INTENTS, Entity, NLUEngine
+from nlu.rasa_yaml import TrainingData, load_training_data
+from nlu.rules import PHRASES_FILE, EmergencyRules
 
 TOP_CONFUSIONS = 10
 
@@ -106,28 +108,11 @@ def _ratio(a: float, b: float) -> float:
 def _report(
     gold: list[str], predicted: list[str], latencies: list[float], entity_counts: Counter[str]
 ) -> dict[str, Any]:
-    seen = set(gold) | set(predicted)
-    labels = [i for i in INTENTS if i in seen] + sorted(seen - set(INTENTS))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        gold, predicted, labels=labels, zero_division=0
-    )
-    confusions = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
     report: dict[str, Any] = {
         "examples": len(gold),
         "accuracy": _ratio(sum(g == p for g, p in zip(gold, predicted, strict=True)), len(gold)),
-        "intents": {
-            label: {
-                "precision": round(float(precision[i]), 4),
-                "recall": round(float(recall[i]), 4),
-                "f1": round(float(f1[i]), 4),
-                "support": int(support[i]),
-            }
-            for i, label in enumerate(labels)
-        },
-        "confusions": [
-            {"expected": g, "predicted": p, "count": n}
-            for (g, p), n in confusions.most_common(TOP_CONFUSIONS)
-        ],
+        "intents": _intent_scores(gold, predicted),
+        "confusions": _confusions(gold, predicted),
         "latency_ms": {
             "p50": round(float(np.percentile(latencies, 50)), 3),
             "p99": round(float(np.percentile(latencies, 99)), 3),
@@ -143,8 +128,30 @@ def _report(
     return report
 
 
-def _print_report(report: dict[str, Any], out: TextIO) -> None:
-    out.write(f"examples: {report['examples']}\naccuracy: {report['accuracy']:.3f}\n\n")
+def _intent_scores(gold: list[str], predicted: list[str]) -> dict[str, dict[str, float | int]]:
+    """Precision, recall, F1 and support per intent, inventory order first."""
+    seen = set(gold) | set(predicted)
+    labels = [i for i in INTENTS if i in seen] + sorted(seen - set(INTENTS))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        gold, predicted, labels=labels, zero_division=0
+    )
+    return {
+        label: {
+            "precision": round(float(precision[i]), 4),
+            "recall": round(float(recall[i]), 4),
+            "f1": round(float(f1[i]), 4),
+            "support": int(support[i]),
+        }
+        for i, label in enumerate(labels)
+    }
+
+
+def _confusions(gold: list[str], predicted: list[str]) -> list[dict[str, Any]]:
+    counts = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
+    return [{"expected": g, "predicted": p, "count": n} for (g, p), n in counts.most_common(TOP_CONFUSIONS)]
+
+
+def _print_intents(report: dict[str, Any], out: TextIO) -> None:
     out.write(f"{'intent':<24}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}\n")
     for label, s in report["intents"].items():
         out.write(
@@ -155,9 +162,93 @@ def _print_report(report: dict[str, Any], out: TextIO) -> None:
         out.write(f"  {c['count']:>4}  {c['expected']} → {c['predicted']}\n")
     if not report["confusions"]:
         out.write("  (none)\n")
+
+
+def _print_report(report: dict[str, Any], out: TextIO) -> None:
+    out.write(f"examples: {report['examples']}\naccuracy: {report['accuracy']:.3f}\n\n")
+    _print_intents(report, out)
     if "entities" in report:
         e = report["entities"]
         out.write(f"\nentities: precision {e['precision']:.3f} recall {e['recall']:.3f} f1 {e['f1']:.3f}\n")
     lat = report["latency_ms"]
     out.write(f"\nparse latency: p50 {lat['p50']:.3f} ms, p99 {lat['p99']:.3f} ms\n")
+    out.flush()
+
+
+# ---- cross-validation ------------------------------------------------------------------------
+
+
+def run_cross_validation(nlu_yml: Path, folds: int, stdout: TextIO, *, seed: int = 0) -> dict[str, Any]:
+    """Stratified k-fold cross-validation of the embedded engine on a Rasa YAML training file.
+
+    Each fold trains on the other folds (emergency rules from ``emergency_phrases.yml`` beside the
+    file, or the built-in list) and predicts its own examples. Accuracy is given per fold and as
+    mean ± std; per-intent scores and emergency recall are computed over all folds' predictions.
+    """
+    data = load_training_data(nlu_yml)
+    _check_folds(data, folds)
+    rules = EmergencyRules.load(nlu_yml.parent / PHRASES_FILE)
+    gold = [example.intent for example in data.examples]
+    predicted = [""] * len(gold)
+    accuracies: list[float] = []
+    started = time.perf_counter()
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_index, test_index in splitter.split(np.zeros(len(gold)), gold):
+        engine = _train_subset(data, train_index, rules)
+        for i in test_index:
+            predicted[i] = engine.parse(data.examples[i].text).intent
+        accuracies.append(float(np.mean([predicted[i] == gold[i] for i in test_index])))
+    report = _cv_report(gold, predicted, accuracies, time.perf_counter() - started)
+    _print_cv_report(report, stdout)
+    return report
+
+
+def _check_folds(data: TrainingData, folds: int) -> None:
+    if folds < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, not {folds}")
+    counts = Counter(example.intent for example in data.examples)
+    if len(counts) < 2:
+        raise ValueError("cross-validation needs examples of at least two intents")
+    small = sorted(intent for intent, n in counts.items() if n < folds)
+    if small:
+        raise ValueError(f"fewer than {folds} examples for: {', '.join(small)}")
+
+
+def _train_subset(data: TrainingData, index: np.ndarray, rules: EmergencyRules) -> EmbeddedNLU:
+    subset = replace(data, examples=tuple(data.examples[i] for i in index))
+    return EmbeddedNLU.train(subset, rules=rules)
+
+
+def _cv_report(
+    gold: list[str], predicted: list[str], accuracies: list[float], seconds: float
+) -> dict[str, Any]:
+    emergencies = [p for g, p in zip(gold, predicted, strict=True) if g == EMERGENCY]
+    return {
+        "folds": len(accuracies),
+        "examples": len(gold),
+        "accuracy": {
+            "mean": round(float(np.mean(accuracies)), 4),
+            "std": round(float(np.std(accuracies)), 4),
+            "per_fold": [round(a, 4) for a in accuracies],
+        },
+        "emergency_recall": _ratio(sum(p == EMERGENCY for p in emergencies), len(emergencies))
+        if emergencies
+        else None,
+        "intents": _intent_scores(gold, predicted),
+        "confusions": _confusions(gold, predicted),
+        "seconds": round(seconds, 2),
+    }
+
+
+def _print_cv_report(report: dict[str, Any], out: TextIO) -> None:
+    acc = report["accuracy"]
+    folds = ", ".join(f"{a:.3f}" for a in acc["per_fold"])
+    recall = report["emergency_recall"]
+    out.write(
+        f"{report['folds']}-fold cross-validation on {report['examples']} examples "
+        f"({report['seconds']:.1f} s)\n"
+        f"accuracy: {acc['mean']:.3f} ± {acc['std']:.3f}  (folds: {folds})\n"
+        f"emergency recall: {'n/a' if recall is None else f'{recall:.3f}'}\n\n"
+    )
+    _print_intents(report, out)
     out.flush()

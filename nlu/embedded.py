@@ -27,6 +27,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from nlu.datetime import Clock, vietnam_now
 from nlu.engine import EMERGENCY, OUT_OF_SCOPE, Parse
 from nlu.entities import EntityExtractor
 from nlu.normalize import fold_normalized, is_blank, normalize
@@ -163,6 +164,7 @@ class EmbeddedNLU:
         *,
         threshold: float = DEFAULT_THRESHOLD,
         data_hash: str = "",
+        clock: Clock = vietnam_now,
     ) -> None:
         self._features = features
         self._classifier = classifier
@@ -170,6 +172,7 @@ class EmbeddedNLU:
         self.rules = rules
         self.threshold = threshold
         self.data_hash = data_hash
+        self.clock = clock  # resolves "mai", "thứ hai"…; tests set a fixed one
 
     @property
     def intents(self) -> tuple[str, ...]:
@@ -183,6 +186,7 @@ class EmbeddedNLU:
         rules: EmergencyRules | None = None,
         threshold: float = DEFAULT_THRESHOLD,
         data_hash: str = "",
+        clock: Clock = vietnam_now,
     ) -> EmbeddedNLU:
         if len({example.intent for example in data.examples}) < 2:
             raise ValueError("training data needs examples of at least two intents")
@@ -191,13 +195,14 @@ class EmbeddedNLU:
         classifier = _Classifier.fit(matrix, [e.intent for e in data.examples])
         rules = rules if rules is not None else EmergencyRules.default()
         engine = cls(
-            features, classifier, EntityExtractor(data), rules, threshold=threshold, data_hash=data_hash
+            features, classifier, EntityExtractor(data), rules,
+            threshold=threshold, data_hash=data_hash, clock=clock,
         )
         engine._warm_up()
         return engine
 
     def parse(self, text: str) -> Parse:
-        entities = self._extractor.extract(text)
+        entities = self._extractor.extract(text, self.clock())
         normalized, folded = _forms(text[:MAX_CLASSIFY_CHARS])
         if not normalized or is_blank(normalized):
             return Parse(text, OUT_OF_SCOPE, 1.0, entities)

@@ -79,3 +79,9 @@ class Parse:
 
 class NLUEngine(Protocol):
     def parse(self, text: str) -> Parse: ...
+
+
+class NLUService(Protocol):
+    """What the dialogue awaits: an engine in-process, or a server over the network."""
+
+    async def understand(self, text: str) -> Parse: ...

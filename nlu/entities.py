@@ -12,8 +12,10 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from nlu.datetime import find_datetimes, vietnam_now
 from nlu.engine import ENTITY_TYPES, Entity
 from nlu.normalize import aligned_fold, fold_phrase
 from nlu.rasa_yaml import TrainingData
@@ -201,7 +203,8 @@ class EntityExtractor:
             text[unit[0] : unit[1]], self._unit_spellings
         )
 
-    def extract(self, text: str) -> tuple[Entity, ...]:
+    def extract(self, text: str, now: datetime | None = None) -> tuple[Entity, ...]:
+        """``now`` resolves relative dates ("mai", "thứ hai"); by default the real time in Vietnam."""
         folded, starts, ends = aligned_fold(text)
 
         def span(a: int, b: int) -> tuple[int, int]:
@@ -217,6 +220,8 @@ class EntityExtractor:
             for m in self._phrase_re.finditer(folded):
                 entity, value = self._phrases[" ".join(m.group(0).split())]
                 found.append((_Match(entity, value, *span(m.start(), m.end())),))
+        for e in find_datetimes(text, now if now is not None else vietnam_now()):
+            found.append((_Match(e.entity, e.value, e.start, e.end),))
         for m in self._quantity_re.finditer(folded):
             num, unit = ("num", "unit") if m.group("num") else ("word", "wunit")
             if num == "word" and not self._words_typed_as_quantity(

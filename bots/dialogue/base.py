@@ -22,7 +22,7 @@ from core.outbox import Outbox
 from core.pipeline import AuditScalar, Outcome, Turn
 from core.roles import command_name
 from core.state import State, clear_state, load_state, save_state
-from nlu.engine import NLUEngine, Parse
+from nlu.engine import NLUEngine, NLUService, Parse
 
 if TYPE_CHECKING:
     from bots.dialogue.forms import Forms
@@ -97,7 +97,7 @@ ESCAPE_COMMANDS = frozenset({"/start", "/cancel", "/help"})
 
 @dataclass
 class Router:
-    nlu: NLUEngine
+    nlu: NLUService
     states: dict[str, StateHandler] = field(default_factory=dict)
     commands: dict[str, FlowHandler] = field(default_factory=dict)
     buttons: dict[str, FlowHandler] = field(default_factory=dict)
@@ -139,7 +139,7 @@ class Router:
         elif incoming.kind != "text":
             handler = self.media.get(incoming.kind, self.fallback)
         else:
-            context.parse = self.nlu.parse(incoming.text or "")
+            context.parse = await self.nlu.understand(incoming.text or "")
             handler = self.intents.get(context.parse.intent, self.fallback)
         assert handler is not None, "router is missing a fallback handler"
         return await handler(context)

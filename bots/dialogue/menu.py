@@ -123,6 +123,10 @@ async def attachment(context: Context) -> list[Reply]:
     return [menu_reply(context, "attachment_received")]
 
 
+async def voice(context: Context) -> list[Reply]:
+    return [menu_reply(context, "voice_unsupported")]
+
+
 def register(router: Router) -> None:
     router.commands.update({"/start": start, "/help": show_help, "/menu": show_help, "/cancel": cancel,
                             "/lang": set_lang})
@@ -132,7 +136,7 @@ def register(router: Router) -> None:
         router.intents.setdefault(intent, coming_soon(intent))
     for command in COMMAND_ROLES:
         router.commands.setdefault(command, command_coming_soon)
-    router.media.update({"location": location, "attachment": attachment})
+    router.media.update({"location": location, "attachment": attachment, "voice": voice})
     router.unknown_command = unknown_command
     router.unknown_button = unknown_button
     router.fallback = out_of_scope

@@ -1,0 +1,138 @@
+"""Dossiers at rest: the tables, the code sequence and the functions that create and read dossiers.
+
+What the citizen typed (names, ID numbers, addresses…) is stored as one AES-GCM ciphertext bound to
+the dossier's code; papers are ids of the media store. Codes are `{COMMUNE}-{YYYY}-{NNNNNN}`, numbered
+by a counter row that is bumped in the same transaction as the insert, so they are unique and
+gap-free on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import JSON
+
+from backends.onestop.calendar import VIETNAM, WorkingCalendar
+from backends.onestop.catalogue import Procedure
+from core.crypto import FieldCipher
+from core.models import Base, UTCDateTime, utcnow
+
+STATUSES: tuple[str, ...] = ("received", "processing", "needs_info", "approved", "rejected", "delivered")
+CODE_DIGITS = 6
+
+
+class Dossier(Base):
+    __tablename__ = "dossiers"
+    __table_args__ = (Index("ix_dossiers_status_due", "status", "due_date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    procedure_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    values_enc: Mapped[str] = mapped_column(Text)
+    papers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # paper name → media id
+    submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class DossierEvent(Base):
+    """The history of a dossier, one row per change, oldest first."""
+
+    __tablename__ = "dossier_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class DossierCounter(Base):
+    """The last number given per code prefix (`LB-2026`)."""
+
+    __tablename__ = "dossier_counters"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@dataclass(frozen=True)
+class Submission:
+    procedure: Procedure
+    user_id: int
+    values: dict[str, Any]  # the completed form: fields and papers (media ids) together
+
+
+async def next_number(session: AsyncSession, prefix: str) -> int:
+    """Bumps the counter for `prefix` and returns the new value. The UPDATE holds the row's write
+    lock until the transaction ends, so concurrent callers queue behind it and a rollback leaves no gap."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(DossierCounter).values(prefix=prefix, value=0)
+        .on_conflict_do_nothing(index_elements=["prefix"])
+    )
+    bumped = await session.execute(
+        update(DossierCounter).where(DossierCounter.prefix == prefix)
+        .values(value=DossierCounter.value + 1).returning(DossierCounter.value)
+        .execution_options(synchronize_session=False)
+    )
+    return int(bumped.scalar_one())
+
+
+def _values_context(code: str) -> str:
+    return f"dossiers.values:{code}"
+
+
+async def create_dossier(session: AsyncSession, cipher: FieldCipher, calendar: WorkingCalendar, *,
+                         commune: str, submission: Submission, now: dt.datetime | None = None) -> Dossier:
+    now = now or utcnow()
+    prefix = f"{commune}-{now.astimezone(VIETNAM).year}"
+    code = f"{prefix}-{await next_number(session, prefix):0{CODE_DIGITS}d}"
+    paper_names = {paper.name for paper in submission.procedure.papers}
+    papers = {name: str(value) for name, value in submission.values.items() if name in paper_names and value}
+    fields = {name: value for name, value in submission.values.items() if name not in paper_names}
+    dossier = Dossier(
+        code=code, procedure_id=submission.procedure.id, user_id=submission.user_id, status="received",
+        values_enc=cipher.encrypt(json.dumps(fields, ensure_ascii=False), _values_context(code)),
+        papers=papers, submitted_at=now, updated_at=now,
+        due_date=calendar.due_date(now, submission.procedure.time_limit_days),
+    )
+    session.add(dossier)
+    await session.flush()
+    actor = f"user:{submission.user_id}"
+    session.add(DossierEvent(dossier_id=dossier.id, at=now, status="received", actor=actor))
+    await session.flush()
+    return dossier
+
+
+def read_values(cipher: FieldCipher, dossier: Dossier) -> dict[str, Any]:
+    loaded = json.loads(cipher.decrypt(dossier.values_enc, _values_context(dossier.code)))
+    return loaded if isinstance(loaded, dict) else {}
+
+
+async def dossier_of_user(session: AsyncSession, code: str, user_id: int) -> Dossier | None:
+    """The dossier with `code` if it belongs to `user_id`; someone else's is as absent as a missing one."""
+    query = select(Dossier).where(Dossier.code == code.strip().upper(), Dossier.user_id == user_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def dossiers_of_user(session: AsyncSession, user_id: int, limit: int = 10) -> list[Dossier]:
+    query = select(Dossier).where(Dossier.user_id == user_id).order_by(Dossier.id.desc()).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def history(session: AsyncSession, dossier_id: int) -> list[DossierEvent]:
+    query = select(DossierEvent).where(DossierEvent.dossier_id == dossier_id).order_by(DossierEvent.id)
+    return list((await session.execute(query)).scalars())

@@ -1,0 +1,262 @@
+"""The Telegram channel's input side and lifecycle.
+
+Receipt follows one fixed order: secret (401) → content type and JSON (400) → readiness (503, so that
+Telegram retries) → onto python-telegram-bot's update queue → 200. The Application's own update fetcher
+then processes it off the request path: callback data checked and answered, files fetched under the
+upload limits, the pipeline run (which puts the replies in the outbox), the sender woken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from telegram import Bot, CallbackQuery, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.request import BaseRequest
+
+from bots.assistant import PUSHED_REPLY_PREFIXES, Assistant
+from bots.telegram import callbacks
+from bots.telegram.parse import CHANNEL, Parsed, parse_callback, parse_message
+from bots.telegram.sender import TelegramSender
+from core.config import Settings
+from core.messages import Incoming, Reply
+from core.pipeline import Outcome
+from core.security import verify_telegram_secret
+
+log = logging.getLogger(__name__)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+WEBHOOK_PATH = "/telegram/webhook"
+ALLOWED_UPDATES = ("message", "callback_query")
+MAX_RETRY_DELAY = 300.0
+RequestFactory = Callable[[], BaseRequest]
+
+
+def file_base(settings: Settings) -> str:
+    if settings.telegram_file_base:
+        return settings.telegram_file_base
+    base = settings.telegram_api_base
+    return base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base.rstrip("/") + "/file/bot"
+
+
+def build_application(settings: Settings, request: RequestFactory | None = None) -> Application[
+        Any, Any, Any, Any, Any, Any]:
+    """An Application with no Updater of its own: updates come from our webhook or our poller."""
+    assert settings.telegram_token is not None
+    builder = (Application.builder().token(settings.telegram_token.get_secret_value())
+               .base_url(settings.telegram_api_base).base_file_url(file_base(settings)).updater(None))
+    if request is not None:
+        builder = builder.request(request()).get_updates_request(request())
+    return builder.build()
+
+
+class TelegramChannel:
+    def __init__(self, assistant: Assistant, request: RequestFactory | None = None) -> None:
+        self.assistant = assistant
+        self.settings = assistant.settings
+        self.application = build_application(self.settings, request)
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        services = assistant.services
+        self.sender = TelegramSender(self.application.bot, assistant.database, services.hasher,
+                                     self.settings, services.catalogue)
+        self._connected = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def ready(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_ready(self) -> None:
+        await self._connected.wait()
+
+    @property
+    def bot(self) -> Bot:
+        return self.application.bot
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(WEBHOOK_PATH, self.webhook)]
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        """Returns at once: reaching Telegram is retried in the background, since commune internet
+        is unreliable and the rest of the service must not wait for it."""
+        self._tasks.append(asyncio.create_task(self._connect(), name="telegram-connect"))
+
+    async def _connect(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self.application.initialize()
+                break
+            except Exception as error:
+                # Only the type: the messages of HTTP errors can carry the URL, which holds the token.
+                log.warning("telegram: cannot reach the Bot API (%s), retrying in %.0f s",
+                            type(error).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(MAX_RETRY_DELAY, delay * 2)
+        await self.application.start()
+        self._connected.set()
+        log.info("telegram: connected as @%s (%s)", self.bot.username,
+                 "polling" if self.settings.telegram_polling else "webhook")
+        if self.settings.telegram_polling:
+            self._tasks.append(asyncio.create_task(self._poll(), name="telegram-poll"))
+
+    async def stop_receiving(self) -> None:
+        """Stops taking updates and finishes the ones queued; sending keeps working until `close`."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._connected.clear()
+        if self.application.running:
+            await self.application.stop()
+
+    async def close(self) -> None:
+        await self.stop_receiving()
+        with contextlib.suppress(Exception):
+            await self.application.shutdown()
+
+    # Receiving
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        rejections = self.assistant.metrics.webhook_rejections
+        secret = self.settings.telegram_webhook_secret
+        if not verify_telegram_secret(request.headers.get(SECRET_HEADER),
+                                      secret.get_secret_value() if secret else None):
+            rejections.labels(source=CHANNEL, reason="secret").inc()
+            return web.Response(status=401)
+        update = await _read_update(request, self.bot)
+        if update is None:
+            rejections.labels(source=CHANNEL, reason="malformed").inc()
+            return web.Response(status=400)
+        if not self.ready:
+            return web.Response(status=503, headers={"Retry-After": "10"})
+        await self.application.update_queue.put(update)
+        return web.Response(status=200)
+
+    async def _poll(self) -> None:
+        """getUpdates in a loop, for a server Telegram cannot reach; same processing as the webhook."""
+        offset: int | None = None
+        delay = 1.0
+        webhook_removed = False
+        while True:
+            try:
+                if not webhook_removed:
+                    await self.bot.delete_webhook()
+                    webhook_removed = True
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=self.settings.telegram_poll_timeout,
+                    allowed_updates=list(ALLOWED_UPDATES))
+                delay = 1.0
+            except TelegramError as error:
+                log.warning("telegram: polling failed (%s), retrying in %.0f s", type(error).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(60.0, delay * 2)
+                continue
+            for update in updates:
+                offset = update.update_id + 1
+                await self.application.update_queue.put(update)
+
+    # Processing
+
+    async def _on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await self.process(update)
+        except Exception:
+            log.exception("telegram: update could not be processed")
+
+    async def process(self, update: object) -> None:
+        if not isinstance(update, Update):
+            return
+        incoming: Incoming | None = None
+        if update.callback_query is not None:
+            incoming = await self._button(update, update.callback_query)
+        elif update.message is not None:
+            parsed = parse_message(update, update.message, self.bot.username if self.ready else "")
+            incoming = await self._fetch(parsed) if parsed is not None and parsed.file else (
+                parsed.incoming if parsed is not None else None)
+        if incoming is None:
+            return
+        outcome = await self.assistant.handle(incoming)
+        await self._enqueue_failure(incoming, outcome)
+        await self.assistant.services.outbox.wake(CHANNEL)
+
+    async def _button(self, update: Update, query: CallbackQuery) -> Incoming | None:
+        async with self.assistant.database.session() as session:
+            button = await callbacks.unpack(self.assistant.services.hasher, session, query.data)
+        if button is None:
+            self.assistant.metrics.webhook_rejections.labels(source=CHANNEL, reason="forged_button").inc()
+        # Always answered, so that the client stops its spinner; a refused button says why.
+        text = None if button is not None else self.assistant.services.catalogue.t(
+            "telegram.button_expired", query.from_user.language_code or "vi")
+        try:
+            await query.answer(text=text)
+        except TelegramError as error:
+            log.info("telegram: answerCallbackQuery failed (%s)", type(error).__name__)
+        return parse_callback(update, query, button) if button is not None else None
+
+    async def _fetch(self, parsed: Parsed) -> Incoming | None:
+        """Downloads a photo or document under the size limit, only from the Bot API's file address
+        (a `file_path` pointing anywhere else, a local file included, is never read)."""
+        assert parsed.file is not None
+        limit = self.settings.max_attachment_bytes
+        if (parsed.file.file_size or 0) > limit:
+            return await self._refuse_too_large(parsed.incoming)
+        file = await self.bot.get_file(parsed.file.file_id)
+        if (file.file_size or 0) > limit:
+            return await self._refuse_too_large(parsed.incoming)
+        path = file.file_path or ""
+        if not path.startswith(self._file_prefix()):
+            log.warning("telegram: getFile gave a path outside the Bot API's file address; ignored")
+            return None
+        data = bytes(await self.bot.request.retrieve(path))
+        if len(data) > limit:
+            return await self._refuse_too_large(parsed.incoming)
+        return parsed.with_attachment(data)
+
+    def _file_prefix(self) -> str:
+        token = self.settings.telegram_token
+        assert token is not None
+        return f"{file_base(self.settings)}{token.get_secret_value()}/"
+
+    async def _refuse_too_large(self, incoming: Incoming) -> None:
+        """Answered here, without the pipeline: there is nothing to hand it."""
+        lang = "en" if (incoming.language or "").startswith("en") else "vi"
+        text = self.assistant.services.catalogue.t("upload.too_large", lang)
+        await self._push(incoming, (Reply(text),), "big")
+        await self.assistant.services.outbox.wake(CHANNEL)
+
+    async def _enqueue_failure(self, incoming: Incoming, outcome: Outcome) -> None:
+        # A failed turn rolled back, replies included: its apology goes out on its own.
+        if outcome.status == "error":
+            await self._push(incoming, outcome.replies, "e")
+
+    async def _push(self, incoming: Incoming, replies: tuple[Reply, ...], tag: str) -> None:
+        prefix = PUSHED_REPLY_PREFIXES[CHANNEL]
+        async with self.assistant.database.session() as session:
+            for number, reply in enumerate(replies):
+                await self.assistant.services.outbox.enqueue(
+                    session, channel=CHANNEL, chat_id=incoming.chat_id, reply=reply,
+                    key=f"{prefix}:{incoming.message_id}:{tag}{number}")
+
+
+async def _read_update(request: web.Request, bot: Bot) -> Update | None:
+    if request.content_type != "application/json":
+        return None
+    try:
+        data = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+        return None
+    try:
+        return Update.de_json(data, bot)
+    except Exception:  # the library raises many types on a malformed but valid-JSON update
+        return None
