@@ -155,11 +155,12 @@ class Dialogue:
 
     async def __call__(self, turn: Turn) -> Outcome:
         assert turn.identity is not None
-        context = Context(turn, self.services, state=await load_state(turn.session, turn.identity.id))
+        state = await load_state(turn.session, turn.identity.id, self.services.cipher)
+        context = Context(turn, self.services, state=state)
         replies = await self.router.route(context)
         if context.state_changed:
             if context.next_state is None:
                 await clear_state(turn.session, turn.identity.id)
             else:
-                await save_state(turn.session, turn.identity.id, context.next_state)
+                await save_state(turn.session, turn.identity.id, context.next_state, self.services.cipher)
         return Outcome(tuple(replies))

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bots.assistant import Assistant
 from bots.dialogue.base import Context
@@ -91,3 +91,16 @@ async def test_cancel_anywhere_and_a_bad_photo(client: TestClient) -> None:
     bad = await chat.send({"attachment": {"filename": "a.jpg", "content_type": "image/jpeg", "data": fake}})
     assert bad["replies"] and "form:confirm" not in button_data(bad["replies"])
     assert "Đã hủy" in texts(await chat.say("/cancel"))
+
+
+async def test_a_half_filled_form_is_sealed_at_rest(client: TestClient, database: Database) -> None:
+    with_example_form(client.app[ASSISTANT])
+    chat = await ChatSession.open(client)
+    await chat.say("/example")
+    for answer in ("Lê Văn Cường", "2/3/1975", "001075012345"):
+        await chat.say(answer)
+    async with database.session() as db:
+        rows = (await db.execute(text("SELECT * FROM conversation_states"))).all()
+    raw = " ".join(str(row) for row in rows)
+    assert "001075012345" not in raw and "Cường" not in raw and "sealed" in raw
+    assert "căn cước" in texts(await chat.say("quay lại"))  # and it still reads back
