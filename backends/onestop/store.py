@@ -36,7 +36,9 @@ class Dossier(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(24), unique=True)
     procedure_id: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # A dossier is an administrative record the commune must keep: when the citizen erases their
+    # account (/mydata) it stays, detached from the chat account.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="received")
     values_enc: Mapped[str] = mapped_column(Text)
     papers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # paper name → media id

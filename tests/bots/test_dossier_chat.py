@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 from sqlalchemy import select
 
+from backends.onestop.store import Dossier
 from bots.assistant import Assistant
 from bots.server import create_app
 from core.config import Settings
@@ -167,3 +168,15 @@ async def test_procedure_info_and_forged_buttons(client: TestClient) -> None:
         replies = await chat.press(forged)
         assert replies and "Họ và tên" not in texts(replies)
     assert "chưa có hồ sơ" in texts(await chat.press("dossier:mine"))
+
+
+async def test_erasing_the_account_keeps_the_dossier_as_a_record(client: TestClient,
+                                                                 database: Database) -> None:
+    chat = await ChatSession.open(client)
+    await open_birth_form(chat)
+    await fill_fields(chat)
+    code = await send_papers_and_confirm(chat)
+    assert "lưu trữ theo quy định" in texts(await chat.press("mydata:delete-confirm"))
+    async with database.session() as session:
+        dossier = (await session.execute(select(Dossier).where(Dossier.code == code))).scalar_one()
+    assert dossier.user_id is None and dossier.status == "received"
