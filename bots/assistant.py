@@ -15,9 +15,10 @@ import yaml
 
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
-from bots.dialogue import account, dossier, menu
+from bots.dialogue import account, dossier, dossier_answer, dossier_staff, menu
 from bots.dialogue import forms as form_flows
 from bots.dialogue.base import Dialogue, Router, Services
+from bots.dialogue.dossier_result import result_signer
 from bots.dialogue.forms import Forms
 from core.audit import AuditLog
 from core.config import Settings
@@ -57,6 +58,8 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     form_flows.register(router, forms)
     account.register(router)
     dossier.register(router, forms, procedures, calendar)
+    dossier_staff.register(router, procedures, approval_hooks=(result_signer(procedures),))
+    dossier_answer.register(router)
     menu.register(router)
     return router
 
@@ -130,6 +133,10 @@ class Assistant:
         if migrate:
             await self.database.upgrade()
         await self.services.audit.start()
+        self.services.keyring.load(self.settings.var_dir / "keys")
+        if self.services.keyring.signer is None:
+            log.warning("no signing keys in %s: approved results cannot be signed until an operator "
+                        "runs `xaso keys init`", self.settings.var_dir / "keys")
         if self.settings.nlu_backend == "rasa" and self.nlu_session is None:
             self.nlu_session = aiohttp.ClientSession()
             self.router.nlu = nlu_service(self.settings, self.nlu_engine, self.nlu_session, self.metrics)

@@ -163,6 +163,18 @@ async def _db_upgrade(args: argparse.Namespace) -> int:
     return await _with_database(done)
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from bots.signing_cli import keys_init
+
+    return keys_init(_settings(), args, sys.stdout, sys.stderr)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from bots.signing_cli import verify_file
+
+    return verify_file(_settings(), Path(args.file), Path(args.trust) if args.trust else None, sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xaso", description="Xã Số: the commune's chat assistant")
     parser.add_argument("--log-level", default=None, help="default: INFO for serve, WARNING otherwise")
@@ -212,6 +224,20 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="migrate to the latest revision")
     db.set_defaults(run=lambda args: asyncio.run(_db_upgrade(args)))
+
+    keys = commands.add_parser("keys", help="the commune's signing key and certificate")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    keys_init = keys_commands.add_parser("init", help="make a commune CA and signing certificate, or import")
+    keys_init.add_argument("--import-cert", metavar="CERT", help="a licensed CA's signing certificate (PEM)")
+    keys_init.add_argument("--import-key", metavar="KEY", help="its private key (PEM, unencrypted)")
+    keys_init.add_argument("--chain", metavar="CHAIN", help="the issuing CAs up to the root (PEM)")
+    keys_init.add_argument("--force", action="store_true", help="replace existing keys")
+    keys.set_defaults(run=cmd_keys)
+
+    verify = commands.add_parser("verify", help="check a signed result (exit 0 valid, 1 not, 2 unreadable)")
+    verify.add_argument("file")
+    verify.add_argument("--trust", metavar="ROOT", help="trusted root(s), PEM (default: own keys)")
+    verify.set_defaults(run=cmd_verify)
     return parser
 
 

@@ -9,14 +9,28 @@ from sqlalchemy import select
 from bots.assistant import Assistant
 from core.identity import create_invite
 from core.models import Invite, UserRole, utcnow
+from core.signing import create_commune_keys
 
 log = logging.getLogger(__name__)
+
+
+def ensure_signing_keys(assistant: Assistant) -> bool:
+    """A fresh installation signs with a self-made commune CA (SECURITY.md) until the operator imports
+    a licensed certificate with `xaso keys init --import-cert … --force`. True when keys were made."""
+    keys_dir = assistant.settings.var_dir / "keys"
+    if assistant.services.keyring.signer is not None or (keys_dir / "signing.key").exists():
+        return False
+    create_commune_keys(keys_dir, assistant.settings.commune_name)
+    assistant.services.keyring.load(keys_dir)
+    log.warning("First start: made the commune's signing keys in %s (self-made CA); back them up.", keys_dir)
+    return True
 
 
 async def load_demo_data(assistant: Assistant) -> str | None:
     """On a fresh installation (no administrator, no open admin invite) makes an admin invite and
     prints it once, so that the operator can take the admin role with `/join CODE` in any channel.
     Returns the code when one was made."""
+    ensure_signing_keys(assistant)
     async with assistant.database.session() as session:
         has_admin = (await session.execute(
             select(UserRole.user_id).where(UserRole.role == "admin").limit(1))).first()

@@ -12,6 +12,7 @@ from aiohttp import web
 from bots.assistant import Assistant
 from bots.demo import load_demo_data
 from bots.telegram.channel import RequestFactory, TelegramChannel
+from bots.verify import VerifyPages
 from bots.webchat import WebChat, WebInboxSender, error, json_response
 from core.media import link_is_valid
 from core.models import Media
@@ -118,6 +119,7 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         web.get("/metrics", metrics),
         web.get("/media/{media_id}", media),
         *WebChat(assistant).routes(),
+        *VerifyPages(assistant).routes(),
     ])
     app.router.add_get("/", home)
     app.cleanup_ctx.append(_lifecycle)

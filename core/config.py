@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     telegram_per_chat_rate: float = 1.0
     telegram_group_per_minute: float = 20.0
     telegram_global_rate: float = 30.0
+    # Updates are stored before Telegram gets its 200, handled by a few workers (one chat at a time
+    # each, in order), and done ones kept this many days.
+    telegram_inbox_workers: int = Field(default=4, ge=1, le=64)
+    telegram_inbox_keep_days: float = Field(default=3.0, gt=0)
     zalo_app_id: str | None = None
     zalo_app_secret: SecretStr | None = None
     zalo_oa_secret: SecretStr | None = None

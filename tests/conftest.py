@@ -11,6 +11,7 @@ from bots.server import create_app
 from core.config import REPO_ROOT, Settings
 from core.db import Database
 from core.i18n import Catalogue
+from core.signing import create_commune_keys
 from nlu.engine import NLUEngine
 from tests.support.db import backend_name, open_test_database, prepare_postgres
 
@@ -47,9 +48,12 @@ def nlu_engine(tmp_path_factory: pytest.TempPathFactory) -> NLUEngine:
 
 @pytest.fixture
 def settings(tmp_path: Path, database: Database) -> Settings:
-    return Settings(_env_file=None, database_url=database.url, var_dir=tmp_path / "var",
-                    secret_key="test-secret-key-for-xaso", public_url="http://127.0.0.1:8080",
-                    load_demo_data=False)
+    """Test settings; the commune's signing keys exist, as after a first start."""
+    configured = Settings(_env_file=None, database_url=database.url, var_dir=tmp_path / "var",
+                          secret_key="test-secret-key-for-xaso", public_url="http://127.0.0.1:8080",
+                          load_demo_data=False)
+    create_commune_keys(configured.var_dir / "keys", configured.commune_name)
+    return configured
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from core.messages import Incoming, Reply
 from core.outbox import Outbox
 from core.pipeline import AuditScalar, Outcome, Turn
 from core.roles import command_name
+from core.signing import Keyring
 from core.state import State, clear_state, load_state, save_state
 from nlu.engine import NLUEngine, NLUService, Parse
 
@@ -39,6 +40,8 @@ class Services:
     cipher: FieldCipher
     commune: dict[str, Any]
     forms: Forms
+    # The commune's signing key and trusted roots, loaded by Assistant.start (core.signing).
+    keyring: Keyring = field(default_factory=Keyring)
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """The Telegram channel's input side and lifecycle.
 
-Receipt follows one fixed order: secret (401) → content type and JSON (400) → readiness (503, so that
-Telegram retries) → onto python-telegram-bot's update queue → 200. The Application's own update fetcher
-then processes it off the request path: callback data checked and answered, files fetched under the
-upload limits, the pipeline run (which puts the replies in the outbox), the sender woken.
+Receipt follows one fixed order: secret (401) → content type and JSON (400) → stored in the inbox table
+(a repeated update_id changes nothing) → 200; a database failure answers 500, so that Telegram retries.
+The inbox processor then handles it off the request path, in order within its chat: callback data
+checked and answered, files fetched under the upload limits, the pipeline run (which puts the replies in
+the outbox), the sender woken. Polling stores what getUpdates returns before acknowledging its offset.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 from telegram import Bot, CallbackQuery, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.ext import Application
 from telegram.request import BaseRequest
 
 from bots.assistant import PUSHED_REPLY_PREFIXES, Assistant
 from bots.telegram import callbacks
+from bots.telegram.inbox import TelegramInbox, bot_id_of
 from bots.telegram.parse import CHANNEL, Parsed, parse_callback, parse_message
+from bots.telegram.processor import InboxProcessor
 from bots.telegram.sender import TelegramSender
 from core.config import Settings
 from core.messages import Incoming, Reply
@@ -35,6 +39,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 WEBHOOK_PATH = "/telegram/webhook"
 ALLOWED_UPDATES = ("message", "callback_query")
 MAX_RETRY_DELAY = 300.0
+STOP_TIMEOUT = 10.0  # for the workers to finish the update in hand
 RequestFactory = Callable[[], BaseRequest]
 
 
@@ -61,10 +66,16 @@ class TelegramChannel:
         self.assistant = assistant
         self.settings = assistant.settings
         self.application = build_application(self.settings, request)
-        self.application.add_handler(TypeHandler(Update, self._on_update))
         services = assistant.services
         self.sender = TelegramSender(self.application.bot, assistant.database, services.hasher,
                                      self.settings, services.catalogue)
+        token = self.settings.telegram_token
+        assert token is not None
+        self.inbox = TelegramInbox(assistant.database, bot_id_of(token.get_secret_value()))
+        self.processor = InboxProcessor(self.inbox, self._handle_stored,
+                                        workers=self.settings.telegram_inbox_workers,
+                                        keep=timedelta(days=self.settings.telegram_inbox_keep_days))
+        self._processing: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -105,6 +116,8 @@ class TelegramChannel:
         self._connected.set()
         log.info("telegram: connected as @%s (%s)", self.bot.username,
                  "polling" if self.settings.telegram_polling else "webhook")
+        # Updates stored before a restart (or while Telegram was unreachable) are taken up here.
+        self._processing = asyncio.create_task(self.processor.run(), name="telegram-inbox")
         if self.settings.telegram_polling:
             self._tasks.append(asyncio.create_task(self._poll(), name="telegram-poll"))
 
@@ -114,6 +127,15 @@ class TelegramChannel:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self._processing is not None:
+            self.processor.stop()
+            try:
+                await asyncio.wait_for(self._processing, STOP_TIMEOUT)
+            except TimeoutError:
+                log.warning("telegram: updates still in hand at shutdown; retaken when their lease expires")
+            except Exception:
+                log.exception("telegram: the inbox processor failed")
+            self._processing = None
         self._connected.clear()
         if self.application.running:
             await self.application.stop()
@@ -136,9 +158,9 @@ class TelegramChannel:
         if update is None:
             rejections.labels(source=CHANNEL, reason="malformed").inc()
             return web.Response(status=400)
-        if not self.ready:
-            return web.Response(status=503, headers={"Retry-After": "10"})
-        await self.application.update_queue.put(update)
+        # Stored even before Telegram is reachable from here: processing starts once it is.
+        await self.inbox.accept(update)
+        self.processor.wake()
         return web.Response(status=200)
 
     async def _poll(self) -> None:
@@ -160,17 +182,22 @@ class TelegramChannel:
                 await asyncio.sleep(delay)
                 delay = min(60.0, delay * 2)
                 continue
-            for update in updates:
-                offset = update.update_id + 1
-                await self.application.update_queue.put(update)
+            try:
+                for update in updates:
+                    await self.inbox.accept(update.to_dict())
+                    # Acknowledged by the next getUpdates, only once stored.
+                    offset = update.update_id + 1
+            except Exception:
+                log.exception("telegram: polled updates could not be stored, retrying in %.0f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(60.0, delay * 2)
+            self.processor.wake()
 
     # Processing
 
-    async def _on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        try:
-            await self.process(update)
-        except Exception:
-            log.exception("telegram: update could not be processed")
+    async def _handle_stored(self, raw: dict[str, Any]) -> None:
+        update = Update.de_json(raw, self.bot)
+        await self.process(update)
 
     async def process(self, update: object) -> None:
         if not isinstance(update, Update):
@@ -247,7 +274,8 @@ class TelegramChannel:
                     key=f"{prefix}:{incoming.message_id}:{tag}{number}")
 
 
-async def _read_update(request: web.Request, bot: Bot) -> Update | None:
+async def _read_update(request: web.Request, bot: Bot) -> dict[str, Any] | None:
+    """The update as Telegram sent it, once it parses as an Update; None when malformed."""
     if request.content_type != "application/json":
         return None
     try:
@@ -257,6 +285,7 @@ async def _read_update(request: web.Request, bot: Bot) -> Update | None:
     if not isinstance(data, dict) or type(data.get("update_id")) is not int:
         return None
     try:
-        return Update.de_json(data, bot)
+        Update.de_json(data, bot)
     except Exception:  # the library raises many types on a malformed but valid-JSON update
         return None
+    return data

@@ -1,0 +1,61 @@
+"""Notices about a dossier that go out through the outbox, in the same transaction as the change:
+to the citizen on their own channel, and to the official who asked for a missing item.
+
+Each outbox key names the event it is about, so a notice is queued at most once per change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from backends.onestop.catalogue import Procedure
+from backends.onestop.store import Dossier, DossierEvent
+from bots.dialogue.base import Context
+from core.messages import Button, Reply
+from core.models import User
+
+REPLY_FAMILY = "dossier-reply"  # the citizen's "answer the request" button (public: checked in the flow)
+STAFF_FAMILY = "dossier-admin"  # staff-only, checked in core (core/roles.py BUTTON_ROLES)
+
+
+def user_ref(actor: str) -> int | None:
+    """`user:12` → 12; anything else (another system, a script) → None."""
+    kind, _, number = actor.partition(":")
+    return int(number) if kind == "user" and number.isdigit() else None
+
+
+async def _send(context: Context, user: User, replies: Sequence[Reply], key: str) -> None:
+    for number, reply in enumerate(replies):
+        await context.services.outbox.enqueue(
+            context.session, channel=user.channel, chat_id=user.external_id, user_id=user.id,
+            reply=reply, key=key if number == 0 else f"{key}:{number}",
+        )
+
+
+async def notify_citizen(context: Context, dossier: Dossier, event: DossierEvent,
+                         procedure: Procedure | None, extra: Sequence[Reply] = ()) -> None:
+    """The citizen learns of the change: what happened, and for a request how to answer it."""
+    citizen = await context.session.get(User, dossier.user_id)
+    if citizen is None:
+        return
+    t = context.services.catalogue.t
+    lang = citizen.language
+    name = procedure.name_in(lang) if procedure else dossier.procedure_id
+    text = t(f"dossier_staff.notify.{event.status}", lang, code=dossier.code, procedure=name,
+             note=event.note or "", due=dossier.due_date.strftime("%d/%m/%Y"))
+    buttons: tuple[Button, ...] = (Button(t("dossier.button.view", lang), f"dossier:view:{dossier.code}"),)
+    if event.status == "needs_info":
+        buttons = (Button(t("dossier_staff.button.answer", lang), f"{REPLY_FAMILY}:{dossier.code}"), *buttons)
+    await _send(context, citizen, [Reply(text, buttons), *extra], f"dossier-event:{event.id}")
+
+
+async def notify_requester(context: Context, dossier: Dossier, request: DossierEvent | None,
+                           answer_id: int) -> None:
+    """The official who asked hears that the citizen answered and the dossier is back in the queue."""
+    staff_id = user_ref(request.actor) if request else None
+    official = await context.session.get(User, staff_id) if staff_id is not None else None
+    if official is None:
+        return
+    t = context.services.catalogue.t
+    text = t("dossier_staff.notify.answered", official.language, code=dossier.code)
+    button = Button(t("dossier_staff.button.open", official.language), f"{STAFF_FAMILY}:open:{dossier.code}")
+    await _send(context, official, [Reply(text, (button,))], f"dossier-answer:{answer_id}")

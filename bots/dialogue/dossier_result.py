@@ -1,0 +1,45 @@
+"""On approval, the dossier's result is signed with the commune's key and the citizen gets the
+verification code and link, so anyone can check it at /verify/{code}."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from backends.onestop.catalogue import ProcedureCatalogue, local
+from backends.onestop.store import Dossier
+from backends.onestop.workflow import Moved
+from bots.dialogue.base import Context
+from bots.dialogue.dossier_staff import ApprovalHook
+from core.messages import Reply
+from core.signing import sign_and_store
+
+log = logging.getLogger(__name__)
+KIND = "dossier_result"
+
+
+class SigningUnavailable(RuntimeError):
+    """No signing key: an approval is refused rather than issued unsigned."""
+
+
+def result_signer(procedures: ProcedureCatalogue) -> ApprovalHook:
+    async def sign_result(context: Context, dossier: Dossier, moved: Moved) -> Sequence[Reply]:
+        signer = context.services.keyring.signer
+        if signer is None:
+            raise SigningUnavailable("no signing key: run `xaso keys init`")
+        procedure = procedures.get(dossier.procedure_id)
+        # Only what the printed result shows: the public page displays every field to code holders.
+        document = {
+            "commune": context.services.commune.get("name", ""),
+            "dossier_code": dossier.code,
+            "procedure": dossier.procedure_id,
+            "title": local(procedure.name, "vi") if procedure else dossier.procedure_id,
+            "decision": "approved",
+            "decided_at": moved.event.at.isoformat(),
+        }
+        record = await sign_and_store(context.session, signer, KIND, dossier.code, document)
+        context.audit("dossier.signed", subject=f"dossier:{dossier.code}", detail={"code": record.code})
+        url = record.verify_url(context.services.settings.public_url)
+        return [Reply(context.t("dossier_result.signed", code=record.code, url=url))]
+
+    return sign_result

@@ -1,0 +1,157 @@
+"""`GET /verify/{code}`: the public check of a signed result, as a page for people (Vietnamese
+first, with a QR code of its own address) and as JSON for machines."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+from html import escape
+from typing import Any
+
+from aiohttp import web
+
+from bots.assistant import Assistant
+from bots.webchat import error, json_response
+from core.signing import Reason, SignedRecord, Verification, find_signed, verify_url
+
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+REASON_TEXT = {
+    Reason.MALFORMED: "Tệp không đúng định dạng văn bản ký số (malformed).",
+    Reason.ALTERED: "Nội dung văn bản đã bị thay đổi sau khi ký (altered).",
+    Reason.BAD_SIGNATURE: "Chữ ký số không khớp với văn bản (bad signature).",
+    Reason.UNTRUSTED_CHAIN: "Chứng thư số không do cơ quan chứng thực tin cậy cấp (untrusted certificate).",
+    Reason.EXPIRED: "Chứng thư số không còn hiệu lực vào thời điểm ký (expired certificate).",
+    Reason.SIGNED_IN_FUTURE: "Thời điểm ký nằm ở tương lai (signing time in the future).",
+    Reason.UNKNOWN_SIGNER: "Người ký không phải là cơ quan này (unknown signer).",
+    Reason.NO_TRUST_ANCHOR: "Máy chủ chưa có chứng thư gốc để kiểm tra (no trust anchor configured).",
+}
+
+
+class VerifyPages:
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+    def routes(self) -> list[web.RouteDef]:
+        # The .json route first: the page's pattern would not match a dot, but order keeps it obvious.
+        return [web.get("/verify/{code:[^/.]+}.json", self.as_json),
+                web.get("/verify/{code:[^/.]+}", self.as_page)]
+
+    async def _lookup(self, request: web.Request) -> tuple[SignedRecord, Verification] | None:
+        async with self.assistant.database.session() as session:
+            record = await find_signed(session, request.match_info["code"])
+        if record is None:
+            return None
+        return record, self.assistant.services.keyring.verify(record.envelope_json)
+
+    async def as_json(self, request: web.Request) -> web.Response:
+        found = await self._lookup(request)
+        if found is None:
+            return error(404, "not_found", "Không tìm thấy văn bản với mã này. / No document with this code.")
+        record, checked = found
+        public_url = self.assistant.settings.public_url
+        return json_response({**checked.to_json(), "code": record.code, "subject": record.subject,
+                              "verify_url": record.verify_url(public_url),
+                              "envelope": _parsed(record.envelope_json)})
+
+    async def as_page(self, request: web.Request) -> web.Response:
+        found = await self._lookup(request)
+        settings = self.assistant.settings
+        if found is None:
+            return _html(404, "Không tìm thấy văn bản", _not_found(settings.commune_name))
+        record, checked = found
+        url = verify_url(settings.public_url, record.code)
+        return _html(200, _headline(checked.ok), render_result(record, checked, url, settings.commune_name))
+
+
+def render_result(record: SignedRecord, checked: Verification, url: str, commune: str) -> str:
+    status = "ok" if checked.ok else "bad"
+    english = "This document is valid." if checked.ok else "This document was altered or is not valid."
+    parts = [f'<p class="status {status}">{escape(_headline(checked.ok))}</p>',
+             f'<p class="en">{english}</p>']
+    if not checked.ok:
+        parts.append("<ul>" + "".join(f"<li>{escape(REASON_TEXT[reason])}</li>"
+                                      for reason in checked.reasons) + "</ul>")
+    rows = [("Mã tra cứu / Code", record.code),
+            ("Người ký / Signed by", checked.signer_name or "?"),
+            ("Chứng thư do / Certified by", checked.issuer_name or "?"),
+            ("Thời điểm ký / Signed at", _when(checked.signed_at))]
+    parts.append(_table(rows))
+    document = checked.envelope.document if checked.envelope else None
+    if document is not None:
+        title = document.get("title")
+        parts.append(f"<h2>{escape(str(title)) if title else 'Nội dung văn bản / Content'}</h2>")
+        parts.append(_table([(key, _text(value)) for key, value in document.items() if key != "title"]))
+    qr = _qr_data_uri(url)
+    if qr:
+        parts.append(f'<p><img src="{qr}" alt="QR" width="180" height="180"></p>')
+    parts.append(f'<p class="small">{escape(url)}<br>{escape(commune)}</p>')
+    return "\n".join(parts)
+
+
+def _headline(ok: bool) -> str:
+    return "Văn bản hợp lệ" if ok else "Văn bản đã bị sửa đổi hoặc không hợp lệ"
+
+
+def _not_found(commune: str) -> str:
+    return ("<p class=\"status bad\">Không tìm thấy văn bản với mã này.</p>"
+            "<p>Xin kiểm tra lại mã in trên văn bản (10 ký tự, không có chữ O và I), "
+            f"hoặc liên hệ bộ phận một cửa của {escape(commune)}.</p>"
+            "<p class=\"en\">No document has this code. Please check the code printed on the paper.</p>")
+
+
+def _html(status: int, title: str, body: str) -> web.Response:
+    page = f"""<!doctype html>
+<html lang="vi"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:40rem;margin:1rem auto;padding:0 1rem;line-height:1.4}}
+.status{{font-size:1.4rem;font-weight:bold;padding:.6rem;border-radius:.4rem}}
+.ok{{background:#dcfce7;color:#14532d}}.bad{{background:#fee2e2;color:#7f1d1d}}
+.en,.small{{color:#555;font-size:.9rem}}td,th{{text-align:left;vertical-align:top;padding:.2rem .5rem}}
+th{{color:#444;font-weight:normal;white-space:nowrap}}</style></head>
+<body><h1>Tra cứu văn bản ký số</h1>
+{body}
+</body></html>"""
+    return web.Response(status=status, text=page, content_type="text/html", charset="utf-8",
+                        headers=PAGE_HEADERS)
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    return "<table>" + "".join(f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>"
+                               for key, value in rows) + "</table>"
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _when(moment: dt.datetime | None) -> str:
+    if moment is None:
+        return "?"
+    return f"{moment.astimezone(VIETNAM):%d/%m/%Y %H:%M} (giờ Việt Nam, UTC+7)"
+
+
+def _qr_data_uri(url: str) -> str | None:
+    try:
+        import qrcode
+    except ImportError:  # optional: the page stays useful without it
+        return None
+    image = qrcode.make(url, box_size=6, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _parsed(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

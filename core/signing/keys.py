@@ -1,0 +1,220 @@
+"""The commune's keys under `XASO_VAR_DIR/keys/`: made here (a commune root CA and a signing
+certificate it issues) or imported from a licensed CA; loaded into a `Keyring` at start.
+
+Files: `signing.key` (600), `signing.pem`, `chain.pem` (the issuers up to the root), `root-ca.pem`
+(the trust anchor) and, for a self-made CA only, `root-ca.key` (600). Replaced keys move to
+`retired/`, whose roots stay trusted so that results signed before the change still verify;
+delete a retired file to stop trusting it (e.g. after a key leak).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from core.signing.envelope import Signer, SigningKey, certificate_pem
+from core.signing.verify import Verification, verify_json
+
+log = logging.getLogger(__name__)
+ROOT_KEY, ROOT_CERT = "root-ca.key", "root-ca.pem"
+SIGNING_KEY, SIGNING_CERT, CHAIN = "signing.key", "signing.pem", "chain.pem"
+RETIRED = "retired"
+ROOT_DAYS, SIGNING_DAYS = 20 * 365, 3 * 365
+
+
+class KeysExist(FileExistsError):
+    pass
+
+
+class KeysMissing(FileNotFoundError):
+    pass
+
+
+class KeyImportError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class KeySet:
+    key: SigningKey
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]  # issuers, ending with the root
+    root: x509.Certificate
+
+    def signer(self) -> Signer:
+        return Signer(self.key, self.certificate, self.chain)
+
+
+def create_commune_keys(keys_dir: Path, commune_name: str, *, force: bool = False,
+                        now: dt.datetime | None = None, signing_days: int = SIGNING_DAYS) -> KeySet:
+    _refuse_overwrite(keys_dir, force)
+    start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(minutes=5)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = _name(f"{commune_name} - CA gốc", commune_name)
+    root = (_builder(root_name, root_name, root_key.public_key(), root_key.public_key(), start, ROOT_DAYS)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_usage(key_cert_sign=True, crl_sign=True), critical=True)
+            .sign(root_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = (_builder(_name(commune_name, commune_name), root_name, key.public_key(),
+                            root_key.public_key(), start, signing_days)
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(_usage(digital_signature=True, content_commitment=True), critical=True)
+                   .sign(root_key, hashes.SHA256()))
+    keys = KeySet(key, certificate, (root,), root)
+    _write_keys(keys_dir, keys, root_key)
+    return keys
+
+
+def import_licensed_keys(keys_dir: Path, cert_pem: bytes, key_pem: bytes, chain_pem: bytes | None, *,
+                         force: bool = False, password: bytes | None = None) -> KeySet:
+    """A licensed CA's certificate and key; `chain_pem` holds its issuers and must include the root."""
+    _refuse_overwrite(keys_dir, force)
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_pem)
+        key = serialization.load_pem_private_key(key_pem, password=password)
+        chain = tuple(x509.load_pem_x509_certificates(chain_pem)) if chain_pem else ()
+    except (ValueError, TypeError) as problem:
+        raise KeyImportError(f"cannot read the PEM files: {problem}") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise KeyImportError("the key must be ECDSA P-256 or RSA")
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name != "secp256r1":
+        raise KeyImportError("an ECDSA key must be on the P-256 curve")
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < 2048:
+        raise KeyImportError("an RSA key must have at least 2048 bits")
+    roots = [item for item in chain if item.issuer == item.subject]
+    if not roots:
+        raise KeyImportError("--chain must contain the CA's root certificate (self-signed)")
+    try:
+        keys = KeySet(key, certificate, chain, roots[-1])
+        probe = keys.signer().sign({"probe": True}, kind="probe")
+    except (ValueError, RuntimeError) as problem:
+        raise KeyImportError(str(problem)) from None
+    checked = verify_json(probe.dumps(), [keys.root])
+    if not checked.ok:
+        raise KeyImportError("the certificate does not verify against the chain: "
+                             + ", ".join(checked.reasons))
+    _write_keys(keys_dir, keys, None)
+    return keys
+
+
+def load_keys(keys_dir: Path) -> KeySet:
+    paths = [keys_dir / name for name in (SIGNING_KEY, SIGNING_CERT, ROOT_CERT)]
+    if not all(path.exists() for path in paths):
+        raise KeysMissing(f"no signing keys in {keys_dir}: run `xaso keys init`")
+    key = serialization.load_pem_private_key(paths[0].read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError(f"{paths[0]}: unsupported key type")
+    chain_path = keys_dir / CHAIN
+    chain = tuple(x509.load_pem_x509_certificates(chain_path.read_bytes())) if chain_path.exists() else ()
+    return KeySet(key, x509.load_pem_x509_certificate(paths[1].read_bytes()), chain,
+                  x509.load_pem_x509_certificate(paths[2].read_bytes()))
+
+
+@dataclass
+class Keyring:
+    """What the running service signs with and trusts; empty until `load`."""
+
+    signer: Signer | None = None
+    anchors: list[x509.Certificate] = field(default_factory=list)
+    signer_subjects: set[str] = field(default_factory=set)
+
+    def load(self, keys_dir: Path) -> None:
+        self.signer, self.anchors, self.signer_subjects = None, [], set()
+        try:
+            keys = load_keys(keys_dir)
+        except KeysMissing:
+            return
+        self.signer = keys.signer()
+        self.anchors = [keys.root, *_retired(keys_dir, "-" + ROOT_CERT)]
+        self.signer_subjects = {item.subject.rfc4514_string()
+                                for item in (keys.certificate, *_retired(keys_dir, "-" + SIGNING_CERT))}
+
+    def verify(self, raw: bytes | str) -> Verification:
+        return verify_json(raw, self.anchors, self.signer_subjects or None)
+
+
+def _retired(keys_dir: Path, suffix: str) -> list[x509.Certificate]:
+    folder = keys_dir / RETIRED
+    if not folder.is_dir():
+        return []
+    return [x509.load_pem_x509_certificate(path.read_bytes())
+            for path in sorted(folder.iterdir()) if path.name.endswith(suffix)]
+
+
+def _refuse_overwrite(keys_dir: Path, force: bool) -> None:
+    names = (SIGNING_KEY, SIGNING_CERT, ROOT_CERT, ROOT_KEY)
+    existing = [name for name in names if (keys_dir / name).exists()]
+    if existing and not force:
+        raise KeysExist(f"keys already exist in {keys_dir} ({', '.join(existing)}); "
+                        "use --force to replace them (the old root stays trusted for old documents)")
+
+
+def _write_keys(keys_dir: Path, keys: KeySet, root_key: SigningKey | None) -> None:
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(keys_dir, 0o700)
+    _retire(keys_dir)
+    _write(keys_dir / SIGNING_KEY, _private_pem(keys.key), 0o600)
+    if root_key is not None:
+        _write(keys_dir / ROOT_KEY, _private_pem(root_key), 0o600)
+    _write(keys_dir / SIGNING_CERT, certificate_pem(keys.certificate).encode(), 0o644)
+    _write(keys_dir / CHAIN, "".join(certificate_pem(item) for item in keys.chain).encode(), 0o644)
+    _write(keys_dir / ROOT_CERT, certificate_pem(keys.root).encode(), 0o644)
+
+
+def _retire(keys_dir: Path) -> None:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    for name in (ROOT_CERT, SIGNING_CERT):
+        if (keys_dir / name).exists():
+            (keys_dir / RETIRED).mkdir(exist_ok=True, mode=0o700)
+            os.replace(keys_dir / name, keys_dir / RETIRED / f"{stamp}-{name}")
+    for name in (SIGNING_KEY, ROOT_KEY):
+        (keys_dir / name).unlink(missing_ok=True)  # a replaced private key is not kept
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(temporary, mode)
+    os.replace(temporary, path)
+
+
+def _private_pem(key: SigningKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _name(common_name: str, organisation: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _builder(subject: x509.Name, issuer: x509.Name, public: ec.EllipticCurvePublicKey,
+             issuer_public: ec.EllipticCurvePublicKey, start: dt.datetime,
+             days: int) -> x509.CertificateBuilder:
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public)
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=days))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False))
+
+
+def _usage(*, digital_signature: bool = False, content_commitment: bool = False, key_cert_sign: bool = False,
+           crl_sign: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(digital_signature=digital_signature, content_commitment=content_commitment,
+                         key_encipherment=False, data_encipherment=False, key_agreement=False,
+                         key_cert_sign=key_cert_sign, crl_sign=crl_sign, encipher_only=False,
+                         decipher_only=False)
+
