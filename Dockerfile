@@ -1,5 +1,5 @@
 FROM python:3.11-slim-bookworm
-RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY bots bots

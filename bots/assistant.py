@@ -15,11 +15,13 @@ import yaml
 
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
-from bots.dialogue import account, dossier, dossier_answer, dossier_staff, menu
+from backends.onestop.store import listen
+from bots.dialogue import account, dossier, dossier_answer, dossier_rating, dossier_staff, menu
 from bots.dialogue import forms as form_flows
 from bots.dialogue.base import Dialogue, Router, Services
 from bots.dialogue.dossier_result import result_signer
 from bots.dialogue.forms import Forms
+from bots.onestop_out import outbound_secret, publisher
 from core.audit import AuditLog
 from core.config import Settings
 from core.crypto import FieldCipher, Hasher
@@ -60,6 +62,7 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     dossier.register(router, forms, procedures, calendar)
     dossier_staff.register(router, procedures, approval_hooks=(result_signer(procedures),))
     dossier_answer.register(router)
+    dossier_rating.register(router)
     menu.register(router)
     return router
 
@@ -127,6 +130,8 @@ class Assistant:
         router = build_router(local, services.forms, procedures, calendar)
         dialogue = Dialogue(router, services)
         pipeline = Pipeline(database, catalogue, middlewares, dialogue, audit)
+        # Dossier events go to the provincial one-stop system, when configured (bots/onestop_out.py).
+        listen(database.sessionmaker, *([publisher(services.outbox)] if outbound_secret(settings) else []))
         return cls(settings, database, services, router, pipeline, metrics, engine)
 
     async def start(self, migrate: bool = True) -> None:

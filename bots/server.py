@@ -7,10 +7,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 
+from backends.onestop.catalogue import load_catalogue
 from bots.assistant import Assistant
 from bots.demo import load_demo_data
+from bots.hooks import HookReceiver
+from bots.onestop_in import OnestopInbound
+from bots.onestop_out import make_sender, outbound_secret
 from bots.telegram.channel import RequestFactory, TelegramChannel
 from bots.verify import VerifyPages
 from bots.webchat import WebChat, WebInboxSender, error, json_response
@@ -73,10 +78,14 @@ async def home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/chat")
 
 
-def senders(assistant: Assistant, telegram: TelegramChannel | None = None) -> list[ChannelSender]:
+def senders(assistant: Assistant, telegram: TelegramChannel | None = None,
+            hooks_session: aiohttp.ClientSession | None = None) -> list[ChannelSender]:
     found: list[ChannelSender] = [WebInboxSender(assistant)]
     if telegram is not None:
         found.append(telegram.sender)
+    onestop = make_sender(assistant.settings, hooks_session) if hooks_session is not None else None
+    if onestop is not None:
+        found.append(onestop)
     return found
 
 
@@ -89,7 +98,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     if telegram is not None:
         await telegram.start()
     stop = asyncio.Event()
-    channel_senders = senders(assistant, telegram)
+    # Signed POSTs to the provincial one-stop system (bots/onestop_out.py), when configured.
+    hooks_session = aiohttp.ClientSession() if outbound_secret(assistant.settings) else None
+    channel_senders = senders(assistant, telegram, hooks_session)
     outbox = assistant.services.outbox
     tasks = [asyncio.create_task(outbox.run(sender, stop), name=f"outbox-{sender.name}")
              for sender in channel_senders]
@@ -100,6 +111,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks, return_exceptions=True)
     for sender in channel_senders:
         await outbox.flush(sender, SHUTDOWN_FLUSH_SECONDS)
+    if hooks_session is not None:
+        await hooks_session.close()
     if telegram is not None:
         await telegram.close()
     await assistant.close()
@@ -120,6 +133,8 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         web.get("/media/{media_id}", media),
         *WebChat(assistant).routes(),
         *VerifyPages(assistant).routes(),
+        *HookReceiver(assistant, {"onestop": OnestopInbound(
+            assistant.services, load_catalogue(assistant.settings.data_dir / "procedures.yml"))}).routes(),
     ])
     app.router.add_get("/", home)
     app.cleanup_ctx.append(_lifecycle)

@@ -11,9 +11,12 @@ from html import escape
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 
 from bots.assistant import Assistant
 from bots.webchat import error, json_response
+from core.media import media_url
+from core.models import Media
 from core.signing import Reason, SignedRecord, Verification, find_signed, verify_url
 
 VIETNAM = dt.timezone(dt.timedelta(hours=7))
@@ -51,6 +54,16 @@ class VerifyPages:
             return None
         return record, self.assistant.services.keyring.verify(record.envelope_json)
 
+    async def _pdf_url(self, record: SignedRecord) -> str | None:
+        """A fresh signed link to the record's PDF, if it has one still kept (erased with its owner)."""
+        if record.pdf_media_id is None:
+            return None
+        async with self.assistant.database.session() as session:
+            kept = await session.scalar(select(Media.id).where(Media.id == record.pdf_media_id))
+        if kept is None:
+            return None
+        return media_url(self.assistant.services.hasher, self.assistant.settings.public_url, kept)
+
     async def as_json(self, request: web.Request) -> web.Response:
         found = await self._lookup(request)
         if found is None:
@@ -68,10 +81,13 @@ class VerifyPages:
             return _html(404, "Không tìm thấy văn bản", _not_found(settings.commune_name))
         record, checked = found
         url = verify_url(settings.public_url, record.code)
-        return _html(200, _headline(checked.ok), render_result(record, checked, url, settings.commune_name))
+        pdf_url = await self._pdf_url(record)
+        return _html(200, _headline(checked.ok),
+                     render_result(record, checked, url, settings.commune_name, pdf_url))
 
 
-def render_result(record: SignedRecord, checked: Verification, url: str, commune: str) -> str:
+def render_result(record: SignedRecord, checked: Verification, url: str, commune: str,
+                  pdf_url: str | None = None) -> str:
     status = "ok" if checked.ok else "bad"
     english = "This document is valid." if checked.ok else "This document was altered or is not valid."
     parts = [f'<p class="status {status}">{escape(_headline(checked.ok))}</p>',
@@ -88,7 +104,11 @@ def render_result(record: SignedRecord, checked: Verification, url: str, commune
     if document is not None:
         title = document.get("title")
         parts.append(f"<h2>{escape(str(title)) if title else 'Nội dung văn bản / Content'}</h2>")
-        parts.append(_table([(key, _text(value)) for key, value in document.items() if key != "title"]))
+        parts.append(_table([(key, _text(value)) for key, value in document.items()
+                             if key not in ("title", "particulars")]))
+        parts.append(_table(_particulars(document.get("particulars"))))
+    if pdf_url is not None:
+        parts.append(f'<p><a href="{escape(pdf_url)}">Tải bản PDF / Download the PDF</a></p>')
     qr = _qr_data_uri(url)
     if qr:
         parts.append(f'<p><img src="{qr}" alt="QR" width="180" height="180"></p>')
@@ -131,6 +151,15 @@ def _table(rows: list[tuple[str, str]]) -> str:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _particulars(value: Any) -> list[tuple[str, str]]:
+    """The printed fields, `[[label, value], …]`, as rows; anything else as one row of JSON."""
+    if value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(row, list) and len(row) == 2 for row in value):
+        return [(_text(label), _text(shown)) for label, shown in value]
+    return [("particulars", _text(value))]
 
 
 def _when(moment: dt.datetime | None) -> str:

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout: float = 1.5  # seconds; past it the embedded NLU answers
     hook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # Standard Webhooks out: new dossiers and status changes are POSTed here, signed with
+    # hook_secrets["onestop"]; off while either is unset.
+    onestop_webhook_url: str | None = None
 
     # Policy knobs (SECURITY.md): per-user token bucket, input limits, outbox retries.
     rate_limit_per_minute: int = 30
@@ -82,6 +85,13 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[A-Z]{2,4}", value):
             raise ValueError("XASO_COMMUNE_CODE must be 2 to 4 capital letters, e.g. LB")
         return value
+
+    @field_validator("onestop_webhook_url")
+    @classmethod
+    def _onestop_webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^\s/]+", value):
+            raise ValueError("XASO_ONESTOP_WEBHOOK_URL must be an http(s) URL")
+        return value or None
 
     @property
     def is_sqlite(self) -> bool:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import re
+from collections.abc import Mapping
+from datetime import datetime
 
 # What Telegram accepts as `secret_token` in setWebhook.
 TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -19,3 +23,62 @@ def verify_telegram_secret(header_value: str | None, expected: str | None) -> bo
     if not header_value or not expected:
         return False
     return hmac.compare_digest(header_value.encode(), expected.encode())
+
+
+# Standard Webhooks 1.0 (https://www.standardwebhooks.com): other systems, in and out.
+WEBHOOK_TOLERANCE_SECONDS = 300
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+_WEBHOOK_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_WEBHOOK_ID_MAX = 256
+_WEBHOOK_SIGNATURES_MAX = 16
+
+
+def webhook_secret_bytes(secret: str) -> bytes:
+    """The HMAC key of a `whsec_…` secret (the prefix is optional); ValueError when not base64."""
+    encoded = secret.removeprefix(WEBHOOK_SECRET_PREFIX)
+    key = base64.b64decode(encoded.encode("ascii"), validate=True)
+    if not key:
+        raise ValueError("empty webhook secret")
+    return key
+
+
+def _webhook_signature(msg_id: str, timestamp: str, body: bytes, key: bytes) -> str:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
+
+
+def sign_standard_webhook(msg_id: str, timestamp: int, body: bytes, secret: str) -> dict[str, str]:
+    """The three headers of a signed delivery (`timestamp` in Unix seconds, the time of this attempt)."""
+    stamp = str(int(timestamp))
+    signature = _webhook_signature(msg_id, stamp, body, webhook_secret_bytes(secret))
+    return {"webhook-id": msg_id, "webhook-timestamp": stamp, "webhook-signature": f"v1,{signature}"}
+
+
+def verify_standard_webhook(headers: Mapping[str, str], body: bytes, secret: str,
+                            now: float | datetime) -> bool:
+    """True when one of the `v1,` signatures matches and the timestamp is within 300 s of `now`
+    either way. Fails closed and never raises, whatever the headers, body or secret hold."""
+    try:
+        return _verify_standard_webhook(headers, body, secret, now)
+    except Exception:
+        return False
+
+
+def _verify_standard_webhook(headers: Mapping[str, str], body: bytes, secret: str,
+                             now: float | datetime) -> bool:
+    found = {str(name).lower(): value for name, value in headers.items()}
+    msg_id, stamp, signatures = (found.get("webhook-id"), found.get("webhook-timestamp"),
+                                 found.get("webhook-signature"))
+    if not (isinstance(msg_id, str) and isinstance(stamp, str) and isinstance(signatures, str)):
+        return False
+    if not 0 < len(msg_id) <= _WEBHOOK_ID_MAX or not _WEBHOOK_TIMESTAMP.fullmatch(stamp):
+        return False
+    current = now.timestamp() if isinstance(now, datetime) else float(now)
+    if not abs(current - int(stamp)) <= WEBHOOK_TOLERANCE_SECONDS:  # written so that NaN fails
+        return False
+    expected = f"v1,{_webhook_signature(msg_id, stamp, bytes(body), webhook_secret_bytes(secret))}".encode()
+    matched = False
+    for candidate in signatures.split(" ")[:_WEBHOOK_SIGNATURES_MAX]:
+        # Compared as text, not decoded bytes: base64 has spellings that decode alike.
+        matched |= hmac.compare_digest(expected, candidate.encode("utf-8", "surrogatepass"))
+    return matched

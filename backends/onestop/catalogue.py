@@ -21,7 +21,7 @@ FORM_PREFIX = "procedure."
 _PROCEDURE_ID = re.compile(r"[a-z][a-z0-9_]{1,47}")
 _PROCEDURE_KEYS = frozenset({
     "id", "name", "synonyms", "fee", "fee_note", "time_limit_days", "in_person", "in_person_note",
-    "legal_basis", "fields", "papers", "version",
+    "legal_basis", "fields", "papers", "version", "result_fields",
 })
 _REQUIRED_KEYS = ("id", "name", "synonyms", "fee", "time_limit_days", "in_person", "legal_basis", "fields",
                   "papers")
@@ -52,6 +52,8 @@ class Procedure:
     papers: tuple[Paper, ...]
     fee_note: LocalText | None = None
     in_person_note: LocalText | None = None
+    # The form fields printed on the signed result, in order: what the paper shows, nothing more.
+    result_fields: tuple[str, ...] = ()
 
     @property
     def form_id(self) -> str:
@@ -156,6 +158,7 @@ def _procedure(raw: Any, paper_prompt: LocalText, number: int) -> Procedure:
         form=form, papers=papers,
         fee_note=_optional_text(raw.get("fee_note"), f"{where}: 'fee_note'"),
         in_person_note=_optional_text(raw.get("in_person_note"), f"{where}: 'in_person_note'"),
+        result_fields=_result_fields(raw.get("result_fields", []), form, len(fields), where),
     )
 
 
@@ -182,6 +185,16 @@ def _paper_field(paper: Paper, paper_prompt: LocalText) -> dict[str, Any]:
               for lang, label in paper.label.items()}
     return {"name": paper.name, "type": "photo", "label": dict(paper.label), "prompt": prompt,
             "required": paper.required}
+
+
+def _result_fields(raw: Any, form: FormSpec, field_count: int, where: str) -> tuple[str, ...]:
+    names = [spec.name for spec in form.fields[:field_count]]
+    if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
+        raise ValueError(f"{where}: 'result_fields' must be a list of field names")
+    unknown = [name for name in raw if name not in names]
+    if unknown:
+        raise ValueError(f"{where}: 'result_fields' names no such field(s) {unknown}")
+    return tuple(raw)
 
 
 def _synonyms(raw: Any, where: str) -> tuple[str, ...]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import JSON
 
@@ -27,6 +28,7 @@ from core.models import Base, UTCDateTime, utcnow
 
 STATUSES: tuple[str, ...] = ("received", "processing", "needs_info", "approved", "rejected", "delivered")
 CODE_DIGITS = 6
+LISTENERS = "xaso.dossier_event_listeners"  # key in a session's `info`
 
 
 class Dossier(Base):
@@ -67,6 +69,10 @@ class DossierCounter(Base):
 
     prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# (session, dossier, the new event, the status before it or None for a new dossier)
+EventListener = Callable[[AsyncSession, "Dossier", "DossierEvent", str | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -113,10 +119,26 @@ async def create_dossier(session: AsyncSession, cipher: FieldCipher, calendar: W
     )
     session.add(dossier)
     await session.flush()
-    actor = f"user:{submission.user_id}"
-    session.add(DossierEvent(dossier_id=dossier.id, at=now, status="received", actor=actor))
-    await session.flush()
+    await record_event(session, dossier, None, actor=f"user:{submission.user_id}", at=now)
     return dossier
+
+
+async def record_event(session: AsyncSession, dossier: Dossier, previous: str | None, *, actor: str,
+                       at: dt.datetime, note: str | None = None) -> DossierEvent:
+    """Adds `dossier`'s current status to its history (`previous` None: it was just created), then
+    calls the session's event listeners in the same transaction. Creation and every move pass here."""
+    event = DossierEvent(dossier_id=dossier.id, at=at, status=dossier.status, actor=actor, note=note)
+    session.add(event)
+    await session.flush()
+    for listener in session.info.get(LISTENERS, ()):
+        await listener(session, dossier, event, previous)
+    return event
+
+
+def listen(sessionmaker: async_sessionmaker[AsyncSession], *listeners: EventListener) -> None:
+    """Sessions made by `sessionmaker` from now on call `listeners` on every dossier event, inside the
+    change's transaction (so a listener's outbox rows commit or roll back with it). Replaces any before."""
+    sessionmaker.configure(info={LISTENERS: tuple(listeners)})
 
 
 def read_values(cipher: FieldCipher, dossier: Dossier) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backends.onestop.store import STATUSES, Dossier, DossierEvent
+from backends.onestop.store import STATUSES, Dossier, DossierEvent, record_event
 from core.models import utcnow
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -102,9 +102,7 @@ async def transition(session: AsyncSession, dossier: Dossier, wanted: str, *, ac
         raise ConcurrentChange(current, wanted)
     dossier.status = wanted
     dossier.updated_at = now
-    event = DossierEvent(dossier_id=dossier.id, at=now, status=wanted, actor=actor, note=cleaned)
-    session.add(event)
-    await session.flush()
+    event = await record_event(session, dossier, current, actor=actor, at=now, note=cleaned)
     return Moved(dossier, current, event)
 
 

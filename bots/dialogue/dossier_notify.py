@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from backends.onestop.catalogue import Procedure
 from backends.onestop.store import Dossier, DossierEvent
 from bots.dialogue.base import Context
+from bots.dialogue.dossier_rating import rating_buttons
 from core.messages import Button, Reply
 from core.models import User
 
@@ -45,6 +46,9 @@ async def notify_citizen(context: Context, dossier: Dossier, event: DossierEvent
     buttons: tuple[Button, ...] = (Button(t("dossier.button.view", lang), f"dossier:view:{dossier.code}"),)
     if event.status == "needs_info":
         buttons = (Button(t("dossier_staff.button.answer", lang), f"{REPLY_FAMILY}:{dossier.code}"), *buttons)
+    if event.status == "delivered":  # the 1–5 satisfaction rating (bots/dialogue/dossier_rating.py)
+        text += t("dossier_rating.ask", lang)
+        buttons = (*rating_buttons(dossier.code), *buttons)
     await _send(context, citizen, [Reply(text, buttons), *extra], f"dossier-event:{event.id}")
 
 

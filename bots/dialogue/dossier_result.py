@@ -11,7 +11,9 @@ from backends.onestop.store import Dossier
 from backends.onestop.workflow import Moved
 from bots.dialogue.base import Context
 from bots.dialogue.dossier_staff import ApprovalHook
+from bots.dialogue.result_document import particulars, store_result_pdf
 from core.messages import Reply
+from core.models import User
 from core.signing import sign_and_store
 
 log = logging.getLogger(__name__)
@@ -36,10 +38,16 @@ def result_signer(procedures: ProcedureCatalogue) -> ApprovalHook:
             "title": local(procedure.name, "vi") if procedure else dossier.procedure_id,
             "decision": "approved",
             "decided_at": moved.event.at.isoformat(),
+            "particulars": particulars(context, dossier, procedure),  # result_fields, as printed
         }
         record = await sign_and_store(context.session, signer, KIND, dossier.code, document)
         context.audit("dossier.signed", subject=f"dossier:{dossier.code}", detail={"code": record.code})
         url = record.verify_url(context.services.settings.public_url)
-        return [Reply(context.t("dossier_result.signed", code=record.code, url=url))]
+        pdf_url = await store_result_pdf(context, dossier, record, document, url)
+        # This reply goes to the citizen, not to the official approving: the citizen's language.
+        citizen = await context.session.get(User, dossier.user_id) if dossier.user_id else None
+        lang = citizen.language if citizen else context.lang
+        text = context.services.catalogue.t("dossier_result.signed", lang, code=record.code, url=url)
+        return [Reply(text, document_url=pdf_url)]
 
     return sign_result

@@ -29,6 +29,7 @@ from backends.onestop.workflow import (
 )
 from bots.dialogue.base import Context, Router
 from bots.dialogue.dossier_notify import STAFF_FAMILY, notify_citizen
+from bots.dialogue.dossier_rating import average_line, staff_line
 from core.forms import FieldSpec
 from core.media import media_url
 from core.messages import Button, Reply
@@ -85,7 +86,7 @@ class StaffDesk:
         dossiers, total = await open_dossiers(context.session)
         context.audit("dossier.queue", detail={"open": total})
         if not dossiers:
-            return [Reply(context.t("dossier_staff.queue_empty"))]
+            return [Reply(context.t("dossier_staff.queue_empty") + await average_line(context))]
         today = self._today()
         lines = [context.t(f"dossier_staff.queue_{'overdue_line' if d.due_date < today else 'line'}",
                            code=d.code, procedure=self._procedure(context, d),
@@ -94,6 +95,7 @@ class StaffDesk:
         hidden = total - len(dossiers)
         more = context.t("dossier_staff.queue_more", count=hidden) if hidden > 0 else ""
         text = context.t("dossier_staff.queue", count=total, lines="\n".join(lines), more=more)
+        text += await average_line(context)
         return [Reply(text, tuple(Button(d.code, f"{STAFF_FAMILY}:open:{d.code}") for d in dossiers))]
 
     async def show_command(self, context: Context) -> list[Reply]:
@@ -114,7 +116,7 @@ class StaffDesk:
             overdue=context.t("dossier_staff.overdue") if self._is_overdue(dossier) else "",
             values=self._values(context, dossier), papers=self._papers(context, dossier),
             answers=await self._answers(context, dossier), history=await self._history(context, dossier),
-        )
+        ) + await staff_line(context, dossier)
         return [Reply(text, self._action_buttons(context, dossier))]
 
     def _is_overdue(self, dossier: Dossier) -> bool:

@@ -24,6 +24,7 @@ from core.signing.keys import (
 from core.signing.store import (
     SignedDocumentRow,
     SignedRecord,
+    attach_pdf,
     find_signed,
     normalise_code,
     sign_and_store,
@@ -34,6 +35,6 @@ from core.signing.verify import Reason, Verification, verify, verify_json
 __all__ = [
     "KeyImportError", "KeySet", "Keyring", "KeysExist", "KeysMissing", "MalformedEnvelope", "Reason",
     "SignedDocument", "SignedDocumentRow", "SignedRecord", "Signer", "SigningError", "Verification",
-    "canonical_json", "create_commune_keys", "find_signed", "import_licensed_keys", "load_keys",
+    "attach_pdf", "canonical_json", "create_commune_keys", "find_signed", "import_licensed_keys", "load_keys",
     "normalise_code", "sign_and_store", "verify", "verify_json", "verify_url",
 ]

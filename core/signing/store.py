@@ -28,6 +28,8 @@ class SignedDocumentRow(Base):
     # The exact text that was signed and handed out: verified as stored, never re-serialised.
     envelope: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A readable PDF rendering in the media store, if one was made (it may be erased with its owner).
+    pdf_media_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class SignedRecord:
     subject: str
     envelope_json: str
     created_at: dt.datetime
+    pdf_media_id: str | None = None
 
     def verify_url(self, public_url: str) -> str:
         return verify_url(public_url, self.code)
@@ -68,6 +71,15 @@ async def sign_and_store(session: AsyncSession, signer: Signer, kind: str, subje
     return _record(row)
 
 
+async def attach_pdf(session: AsyncSession, code: str, media_id: str) -> None:
+    """Records the media id of the PDF rendering of the signed document `code`."""
+    row = await session.get(SignedDocumentRow, code)
+    if row is None:
+        raise LookupError(f"no signed document {code}")
+    row.pdf_media_id = media_id
+    await session.flush()
+
+
 async def find_signed(session: AsyncSession, code: str) -> SignedRecord | None:
     normal = normalise_code(code)
     if normal is None:
@@ -93,8 +105,8 @@ async def _free_code(session: AsyncSession) -> str:
 
 
 def _record(row: SignedDocumentRow) -> SignedRecord:
-    return SignedRecord(row.code, row.kind, row.subject, row.envelope, row.created_at)
+    return SignedRecord(row.code, row.kind, row.subject, row.envelope, row.created_at, row.pdf_media_id)
 
 
-__all__ = ["MalformedEnvelope", "SignedDocumentRow", "SignedRecord", "find_signed", "normalise_code",
-           "sign_and_store", "signed_for", "verify_url"]
+__all__ = ["MalformedEnvelope", "SignedDocumentRow", "SignedRecord", "attach_pdf", "find_signed",
+           "normalise_code", "sign_and_store", "signed_for", "verify_url"]
