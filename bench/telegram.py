@@ -42,8 +42,8 @@ import aiohttp
 from bench.webchat import (
     HOST,
     Server,
+    backends,
     cancel_on_signals,
-    check_loopback,
     free_port,
     log,
     logged_errors,
@@ -345,13 +345,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if options.chats < 1 or options.duration <= 0 or options.messages < 2 or min(options.limits) <= 0:
         parser.error("--chats, --duration, --messages and --limits must be positive")
     return options
-
-
-def backends(options: argparse.Namespace) -> list[tuple[str, str | None]]:
-    chosen = ("sqlite", "postgresql") if options.backend == "both" else (options.backend,)
-    if "postgresql" in chosen:
-        check_loopback(options.database_url)
-    return [(name, options.database_url if name == "postgresql" else None) for name in chosen]
 
 
 async def run(options: argparse.Namespace) -> list[dict[str, Any]] | None:

@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 import yaml
 
 from core import validators
-from core.i18n import DEFAULT_LANGUAGE, Catalogue
+from core.i18n import DEFAULT_LANGUAGE, Catalogue, LocalText, local
 from core.messages import Button, Incoming, Reply
 from core.validators import Invalid, Option, Result, Valid, Value
 
@@ -38,7 +38,6 @@ __all__ = [
 FieldType = Literal["text", "name", "phone", "citizen_id", "date", "integer", "choice", "yes_no", "photo"]
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 Outcome = Literal["continue", "completed", "cancelled"]
-LocalText = Mapping[str, str]
 
 STATE_FORMAT = 1  # bump when the shape of the state dict changes: every stored form then restarts
 HINT_AFTER_ERRORS = 3
@@ -47,10 +46,6 @@ _SUMMARY_VALUE_CHARS = 200
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _OPTION_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")  # keeps "form:choice:<id>" inside Telegram's 64 bytes
 _FORM_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
-
-
-def _local(text: LocalText, lang: str) -> str:
-    return text.get(lang) or text[DEFAULT_LANGUAGE]
 
 
 # --- specs -----------------------------------------------------------------------------------------------
@@ -72,7 +67,7 @@ class FieldSpec:
     help: LocalText | None = None
 
     def label_in(self, lang: str) -> str:
-        return _local(self.label or self.prompt, lang)
+        return local(self.label or self.prompt, lang)
 
     def option(self, option_id: str) -> Option | None:
         return next((option for option in self.options if option.id == option_id), None)
@@ -447,7 +442,7 @@ class FormRunner:
 
     def start(self, lang: str) -> Step:
         first = _State(index=0)
-        intro = self._t("form.intro", lang, title=_local(self.spec.title, lang), count=len(self.spec.fields))
+        intro = self._t("form.intro", lang, title=local(self.spec.title, lang), count=len(self.spec.fields))
         return Step(first.dump(self.spec), (Reply(intro), self._prompt(first, lang)))
 
     def expects_attachment(self, state: dict[str, Any]) -> bool:
@@ -546,7 +541,7 @@ class FormRunner:
 
     def _summary(self, current: _State, lang: str, notice: str | None = None) -> Step:
         lines = [notice] if notice else []
-        lines.append(self._t("form.summary_title", lang, title=_local(self.spec.title, lang)))
+        lines.append(self._t("form.summary_title", lang, title=local(self.spec.title, lang)))
         for spec in self.spec.fields:
             lines.append(f"{spec.label_in(lang)}: {self._display(spec, current.values.get(spec.name), lang)}")
         buttons = (
@@ -571,7 +566,7 @@ class FormRunner:
         if spec.type == "date" and isinstance(value, str):
             return _vietnamese_date(value)
         option = spec.option(str(value)) if spec.type == "choice" else None
-        shown = _local(option.label, lang) if option else str(value)
+        shown = local(option.label, lang) if option else str(value)
         return shown if len(shown) <= _SUMMARY_VALUE_CHARS else shown[: _SUMMARY_VALUE_CHARS - 1] + "…"
 
     # -- prompts
@@ -582,9 +577,9 @@ class FormRunner:
     def _prompt(self, current: _State, lang: str, notice: str | None = None) -> Reply:
         spec = self._field(current)
         lines = [notice] if notice else []
-        lines.append(_local(spec.prompt, lang))
+        lines.append(local(spec.prompt, lang))
         if spec.help:
-            lines.append(_local(spec.help, lang))
+            lines.append(local(spec.help, lang))
         if current.values.get(spec.name) is not None:
             shown = self._display(spec, current.values[spec.name], lang)
             lines.append(self._t("form.current_value", lang, value=shown))
@@ -593,7 +588,7 @@ class FormRunner:
         return Reply("\n".join(lines), self._buttons(current, spec, lang))
 
     def _buttons(self, current: _State, spec: FieldSpec, lang: str) -> tuple[Button, ...]:
-        buttons = [Button(_local(o.label, lang), f"form:choice:{o.id}") for o in spec.options]
+        buttons = [Button(local(o.label, lang), f"form:choice:{o.id}") for o in spec.options]
         if spec.type == "yes_no":
             buttons += [
                 Button(self._t("form.button.yes", lang), "form:yes"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,12 @@ import yaml
 
 DEFAULT_LANGUAGE = "vi"
 LANGUAGES = ("vi", "en")
+LocalText = Mapping[str, str]  # {"vi": ..., "en": ...} as written in the commune's YAML
+
+
+def local(text: LocalText, lang: str) -> str:
+    """The text in `lang`, or in Vietnamese when that translation is missing."""
+    return text.get(lang) or text[DEFAULT_LANGUAGE]
 
 
 class Catalogue:

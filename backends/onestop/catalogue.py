@@ -12,10 +12,8 @@ from typing import Any
 import yaml
 
 from core.forms import FormSpec
-from core.i18n import DEFAULT_LANGUAGE
+from core.i18n import DEFAULT_LANGUAGE, LocalText, local
 from core.validators import fold
-
-LocalText = Mapping[str, str]
 
 FORM_PREFIX = "procedure."
 _PROCEDURE_ID = re.compile(r"[a-z][a-z0-9_]{1,47}")
@@ -26,10 +24,6 @@ _PROCEDURE_KEYS = frozenset({
 _REQUIRED_KEYS = ("id", "name", "synonyms", "fee", "time_limit_days", "in_person", "legal_basis", "fields",
                   "papers")
 _PAPER_KEYS = frozenset({"name", "label", "required", "help"})
-
-
-def local(text: LocalText, lang: str) -> str:
-    return text.get(lang) or text[DEFAULT_LANGUAGE]
 
 
 @dataclass(frozen=True)
