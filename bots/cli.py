@@ -60,32 +60,26 @@ def cmd_nlu(args: argparse.Namespace) -> int:
     if args.nlu_command == "train":
         nlu_cli.run_train(settings.data_dir / "nlu.yml", settings.var_dir / "nlu-model.joblib", sys.stdout)
         return 0
+    path = Path(getattr(args, "file", "") or ".")
     if getattr(args, "cross_validate", None) is not None:
-        return _cross_validate(nlu_cli, Path(args.file), args.cross_validate)
+        return _on_file(path, "cross-validate",
+                        lambda: nlu_cli.run_cross_validation(path, args.cross_validate, sys.stdout))
     engine = _nlu_engine(settings)
     if args.nlu_command == "parse":
         nlu_cli.run_parse(engine, sys.stdin, sys.stdout)
         return 0
-    path = Path(args.file)
+    return _on_file(path, "evaluate", lambda: nlu_cli.run_evaluate(engine, path, sys.stdout))
+
+
+def _on_file(path: Path, verb: str, work: Callable[[], object]) -> int:
+    """Runs `work` on an input file, turning a missing or unreadable file into a short message."""
     if not path.is_file():
         print(f"no such file: {path}", file=sys.stderr)
         return 2
     try:
-        nlu_cli.run_evaluate(engine, path, sys.stdout)
+        work()
     except ValueError as problem:
-        print(f"cannot evaluate {path}: {problem}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _cross_validate(nlu_cli: Any, path: Path, folds: int) -> int:
-    if not path.is_file():
-        print(f"no such file: {path}", file=sys.stderr)
-        return 2
-    try:
-        nlu_cli.run_cross_validation(path, folds, sys.stdout)
-    except ValueError as problem:
-        print(f"cannot cross-validate {path}: {problem}", file=sys.stderr)
+        print(f"cannot {verb} {path}: {problem}", file=sys.stderr)
         return 2
     return 0
 
