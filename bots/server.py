@@ -13,6 +13,7 @@ from aiohttp import web
 from backends.onestop.catalogue import load_catalogue
 from bots.assistant import Assistant
 from bots.demo import load_demo_data
+from bots.dialogue.health import run_escalation
 from bots.hooks import HookReceiver
 from bots.onestop_in import OnestopInbound
 from bots.onestop_out import make_sender, outbound_secret
@@ -104,6 +105,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     outbox = assistant.services.outbox
     tasks = [asyncio.create_task(outbox.run(sender, stop), name=f"outbox-{sender.name}")
              for sender in channel_senders]
+    desk = assistant.router.desks["health"]  # late consults alert staff and the other doctors
+    escalation = run_escalation(assistant.database, assistant.services, stop, desk=desk)
+    tasks.append(asyncio.create_task(escalation, name="consult-escalation"))
     yield
     if telegram is not None:
         await telegram.stop_receiving()

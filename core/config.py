@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     outbox_base_delay: float = 2.0
     outbox_max_delay: float = 600.0
     nlu_threshold: float = 0.3
+    consult_average_minutes: float = Field(default=10.0, gt=0)  # expected wait per consult ahead
+    consult_escalate_minutes: float = Field(default=15.0, gt=0)  # unanswered this long: alert others
     load_demo_data: bool = True
 
     @field_validator("commune_code")

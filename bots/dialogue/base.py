@@ -109,6 +109,8 @@ class Router:
     unknown_command: FlowHandler | None = None
     unknown_button: FlowHandler | None = None
     fallback: FlowHandler | None = None
+    # Objects a flow's background task needs (the health desk for escalation), by flow name.
+    desks: dict[str, Any] = field(default_factory=dict)
 
     def command(self, *names: str) -> Callable[[FlowHandler], FlowHandler]:
         def register(handler: FlowHandler) -> FlowHandler:

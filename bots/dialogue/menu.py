@@ -131,7 +131,8 @@ def register(router: Router) -> None:
     router.commands.update({"/start": start, "/help": show_help, "/menu": show_help, "/cancel": cancel,
                             "/lang": set_lang})
     router.intents.update({"greet": start, "goodbye": goodbye, "thanks": thanks, "help": show_help,
-                           "emergency": emergency, "out_of_scope": out_of_scope})
+                           "out_of_scope": out_of_scope})
+    router.intents.setdefault("emergency", emergency)  # bots/dialogue/health.py adds the alerts
     for intent in SERVICES:
         router.intents.setdefault(intent, coming_soon(intent))
     for command in COMMAND_ROLES:

@@ -68,8 +68,9 @@ async def test_menu_button_for_a_service_not_built_yet_answers_honestly(client: 
 
 async def test_health_services_not_built_yet_point_to_the_health_station(client: TestClient) -> None:
     session = await ChatSession.open(client)
-    answer = texts(await session.press("menu:doctor_ask"))
+    answer = texts(await session.press("menu:doctor_appointment"))
     assert "Trạm Y tế" in answer and "115" in answer
+    assert "115" in texts(await session.press("menu:doctor_ask"))  # built (health.py): consent first
 
 
 async def test_emergency_answers_115_first(client: TestClient) -> None:

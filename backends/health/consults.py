@@ -1,0 +1,172 @@
+"""Consult tickets and their messages, and emergency alerts: health texts are stored only encrypted
+(FieldCipher, bound to the row they belong to), so the raw database holds no symptom text."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Integer, String, Text, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.crypto import FieldCipher
+from core.models import Base, UTCDateTime, utcnow
+
+OPEN, ANSWERED, CLOSED = "open", "answered", "closed"
+
+
+class Consult(Base):
+    __tablename__ = "health_consults"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    who: Mapped[str] = mapped_column(String(16))
+    age: Mapped[int] = mapped_column(Integer)
+    symptoms_enc: Mapped[str] = mapped_column(Text)
+    since_enc: Mapped[str] = mapped_column(Text)
+    photo_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=OPEN, index=True)
+    doctor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConsultMessage(Base):
+    __tablename__ = "health_consult_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consult_id: Mapped[int] = mapped_column(ForeignKey("health_consults.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(16))  # "patient" or "doctor"
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    text_enc: Mapped[str | None] = mapped_column(Text)
+    media_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class EmergencyAlert(Base):
+    __tablename__ = "health_emergencies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    text_enc: Mapped[str] = mapped_column(Text)
+
+
+def _ctx(kind: str, row_id: int) -> str:
+    return f"health.{kind}:{row_id}"
+
+
+def seal(cipher: FieldCipher, text: str, kind: str, row_id: int) -> str:
+    return cipher.encrypt(text, _ctx(kind, row_id))
+
+
+def unseal(cipher: FieldCipher, token: str | None, kind: str, row_id: int) -> str:
+    return cipher.decrypt(token, _ctx(kind, row_id)) if token else ""
+
+
+async def open_consult(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    user_id: int,
+    who: str,
+    age: int,
+    symptoms: str,
+    since: str,
+    photo_id: str | None,
+    now: dt.datetime,
+) -> Consult:
+    consult = Consult(
+        user_id=user_id, who=who, age=age, symptoms_enc="", since_enc="", photo_id=photo_id, created_at=now
+    )
+    session.add(consult)
+    await session.flush()  # the id binds the ciphertexts to this consult
+    consult.symptoms_enc = seal(cipher, symptoms, "symptoms", consult.id)
+    consult.since_enc = seal(cipher, since, "since", consult.id)
+    await session.flush()
+    return consult
+
+
+async def add_message(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    consult: Consult,
+    *,
+    author: str,
+    author_id: int | None,
+    text: str | None,
+    media_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> ConsultMessage:
+    message = ConsultMessage(
+        consult_id=consult.id, author=author, author_id=author_id, media_id=media_id, at=now or utcnow()
+    )
+    session.add(message)
+    await session.flush()
+    if text:
+        message.text_enc = seal(cipher, text, "message", message.id)
+        await session.flush()
+    return message
+
+
+async def messages_of(session: AsyncSession, consult_id: int) -> list[ConsultMessage]:
+    query = select(ConsultMessage).where(ConsultMessage.consult_id == consult_id).order_by(ConsultMessage.id)
+    return list((await session.execute(query)).scalars())
+
+
+async def waiting(session: AsyncSession, limit: int = 20) -> tuple[list[Consult], int]:
+    """Consults not closed, oldest first, and how many there are."""
+    where = Consult.status != CLOSED
+    total = (await session.execute(select(func.count()).select_from(Consult).where(where))).scalar_one()
+    rows = (
+        await session.execute(
+            select(Consult).where(where).order_by(Consult.created_at, Consult.id).limit(limit)
+        )
+    ).scalars()
+    return list(rows), int(total)
+
+
+async def open_consult_of(session: AsyncSession, user_id: int) -> Consult | None:
+    query = (
+        select(Consult)
+        .where(Consult.user_id == user_id, Consult.status != CLOSED)
+        .order_by(Consult.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def queue_position(session: AsyncSession, consult: Consult) -> int:
+    query = select(func.count()).select_from(Consult).where(Consult.status == OPEN, Consult.id <= consult.id)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def unanswered_since(session: AsyncSession, before: dt.datetime) -> list[Consult]:
+    query = (
+        select(Consult)
+        .where(Consult.status == OPEN, Consult.escalated_at.is_(None), Consult.created_at <= before)
+        .order_by(Consult.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def record_emergency(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    user_id: int,
+    channel: str,
+    category: str,
+    text: str,
+    now: dt.datetime,
+) -> EmergencyAlert:
+    alert = EmergencyAlert(user_id=user_id, channel=channel, category=category, at=now, text_enc="")
+    session.add(alert)
+    await session.flush()
+    alert.text_enc = seal(cipher, text, "emergency", alert.id)
+    await session.flush()
+    return alert

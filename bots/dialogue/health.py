@@ -1,0 +1,530 @@
+"""Ask a doctor: emergency alerts, consults relayed both ways, and the doctors' desk.
+
+Health texts are stored only encrypted (backends/health/consults.py). Notices through the outbox carry
+no health text except a doctor's answer to the villager (their own consult): alerts and relays to doctors
+name the pseudonymous patient (BN#user id) and the consult, and the doctor opens it here, where every
+read is audited. `/queue`, `/answer`, `/close` and `doctor:` buttons are allowed to doctors by core
+(core/roles.py); the villager's follow-up messages arrive as plain text in the `consult` state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backends.health.consults import (
+    ANSWERED,
+    CLOSED,
+    OPEN,
+    Consult,
+    EmergencyAlert,
+    add_message,
+    messages_of,
+    open_consult,
+    open_consult_of,
+    queue_position,
+    record_emergency,
+    unanswered_since,
+    unseal,
+    waiting,
+)
+from backends.onestop.calendar import VIETNAM
+from bots.dialogue import menu
+from bots.dialogue.base import Context, Router, Services
+from bots.dialogue.forms import Forms
+from core.consent import grant_consent, has_consent
+from core.db import Database
+from core.media import media_url, store_media
+from core.messages import Button, Reply
+from core.models import User, UserRole, utcnow
+from core.state import State
+from core.uploads import UploadRejected, check_upload_async
+from core.validators import fold
+from nlu.engine import EMERGENCY
+
+log = logging.getLogger(__name__)
+FLOW = "consult"
+FORM = "consult"
+FAMILY = "doctor"  # doctor-only buttons, checked in core
+PUBLIC_FAMILY = "health"  # the villager's consent buttons
+ALERT_WINDOW_SECONDS = 600  # the same emergency message again within this window does not re-alert
+_QUEUE_SYMPTOM_WORDS = 8
+_NUMBER = re.compile(r"#?(\d{1,9})")
+# Coarse category of an emergency message, from its diacritics-free words; first match wins.
+_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("pregnancy", ("thai", "bau", "de non", "sinh non", "chuyen da", "pregnan")),
+    ("chest", ("nguc", "tim", "chest", "heart")),
+    ("breathing", ("tho", "ngat", "hoc", "breath", "chok")),
+    ("stroke", ("dot quy", "meo mieng", "liet", "tai bien", "stroke")),
+    ("seizure", ("co giat", "dong kinh", "seizure")),
+    ("unconscious", ("bat tinh", "ngat xiu", "xiu", "hon me", "li bi", "unconscious", "faint")),
+    ("bleeding", ("chay mau", "mau", "bleed")),
+    ("poisoning", ("ngo doc", "thuoc sau", "uong thuoc", "poison")),
+    ("bite", ("ran", "can", "bite")),
+)
+
+
+def category_of(text: str) -> str:
+    words = f" {fold(text)} "
+    for name, stems in _CATEGORIES:
+        if any(f" {stem}" in words for stem in stems):
+            return name
+    return "other"
+
+
+def _moment(at: dt.datetime) -> str:
+    return at.astimezone(VIETNAM).strftime("%d/%m/%Y %H:%M")
+
+
+def _number(raw: str) -> int | None:
+    found = _NUMBER.fullmatch(raw.strip())
+    return int(found.group(1)) if found else None
+
+
+async def _holders(session: AsyncSession, roles: Sequence[str]) -> dict[User, set[str]]:
+    """Users holding any of `roles`, with the ones of those they hold."""
+    rows = await session.execute(
+        select(User, UserRole.role)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role.in_(roles))
+        .order_by(User.id)
+    )
+    found: dict[int, tuple[User, set[str]]] = {}
+    for user, role in rows:
+        found.setdefault(user.id, (user, set()))[1].add(role)
+    return {user: held for user, held in found.values()}
+
+
+async def _send(services: Services, session: AsyncSession, user: User, reply: Reply, key: str) -> None:
+    await services.outbox.enqueue(
+        session, channel=user.channel, chat_id=user.external_id, user_id=user.id, reply=reply, key=key
+    )
+
+
+@dataclass
+class HealthDesk:
+    forms: Forms
+    clock: Callable[[], dt.datetime] = field(default=utcnow)
+
+    # -- emergency
+
+    async def emergency(self, context: Context) -> list[Reply]:
+        replies = await menu.emergency(context)  # the 115 instruction first, whatever happens next
+        await self.alert(context, context.incoming.text or "")
+        return replies
+
+    async def alert(self, context: Context, text: str) -> None:
+        """Doctors and staff hear of it at once, in this turn's transaction; no health text in the alert."""
+        now = self.clock()
+        patient = context.identity.id
+        category = category_of(text)
+        window = int(now.timestamp() // ALERT_WINDOW_SECONDS)
+        digest = context.services.hasher.digest(f"emergency|{patient}|{fold(text)}|{window}")[:16]
+        alert = await record_emergency(
+            context.session,
+            context.services.cipher,
+            user_id=patient,
+            channel=context.incoming.channel,
+            category=category,
+            text=text,
+            now=now,
+        )
+        context.audit("health.emergency", subject=f"emergency:{alert.id}", detail={"category": category})
+        t = context.services.catalogue.t
+        for user, roles in (await _holders(context.session, ("doctor", "staff", "admin"))).items():
+            if "admin" in roles and len(roles) == 1:
+                continue  # an administrator alone is not on call
+            body = t(
+                "health.alert.emergency",
+                user.language,
+                patient=patient,
+                channel=context.incoming.channel,
+                at=_moment(now),
+                category=t(f"health.category.{category}", user.language),
+            )
+            buttons = (
+                (Button(t("health.alert.read", user.language), f"{FAMILY}:alert:{alert.id}"),)
+                if "doctor" in roles
+                else ()
+            )
+            await _send(
+                context.services,
+                context.session,
+                user,
+                Reply(body, buttons),
+                f"emergency:{patient}:{digest}:{user.id}",
+            )
+
+    async def read_alert(self, context: Context, alert_id: int) -> list[Reply]:
+        alert = await context.session.get(EmergencyAlert, alert_id)
+        if alert is None:
+            context.audit("health.emergency_read", subject=f"emergency:{alert_id}", outcome="not_found")
+            return [Reply(context.t("health.alert.not_found", id=alert_id))]
+        context.audit("health.emergency_read", subject=f"emergency:{alert.id}")
+        text = unseal(context.services.cipher, alert.text_enc, "emergency", alert.id)
+        return [
+            Reply(
+                context.t(
+                    "health.alert.text",
+                    id=alert.id,
+                    patient=alert.user_id,
+                    channel=alert.channel,
+                    at=_moment(alert.at),
+                    category=context.t(f"health.category.{alert.category}"),
+                    text=text,
+                )
+            )
+        ]
+
+    # -- the villager
+
+    async def ask(self, context: Context) -> list[Reply]:
+        current = await open_consult_of(context.session, context.identity.id)
+        if current is not None:
+            context.set_state(State(FLOW, {"id": current.id}))
+            return [Reply(context.t("health.already_open", id=current.id))]
+        if not await has_consent(context.session, context.identity.id, "health"):
+            return [
+                Reply(
+                    context.t("health.consent.ask"),
+                    (
+                        Button(context.t("health.consent.yes"), f"{PUBLIC_FAMILY}:consent:yes"),
+                        Button(context.t("health.consent.no"), f"{PUBLIC_FAMILY}:consent:no"),
+                    ),
+                )
+            ]
+        return await self.forms.start(context, FORM, then=FORM)
+
+    async def consent_button(self, context: Context) -> list[Reply]:
+        answer = (context.incoming.button or "").split(":")[-1]
+        if answer != "yes":
+            context.audit("consent.declined", detail={"purpose": "health"})
+            station = context.services.commune.get("health_station", {})
+            return [
+                menu.with_menu(
+                    context,
+                    context.t(
+                        "health.consent.declined",
+                        station=station.get("name", ""),
+                        station_phone=station.get("phone", ""),
+                    ),
+                )
+            ]
+        if await grant_consent(context.session, context.identity.id, "health"):
+            context.audit("consent.granted", detail={"purpose": "health"})
+        return await self.ask(context)
+
+    async def submitted(self, context: Context, values: dict[str, Any]) -> list[Reply]:
+        if not await has_consent(context.session, context.identity.id, "health"):
+            return [menu.menu_reply(context, "cancelled")]  # consent withdrawn meanwhile: store nothing
+        services, now = context.services, self.clock()
+        symptoms, since = str(values.get("symptoms") or ""), str(values.get("since") or "")
+        replies: list[Reply] = []
+        if services.nlu.parse(symptoms).intent == EMERGENCY:  # never let an emergency wait in the queue
+            replies.extend(await menu.emergency(context))
+            await self.alert(context, symptoms)
+        consult = await open_consult(
+            context.session,
+            services.cipher,
+            user_id=context.identity.id,
+            who=str(values.get("who")),
+            age=int(values.get("age") or 0),
+            symptoms=symptoms,
+            since=since,
+            photo_id=values.get("photo"),
+            now=now,
+        )
+        context.audit("health.consult_open", subject=f"consult:{consult.id}")
+        position = await queue_position(context.session, consult)
+        minutes = math.ceil(position * services.settings.consult_average_minutes)
+        await self._tell_doctors(context.session, services, consult, "new", f"consult-new:{consult.id}")
+        context.set_state(State(FLOW, {"id": consult.id}))
+        replies.append(Reply(context.t("health.ack", id=consult.id, position=position, minutes=minutes)))
+        return replies
+
+    async def relay(self, context: Context) -> list[Reply] | None:
+        """The villager's further text goes to the open consult; anything else takes normal routing."""
+        assert context.state is not None
+        consult = await context.session.get(Consult, int(context.state.data.get("id", 0)))
+        if consult is None or consult.status == CLOSED or consult.user_id != context.identity.id:
+            context.set_state(None)
+            return None
+        if not await has_consent(context.session, context.identity.id, "health"):
+            context.set_state(None)  # consent withdrawn: nothing more is stored
+            return None
+        if context.incoming.attachment is not None:
+            return await self._relay_photo(context, consult)
+        text = (context.incoming.text or "").strip()
+        if context.incoming.button is not None or not text or text.startswith("/"):
+            return None
+        message = await add_message(
+            context.session,
+            context.services.cipher,
+            consult,
+            author="patient",
+            author_id=context.identity.id,
+            text=text,
+            now=self.clock(),
+        )
+        context.audit(
+            "health.consult_message", subject=f"consult:{consult.id}", detail={"message": message.id}
+        )
+        await self._tell_doctors(
+            context.session, context.services, consult, "message", f"consult-message:{message.id}"
+        )
+        if context.services.nlu.parse(text).intent == EMERGENCY:
+            return None  # kept in the consult too, but the emergency handler answers (115 first) and alerts
+        return [Reply(context.t("health.relayed", id=consult.id))]
+
+    async def _relay_photo(self, context: Context, consult: Consult) -> list[Reply]:
+        attachment = context.incoming.attachment
+        assert attachment is not None
+        checked = await check_upload_async(attachment.filename, attachment.content_type, attachment.data)
+        if isinstance(checked, UploadRejected):
+            return [Reply(context.t(checked.message_key))]
+        media_id = await store_media(
+            context.session, checked.data, checked.content_type, owner_id=context.identity.id
+        )
+        message = await add_message(
+            context.session,
+            context.services.cipher,
+            consult,
+            author="patient",
+            author_id=context.identity.id,
+            text=None,
+            media_id=media_id,
+            now=self.clock(),
+        )
+        context.audit(
+            "health.consult_message", subject=f"consult:{consult.id}", detail={"message": message.id}
+        )
+        await self._tell_doctors(
+            context.session, context.services, consult, "message", f"consult-message:{message.id}"
+        )
+        return [Reply(context.t("health.relayed", id=consult.id))]
+
+    async def _tell_doctors(
+        self,
+        session: AsyncSession,
+        services: Services,
+        consult: Consult,
+        kind: str,
+        key: str,
+        roles: Sequence[str] = ("doctor",),
+        skip: int | None = None,
+    ) -> None:
+        t = services.catalogue.t
+        for user, held in (await _holders(session, roles)).items():
+            if user.id == skip or (kind == "message" and consult.doctor_id not in (None, user.id)):
+                continue  # follow-ups go to the doctor who answered, when there is one
+            text = t(
+                f"health.notify.{kind}",
+                user.language,
+                id=consult.id,
+                patient=consult.user_id,
+                age=consult.age,
+                who=t(f"health.who.{consult.who}", user.language),
+                minutes=int(services.settings.consult_escalate_minutes),
+            )
+            buttons = (
+                (
+                    Button(
+                        t("health.button.open", user.language, id=consult.id), f"{FAMILY}:open:{consult.id}"
+                    ),
+                )
+                if "doctor" in held
+                else ()
+            )
+            await _send(services, session, user, Reply(text, buttons), f"{key}:{user.id}")
+
+    # -- the doctors
+
+    async def queue(self, context: Context) -> list[Reply]:
+        consults, total = await waiting(context.session)
+        context.audit("health.queue", detail={"open": total})
+        if not consults:
+            return [Reply(context.t("health.queue_empty"))]
+        lines = []
+        for consult in consults:
+            context.audit("health.consult_read", subject=f"consult:{consult.id}", detail={"view": "queue"})
+            words = unseal(context.services.cipher, consult.symptoms_enc, "symptoms", consult.id).split()
+            first = " ".join(words[:_QUEUE_SYMPTOM_WORDS]) + (
+                "…" if len(words) > _QUEUE_SYMPTOM_WORDS else ""
+            )
+            lines.append(
+                context.t(
+                    "health.queue_line",
+                    id=consult.id,
+                    patient=consult.user_id,
+                    age=consult.age,
+                    who=context.t(f"health.who.{consult.who}"),
+                    status=context.t(f"health.status.{consult.status}"),
+                    symptoms=first,
+                )
+            )
+        buttons = tuple(
+            Button(context.t("health.button.open", id=c.id), f"{FAMILY}:open:{c.id}") for c in consults
+        )
+        return [Reply(context.t("health.queue", count=total, lines="\n".join(lines)), buttons)]
+
+    async def show(self, context: Context, consult_id: int) -> list[Reply]:
+        consult = await context.session.get(Consult, consult_id)
+        if consult is None:
+            context.audit("health.consult_read", subject=f"consult:{consult_id}", outcome="not_found")
+            return [Reply(context.t("health.not_found", id=consult_id))]
+        context.audit("health.consult_read", subject=f"consult:{consult.id}", detail={"view": "full"})
+        cipher = context.services.cipher
+        lines = [
+            f"• {_moment(m.at)} {context.t(f'health.author.{m.author}')}: "
+            + (unseal(cipher, m.text_enc, "message", m.id) or self._link(context, m.media_id or ""))
+            for m in await messages_of(context.session, consult.id)
+        ]
+        photo = (
+            context.t("health.view_photo", url=self._link(context, consult.photo_id))
+            if consult.photo_id
+            else ""
+        )
+        return [
+            Reply(
+                context.t(
+                    "health.view",
+                    id=consult.id,
+                    patient=consult.user_id,
+                    age=consult.age,
+                    who=context.t(f"health.who.{consult.who}"),
+                    status=context.t(f"health.status.{consult.status}"),
+                    at=_moment(consult.created_at),
+                    symptoms=unseal(cipher, consult.symptoms_enc, "symptoms", consult.id),
+                    since=unseal(cipher, consult.since_enc, "since", consult.id),
+                    photo=photo,
+                    messages=context.t("health.view_messages", lines="\n".join(lines)) if lines else "",
+                )
+            )
+        ]
+
+    def _link(self, context: Context, media_id: str) -> str:
+        return media_url(context.services.hasher, context.services.settings.public_url, media_id)
+
+    async def _open_one(self, context: Context, raw: str, action: str) -> Consult | int | None:
+        number = _number(raw)
+        if number is None:
+            return None
+        consult = await context.session.get(Consult, number)
+        if consult is None or consult.status == CLOSED:
+            context.audit(action, subject=f"consult:{number}", outcome="not_found")
+            return number
+        return consult
+
+    async def answer(self, context: Context) -> list[Reply]:
+        raw, _, text = context.args.partition(" ")
+        text = text.strip()
+        found = await self._open_one(context, raw, "health.consult_answer") if text else None
+        if found is None:
+            return [Reply(context.t("health.usage.answer"))]
+        if isinstance(found, int):
+            return [Reply(context.t("health.not_found", id=found))]
+        now = self.clock()
+        message = await add_message(
+            context.session,
+            context.services.cipher,
+            found,
+            author="doctor",
+            author_id=context.identity.id,
+            text=text,
+            now=now,
+        )
+        found.status, found.doctor_id = ANSWERED, context.identity.id
+        found.answered_at = found.answered_at or now
+        context.audit("health.consult_answer", subject=f"consult:{found.id}", detail={"message": message.id})
+        patient = await context.session.get(User, found.user_id)
+        if patient is not None:
+            notice = context.services.catalogue.t(
+                "health.notify.answer", patient.language, id=found.id, text=text
+            )
+            await _send(
+                context.services, context.session, patient, Reply(notice), f"consult-answer:{message.id}"
+            )
+        return [Reply(context.t("health.answered", id=found.id, patient=found.user_id))]
+
+    async def close(self, context: Context) -> list[Reply]:
+        found = await self._open_one(context, context.args, "health.consult_close")
+        if found is None:
+            return [Reply(context.t("health.usage.close"))]
+        if isinstance(found, int):
+            return [Reply(context.t("health.not_found", id=found))]
+        found.status, found.closed_at = CLOSED, self.clock()
+        context.audit("health.consult_close", subject=f"consult:{found.id}")
+        patient = await context.session.get(User, found.user_id)
+        if patient is not None:
+            notice = context.services.catalogue.t("health.notify.closed", patient.language, id=found.id)
+            await _send(
+                context.services, context.session, patient, Reply(notice), f"consult-closed:{found.id}"
+            )
+        return [Reply(context.t("health.closed", id=found.id))]
+
+    async def button(self, context: Context) -> list[Reply]:
+        _, action, raw = [*(context.incoming.button or "").split(":", 2), "", ""][:3]
+        number = _number(raw)
+        if number is not None and action == "open":
+            return await self.show(context, number)
+        if number is not None and action == "alert":
+            return await self.read_alert(context, number)
+        if action == "queue":
+            return await self.queue(context)
+        return [Reply(context.t("unknown_button"))]
+
+    # -- escalation
+
+    async def escalate(self, services: Services, session: AsyncSession) -> list[int]:
+        """Unanswered past the configured time: staff and the doctors are alerted once. Returns the ids."""
+        now = self.clock()
+        limit = dt.timedelta(minutes=services.settings.consult_escalate_minutes)
+        late = await unanswered_since(session, now - limit)
+        for consult in late:
+            consult.escalated_at = now
+            key = f"consult-escalated:{consult.id}"
+            await self._tell_doctors(session, services, consult, "escalated", key, roles=("doctor", "staff"))
+        if late:
+            await session.flush()
+        return [consult.id for consult in late]
+
+
+async def run_escalation(
+    database: Database, services: Services, stop: asyncio.Event, *, desk: HealthDesk, interval: float = 60.0
+) -> None:
+    """The server's periodic task: escalates late consults until `stop` is set; failures are logged."""
+    while not stop.is_set():
+        try:
+            async with database.session() as session:
+                escalated = await desk.escalate(services, session)
+            for consult_id in escalated:  # once committed
+                await services.audit.record(
+                    "system", "health.consult_escalated", subject=f"consult:{consult_id}"
+                )
+        except Exception:
+            log.exception("consult escalation failed; retrying in %s s", interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+def register(router: Router, forms: Forms) -> HealthDesk:
+    desk = HealthDesk(forms)
+    forms.on_complete(FORM, desk.submitted)
+    router.intents.update({"emergency": desk.emergency, "doctor_ask": desk.ask})
+    router.commands.update({"/queue": desk.queue, "/answer": desk.answer, "/close": desk.close})
+    router.buttons.update({FAMILY: desk.button, PUBLIC_FAMILY: desk.consent_button})
+    router.states[FLOW] = desk.relay
+    return desk
+
+
+__all__ = ["OPEN", "HealthDesk", "category_of", "register", "run_escalation"]

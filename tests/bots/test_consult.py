@@ -1,0 +1,226 @@
+"""Ask a doctor through the real web chat API: consent, the consult form, the doctors' queue, the answer
+pushed to the parent, the relay of the parent's follow-up, closing; encryption at rest, audited reads,
+and escalation of an unanswered consult with a controlled clock."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import inspect, select, text
+
+from backends.health.consults import messages_of
+from bots.assistant import Assistant
+from bots.dialogue.health import run_escalation
+from core.config import Settings
+from core.consent import active_purposes, withdraw_consents
+from core.db import Database
+from core.identity import find_user, grant_role, resolve_user
+from core.messages import Incoming
+from core.models import OutboxMessage
+from tests.bots.test_dossier_chat import jpeg
+from tests.bots.test_dossier_staff import audit_rows, pushed_now
+from tests.bots.test_roles_and_invites import invite
+from tests.support.chat import ChatSession, button_data, texts
+
+SYMPTOMS = "Sốt cao 39 độ, quấy khóc, bỏ bú"
+SINCE = "từ tối qua, uống hạ sốt không đỡ"
+FOLLOW_UP = "Cháu đã đỡ hơn một chút nhưng vẫn quấy khóc đêm qua"
+SECRETS = ("39 độ", "bỏ bú", "hạ sốt không đỡ", "đỡ hơn một chút", "quấy khóc đêm")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"rate_limit_burst": 400, "rate_limit_per_minute": 1200})
+
+
+async def doctor_joins(client: TestClient) -> ChatSession:
+    doctor = await ChatSession.open(client)
+    assert "bác sĩ" in texts(await doctor.say(f"/join {await invite(client, 'doctor')}"))
+    return doctor
+
+
+async def ask_about_child(parent: ChatSession) -> str:
+    asked = await parent.say("con tôi bị sốt từ tối qua")
+    assert "đồng ý" in texts(asked).lower() and "health:consent:yes" in button_data(asked)
+    assert "form:choice:child" in button_data(await parent.press("health:consent:yes"))
+    assert "tuổi" in texts(await parent.press("form:choice:child"))
+    assert "triệu chứng" in texts(await parent.say("3"))
+    assert "từ khi nào" in texts(await parent.say(SYMPTOMS))
+    assert "form:skip" in button_data(await parent.say(SINCE))
+    summary = await parent.press("form:skip")
+    assert SYMPTOMS in texts(summary) and "form:confirm" in button_data(summary)
+    return texts(await parent.press("form:confirm"))
+
+
+async def test_parent_asks_doctor_answers_relay_close(client: TestClient, database: Database) -> None:
+    doctor = await doctor_joins(client)
+    parent = await ChatSession.open(client)
+    ack = await ask_about_child(parent)
+    assert "#1" in ack and "vị trí 1" in ack and "10 phút" in ack and "115" in ack
+
+    new = await pushed_now(client, doctor)
+    assert len(new) == 1 and "#1" in new[0]["text"] and "3 tuổi" in new[0]["text"]
+    assert "39 độ" not in new[0]["text"]
+    queue = await doctor.say("/queue")
+    line = texts(queue)
+    assert (
+        "#1" in line
+        and "BN#" in line
+        and parent.user_id not in line
+        and "3 tuổi" in line
+        and "trẻ em" in line
+    )
+    assert "Sốt cao 39 độ" in line and "doctor:open:1" in button_data(queue)
+
+    assert "Đã gửi câu trả lời" in texts(await doctor.say("/answer #1 Cho cháu uống nhiều nước, chườm ấm"))
+    answer = await pushed_now(client, parent)
+    assert len(answer) == 1 and "chườm ấm" in answer[0]["text"] and "#1" in answer[0]["text"]
+
+    assert "Đã chuyển" in texts(await parent.say(FOLLOW_UP))
+    relay = await pushed_now(client, doctor, seen=1)
+    assert len(relay) == 1 and "#1" in relay[0]["text"] and FOLLOW_UP not in relay[0]["text"]
+    opened = texts(await doctor.press(relay[0]["buttons"][0]["data"]))
+    assert FOLLOW_UP in opened and SYMPTOMS in opened and "chườm ấm" in opened
+
+    assert "Đã kết thúc" in texts(await doctor.say("/close 1"))
+    closed = await pushed_now(client, parent, seen=1)
+    assert "kết thúc" in closed[0]["text"]
+    assert "không tìm thấy" in texts(await doctor.say("/answer 1 thêm")).lower()
+    assert "Đã chuyển" not in texts(await parent.say("cảm ơn bác sĩ"))
+    assert "không có câu hỏi" in texts(await doctor.say("/queue")).lower()
+
+    # Asked again later: the consent is not asked a second time.
+    again = await parent.say("con tôi lại bị sốt")
+    assert "form:choice:child" in button_data(again)
+
+    async with database.session() as session:
+        patient = await find_user(session, "web", parent.user_id)
+        assert patient is not None and await active_purposes(session, patient.id) == ["health"]
+    reads = await audit_rows(database, "health.consult_read")
+    assert len(reads) >= 2 and all(r.subject == "consult:1" for r in reads)
+    assert {r.detail.get("view") for r in reads} == {"queue", "full"}
+    answers = await audit_rows(database, "health.consult_answer")
+    assert [a.outcome for a in answers] == ["ok", "not_found"]
+    assert len(await audit_rows(database, "health.consult_close")) == 1
+
+    # Encryption at rest: no symptom or follow-up text anywhere in the database.
+    async with database.engine.connect() as connection:
+        tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        dump = []
+        for table in tables:
+            query = text(f'SELECT * FROM "{table}"')  # noqa: S608 (table names from the inspector)
+            rows = (await connection.execute(query)).all()
+            dump.extend(str(tuple(row)) for row in rows)
+    everything = "\n".join(dump)
+    assert "health_consults" in tables and "health_consult_messages" in tables
+    leaked = [secret for secret in SECRETS if secret in everything]
+    assert not leaked, leaked
+
+
+async def test_citizens_cannot_use_the_doctors_desk(client: TestClient, database: Database) -> None:
+    parent = await ChatSession.open(client)
+    await ask_about_child(parent)
+    for attempt in ("/queue", "/answer 1 uống thuốc", "/close 1"):
+        assert "không có quyền" in texts(await parent.say(attempt))
+    assert "không có quyền" in texts(await parent.press("doctor:open:1"))
+    assert "39 độ" not in texts(await parent.press("doctor:open:1"))
+    denied = [r for r in await audit_rows(database, "authorize") if r.outcome == "deny"]
+    assert len(denied) >= 4
+
+
+async def test_declined_consent_stores_nothing(client: TestClient, database: Database) -> None:
+    parent = await ChatSession.open(client)
+    await parent.say("con tôi bị sốt từ tối qua")
+    assert "115" in texts(await parent.press("health:consent:no"))
+    async with database.session() as session:
+        patient = await find_user(session, "web", parent.user_id)
+        assert patient is not None and await active_purposes(session, patient.id) == []
+
+
+async def test_unanswered_consults_escalate_once(assistant: Assistant, database: Database) -> None:
+    now = [dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)]
+    desk = assistant.router.desks["health"]
+    desk.clock = lambda: now[0]
+    async with database.session() as session:
+        doctors = [await resolve_user(session, "console", f"doc{n}", "vi") for n in (1, 2)]
+        official = await resolve_user(session, "console", "staff", "vi")
+        for doctor in doctors:
+            await grant_role(session, doctor.id, "doctor", granted_by="test")
+        await grant_role(session, official.id, "staff", granted_by="test")
+
+    async def say(who: str, message_id: str, body: str | None = None, button: str | None = None) -> str:
+        outcome = await assistant.handle(
+            Incoming(
+                channel="console", chat_id=who, user_id=who, message_id=message_id, text=body, button=button
+            )
+        )
+        return "\n".join(reply.text for reply in outcome.replies)
+
+    await say("mum", "1", "con tôi bị sốt")
+    await say("mum", "2", button="health:consent:yes")
+    await say("mum", "3", button="form:choice:self")
+    for number, answer in enumerate(("34", SYMPTOMS, SINCE), 4):
+        await say("mum", str(number), answer)
+    await say("mum", "7", button="form:skip")
+    assert "#1" in await say("mum", "8", button="form:confirm")
+
+    async def escalated() -> list[OutboxMessage]:
+        async with database.session() as session:
+            query = select(OutboxMessage).where(OutboxMessage.key.startswith("consult-escalated:"))
+            return list((await session.execute(query)).scalars())
+
+    async def tick(minutes: float) -> int:
+        now[0] += dt.timedelta(minutes=minutes)
+        async with database.session() as session:
+            return len(await desk.escalate(assistant.services, session))
+
+    assert await tick(14) == 0 and not await escalated()
+    now[0] += dt.timedelta(minutes=2)  # the server's periodic task picks it up
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_escalation(database, assistant.services, stop, desk=desk, interval=0.01))
+    for _ in range(200):
+        if await audit_rows(database, "health.consult_escalated"):
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert [r.subject for r in await audit_rows(database, "health.consult_escalated")] == ["consult:1"]
+    alerts = await escalated()
+    assert sorted(a.user_id for a in alerts) == sorted([*(d.id for d in doctors), official.id])
+    assert "15 phút" in alerts[0].payload["text"] and SYMPTOMS not in alerts[0].payload["text"]
+    assert await tick(30) == 0 and len(await escalated()) == 3
+
+    # An answered consult never escalates.
+    await say("doc1", "9", "/answer 1 Nghỉ ngơi, uống nhiều nước")
+    async with database.session() as session:
+        assert await desk.escalate(assistant.services, session) == []
+
+    # Consent withdrawn: the follow-up is no longer stored in the consult.
+    assert "Đã chuyển" in await say("mum", "10", "Cháu đã đỡ nhiều rồi, cảm ơn bác sĩ")
+    async with database.session() as session:
+        mum = await find_user(session, "console", "mum")
+        assert mum is not None and await withdraw_consents(session, mum.id) >= 1
+    assert "Đã chuyển" not in await say("mum", "11", "Cháu lại sốt")
+    async with database.session() as session:
+        assert len(await messages_of(session, 1)) == 2  # the doctor's answer and the first follow-up
+
+
+async def test_a_red_flag_in_a_consult_is_answered_115_first(client: TestClient, database: Database) -> None:
+    doctor = await doctor_joins(client)
+    parent = await ChatSession.open(client)
+    await ask_about_child(parent)
+    await pushed_now(client, doctor)
+    replies = await parent.say("cháu co giật, môi tím tái")
+    assert replies[0]["text"].startswith("🚑") and "115" in replies[0]["text"]
+    photo = texts((await parent.send(jpeg((200, 10, 10))))["replies"])
+    assert "Đã chuyển" in photo
+    pushed = await pushed_now(client, doctor)
+    assert any("KHẨN CẤP" in p["text"] for p in pushed) and any("nhắn thêm" in p["text"] for p in pushed)
+    opened = texts(await doctor.press("doctor:open:1"))
+    assert "co giật, môi tím tái" in opened and "/media/" in opened
+    async with database.engine.connect() as connection:
+        stored = (await connection.execute(text("SELECT text_enc FROM health_consult_messages"))).all()
+    assert len(stored) == 2 and all("co giật" not in str(row) for row in stored)
