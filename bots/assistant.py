@@ -106,10 +106,11 @@ class Assistant:
         catalogue = Catalogue.load(settings.data_dir / "i18n")
         secret = settings.secret()
         audit = AuditLog(database)
+        cipher = FieldCipher(secret)
         services = Services(
             settings=settings, catalogue=catalogue, nlu=engine,
-            outbox=Outbox(database, RetryPolicy.from_settings(settings)), audit=audit,
-            hasher=Hasher(secret), cipher=FieldCipher(secret), commune=_load_commune(settings.data_dir),
+            outbox=Outbox(database, RetryPolicy.from_settings(settings), cipher=cipher), audit=audit,
+            hasher=Hasher(secret), cipher=cipher, commune=_load_commune(settings.data_dir),
             forms=Forms(load_forms(settings.data_dir / "forms")),
         )
         own_host = urlsplit(settings.public_url).hostname

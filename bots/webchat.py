@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bots.assistant import Assistant
+from core.crypto import FieldCipher
 from core.messages import Attachment, Contact, Incoming, Location, Reply
 from core.models import ChatSession, User, WebInboxMessage
 from core.outbox import SendError
@@ -168,7 +169,9 @@ class WebChat:
                 select(WebInboxMessage).where(WebInboxMessage.user_id == user.id,
                                               WebInboxMessage.id > int(after_text))
                 .order_by(WebInboxMessage.id).limit(INBOX_PAGE))).scalars()
-            messages = [{"id": row.id, **Reply.from_json(row.payload).to_json()} for row in rows]
+            cipher = self.assistant.services.cipher
+            messages = [{"id": row.id, **open_inbox(cipher, row.payload, row.outbox_key).to_json()}
+                        for row in rows]
         return json_response({"messages": messages})
 
 
@@ -219,6 +222,17 @@ async def _json_body(request: web.Request) -> Any:
         return {}
 
 
+def seal_inbox(cipher: FieldCipher, reply: Reply, key: str) -> dict[str, Any]:
+    """Pushed messages (a doctor's answer, a decision) are sealed at rest like the outbox rows."""
+    return {"sealed": cipher.encrypt(json.dumps(reply.to_json(), ensure_ascii=False), f"web_inbox:{key}")}
+
+
+def open_inbox(cipher: FieldCipher, payload: dict[str, Any], key: str) -> Reply:
+    if "sealed" not in payload:
+        return Reply.from_json(payload)
+    return Reply.from_json(json.loads(cipher.decrypt(payload["sealed"], f"web_inbox:{key}")))
+
+
 class WebInboxSender:
     """The outbox's sender for the web chat: a pushed message lands in the user's inbox, which the
     page polls. The outbox key is unique there too, so a retried send is stored once."""
@@ -229,6 +243,7 @@ class WebInboxSender:
 
     def __init__(self, assistant: Assistant) -> None:
         self.database = assistant.database
+        self.cipher = assistant.services.cipher
 
     async def send(self, chat_id: str, reply: Reply, key: str) -> None:
         async with self.database.session() as session:
@@ -239,5 +254,5 @@ class WebInboxSender:
                 raise SendError("web user no longer exists", permanent=True)
             insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
             await session.execute(insert(WebInboxMessage).values(
-                user_id=user_id, outbox_key=key, payload=reply.to_json()
+                user_id=user_id, outbox_key=key, payload=seal_inbox(self.cipher, reply, key)
             ).on_conflict_do_nothing(index_elements=[WebInboxMessage.outbox_key]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import math
 import random
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from core.config import Settings
+from core.crypto import FieldCipher
 from core.db import Database
 from core.messages import Reply
 from core.models import OutboxMessage, utcnow
@@ -37,6 +39,7 @@ SENDING = "sending"
 SENT = "sent"
 DEAD = "dead"
 STATUSES = (PENDING, SENDING, SENT, DEAD)
+SEALED = "sealed"
 
 MAX_ERROR_CHARS = 200
 INTERRUPTED = "interrupted: lease expired"
@@ -199,6 +202,7 @@ class Outbox:
         lease: float = 60.0,
         send_timeout: float = 20.0,
         batch: int = 50,
+        cipher: FieldCipher | None = None,
     ) -> None:
         if not 0 < send_timeout < lease:
             raise ValueError("send_timeout must be positive and shorter than the lease")
@@ -207,6 +211,8 @@ class Outbox:
         self.lease = lease
         self.send_timeout = send_timeout
         self.batch = batch
+        # Messages may carry a doctor's answer or a dossier decision: sealed at rest when a cipher is given.
+        self._cipher = cipher
         self._clock = clock
         self._rng = rng or random.Random()
         # Pacing runs on a monotonic clock: a wall-clock jump backwards must not stall the buckets.
@@ -224,7 +230,7 @@ class Outbox:
         now = self._clock()
         values: dict[str, Any] = {
             "key": key, "channel": channel, "chat_id": chat_id, "user_id": user_id,
-            "payload": reply.to_json(), "status": PENDING, "attempts": 0,
+            "payload": self._seal(reply, key), "status": PENDING, "attempts": 0,
             "next_attempt_at": not_before or now, "created_at": now,
         }
         statement = _insert_unless_key_exists(session.get_bind().dialect.name, values)
@@ -264,9 +270,9 @@ class Outbox:
         )
         async with self.database.session() as session:
             rows = (await session.execute(statement)).all()
-        return sorted((Claimed(row.id, row.key, channel, row.chat_id, row.user_id,
-                               Reply.from_json(row.payload), row.attempts, lease_until) for row in rows),
-                      key=lambda claimed: claimed.id)
+        claimed = [Claimed(row.id, row.key, channel, row.chat_id, row.user_id,
+                           self.reply_of(row.payload, row.key), row.attempts, lease_until) for row in rows]
+        return sorted(claimed, key=lambda message: message.id)
 
     async def drain_once(self, sender: ChannelSender, stop: asyncio.Event | None = None) -> int:
         """Claims one batch and sends it; returns how many were sent."""
@@ -306,6 +312,20 @@ class Outbox:
 
     # Staff and monitoring
 
+    def _seal(self, reply: Reply, key: str) -> dict[str, Any]:
+        if self._cipher is None:
+            return reply.to_json()
+        plain = json.dumps(reply.to_json(), ensure_ascii=False)
+        return {SEALED: self._cipher.encrypt(plain, f"outbox:{key}")}
+
+    def reply_of(self, payload: dict[str, Any], key: str) -> Reply:
+        """The message of a stored row, sealed or not."""
+        if SEALED not in payload:
+            return Reply.from_json(payload)
+        if self._cipher is None:
+            raise ValueError("a sealed outbox message needs the cipher to be read")
+        return Reply.from_json(json.loads(self._cipher.decrypt(payload[SEALED], f"outbox:{key}")))
+
     async def dead_letters(self, channel: str | None = None, limit: int = 100) -> list[DeadLetter]:
         query = select(OutboxMessage).where(OutboxMessage.status == DEAD)
         if channel is not None:
@@ -313,7 +333,7 @@ class Outbox:
         async with self.database.session() as session:
             rows = (await session.execute(query.order_by(OutboxMessage.id).limit(limit))).scalars().all()
         return [DeadLetter(row.id, row.key, row.channel, row.chat_id, row.user_id,
-                           Reply.from_json(row.payload), row.attempts, row.last_error, row.created_at)
+                           self.reply_of(row.payload, row.key), row.attempts, row.last_error, row.created_at)
                 for row in rows]
 
     async def replay(self, message_id: int) -> bool:

@@ -190,7 +190,9 @@ async def test_unanswered_consults_escalate_once(assistant: Assistant, database:
     assert [r.subject for r in await audit_rows(database, "health.consult_escalated")] == ["consult:1"]
     alerts = await escalated()
     assert sorted(a.user_id for a in alerts) == sorted([*(d.id for d in doctors), official.id])
-    assert "15 phút" in alerts[0].payload["text"] and SYMPTOMS not in alerts[0].payload["text"]
+    first = assistant.services.outbox.reply_of(alerts[0].payload, alerts[0].key)
+    assert "15 phút" in first.text and SYMPTOMS not in first.text
+    assert "15 phút" not in str(alerts[0].payload)  # sealed at rest
     assert await tick(30) == 0 and len(await escalated()) == 3
 
     # An answered consult never escalates.

@@ -6,6 +6,7 @@ import base64
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
 from bots.dialogue.base import Router
 from bots.dialogue.menu import SERVICES
@@ -195,6 +196,10 @@ async def test_pushed_messages_after_id(client: TestClient, database) -> None:
     await assistant.services.outbox.flush(WebInboxSender(assistant), 5)
     messages = await session.pushed()
     assert [m["text"] for m in messages] == ["thông báo 0", "thông báo 1", "thông báo 2"]
+    async with database.session() as db:  # sealed at rest in both tables
+        for table in ("outbox", "web_inbox"):
+            rows = (await db.execute(sql(f"SELECT payload FROM {table}"))).all()  # noqa: S608
+            assert len(rows) == 3 and "thông báo" not in str(rows), table
     assert await session.pushed(after=messages[1]["id"]) == messages[2:]
     response = await client.get("/api/chat/messages?after=abc", headers=session.headers)
     assert response.status == 400
