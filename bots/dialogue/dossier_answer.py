@@ -14,10 +14,9 @@ from backends.onestop.workflow import WorkflowError, last_request, transition
 from bots.dialogue.base import Context, Router
 from bots.dialogue.dossier_notify import REPLY_FAMILY, notify_requester
 from bots.dialogue.dossier_staff import CODE
-from core.media import store_media
+from bots.dialogue.uploads import store_upload
 from core.messages import Button, Reply
 from core.state import State
-from core.uploads import UploadRejected, check_upload_async
 from core.validators import fold
 
 FLOW = "dossier-reply"
@@ -56,12 +55,10 @@ async def pending(context: Context) -> list[Reply] | None:
     text = (incoming.text or "").strip() or None
     media_id: str | None = None
     if incoming.attachment is not None:
-        checked = await check_upload_async(incoming.attachment.filename, incoming.attachment.content_type,
-                                           incoming.attachment.data)
-        if isinstance(checked, UploadRejected):
-            return [Reply(context.t(checked.message_key))]  # the state stays: they can send another
-        media_id = await store_media(context.session, checked.data, checked.content_type,
-                                     owner_id=context.identity.id)
+        stored = await store_upload(context)
+        if isinstance(stored, Reply):
+            return [stored]  # the state stays: they can send another
+        media_id = stored
     if text is None and media_id is None:
         return [Reply(context.t("dossier_staff.answer_prompt", code=code))]
     context.set_state(None)

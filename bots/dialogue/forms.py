@@ -10,11 +10,10 @@ from typing import Any
 
 from bots.dialogue.base import Context, Router
 from bots.dialogue.menu import menu_reply
+from bots.dialogue.uploads import store_upload
 from core.forms import FormRunner, FormSpec
-from core.media import store_media
 from core.messages import Reply
 from core.state import State
-from core.uploads import UploadRejected, check_upload_async
 
 FLOW = "form"
 Completion = Callable[[Context, dict[str, Any]], Awaitable[list[Reply]]]
@@ -66,11 +65,7 @@ class Forms:
         attachment = context.incoming.attachment
         if attachment is None or not runner.expects_attachment(state):
             return None
-        checked = await check_upload_async(attachment.filename, attachment.content_type, attachment.data)
-        if isinstance(checked, UploadRejected):
-            return Reply(context.t(checked.message_key))
-        return await store_media(context.session, checked.data, checked.content_type,
-                                 owner_id=context.identity.id)
+        return await store_upload(context)
 
 
 def register(router: Router, forms: Forms) -> None:

@@ -42,13 +42,13 @@ from backends.onestop.calendar import VIETNAM
 from bots.dialogue import menu
 from bots.dialogue.base import Context, Router, Services
 from bots.dialogue.forms import Forms
+from bots.dialogue.uploads import store_upload
 from core.consent import grant_consent, has_consent
 from core.db import Database
-from core.media import media_url, store_media
+from core.media import media_url
 from core.messages import Button, Reply
 from core.models import User, UserRole, utcnow
 from core.state import State
-from core.uploads import UploadRejected, check_upload_async
 from core.validators import fold
 from nlu.engine import EMERGENCY
 
@@ -267,51 +267,28 @@ class HealthDesk:
         text = (context.incoming.text or "").strip()
         if context.incoming.button is not None or not text or text.startswith("/"):
             return None
-        message = await add_message(
-            context.session,
-            context.services.cipher,
-            consult,
-            author="patient",
-            author_id=context.identity.id,
-            text=text,
-            now=self.clock(),
-        )
-        context.audit(
-            "health.consult_message", subject=f"consult:{consult.id}", detail={"message": message.id}
-        )
-        await self._tell_doctors(
-            context.session, context.services, consult, "message", f"consult-message:{message.id}"
-        )
+        await self._record_patient_message(context, consult, text=text)
         if context.services.nlu.parse(text).intent == EMERGENCY:
             return None  # kept in the consult too, but the emergency handler answers (115 first) and alerts
         return [Reply(context.t("health.relayed", id=consult.id))]
 
     async def _relay_photo(self, context: Context, consult: Consult) -> list[Reply]:
-        attachment = context.incoming.attachment
-        assert attachment is not None
-        checked = await check_upload_async(attachment.filename, attachment.content_type, attachment.data)
-        if isinstance(checked, UploadRejected):
-            return [Reply(context.t(checked.message_key))]
-        media_id = await store_media(
-            context.session, checked.data, checked.content_type, owner_id=context.identity.id
-        )
-        message = await add_message(
-            context.session,
-            context.services.cipher,
-            consult,
-            author="patient",
-            author_id=context.identity.id,
-            text=None,
-            media_id=media_id,
-            now=self.clock(),
-        )
-        context.audit(
-            "health.consult_message", subject=f"consult:{consult.id}", detail={"message": message.id}
-        )
-        await self._tell_doctors(
-            context.session, context.services, consult, "message", f"consult-message:{message.id}"
-        )
+        stored = await store_upload(context)
+        if isinstance(stored, Reply):
+            return [stored]
+        await self._record_patient_message(context, consult, media_id=stored)
         return [Reply(context.t("health.relayed", id=consult.id))]
+
+    async def _record_patient_message(self, context: Context, consult: Consult, *, text: str | None = None,
+                                      media_id: str | None = None) -> None:
+        """Keeps what the villager sent (sealed), audits it and tells the doctors."""
+        message = await add_message(context.session, context.services.cipher, consult, author="patient",
+                                    author_id=context.identity.id, text=text, media_id=media_id,
+                                    now=self.clock())
+        context.audit("health.consult_message", subject=f"consult:{consult.id}",
+                      detail={"message": message.id})
+        await self._tell_doctors(context.session, context.services, consult, "message",
+                                 f"consult-message:{message.id}")
 
     async def _tell_doctors(
         self,

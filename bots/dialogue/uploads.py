@@ -1,0 +1,20 @@
+"""The one way a flow keeps a file a user sent: checked (type, size, pixels, active content),
+re-encoded, stored as the user's media — or refused with a polite reason."""
+
+from __future__ import annotations
+
+from bots.dialogue.base import Context
+from core.media import store_media
+from core.messages import Reply
+from core.uploads import UploadRejected, check_upload_async
+
+
+async def store_upload(context: Context) -> str | Reply:
+    """The stored media id of the incoming attachment, or the reply that refuses it."""
+    attachment = context.incoming.attachment
+    assert attachment is not None, "store_upload needs an incoming attachment"
+    checked = await check_upload_async(attachment.filename, attachment.content_type, attachment.data)
+    if isinstance(checked, UploadRejected):
+        return Reply(context.t(checked.message_key))
+    return await store_media(context.session, checked.data, checked.content_type,
+                             owner_id=context.identity.id)
