@@ -11,7 +11,8 @@ from sqlalchemy.engine import Connection
 import backends.health.consults  # health_consults, health_consult_messages, health_emergencies
 import backends.onestop.answers  # dossier_answers joins Base.metadata for autogenerate
 import backends.onestop.ratings  # dossier_ratings
-import backends.onestop.store  # noqa: F401  (its tables join Base.metadata for autogenerate)
+import backends.onestop.store  # dossiers, their history and codes
+import backends.shop.payments.ledger  # noqa: F401  (shop_payments, shop_payment_events)
 import bots.telegram.inbox  # noqa: F401
 import core.signing.store  # noqa: F401  (signed_documents)
 from core.models import Base

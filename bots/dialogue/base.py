@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backends.shop.payments import CashOnDelivery, Payments
 from core.audit import AuditLog
 from core.config import Settings
 from core.crypto import FieldCipher, Hasher
@@ -42,6 +43,8 @@ class Services:
     forms: Forms
     # The commune's signing key and trusted roots, loaded by Assistant.start (core.signing).
     keyring: Keyring = field(default_factory=Keyring)
+    # The payment providers offered to buyers (cash always; Stripe and VietQR when configured).
+    payments: Payments = field(default_factory=lambda: Payments([CashOnDelivery()]))
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Digital addresses: hamlets (polygons in data/commune.yml) and address codes."""

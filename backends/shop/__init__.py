@@ -1,0 +1,1 @@
+"""The commune shop: catalogue, orders, payments."""

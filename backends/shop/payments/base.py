@@ -1,0 +1,98 @@
+"""The payment protocol, its typed results, and the registry of configured providers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+PaymentStatus = Literal["pending", "succeeded"]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRequest:
+    order_code: str  # DH-NNNNNN, also what a bank transfer's purpose carries
+    amount_vnd: int  # whole đồng: VND has no minor unit
+    description: str
+    idempotency_key: str  # the same order never starts two payments at the provider
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentStart:
+    """What the buyer is shown to pay: a link, a QR, or only instructions (cash)."""
+
+    provider: str
+    reference: str  # the provider's id for this payment; unique across the ledger
+    status: PaymentStatus = "pending"
+    pay_url: str | None = None
+    qr_png: bytes | None = None
+    qr_payload: str | None = None
+
+
+class PaymentError(Exception):
+    """A provider could not start a payment; ``reason`` is one of the literal values."""
+
+    def __init__(self, provider: str, reason: Literal["unavailable", "declined", "invalid"],
+                 detail: str = "") -> None:
+        super().__init__(f"{provider}: {reason} {detail}".strip())
+        self.provider = provider
+        self.reason = reason
+        self.detail = detail
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    async def start(self, request: PaymentRequest) -> PaymentStart: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PaidEvent:
+    order_code: str
+    provider: str
+    reference: str
+    amount_vnd: int
+    paid_at: dt.datetime
+    confirmed_by: str  # "stripe:evt_…", "user:12" for a staff or seller confirmation
+
+
+# Called once per settled payment, inside the transaction that settles it.
+PaidListener = Callable[[AsyncSession, PaidEvent], Awaitable[None]]
+
+
+class CashOnDelivery:
+    """Nothing to pay now: the seller collects the money and confirms it on delivery."""
+
+    name = "cash"
+
+    async def start(self, request: PaymentRequest) -> PaymentStart:
+        return PaymentStart(provider=self.name, reference=f"cash:{request.order_code}")
+
+
+class Payments:
+    """The providers this installation offers, in the order buyers see them, and the paid listeners."""
+
+    def __init__(self, providers: Iterable[PaymentProvider] = ()) -> None:
+        self._providers: dict[str, PaymentProvider] = {}
+        self._listeners: list[PaidListener] = []
+        for provider in providers:
+            self.add(provider)
+
+    def add(self, provider: PaymentProvider) -> None:
+        self._providers[provider.name] = provider
+
+    def names(self) -> list[str]:
+        return list(self._providers)
+
+    def get(self, name: str) -> PaymentProvider | None:
+        return self._providers.get(name)
+
+    def on_paid(self, listener: PaidListener) -> None:
+        self._listeners.append(listener)
+
+    async def notify_paid(self, session: AsyncSession, event: PaidEvent) -> None:
+        for listener in self._listeners:
+            await listener(session, event)
