@@ -16,7 +16,16 @@ import yaml
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.onestop.store import listen
-from bots.dialogue import account, dossier, dossier_answer, dossier_rating, dossier_staff, health, menu
+from bots.dialogue import (
+    account,
+    dashboard_link,
+    dossier,
+    dossier_answer,
+    dossier_rating,
+    dossier_staff,
+    health,
+    menu,
+)
 from bots.dialogue import forms as form_flows
 from bots.dialogue.base import Dialogue, Router, Services
 from bots.dialogue.dossier_result import result_signer
@@ -63,6 +72,7 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     dossier_staff.register(router, procedures, approval_hooks=(result_signer(procedures),))
     dossier_answer.register(router)
     dossier_rating.register(router)
+    dashboard_link.register(router)
     router.desks["health"] = health.register(router, forms)
     menu.register(router)
     return router

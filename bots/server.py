@@ -12,6 +12,8 @@ from aiohttp import web
 
 from backends.onestop.catalogue import load_catalogue
 from bots.assistant import Assistant
+from bots.dashboard.registry import default_registry
+from bots.dashboard.web import Dashboard
 from bots.demo import load_demo_data
 from bots.dialogue.health import run_escalation
 from bots.hooks import HookReceiver
@@ -137,6 +139,7 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         web.get("/media/{media_id}", media),
         *WebChat(assistant).routes(),
         *VerifyPages(assistant).routes(),
+        *Dashboard(assistant, default_registry()).routes(),
         *HookReceiver(assistant, {"onestop": OnestopInbound(
             assistant.services, load_catalogue(assistant.settings.data_dir / "procedures.yml"))}).routes(),
     ])
