@@ -18,15 +18,17 @@ def bar_chart(rows: Sequence[tuple[str, float, bool]], title: str) -> str:
         return ""
     top = max((value for _, value, _ in rows), default=0) or 1
     height = ROW * len(rows)
-    parts = [f'<svg class="chart" viewBox="0 0 {LABEL_WIDTH + BAR_WIDTH + 50} {height}" role="img" '
+    parts = [f'<svg class="chart" viewBox="0 0 {LABEL_WIDTH + BAR_WIDTH + 80} {height}" role="img" '
              f'aria-label="{escape(title)}"><title>{escape(title)}</title>']
     for index, (label, value, alert) in enumerate(rows):
         y = index * ROW
         width = max(2.0, BAR_WIDTH * value / top) if value else 0.0
         colour = ALERT if alert else NORMAL
         parts.append(
-            f'<text x="{LABEL_WIDTH - 6}" y="{y + 17}" text-anchor="end" font-size="13">{escape(label)}</text>'
-            f'<rect x="{LABEL_WIDTH}" y="{y + 5}" width="{width:.1f}" height="{ROW - 10}" fill="{colour}" rx="2"/>'
+            f'<text x="{LABEL_WIDTH - 6}" y="{y + 17}" text-anchor="end" font-size="13">'
+            f'{escape(label)}</text>'
+            f'<rect x="{LABEL_WIDTH}" y="{y + 5}" width="{width:.1f}" height="{ROW - 10}" '
+            f'fill="{colour}" rx="2"/>'
             f'<text x="{LABEL_WIDTH + width + 5:.1f}" y="{y + 17}" font-size="13">{_number(value)}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -88,7 +88,8 @@ def _value(t: T, figure: Figure) -> str:
 
 def section_card(t: T, section: Section) -> str:
     figures = "".join(
-        f'<div class="figure{" alert" if figure.alert else ""}" data-key="{escape(section.key)}.{escape(figure.key)}">'
+        f'<div class="figure{" alert" if figure.alert else ""}" '
+        f'data-key="{escape(section.key)}.{escape(figure.key)}">'
         f'<span class="value">{escape(_value(t, figure))}</span>'
         f'<span class="label">{escape(t.label(figure.label))}</span></div>'
         for figure in section.figures)
@@ -102,7 +103,8 @@ def section_card(t: T, section: Section) -> str:
 
 def overview(t: T, sections: Sequence[Section], generated: str) -> str:
     cards = "".join(section_card(t, section) for section in sections)
-    return f'<p class="muted">{escape(t("dashboard.generated", at=generated))}</p><div class="cards">{cards}</div>'
+    return (f'<p class="muted">{escape(t("dashboard.generated", at=generated))}</p>'
+            f'<div class="cards">{cards}</div>')
 
 
 def map_body(t: T, hamlets: list[dict[str, Any]], layers: Sequence[Layer]) -> str:
@@ -114,7 +116,8 @@ def map_body(t: T, hamlets: list[dict[str, Any]], layers: Sequence[Layer]) -> st
     header = "".join(f"<th>{escape(t.label(layer.title))}</th>" for layer in layers)
     rows = "".join(
         f'<tr><td>{escape(h["name"])}</td>'
-        + "".join(f'<td>{sum(m.count for m in layer.markers if m.hamlet_id == h["id"])}</td>' for layer in layers)
+        + "".join(f'<td>{sum(m.count for m in layer.markers if m.hamlet_id == h["id"])}</td>'
+                  for layer in layers)
         + "</tr>" for h in hamlets)
     notes = "".join(
         f'<p class="notice">{escape(t.label(layer.note) if layer.note else "")} '
@@ -122,12 +125,14 @@ def map_body(t: T, hamlets: list[dict[str, Any]], layers: Sequence[Layer]) -> st
         for layer in layers if layer.note or layer.unplaced)
     return (f'<div id="map" class="map" aria-label="{escape(t("dashboard.nav.map"))}"></div>'
             f'<script type="application/json" id="map-data">{payload}</script>{notes}'
-            f'<table class="table"><thead><tr><th>{escape(t("dashboard.map.hamlet"))}</th>{header}</tr></thead>'
+            f'<table class="table"><thead><tr><th>{escape(t("dashboard.map.hamlet"))}</th>{header}</tr>'
+            f'</thead>'
             f'<tbody>{rows}</tbody></table>')
 
 
 def dead_letters_body(t: T, letters: Sequence[DeadLetter], csrf: str, replayed: str | None) -> str:
-    done = (f'<p class="notice ok" id="replayed">{escape(t("dashboard.deadletters.replayed", id=replayed))}</p>'
+    done = (f'<p class="notice ok" id="replayed">'
+            f'{escape(t("dashboard.deadletters.replayed", id=replayed))}</p>'
             if replayed else "")
     if not letters:
         return done + f'<p id="empty">{escape(t("dashboard.deadletters.empty"))}</p>'
@@ -142,16 +147,17 @@ def dead_letters_body(t: T, letters: Sequence[DeadLetter], csrf: str, replayed: 
         f'<button type="submit" class="replay">{escape(t("dashboard.deadletters.replay"))}</button>'
         f'</form></td></tr>' for letter in letters)
     return (f'{done}<p class="muted">{escape(t("dashboard.deadletters.explain"))}</p>'
-            f'<div class="scroll"><table class="table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
+            f'<div class="scroll"><table class="table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{rows}</tbody></table></div>')
 
 
 def audit_body(t: T, verdict: VerifyResult, entries: Sequence[AuditRecord], actor: str, action: str) -> str:
     if verdict.ok:
-        status = f'<p class="notice ok" id="chain">{escape(t("dashboard.audit.ok", count=verdict.checked))}</p>'
+        status = (f'<p class="notice ok" id="chain">'
+                  f'{escape(t("dashboard.audit.ok", count=verdict.checked))}</p>')
     else:
-        status = (f'<p class="notice alert" id="chain">'
-                  f'{escape(t("dashboard.audit.broken", seq=verdict.first_bad_seq or "?", reason=verdict.reason or ""))}'
-                  f'</p>')
+        broken = t("dashboard.audit.broken", seq=verdict.first_bad_seq or "?", reason=verdict.reason or "")
+        status = f'<p class="notice alert" id="chain">{escape(broken)}</p>'
     form = (f'<form method="get" action="/dashboard/audit" class="filter">'
             f'<label>{escape(t("dashboard.audit.actor"))} <input name="actor" value="{escape(actor)}" '
             f'placeholder="user:12" maxlength="64"></label>'
@@ -165,7 +171,8 @@ def audit_body(t: T, verdict: VerifyResult, entries: Sequence[AuditRecord], acto
         f'<td>{escape(entry.action)}</td><td>{escape(entry.subject or "")}</td>'
         f'<td class="{"alert" if entry.outcome != "ok" else ""}">{escape(entry.outcome)}</td></tr>'
         for entry in entries)
-    return (f'{status}{form}<div class="scroll"><table class="table" id="audit-entries"><thead><tr>{head}</tr>'
+    return (f'{status}{form}<div class="scroll"><table class="table" id="audit-entries">'
+            f'<thead><tr>{head}</tr>'
             f'</thead><tbody>{rows}</tbody></table></div>')
 
 

@@ -77,7 +77,8 @@ async def consults(context: StatsContext) -> Section:
         select(Consult.status, func.count()).group_by(Consult.status))).all())
     oldest = await context.session.scalar(select(func.min(Consult.created_at)).where(Consult.status == OPEN))
     answered = (await context.session.execute(
-        select(Consult.created_at, Consult.answered_at).where(Consult.answered_at >= context.day_start))).all()
+        select(Consult.created_at, Consult.answered_at)
+        .where(Consult.answered_at >= context.day_start))).all()
     longest = _minutes(context.now - oldest) if oldest is not None else 0.0
     waits = [_minutes(done - asked) for asked, done in answered]
     average = round(sum(waits) / len(waits), 1) if waits else None
@@ -113,7 +114,8 @@ async def payments(context: StatsContext) -> Section:
                         await context.session.scalar(select(func.count()).select_from(Payment)
                                                      .where(Payment.status == PENDING)) or 0),
                  Figure("pending_vnd", "dashboard.figure.pending_amount", int(pending_total or 0), "vnd"),
-                 Figure("cancelled_today", "dashboard.figure.cancelled_today", int(started.get(CANCELLED, 0)))),
+                 Figure("cancelled_today", "dashboard.figure.cancelled_today",
+                        int(started.get(CANCELLED, 0)))),
         bars=tuple(Bar(str(provider), f"dashboard.provider.{provider}", int(amount))
                    for provider, _, amount in received),
     )

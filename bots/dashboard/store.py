@@ -152,5 +152,6 @@ async def set_language(session: AsyncSession, session_hash: str, language: str) 
 
 async def end_session(session: AsyncSession, session_hash: str, now: dt.datetime | None = None) -> None:
     await session.execute(update(DashboardSession)
-                          .where(DashboardSession.id_hash == session_hash, DashboardSession.ended_at.is_(None))
+                          .where(DashboardSession.id_hash == session_hash,
+                                 DashboardSession.ended_at.is_(None))
                           .values(ended_at=now or utcnow()).execution_options(synchronize_session=False))

@@ -148,7 +148,8 @@ class Dashboard:
                 return staff
             form = await request.post()
             token = form.get("csrf")
-            if not isinstance(token, str) or not self.hasher.verify(f"dashboard-csrf:{staff.session_hash}", token):
+            expected = f"dashboard-csrf:{staff.session_hash}"
+            if not isinstance(token, str) or not self.hasher.verify(expected, token):
                 await self.audit(staff.actor, f"dashboard.{what}", outcome="csrf")
                 return self._html(pages.message_page(self.texts(staff.language), "dashboard.denied.title",
                                                      "dashboard.denied.csrf"), status=403)
@@ -191,8 +192,10 @@ class Dashboard:
             roles = await store.roles_of(session, user_id) if user_id is not None else frozenset()
             if outcome == "ok" and not store.may_open(roles):
                 outcome = "role"
-            session_id = (await store.open_session(session, self.hasher, user_id, self.lifetimes, self.clock())
-                          if outcome == "ok" and user_id is not None else None)
+            session_id = None
+            if outcome == "ok" and user_id is not None:
+                session_id = await store.open_session(session, self.hasher, user_id, self.lifetimes,
+                                                      self.clock())
         actor = f"user:{user_id}" if user_id is not None else "web:?"
         await self.audit(actor, "dashboard.login", outcome="ok" if session_id else "denied",
                          detail={"reason": outcome})
@@ -225,11 +228,9 @@ class Dashboard:
                                        head='<meta http-equiv="refresh" content="120">'))
 
     def hamlet_features(self) -> list[dict[str, Any]]:
-        return [{"id": hamlet.id, "name": hamlet.name, "centre": list(hamlet.centre()) if hamlet.polygon else None,
-                 # GeoJSON wants [longitude, latitude], the outline closed
-                 "geometry": {"type": "Polygon",
-                              "coordinates": [[[lon, lat] for lat, lon in (*hamlet.polygon, hamlet.polygon[0])]]}
-                 if hamlet.polygon else None}
+        return [{"id": hamlet.id, "name": hamlet.name,
+                 "centre": list(hamlet.centre()) if hamlet.polygon else None,
+                 "geometry": _geojson(hamlet.polygon) if hamlet.polygon else None}
                 for hamlet in self.hamlets]
 
     async def map(self, request: web.Request, staff: Staff) -> web.Response:
@@ -246,14 +247,15 @@ class Dashboard:
         replayed = request.query.get("replayed")
         body = pages.dead_letters_body(t, letters, self.csrf_token(staff),
                                        replayed if replayed and replayed.isdigit() else None)
-        return self._html(pages.layout(t, title=t("dashboard.nav.deadletters"), body=body, active="deadletters",
-                                       csrf=self.csrf_token(staff)))
+        return self._html(pages.layout(t, title=t("dashboard.nav.deadletters"), body=body,
+                                       active="deadletters", csrf=self.csrf_token(staff)))
 
     async def replay(self, request: web.Request, staff: Staff) -> web.Response:
         raw = request.match_info["id"]
         if not raw.isdigit() or len(raw) > 18:
             raise web.HTTPNotFound()
-        letters = {letter.id: letter for letter in await self.services.outbox.dead_letters(limit=DEAD_LETTER_PAGE)}
+        dead = await self.services.outbox.dead_letters(limit=DEAD_LETTER_PAGE)
+        letters = {letter.id: letter for letter in dead}
         replayed = await self.services.outbox.replay(int(raw))
         await self.audit(staff.actor, "outbox.replay", subject=f"outbox:{raw}",
                          outcome="ok" if replayed else "not_dead")
@@ -272,7 +274,8 @@ class Dashboard:
         checker = self.registry.extra.get("audit")  # providers.AuditFigures: refresh its cached verdict too
         verdict = (await checker.verdict(self.services.audit, fresh=True) if checker is not None
                    else await self.services.audit.verify())
-        entries = await self.services.audit.entries(actor=actor or None, action=action or None, limit=AUDIT_PAGE)
+        entries = await self.services.audit.entries(actor=actor or None, action=action or None,
+                                                    limit=AUDIT_PAGE)
         body = pages.audit_body(t, verdict, entries, actor, action)
         return self._html(pages.layout(t, title=t("dashboard.nav.audit"), body=body, active="audit",
                                        csrf=self.csrf_token(staff)))
@@ -300,3 +303,8 @@ class Dashboard:
         response = json_response(data, status)
         response.headers.update(self._headers())
         return response
+
+
+def _geojson(polygon: tuple[tuple[float, float], ...]) -> dict[str, Any]:
+    """A hamlet's outline as a GeoJSON polygon: [longitude, latitude] pairs, the ring closed."""
+    return {"type": "Polygon", "coordinates": [[[lon, lat] for lat, lon in (*polygon, polygon[0])]]}

@@ -14,8 +14,8 @@
     L.geoJSON(feature, {
       style: { color: "#37474f", weight: 2, fillColor: "#a5d6a7", fillOpacity: 0.35 },
       onEachFeature: function (f, layer) {
-        layer.bindTooltip(f.properties.name, { direction: "center", className: "hamlet-name" });
-        layer.getElement && layer.on("add", function () {
+        layer.bindTooltip(f.properties.name, { permanent: true, direction: "center", className: "hamlet-name" });
+        layer.on("add", function () {
           var el = layer.getElement();
           if (el) { el.setAttribute("data-hamlet", f.properties.id); el.classList.add("hamlet"); }
         });
@@ -29,7 +29,7 @@
       var at = [hamlet.centre[0], hamlet.centre[1] + index * 0.002];
       L.circleMarker(at, { radius: 8 + Math.min(count, 20), color: layer.colour, fillColor: layer.colour,
                            fillOpacity: 0.7 })
-        .bindTooltip(layer.title + ": " + count, { permanent: true, className: "count" })
+        .bindTooltip(layer.title + ": " + count, { permanent: true, direction: "top", className: "count" })
         .addTo(map);
     });
   });

@@ -30,8 +30,8 @@ def settings(settings: Settings) -> Settings:
 
 async def actions(client: TestClient, prefix: str) -> list[AuditEntry]:
     async with client.app[ASSISTANT].database.session() as session:
-        return list((await session.scalars(select(AuditEntry).where(AuditEntry.action.like(f"{prefix}%"))
-                                           .order_by(AuditEntry.seq))))
+        return list(await session.scalars(select(AuditEntry).where(AuditEntry.action.like(f"{prefix}%"))
+                                           .order_by(AuditEntry.seq)))
 
 
 async def test_a_staff_member_logs_in_through_the_link_sent_to_their_chat(client: TestClient) -> None:
@@ -45,7 +45,8 @@ async def test_a_staff_member_logs_in_through_the_link_sent_to_their_chat(client
     assert "Open dossiers" in await (await client.get("/dashboard/map")).text()  # the choice sticks
     logins = [entry for entry in await actions(client, "dashboard.login") if entry.outcome == "ok"]
     assert len(logins) == 1 and logins[0].actor.startswith("user:")
-    assert [entry.subject for entry in await actions(client, "dashboard.view")][:2] == ["overview", "overview"]
+    views = [entry.subject for entry in await actions(client, "dashboard.view")]
+    assert views[:2] == ["overview", "overview"]
 
 
 async def test_cookie_and_headers_are_strict(client: TestClient) -> None:
@@ -217,12 +218,14 @@ async def _known_data(client: TestClient) -> None:
                 ("received", today + dt.timedelta(days=3)), ("processing", today - dt.timedelta(days=2)),
                 ("needs_info", today - dt.timedelta(days=1)), ("approved", today - dt.timedelta(days=5)),
                 ("delivered", today), ("processing", today + dt.timedelta(days=1)))):
-            session.add(Dossier(code=f"LB-2026-{number + 1:06d}", procedure_id="birth", user_id=villager.id,
+            session.add(Dossier(code=f"LB-2020-{number + 1:06d}", procedure_id="birth", user_id=villager.id,
                                 status=status, values_enc="x", papers={}, submitted_at=now, due_date=due))
-        for status, age, answered in ((OPEN, 20, None), (OPEN, 5, None), (ANSWERED, 40, 30), (ANSWERED, 20, 14)):
+        consults = ((OPEN, 20, None), (OPEN, 5, None), (ANSWERED, 40, 30), (ANSWERED, 20, 14))
+        for status, age, answered in consults:
+            answered_at = None if answered is None else now - dt.timedelta(minutes=answered)
             session.add(Consult(user_id=villager.id, who="self", age=40, symptoms_enc="x", since_enc="x",
                                 status=status, created_at=now - dt.timedelta(minutes=age),
-                                answered_at=None if answered is None else now - dt.timedelta(minutes=answered)))
+                                answered_at=answered_at))
         for reference, status, amount, provider in (("c1", SUCCEEDED, 50_000, "cash"),
                                                     ("s1", SUCCEEDED, 120_000, "stripe"),
                                                     ("c2", PENDING, 30_000, "cash"),
@@ -293,7 +296,8 @@ async def test_replay_a_dead_letter(client: TestClient) -> None:
     _chat, csrf = await logged_in_staff(client)
     page = await (await client.get("/dashboard/deadletters")).text()
     assert 'id="dead-1"' in page and "Forbidden" in page and ">x<" not in page  # no message content
-    response = await client.post("/dashboard/deadletters/1/replay", data={"csrf": csrf}, allow_redirects=False)
+    response = await client.post("/dashboard/deadletters/1/replay", data={"csrf": csrf},
+                                 allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/dashboard/deadletters?replayed=1"
     page = await (await client.get("/dashboard/deadletters?replayed=1")).text()
     assert 'id="dead-1"' not in page and 'id="replayed"' in page
