@@ -12,7 +12,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import ForeignKey, String, select, update
+from sqlalchemy import ForeignKey, String, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,6 +21,8 @@ from core.crypto import Hasher
 from core.models import Base, User, UserRole, UTCDateTime, utcnow
 
 TOKEN_BYTES = 32
+KEEP_LINKS = dt.timedelta(days=1)
+KEEP_SESSIONS = dt.timedelta(days=7)
 # Who may open the dashboard (admin counts as every role, see Identity.has_any).
 DASHBOARD_ROLES = frozenset({"staff"})
 
@@ -90,6 +92,9 @@ async def create_link(session: AsyncSession, hasher: Hasher, user_id: int, lifet
                       now: dt.datetime | None = None) -> str:
     """A new one-time login token for `user_id`, in the caller's transaction."""
     now = now or utcnow()
+    # Housekeeping while we are here: links long dead, sessions well past their end.
+    await session.execute(delete(LoginLink).where(LoginLink.expires_at < now - KEEP_LINKS))
+    await session.execute(delete(DashboardSession).where(DashboardSession.expires_at < now - KEEP_SESSIONS))
     token = secrets.token_urlsafe(TOKEN_BYTES)
     session.add(LoginLink(token_hash=hasher.digest(token), user_id=user_id, created_at=now,
                           expires_at=now + lifetimes.link))
