@@ -7,7 +7,7 @@
   if (!holder || !source || typeof L === "undefined") { return; }
   var data = JSON.parse(source.textContent);
   var map = L.map(holder, { zoomControl: true, attributionControl: false });
-  var outlines = L.featureGroup().addTo(map);
+  var outlines = L.featureGroup();
   data.hamlets.forEach(function (hamlet) {
     if (!hamlet.geometry) { return; }
     var feature = { type: "Feature", properties: { id: hamlet.id, name: hamlet.name }, geometry: hamlet.geometry };
@@ -22,6 +22,13 @@
       }
     }).addTo(outlines);
   });
+  // The view first: layers added to a map without one cannot be projected.
+  if (outlines.getLayers().length) {
+    map.fitBounds(outlines.getBounds(), { padding: [10, 10] });
+  } else {
+    map.setView([21.66, 105.57], 13);
+  }
+  outlines.addTo(map);
   data.layers.forEach(function (layer, index) {
     data.hamlets.forEach(function (hamlet) {
       var count = layer.by_hamlet[hamlet.id] || 0;
@@ -33,10 +40,5 @@
         .addTo(map);
     });
   });
-  if (outlines.getLayers().length) {
-    map.fitBounds(outlines.getBounds(), { padding: [10, 10] });
-  } else {
-    map.setView([21.66, 105.57], 13);
-  }
   holder.setAttribute("data-ready", "true");
 })();

@@ -53,6 +53,7 @@ async def test_log_in_see_a_dossier_arrive_replay_and_map_offline(client: TestCl
             errors: list[str] = []
             page.on("console",
                     lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
 
             # Before login: refused.
             response = await page.goto(f"{base}/dashboard")

@@ -44,7 +44,7 @@ async def grown(settings: Settings, database: Database, nlu_engine: NLUEngine) -
         yield test_client
 
 
-async def staff_cookie(client: TestClient) -> None:
+async def staff_cookie(client: TestClient) -> str:
     assistant = client.app[ASSISTANT]
     async with assistant.database.session() as session:
         user = User(channel="telegram", external_id="officer", language="vi")
@@ -53,6 +53,7 @@ async def staff_cookie(client: TestClient) -> None:
         session.add(UserRole(user_id=user.id, role="staff", granted_by="test"))
         session_id = await store.open_session(session, assistant.services.hasher, user.id, store.Lifetimes())
     client.session.cookie_jar.update_cookies({"xaso_dash": session_id})
+    return session_id
 
 
 async def test_an_added_provider_shows_everywhere_and_a_failing_one_is_left_out(grown: TestClient) -> None:
@@ -81,3 +82,46 @@ async def test_the_map_data_cannot_break_out_of_its_block(grown: TestClient) -> 
         assert "</script><script>" not in body and "&lt;/script&gt;" in body
     finally:
         first["name"] = "Xóm Tiến Thành"
+
+
+async def test_a_layer_draws_its_counts_on_the_map_offline(grown: TestClient) -> None:
+    from urllib.parse import urlsplit
+
+    from playwright.async_api import Route, async_playwright
+
+    from tests.support.browser import CHROMIUM_FLAGS, artifact, chromium_path
+
+    executable = chromium_path()
+    session_id = await staff_cookie(grown)
+    base = str(grown.make_url("")).rstrip("/")
+    outside: list[str] = []
+
+    async def only_this_server(route: Route) -> None:
+        if urlsplit(route.request.url).netloc == urlsplit(base).netloc:
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort()
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            context = await browser.new_context(viewport={"width": 1024, "height": 768})
+            await context.route("**/*", only_this_server)
+            await context.add_cookies([{"name": "xaso_dash", "value": session_id, "url": base}])
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            response = await page.goto(f"{base}/dashboard/map")
+            assert response is not None and response.status == 200, response and response.status
+            await page.wait_for_load_state("load")
+            assert errors == []
+            await page.locator("#map[data-ready='true']").wait_for()
+            count = page.locator(".leaflet-tooltip.count")
+            await count.first.wait_for()
+            assert await count.all_inner_texts() == ["Phản ánh: 2"]
+            assert await page.locator("path.leaflet-interactive:not(.hamlet)").count() == 1  # the circle
+            await page.screenshot(path=str(artifact("dashboard-map-layer.png")), full_page=True)
+            assert outside == []
+        finally:
+            await browser.close()
