@@ -35,6 +35,7 @@ T = Texts
 NAV = (("overview", "/dashboard"), ("map", "/dashboard/map"), ("deadletters", "/dashboard/deadletters"),
        ("audit", "/dashboard/audit"))
 TIME_FORMAT = "%d/%m/%Y %H:%M"
+MAX_CODES = 5  # codes named in a map marker's label
 
 
 def layout(t: T, *, title: str, body: str, active: str | None = None, csrf: str | None = None,
@@ -110,7 +111,9 @@ def overview(t: T, sections: Sequence[Section], generated: str) -> str:
 def map_body(t: T, hamlets: list[dict[str, Any]], layers: Sequence[Layer]) -> str:
     data = {"hamlets": hamlets,
             "layers": [{"key": layer.key, "title": t.label(layer.title), "colour": layer.colour,
-                        "by_hamlet": {m.hamlet_id: m.count for m in layer.markers}} for layer in layers]}
+                        "by_hamlet": {m.hamlet_id: m.count for m in layer.markers},
+                        "codes": {m.hamlet_id: list(m.codes[:MAX_CODES]) for m in layer.markers if m.codes}}
+                       for layer in layers]}
     # A JSON data block is not executed, so the CSP allows it; "</" is escaped so it cannot end the tag.
     payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
     header = "".join(f"<th>{escape(t.label(layer.title))}</th>" for layer in layers)
@@ -119,15 +122,21 @@ def map_body(t: T, hamlets: list[dict[str, Any]], layers: Sequence[Layer]) -> st
         + "".join(f'<td>{sum(m.count for m in layer.markers if m.hamlet_id == h["id"])}</td>'
                   for layer in layers)
         + "</tr>" for h in hamlets)
-    notes = "".join(
-        f'<p class="notice">{escape(t.label(layer.note) if layer.note else "")} '
-        f'({escape(t("dashboard.map.unplaced", count=layer.unplaced))})</p>'
-        for layer in layers if layer.note or layer.unplaced)
+    notes = "".join(f'<p class="notice">{escape(_layer_note(t, layer))}</p>'
+                    for layer in layers if layer.note or layer.unplaced)
     return (f'<div id="map" class="map" aria-label="{escape(t("dashboard.nav.map"))}"></div>'
             f'<script type="application/json" id="map-data">{payload}</script>{notes}'
             f'<table class="table"><thead><tr><th>{escape(t("dashboard.map.hamlet"))}</th>{header}</tr>'
             f'</thead>'
             f'<tbody>{rows}</tbody></table>')
+
+
+def _layer_note(t: T, layer: Layer) -> str:
+    """«Open dossiers: 4 not placed on the map. Dossiers carry no hamlet…»"""
+    parts = [t("dashboard.map.unplaced", count=layer.unplaced)] if layer.unplaced else []
+    if layer.note:
+        parts.append(t.label(layer.note))
+    return f"{t.label(layer.title)}: " + " ".join(parts)
 
 
 def dead_letters_body(t: T, letters: Sequence[DeadLetter], csrf: str, replayed: str | None) -> str:

@@ -67,7 +67,7 @@ async def test_an_added_provider_shows_everywhere_and_a_failing_one_is_left_out(
     overview = await (await grown.get("/dashboard")).text()
     assert 'id="section-reports"' in overview and "Phản ánh" in overview and "Đường sá" in overview
     page = await (await grown.get("/dashboard/map")).text()
-    assert f'"by_hamlet": {{"{hamlet}": 2}}' in page and "1 chưa đặt được lên bản đồ" in page
+    assert f'"by_hamlet": {{"{hamlet}": 2}}' in page and "Phản ánh: 1 chưa đặt được lên bản đồ." in page
 
 
 async def test_the_map_data_cannot_break_out_of_its_block(grown: TestClient) -> None:
@@ -120,7 +120,10 @@ async def test_a_layer_draws_its_counts_on_the_map_offline(grown: TestClient) ->
             count = page.locator(".leaflet-tooltip.count")
             await count.first.wait_for()
             assert await count.all_inner_texts() == ["Phản ánh: 2"]
-            assert await page.locator("path.leaflet-interactive:not(.hamlet)").count() == 1  # the circle
+            circle = page.locator("path.leaflet-interactive:not(.hamlet)")
+            assert await circle.count() == 1
+            await circle.click(force=True)
+            assert await page.locator(".leaflet-popup-content").inner_text() == "PA-000001, PA-000002"
             await page.screenshot(path=str(artifact("dashboard-map-layer.png")), full_page=True)
             assert outside == []
         finally:
