@@ -9,6 +9,7 @@ import datetime as dt
 import time
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.health.consults import ANSWERED, CLOSED, OPEN, Consult
 from backends.onestop.store import STATUSES, Dossier
@@ -26,9 +27,25 @@ def channel_label(channel: str) -> str:
     return f"dashboard.channel.{channel}"
 
 
+async def first_seq_since(session: AsyncSession, since: dt.datetime) -> int:
+    """The first audit entry at or after `since`, found by bisection on the primary key (entries are
+    appended in time order), so that counting today's entries reads only today's rows."""
+    low, high = 1, int(await session.scalar(select(AuditHead.seq)) or 0) + 1
+    while low < high:
+        middle = (low + high) // 2
+        at = await session.scalar(select(AuditEntry.at).where(AuditEntry.seq == middle))
+        if at is not None and at < since:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
 async def messages(context: StatsContext) -> Section:
     """Messages handled today and the people who wrote them, by channel, from the audit log."""
-    today = (AuditEntry.action.like(MESSAGE_ACTIONS), AuditEntry.at >= context.day_start)
+    first = await first_seq_since(context.session, context.day_start)
+    today = (AuditEntry.seq >= first, AuditEntry.action.like(MESSAGE_ACTIONS),
+             AuditEntry.at >= context.day_start)
     rows = (await context.session.execute(
         select(AuditEntry.subject, func.count(), func.count(AuditEntry.actor.distinct()))
         .where(*today).group_by(AuditEntry.subject).order_by(AuditEntry.subject))).all()

@@ -128,3 +128,21 @@ async def test_a_layer_draws_its_counts_on_the_map_offline(grown: TestClient) ->
             assert outside == []
         finally:
             await browser.close()
+
+
+async def test_today_starts_at_the_first_entry_of_the_day(database: Database) -> None:
+    import datetime as dt
+
+    from bots.dashboard.providers import first_seq_since
+    from core.audit import AuditLog
+
+    clock = [dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC)]
+    log = AuditLog(database, clock=lambda: clock[0])
+    for hours in range(10):  # entries 1..10, one an hour from 10:00
+        clock[0] = dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC) + dt.timedelta(hours=hours)
+        await log.record("system", "message.text", subject="web")
+    async with database.session() as session:
+        assert await first_seq_since(session, dt.datetime(2026, 11, 24, 14, 30, tzinfo=dt.UTC)) == 6
+        assert await first_seq_since(session, dt.datetime(2026, 11, 24, 14, tzinfo=dt.UTC)) == 5
+        assert await first_seq_since(session, dt.datetime(2026, 11, 24, tzinfo=dt.UTC)) == 1
+        assert await first_seq_since(session, dt.datetime(2026, 11, 25, tzinfo=dt.UTC)) == 11
