@@ -45,6 +45,15 @@ class Bar:
 
 
 @dataclass(frozen=True, slots=True)
+class Item:
+    """One thing needing attention, listed under a section: a code and short labels, never personal data."""
+
+    code: str
+    cells: tuple[str, ...]  # i18n keys or plain text (a status, a due date)
+    alert: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Section:
     """A service's block on the overview and its key in /api/stats."""
 
@@ -53,11 +62,13 @@ class Section:
     figures: tuple[Figure, ...]
     bars: tuple[Bar, ...] = ()  # drawn as a bar chart when present
     link: str | None = None  # a dashboard page with more (e.g. /dashboard/deadletters)
+    items: tuple[Item, ...] = ()  # what needs attention first (e.g. overdue dossiers), a few at most
 
     def to_json(self) -> dict[str, Any]:
         return {"figures": {figure.key: figure.value for figure in self.figures},
                 "alerts": [figure.key for figure in self.figures if figure.alert],
-                "chart": {bar.key: bar.value for bar in self.bars}}
+                "chart": {bar.key: bar.value for bar in self.bars},
+                "items": [item.code for item in self.items]}
 
 
 @dataclass(frozen=True, slots=True)

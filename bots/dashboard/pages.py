@@ -98,8 +98,13 @@ def section_card(t: T, section: Section) -> str:
     chart = bar_chart([(t.label(bar.label), bar.value, bar.alert) for bar in section.bars], title)
     more = (f'<a class="more" href="{escape(section.link)}">{escape(t("dashboard.more"))}</a>'
             if section.link else "")
+    items = "".join(
+        f'<li{" class=alert" if item.alert else ""}><strong>{escape(item.code)}</strong> '
+        + " · ".join(escape(t.label(cell)) for cell in item.cells) + "</li>"
+        for item in section.items)
+    listed = f'<ul class="items">{items}</ul>' if items else ""
     return (f'<section class="card" id="section-{escape(section.key)}"><h2>{escape(title)}</h2>'
-            f'<div class="figures">{figures}</div>{chart}{more}</section>')
+            f'<div class="figures">{figures}</div>{chart}{listed}{more}</section>')
 
 
 def overview(t: T, sections: Sequence[Section], generated: str) -> str:

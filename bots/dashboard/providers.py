@@ -15,11 +15,12 @@ from backends.health.consults import ANSWERED, CLOSED, OPEN, Consult
 from backends.onestop.store import STATUSES, Dossier
 from backends.onestop.workflow import OPEN_STATUSES
 from backends.shop.payments.ledger import CANCELLED, PENDING, SUCCEEDED, Payment
-from bots.dashboard.figures import Bar, Figure, Layer, Section, StatsContext
+from bots.dashboard.figures import Bar, Figure, Item, Layer, Section, StatsContext
 from core.audit import AuditLog, VerifyResult
 from core.models import AuditEntry, AuditHead
 from core.outbox import DEAD
 
+LISTED_DOSSIERS = 8
 MESSAGE_ACTIONS = "message.%"  # one audit entry per message handled (core/middlewares.py AuditMessages)
 
 
@@ -71,6 +72,10 @@ async def dossiers(context: StatsContext) -> Section:
         Dossier.submitted_at >= context.day_start))
     overdue = int(overdue or 0)
     open_total = sum(int(counts.get(status, 0)) for status in OPEN_STATUSES)
+    # The open ones due first (so the overdue) and today's new ones: what to act on.
+    first = (await context.session.execute(
+        select(Dossier.code, Dossier.status, Dossier.due_date).where(Dossier.status.in_(OPEN_STATUSES))
+        .order_by(Dossier.due_date, Dossier.id).limit(LISTED_DOSSIERS))).all()
     return Section(
         key="dossiers", title="dashboard.section.dossiers",
         figures=(Figure("new_today", "dashboard.figure.new_today", int(new_today or 0)),
@@ -80,6 +85,8 @@ async def dossiers(context: StatsContext) -> Section:
                    for status in STATUSES)),
         bars=(*(Bar(status, f"dashboard.status.{status}", int(counts.get(status, 0))) for status in STATUSES),
               Bar("overdue", "dashboard.figure.overdue", overdue, alert=overdue > 0)),
+        items=tuple(Item(code, (f"dashboard.status.{status}", due.strftime("%d/%m/%Y")),
+                         alert=due < context.today) for code, status, due in first),
     )
 
 

@@ -261,6 +261,8 @@ async def test_api_stats_serves_the_figures_of_known_data(client: TestClient) ->
     assert dossiers["figures"] == {"new_today": 6, "open": 4, "overdue": 2, "received": 1, "processing": 2,
                                    "needs_info": 1, "approved": 1, "rejected": 0, "delivered": 1}
     assert dossiers["alerts"] == ["overdue"] and dossiers["chart"]["overdue"] == 2
+    # What to act on: the open ones, due first
+    assert dossiers["items"] == ["LB-2020-000002", "LB-2020-000003", "LB-2020-000006", "LB-2020-000001"]
     consults = sections["consults"]["figures"]
     assert consults["waiting"] == 2 and consults["answered_today"] == 2 and consults["answered"] == 2
     assert 19.9 <= consults["longest_wait_min"] <= 21 and consults["average_wait_min"] == 8.0
@@ -286,6 +288,8 @@ async def test_overview_highlights_what_needs_attention(client: TestClient) -> N
     body = await (await client.get("/dashboard")).text()
     assert 'class="figure alert" data-key="dossiers.overdue"' in body
     assert 'class="figure alert" data-key="outbox.dead"' in body
+    assert '<li class=alert><strong>LB-2020-000002</strong> đang giải quyết · ' in body
+    assert '<li><strong>LB-2020-000001</strong> mới nhận · ' in body
     assert "<svg" in body and "170.000 đ" in body
     assert 'class="figure" data-key="audit.chain_ok"' in body and "Nguyên vẹn" in body
 

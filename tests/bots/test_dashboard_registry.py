@@ -61,7 +61,8 @@ async def test_an_added_provider_shows_everywhere_and_a_failing_one_is_left_out(
     stats = await (await grown.get("/api/stats")).json()
     assert list(stats["sections"]) == ["messages", "dossiers", "consults", "payments", "outbox", "audit",
                                        "reports"]
-    assert stats["sections"]["reports"] == {"figures": {"open": 3}, "alerts": ["open"], "chart": {"road": 2}}
+    assert stats["sections"]["reports"] == {"figures": {"open": 3}, "alerts": ["open"], "chart": {"road": 2},
+                                          "items": []}
     hamlet = stats["map"]["hamlets"][0]
     assert stats["map"]["layers"]["reports"] == {"by_hamlet": {hamlet: 2}, "unplaced": 1}
     overview = await (await grown.get("/dashboard")).text()
