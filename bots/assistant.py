@@ -19,6 +19,7 @@ from backends.onestop.store import listen
 from bots.dialogue import account, dossier, dossier_answer, dossier_rating, dossier_staff, health, menu
 from bots.dialogue import forms as form_flows
 from bots.dialogue.base import Dialogue, Router, Services
+from bots.dialogue.dashboard_link import register as register_dashboard_link
 from bots.dialogue.dossier_result import result_signer
 from bots.dialogue.forms import Forms
 from bots.onestop_out import outbound_secret, publisher
@@ -63,6 +64,7 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     dossier_staff.register(router, procedures, approval_hooks=(result_signer(procedures),))
     dossier_answer.register(router)
     dossier_rating.register(router)
+    register_dashboard_link(router)  # /dashboard: a login link to the web dashboard
     router.desks["health"] = health.register(router, forms)
     menu.register(router)
     return router

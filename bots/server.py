@@ -12,6 +12,9 @@ from aiohttp import web
 
 from backends.onestop.catalogue import load_catalogue
 from bots.assistant import Assistant
+from bots.dashboard.figures import Registry
+from bots.dashboard.registry import default_registry
+from bots.dashboard.web import Dashboard
 from bots.demo import load_demo_data
 from bots.dialogue.health import run_escalation
 from bots.hooks import HookReceiver
@@ -122,9 +125,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await assistant.close()
 
 
-def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None = None) -> web.Application:
+def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None = None,
+               dashboard: Registry | None = None) -> web.Application:
     """`telegram_request` makes the HTTP client python-telegram-bot uses (tests pass a loopback-only one);
-    the Telegram channel is on when XASO_TELEGRAM_TOKEN is set."""
+    the Telegram channel is on when XASO_TELEGRAM_TOKEN is set. `dashboard` is what the staff dashboard
+    shows (bots/dashboard/registry.py by default)."""
     app = web.Application(middlewares=[json_errors], client_max_size=assistant.settings.max_request_bytes)
     app[ASSISTANT] = assistant
     if assistant.settings.telegram_token is not None:
@@ -137,6 +142,7 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         web.get("/media/{media_id}", media),
         *WebChat(assistant).routes(),
         *VerifyPages(assistant).routes(),
+        *Dashboard(assistant, dashboard or default_registry()).routes(),
         *HookReceiver(assistant, {"onestop": OnestopInbound(
             assistant.services, load_catalogue(assistant.settings.data_dir / "procedures.yml"))}).routes(),
     ])

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     nlu_threshold: float = 0.3
     consult_average_minutes: float = Field(default=10.0, gt=0)  # expected wait per consult ahead
     consult_escalate_minutes: float = Field(default=15.0, gt=0)  # unanswered this long: alert others
+    # Staff dashboard (bots/dashboard): one-time login link, idle and absolute session lifetimes.
+    dashboard_link_minutes: float = Field(default=10.0, gt=0, le=60)
+    dashboard_idle_minutes: float = Field(default=30.0, gt=0)
+    dashboard_session_hours: float = Field(default=12.0, gt=0)
     load_demo_data: bool = True
 
     @field_validator("commune_code")

@@ -22,6 +22,7 @@ COMMAND_ROLES: dict[str, frozenset[str]] = {
     "/announce": STAFF,
     "/reports": STAFF,
     "/stats": STAFF,
+    "/dashboard": STAFF,  # a one-time login link to the web dashboard (bots/dialogue/dashboard_link.py)
     "/queue": DOCTOR,
     "/answer": DOCTOR,
     "/close": DOCTOR,

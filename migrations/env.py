@@ -13,6 +13,7 @@ import backends.onestop.answers  # dossier_answers joins Base.metadata for autog
 import backends.onestop.ratings  # dossier_ratings
 import backends.onestop.store  # dossiers, their history and codes
 import backends.shop.payments.ledger  # noqa: F401  (shop_payments, shop_payment_events)
+import bots.dashboard.store  # dashboard_login_links, dashboard_sessions
 import bots.telegram.inbox  # noqa: F401
 import core.signing.store  # noqa: F401  (signed_documents)
 from core.models import Base

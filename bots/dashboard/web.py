@@ -1,0 +1,310 @@
+"""The dashboard over HTTP: login by one-time link, cookie sessions, CSRF, roles, audit, headers.
+
+Every page and action goes through `_staff`, which finds the live session and checks the role on
+each request (a role revoked in chat takes effect at once). Every POST carries a synchronizer token
+derived from the session (`Hasher.sign`), compared in constant time; a wrong or missing one is 403.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backends.addresses.hamlets import Hamlets
+from backends.onestop.calendar import VIETNAM
+from bots.assistant import Assistant
+from bots.dashboard import pages, store
+from bots.dashboard.figures import Layer, Registry, Section, StatsContext, collect
+from bots.dashboard.pages import Texts
+from bots.dashboard.store import Lifetimes, Staff
+from bots.webchat import json_response
+from core.models import utcnow
+
+LANGUAGES = ("vi", "en")
+DEAD_LETTER_PAGE = 200
+AUDIT_PAGE = 100
+PRE_COOKIE = "xaso_dash_login"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",  # the login link's token must not leak through Referer
+    "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+class Dashboard:
+    def __init__(self, assistant: Assistant, registry: Registry, lifetimes: Lifetimes | None = None,
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.assistant = assistant
+        self.services = assistant.services
+        self.hasher = assistant.services.hasher
+        self.registry = registry
+        self.lifetimes = lifetimes or Lifetimes.from_settings(assistant.settings)
+        self.clock = clock
+        self.hamlets = Hamlets.from_commune(assistant.services.commune)
+        self.secure = assistant.settings.public_url.startswith("https://")
+        # The __Host- prefix pins the cookie to this host and path /, over HTTPS only.
+        self.cookie = "__Host-xaso_dash" if self.secure else "xaso_dash"
+        self.pre_cookie = f"__Host-{PRE_COOKIE}" if self.secure else PRE_COOKIE
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/dashboard", self._page(self.overview, "overview")),
+            web.get("/dashboard/map", self._page(self.map, "map")),
+            web.get("/dashboard/deadletters", self._page(self.dead_letters, "deadletters")),
+            web.post("/dashboard/deadletters/{id}/replay", self._action(self.replay, "replay")),
+            web.get("/dashboard/audit", self._page(self.audit_log, "audit")),
+            web.get("/dashboard/login", self.login_form),
+            web.post("/dashboard/login", self.login),
+            web.post("/dashboard/logout", self._action(self.logout, "logout")),
+            web.get("/api/stats", self.api_stats),
+        ]
+
+    # Helpers ---------------------------------------------------------------------------------------
+
+    def texts(self, lang: str) -> Texts:
+        return Texts(self.services.catalogue, lang if lang in LANGUAGES else "vi")
+
+    def _html(self, body: str, status: int = 200) -> web.Response:
+        return web.Response(text=body, status=status, content_type="text/html", charset="utf-8",
+                            headers=self._headers())
+
+    def _headers(self) -> dict[str, str]:
+        headers = dict(HEADERS)
+        if self.secure:
+            headers["Strict-Transport-Security"] = "max-age=31536000"
+        return headers
+
+    def _redirect(self, location: str) -> web.Response:
+        return web.Response(status=303, headers={**self._headers(), "Location": location})
+
+    def csrf_token(self, staff: Staff) -> str:
+        return self.hasher.sign(f"dashboard-csrf:{staff.session_hash}")
+
+    def context(self, session: AsyncSession) -> StatsContext:
+        now = self.clock()
+        today = now.astimezone(VIETNAM).date()
+        day_start = dt.datetime.combine(today, dt.time(), VIETNAM).astimezone(dt.UTC)
+        return StatsContext(session=session, services=self.services, now=now, day_start=day_start,
+                            today=today, hamlets=self.hamlets)
+
+    async def audit(self, actor: str, action: str, *, subject: str | None = None, outcome: str = "ok",
+                    detail: dict[str, Any] | None = None) -> None:
+        await self.services.audit.record(actor, action, subject=subject, outcome=outcome, detail=detail)
+
+    async def _session_of(self, request: web.Request) -> Staff | None:
+        session_id = request.cookies.get(self.cookie, "")
+        if not session_id or len(session_id) > 128:
+            return None
+        async with self.assistant.database.session() as session:
+            staff = await store.find_session(session, self.hasher, session_id, self.lifetimes, self.clock())
+            if staff is not None:
+                wanted = request.query.get("lang")
+                if wanted in LANGUAGES and wanted != staff.language:
+                    await store.set_language(session, staff.session_hash, wanted)
+                    staff = Staff(staff.user_id, staff.session_hash, wanted, staff.roles)
+        return staff
+
+    async def _staff(self, request: web.Request, what: str) -> Staff | web.Response:
+        """The staff member behind the request, or the refusal to send: 401 without a live session,
+        403 (audited) for a session whose user no longer holds a dashboard role."""
+        staff = await self._session_of(request)
+        lang = request.query.get("lang", "vi")
+        if staff is None:
+            return self._html(pages.message_page(self.texts(lang), "dashboard.denied.title",
+                                                 "dashboard.denied.login"), status=401)
+        if not store.may_open(staff.roles):
+            await self.audit(staff.actor, "dashboard.denied", subject=what, outcome="denied")
+            return self._html(pages.message_page(self.texts(staff.language), "dashboard.denied.title",
+                                                 "dashboard.denied.role"), status=403)
+        return staff
+
+    def _page(self, handler: Callable[[web.Request, Staff], Awaitable[web.Response]], what: str
+              ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            staff = await self._staff(request, what)
+            if isinstance(staff, web.Response):
+                return staff
+            await self.audit(staff.actor, "dashboard.view", subject=what)
+            return await handler(request, staff)
+        return guarded
+
+    def _action(self, handler: Callable[[web.Request, Staff], Awaitable[web.Response]], what: str
+                ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            staff = await self._staff(request, what)
+            if isinstance(staff, web.Response):
+                return staff
+            form = await request.post()
+            token = form.get("csrf")
+            expected = f"dashboard-csrf:{staff.session_hash}"
+            if not isinstance(token, str) or not self.hasher.verify(expected, token):
+                await self.audit(staff.actor, f"dashboard.{what}", outcome="csrf")
+                return self._html(pages.message_page(self.texts(staff.language), "dashboard.denied.title",
+                                                     "dashboard.denied.csrf"), status=403)
+            return await handler(request, staff)
+        return guarded
+
+    async def sections(self) -> list[Section]:
+        return await collect(self.assistant.database, self.context, self.registry.figures)
+
+    async def layers(self) -> list[Layer]:
+        return await collect(self.assistant.database, self.context, self.registry.layers)
+
+    # Login -----------------------------------------------------------------------------------------
+
+    async def login_form(self, request: web.Request) -> web.Response:
+        """Shows a button rather than logging in on GET: chat apps fetch links for previews, and
+        that must not spend the link."""
+        t = self.texts(request.query.get("lang", "vi"))
+        token = request.query.get("token", "")
+        if not token or len(token) > 128:
+            return self._html(pages.message_page(t, "dashboard.denied.title", "dashboard.login.bad"), 403)
+        pre = secrets.token_urlsafe(24)
+        response = self._html(pages.login_page(t, token, self.hasher.sign(f"dashboard-login:{pre}")))
+        response.set_cookie(self.pre_cookie, pre, max_age=int(self.lifetimes.link.total_seconds()), path="/",
+                            httponly=True, samesite="Strict", secure=self.secure)
+        return response
+
+    async def login(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        t = self.texts(request.query.get("lang", "vi"))
+        pre = request.cookies.get(self.pre_cookie, "")
+        csrf, token = form.get("csrf"), form.get("token")
+        if not pre or not isinstance(csrf, str) or not self.hasher.verify(f"dashboard-login:{pre}", csrf):
+            await self.audit("web:?", "dashboard.login", outcome="csrf")
+            return self._html(pages.message_page(t, "dashboard.denied.title", "dashboard.denied.csrf"), 403)
+        if not isinstance(token, str) or not token or len(token) > 128:
+            return self._html(pages.message_page(t, "dashboard.denied.title", "dashboard.login.bad"), 403)
+        async with self.assistant.database.session() as session:
+            user_id, outcome = await store.use_link(session, self.hasher, token, self.clock())
+            roles = await store.roles_of(session, user_id) if user_id is not None else frozenset()
+            if outcome == "ok" and not store.may_open(roles):
+                outcome = "role"
+            session_id = None
+            if outcome == "ok" and user_id is not None:
+                session_id = await store.open_session(session, self.hasher, user_id, self.lifetimes,
+                                                      self.clock())
+        actor = f"user:{user_id}" if user_id is not None else "web:?"
+        await self.audit(actor, "dashboard.login", outcome="ok" if session_id else "denied",
+                         detail={"reason": outcome})
+        if session_id is None:
+            key = "dashboard.denied.role" if outcome == "role" else "dashboard.login.bad"
+            return self._html(pages.message_page(t, "dashboard.denied.title", key), 403)
+        response = self._redirect("/dashboard")
+        response.set_cookie(self.cookie, session_id, path="/", httponly=True, samesite="Strict",
+                            secure=self.secure)
+        response.del_cookie(self.pre_cookie, path="/")
+        return response
+
+    async def logout(self, request: web.Request, staff: Staff) -> web.Response:
+        async with self.assistant.database.session() as session:
+            await store.end_session(session, staff.session_hash, self.clock())
+        await self.audit(staff.actor, "dashboard.logout")
+        response = self._html(pages.message_page(self.texts(staff.language), "dashboard.logout.title",
+                                                 "dashboard.logout.done"))
+        response.del_cookie(self.cookie, path="/")
+        return response
+
+    # Pages -----------------------------------------------------------------------------------------
+
+    async def overview(self, request: web.Request, staff: Staff) -> web.Response:
+        t = self.texts(staff.language)
+        generated = self.clock().astimezone(VIETNAM).strftime(pages.TIME_FORMAT)
+        body = pages.overview(t, await self.sections(), generated)
+        return self._html(pages.layout(t, title=t("dashboard.nav.overview"), body=body, active="overview",
+                                       csrf=self.csrf_token(staff),
+                                       head='<meta http-equiv="refresh" content="120">'))
+
+    def hamlet_features(self) -> list[dict[str, Any]]:
+        return [{"id": hamlet.id, "name": hamlet.name,
+                 "centre": list(hamlet.centre()) if hamlet.polygon else None,
+                 "geometry": _geojson(hamlet.polygon) if hamlet.polygon else None}
+                for hamlet in self.hamlets]
+
+    async def map(self, request: web.Request, staff: Staff) -> web.Response:
+        t = self.texts(staff.language)
+        body = pages.map_body(t, self.hamlet_features(), await self.layers())
+        return self._html(pages.layout(
+            t, title=t("dashboard.nav.map"), body=body, active="map", csrf=self.csrf_token(staff),
+            head='<link rel="stylesheet" href="/static/leaflet/leaflet.css">',
+            scripts=("/static/leaflet/leaflet.js", "/static/dashboard-map.js")))
+
+    async def dead_letters(self, request: web.Request, staff: Staff) -> web.Response:
+        t = self.texts(staff.language)
+        letters = await self.services.outbox.dead_letters(limit=DEAD_LETTER_PAGE)
+        replayed = request.query.get("replayed")
+        body = pages.dead_letters_body(t, letters, self.csrf_token(staff),
+                                       replayed if replayed and replayed.isdigit() else None)
+        return self._html(pages.layout(t, title=t("dashboard.nav.deadletters"), body=body,
+                                       active="deadletters", csrf=self.csrf_token(staff)))
+
+    async def replay(self, request: web.Request, staff: Staff) -> web.Response:
+        raw = request.match_info["id"]
+        if not raw.isdigit() or len(raw) > 18:
+            raise web.HTTPNotFound()
+        dead = await self.services.outbox.dead_letters(limit=DEAD_LETTER_PAGE)
+        letters = {letter.id: letter for letter in dead}
+        replayed = await self.services.outbox.replay(int(raw))
+        await self.audit(staff.actor, "outbox.replay", subject=f"outbox:{raw}",
+                         outcome="ok" if replayed else "not_dead")
+        if replayed and int(raw) in letters:
+            await self.services.outbox.wake(letters[int(raw)].channel)
+        if not replayed:
+            t = self.texts(staff.language)
+            return self._html(pages.message_page(t, "dashboard.nav.deadletters",
+                                                 "dashboard.deadletters.not_dead", id=raw), 404)
+        return self._redirect(f"/dashboard/deadletters?replayed={raw}")
+
+    async def audit_log(self, request: web.Request, staff: Staff) -> web.Response:
+        t = self.texts(staff.language)
+        actor = request.query.get("actor", "").strip()[:64]
+        action = request.query.get("action", "").strip()[:64]
+        checker = self.registry.extra.get("audit")  # providers.AuditFigures: refresh its cached verdict too
+        verdict = (await checker.verdict(self.services.audit, fresh=True) if checker is not None
+                   else await self.services.audit.verify())
+        entries = await self.services.audit.entries(actor=actor or None, action=action or None,
+                                                    limit=AUDIT_PAGE)
+        body = pages.audit_body(t, verdict, entries, actor, action)
+        return self._html(pages.layout(t, title=t("dashboard.nav.audit"), body=body, active="audit",
+                                       csrf=self.csrf_token(staff)))
+
+    # JSON ------------------------------------------------------------------------------------------
+
+    async def api_stats(self, request: web.Request) -> web.Response:
+        """The overview's figures as JSON, for the dashboard session (the cookie) only."""
+        staff = await self._session_of(request)
+        if staff is None:
+            return self._json({"error": "unauthorized"}, 401)
+        if not store.may_open(staff.roles):
+            await self.audit(staff.actor, "dashboard.denied", subject="api_stats", outcome="denied")
+            return self._json({"error": "forbidden"}, 403)
+        sections, layers = await self.sections(), await self.layers()
+        return self._json({
+            "generated_at": self.clock().isoformat(timespec="seconds"),
+            "commune": self.assistant.settings.commune_name,
+            "sections": {section.key: section.to_json() for section in sections},
+            "map": {"hamlets": [hamlet.id for hamlet in self.hamlets],
+                    "layers": {layer.key: layer.to_json() for layer in layers}},
+        })
+
+    def _json(self, data: Any, status: int = 200) -> web.Response:
+        response = json_response(data, status)
+        response.headers.update(self._headers())
+        return response
+
+
+def _geojson(polygon: tuple[tuple[float, float], ...]) -> dict[str, Any]:
+    """A hamlet's outline as a GeoJSON polygon: [longitude, latitude] pairs, the ring closed."""
+    return {"type": "Polygon", "coordinates": [[[lon, lat] for lat, lon in (*polygon, polygon[0])]]}

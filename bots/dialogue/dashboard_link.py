@@ -1,0 +1,31 @@
+"""`/dashboard` in chat: a staff member gets a one-time, short-lived login link to the web dashboard.
+
+The role is checked in core (core/roles.py); the link goes out through the outbox as its own message,
+and the answer in the conversation only says it was sent, so the token is not kept in the reply log."""
+
+from __future__ import annotations
+
+from bots.dashboard.store import Lifetimes, create_link
+from bots.dialogue.base import Context, Router
+from core.messages import Reply
+from core.models import User
+
+
+async def dashboard_link(context: Context) -> list[Reply]:
+    settings = context.services.settings
+    lifetimes = Lifetimes.from_settings(settings)
+    token = await create_link(context.session, context.services.hasher, context.identity.id, lifetimes)
+    user = await context.session.get(User, context.identity.id)
+    assert user is not None
+    url = f"{settings.public_url.rstrip('/')}/dashboard/login?token={token}"
+    minutes = round(lifetimes.link.total_seconds() / 60)
+    key = f"dashboard-link:{context.services.hasher.digest(token)[:32]}"
+    await context.services.outbox.enqueue(
+        context.session, channel=user.channel, chat_id=user.external_id, user_id=user.id,
+        reply=Reply(context.t("dashboard.link.message", url=url, minutes=minutes)), key=key)
+    context.audit("dashboard.link", outcome="ok", detail={"minutes": minutes})
+    return [Reply(context.t("dashboard.link.sent", minutes=minutes))]
+
+
+def register(router: Router) -> None:
+    router.command("/dashboard")(dashboard_link)

@@ -1,0 +1,52 @@
+// The operations map: hamlet outlines from data/commune.yml as GeoJSON, counts per hamlet for each
+// layer. No tile layer at all: it works without internet. Data comes from the page's JSON block.
+(function () {
+  "use strict";
+  var holder = document.getElementById("map");
+  var source = document.getElementById("map-data");
+  if (!holder || !source || typeof L === "undefined") { return; }
+  var data = JSON.parse(source.textContent);
+  // Leaflet puts strings in as HTML: every label goes in as a text node instead.
+  function text(value) {
+    var span = document.createElement("span");
+    span.textContent = value;
+    return span;
+  }
+  var map = L.map(holder, { zoomControl: true, attributionControl: false });
+  var outlines = L.featureGroup();
+  data.hamlets.forEach(function (hamlet) {
+    if (!hamlet.geometry) { return; }
+    var feature = { type: "Feature", properties: { id: hamlet.id, name: hamlet.name }, geometry: hamlet.geometry };
+    L.geoJSON(feature, {
+      style: { color: "#37474f", weight: 2, fillColor: "#a5d6a7", fillOpacity: 0.35 },
+      onEachFeature: function (f, layer) {
+        layer.bindTooltip(text(f.properties.name), { permanent: true, direction: "center", className: "hamlet-name" });
+        layer.on("add", function () {
+          var el = layer.getElement();
+          if (el) { el.setAttribute("data-hamlet", f.properties.id); el.classList.add("hamlet"); }
+        });
+      }
+    }).addTo(outlines);
+  });
+  // The view first: layers added to a map without one cannot be projected.
+  if (outlines.getLayers().length) {
+    map.fitBounds(outlines.getBounds(), { padding: [10, 10] });
+  } else {
+    map.setView([21.66, 105.57], 13);
+  }
+  outlines.addTo(map);
+  data.layers.forEach(function (layer, index) {
+    data.hamlets.forEach(function (hamlet) {
+      var count = layer.by_hamlet[hamlet.id] || 0;
+      if (!count || !hamlet.centre) { return; }
+      // Below the hamlet's name, one column per layer.
+      var at = [hamlet.centre[0] - 0.005, hamlet.centre[1] + (index - (data.layers.length - 1) / 2) * 0.004];
+      L.circleMarker(at, { radius: 8 + Math.min(count, 20), color: layer.colour, fillColor: layer.colour,
+                           fillOpacity: 0.7 })
+        .bindTooltip(text(layer.title + ": " + count), { permanent: true, direction: "top", className: "count" })
+        .bindPopup(text(((layer.codes || {})[hamlet.id] || []).join(", ") || layer.title))
+        .addTo(map);
+    });
+  });
+  holder.setAttribute("data-ready", "true");
+})();
