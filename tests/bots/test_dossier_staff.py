@@ -15,7 +15,6 @@ from backends.onestop.answers import DossierAnswer
 from backends.onestop.store import Dossier, DossierEvent
 from backends.onestop.workflow import TRANSITIONS, NoteRequired, TransitionRefused, check
 from bots.server import ASSISTANT
-from bots.webchat import WebInboxSender
 from core.config import Settings
 from core.db import Database
 from core.models import AuditEntry
@@ -27,7 +26,7 @@ from tests.bots.test_dossier_chat import (
     send_papers_and_confirm,
 )
 from tests.bots.test_roles_and_invites import invite
-from tests.support.chat import ChatSession, button_data, texts
+from tests.support.chat import ChatSession, button_data, deliver_pushes, texts
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ async def staff_member(client: TestClient) -> ChatSession:
 
 async def pushed_now(client: TestClient, chat: ChatSession, seen: int = 0) -> list[dict[str, Any]]:
     assistant = client.app[ASSISTANT]
-    await assistant.services.outbox.flush(WebInboxSender(assistant), 5)
+    await deliver_pushes(assistant)
     return (await chat.pushed())[seen:]
 
 

@@ -12,7 +12,7 @@ from core.audit import AuditLog
 from core.db import Database
 from core.identity import create_invite, redeem_invite, resolve_user
 from core.models import AuditEntry, User
-from tests.support.chat import ChatSession, texts
+from tests.support.chat import ChatSession, deliver_pushes, texts
 
 
 async def invite(client: TestClient, role: str) -> str:
@@ -75,9 +75,7 @@ async def test_admins_are_notified_of_a_join_through_the_outbox(client: TestClie
     await admin.say(f"/join {await invite(client, 'admin')}")
     await newcomer.say(f"/join {await invite(client, 'doctor')}")
     assistant = client.app[ASSISTANT]
-    from bots.webchat import WebInboxSender
-
-    await assistant.services.outbox.flush(WebInboxSender(assistant), 5)
+    await deliver_pushes(assistant)
     pushed = await admin.pushed()
     assert len(pushed) == 1 and "bác sĩ" in pushed[0]["text"]
 

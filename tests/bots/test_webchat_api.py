@@ -11,12 +11,11 @@ from sqlalchemy import text as sql
 from bots.dialogue.base import Router
 from bots.dialogue.menu import SERVICES
 from bots.server import ASSISTANT
-from bots.webchat import WebInboxSender
 from core.identity import set_language
 from core.messages import Reply
 from core.models import ConversationState, User
 from core.state import State
-from tests.support.chat import ChatSession, button_data, texts
+from tests.support.chat import ChatSession, button_data, deliver_pushes, texts
 
 
 async def test_health_and_metrics(client: TestClient) -> None:
@@ -193,7 +192,7 @@ async def test_pushed_messages_after_id(client: TestClient, database) -> None:
         for n in range(3):
             await assistant.services.outbox.enqueue(db, channel="web", chat_id=session.user_id,
                                                     reply=Reply(f"thông báo {n}"), key=f"note-{n}")
-    await assistant.services.outbox.flush(WebInboxSender(assistant), 5)
+    await deliver_pushes(assistant)
     messages = await session.pushed()
     assert [m["text"] for m in messages] == ["thông báo 0", "thông báo 1", "thông báo 2"]
     async with database.session() as db:  # sealed at rest in both tables

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 from aiohttp.test_utils import TestClient
+
+if TYPE_CHECKING:
+    from bots.assistant import Assistant
+
+
+async def deliver_pushes(assistant: Assistant, seconds: float = 5.0) -> None:
+    """Delivers what the outbox holds for the web chat now. The test server's own sender may have
+    claimed a message a moment earlier: wait until nothing is in flight, so nothing is missed."""
+    from bots.webchat import WebInboxSender
+
+    await assistant.services.outbox.flush(WebInboxSender(assistant), seconds)
+    for _ in range(int(seconds / 0.02)):
+        if not (await assistant.services.outbox.stats())["sending"]:
+            return
+        await asyncio.sleep(0.02)
 
 
 class ChatSession:

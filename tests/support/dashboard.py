@@ -8,9 +8,8 @@ import re
 from aiohttp.test_utils import TestClient
 
 from bots.server import ASSISTANT
-from bots.webchat import WebInboxSender
 from core.identity import create_invite
-from tests.support.chat import ChatSession, texts
+from tests.support.chat import ChatSession, deliver_pushes, texts
 
 LINK = re.compile(r"https?://\S+/dashboard/login\?token=([A-Za-z0-9_-]+)")
 HIDDEN = re.compile(r'name="csrf" value="([^"]+)"')
@@ -31,7 +30,7 @@ async def login_token(client: TestClient, chat: ChatSession) -> str:
     replies = await chat.say("/dashboard")
     assert "đường dẫn" in texts(replies).lower(), texts(replies)
     assistant = client.app[ASSISTANT]
-    await assistant.services.outbox.flush(WebInboxSender(assistant), 5)
+    await deliver_pushes(assistant)
     found = [LINK.search(message["text"]) for message in await chat.pushed()]
     tokens = [match.group(1) for match in found if match]
     assert tokens, "no login link was pushed"
