@@ -65,7 +65,8 @@ def test_duty_order_puts_the_doctors_on_duty_first() -> None:
     ("https://meet.jit.si/room?x=", "allowed host"),
 ])
 def test_a_video_host_off_the_allow_list_is_refused(tmp_path: Path, bad: str, message: str) -> None:
-    text = ROSTER.read_text(encoding="utf-8").replace('base_url: "https://meet.jit.si/"', f'base_url: "{bad}"')
+    shipped = 'base_url: "https://meet.jit.si/"'
+    text = ROSTER.read_text(encoding="utf-8").replace(shipped, f'base_url: "{bad}"')
     path = tmp_path / "doctors.yml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ValueError, match=message):
