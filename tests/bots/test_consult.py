@@ -254,3 +254,15 @@ async def test_a_red_flag_in_a_consult_is_answered_115_first(client: TestClient,
     async with database.engine.connect() as connection:
         stored = (await connection.execute(text("SELECT text_enc FROM health_consult_messages"))).all()
     assert len(stored) == 2 and all("co giật" not in str(row) for row in stored)
+
+
+async def test_good_news_in_a_consult_is_relayed_without_a_needless_115(client: TestClient) -> None:
+    doctor = await doctor_joins(client)
+    parent = await ChatSession.open(client)
+    await ask_about_child(parent)
+    await pushed_now(client, doctor)
+    for news in ("Cháu đỡ sốt rồi ạ", "hết sốt rồi", "đỡ đau rồi", "chau do sot roi a"):
+        replies = await parent.say(news)
+        assert "Đã chuyển" in texts(replies) and "115" not in texts(replies), news
+    pushed = await pushed_now(client, doctor, seen=1)
+    assert len(pushed) == 4 and not any("KHẨN CẤP" in p["text"] for p in pushed)
