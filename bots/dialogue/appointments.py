@@ -33,6 +33,7 @@ from core.messages import Button, Reply
 from core.models import User, utcnow
 from core.state import State
 from core.validators import fold
+from nlu.engine import EMERGENCY
 
 FLOW = "appointment"
 FAMILY = "appt"
@@ -41,6 +42,12 @@ _CURSOR = re.compile(r"\d{8}(\d{4})?")
 _CANCEL_WORDS = re.compile(r"\b(huy|hoan|doi|cancel)\b.*\b(lich|hen|kham|appointment)")
 _MINE_WORDS = re.compile(
     r"\b(lich|hen)\b.*\b(cua toi|cua minh|da dat|da hen)\b|\bmy appointment|\bxem lich\b")
+# Typed at the confirmation step, these are a new request rather than the reason for the visit.
+_ELSEWHERE = frozenset({
+    "greet", "goodbye", "thanks", "help", "dossier_submit", "dossier_status", "procedure_info", "shop_browse",
+    "shop_order", "order_status", "announcement_latest", "announcement_subscribe", "address_code", "my_data",
+    "report_problem",
+})
 _STOP_WORDS = frozenset({"huy", "thoi", "khong", "cancel", "stop", "quay lai", "back"})
 # Words that name a kind in a request ("đặt lịch tiêm cho cháu"), diacritics-free.
 _KIND_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -164,9 +171,15 @@ class AppointmentDesk:
         text = (context.incoming.text or "").strip()
         if context.incoming.button is not None or not text or text.startswith("/"):
             return None
-        if fold(text) in _STOP_WORDS:
+        words = fold(text)
+        if words in _STOP_WORDS:
             context.set_state(None)
             return [menu.menu_reply(context, "cancelled")]
+        intent = context.services.nlu.parse(text).intent
+        other = intent in _ELSEWHERE or _CANCEL_WORDS.search(words) or _MINE_WORDS.search(words)
+        if intent == EMERGENCY or other:
+            context.set_state(None)  # an emergency (115 first) or another request: not a reason
+            return None
         if len(text) > MAX_REASON:
             return [Reply(context.t("appointments.reason_too_long", max=MAX_REASON))]
         return await self.pick(context, str(context.state.data.get("slot", "")), text)

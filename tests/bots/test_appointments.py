@@ -211,3 +211,17 @@ async def test_two_villagers_tap_the_last_place_at_once_through_the_pipeline(ass
     async with database.session() as session:
         booked = list((await session.execute(select(Appointment))).scalars())
     assert len(booked) == 1 and booked[0].seat == 1
+
+
+async def test_an_emergency_at_the_confirmation_step_is_not_taken_as_a_reason(client: TestClient) -> None:
+    set_clock(client.app[ASSISTANT], [MONDAY_MORNING])
+    villager = await ChatSession.open(client)
+    await villager.press(f"appt:pick:{REMOTE_TUESDAY}")
+    replies = await villager.say("bố tôi đau ngực dữ dội khó thở")
+    assert replies[0]["text"].startswith("🚑") and "115" in replies[0]["text"]
+    # The confirmation was left: the next text is understood afresh, and nothing was booked.
+    assert "hủy lịch nào" not in texts(await villager.say("hủy lịch"))
+    assert "chưa có lịch hẹn" in texts(await villager.press("appt:mine"))
+    # English works too.
+    english = await ChatSession.open(client, language="en")
+    assert "Remote consult" in str(buttons(await english.say("I want to book an appointment")))
