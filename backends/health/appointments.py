@@ -13,6 +13,7 @@ from typing import Literal
 
 from sqlalchemy import (
     DateTime,
+    Executable,
     ForeignKey,
     Index,
     Integer,
@@ -103,7 +104,8 @@ async def own_booking(session: AsyncSession, user_id: int, slot_key: str) -> App
     return (await session.execute(query)).scalar_one_or_none()
 
 
-def _take_seat(dialect: str, slot: Slot, user_id: int, video_token: str | None, now: dt.datetime):  # type: ignore[no-untyped-def]
+def _take_seat(dialect: str, slot: Slot, user_id: int, video_token: str | None,
+               now: dt.datetime) -> Executable:
     seats = union_all(*(select(literal(n).label("n")) for n in range(1, slot.capacity + 1))).subquery("seats")
     taken = select(Appointment.seat).where(Appointment.slot_key == slot.key, Appointment.status == BOOKED)
     starts = slot.starts_at.astimezone(dt.UTC).replace(tzinfo=None)  # UTCDateTime's stored form

@@ -169,7 +169,10 @@ class AppointmentDesk:
         """In the confirmation step, text is the optional reason; buttons and commands route normally."""
         assert context.state is not None
         text = (context.incoming.text or "").strip()
-        if context.incoming.button is not None or not text or text.startswith("/"):
+        button = context.incoming.button
+        if button is not None or not text or text.startswith("/"):
+            if not (button or "").startswith(f"{FAMILY}:"):
+                context.set_state(None)  # the villager went elsewhere: a later text is not a reason
             return None
         words = fold(text)
         if words in _STOP_WORDS:
