@@ -48,6 +48,8 @@ _ELSEWHERE = frozenset({
     "shop_order", "order_status", "announcement_latest", "announcement_subscribe", "address_code", "my_data",
     "report_problem",
 })
+_PARTS_OF_DAY = {"morning": "07:00", "noon": "11:00", "afternoon": "13:00", "evening": "17:00",
+                 "night": "19:00"}
 _STOP_WORDS = frozenset({"huy", "thoi", "khong", "cancel", "stop", "quay lai", "back"})
 # Words that name a kind in a request ("đặt lịch tiêm cho cháu"), diacritics-free.
 _KIND_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -104,10 +106,12 @@ class AppointmentDesk:
         if _CANCEL_WORDS.search(words) or _MINE_WORDS.search(words):
             return await self.mine(context, cancelling=bool(_CANCEL_WORDS.search(words)))
         day = self._day_entity(context)
+        moment = self._moment_entity(context, day)
         kind = next((kind for kind, pattern in _KIND_WORDS if pattern.search(words)), None)
         if kind is not None and kind in self.roster.kinds:
-            return await self.offer(context, kind, day)
-        suffix = f":{day.strftime('%Y%m%d')}" if day else ""
+            return await self.offer(context, kind, day or (moment.date() if moment else None), moment)
+        suffix = (f":{moment.strftime('%Y%m%d%H%M')}" if moment else
+                  f":{day.strftime('%Y%m%d')}" if day else "")
         buttons = [Button(self._kind(context, kind), f"{FAMILY}:kind:{kind}{suffix}")
                    for kind in self.roster.kinds]
         buttons.append(Button(context.t("appointments.button.mine"), f"{FAMILY}:mine"))
@@ -124,12 +128,25 @@ class AppointmentDesk:
         today = self.clock().astimezone(VIETNAM).date()
         return day if today <= day <= today + dt.timedelta(days=self.roster.horizon_days) else None
 
+    def _moment_entity(self, context: Context, day: dt.date | None) -> dt.datetime | None:
+        """A time in the request ("9 giờ", "sáng"), on the day asked for or today, Vietnam time."""
+        found = context.parse.first("time") if context.parse else None
+        if found is None:
+            return None
+        value = _PARTS_OF_DAY.get(found.value, found.value)
+        try:
+            at = dt.time.fromisoformat(value)
+        except ValueError:
+            return None
+        return dt.datetime.combine(day or self.clock().astimezone(VIETNAM).date(), at, VIETNAM)
+
     async def offer(self, context: Context, kind: str, day: dt.date | None = None,
-                    after: dt.datetime | None = None) -> list[Reply]:
-        """Free slots of `kind` as buttons, from `day` (or after `after`), with a button for later ones."""
+                    since: dt.datetime | None = None) -> list[Reply]:
+        """Free slots of `kind` as buttons, from `day` and from the moment `since` (inclusive: a time asked
+        for comes first when it is free), with a button for later ones."""
         now = self.clock()
         limit = self.roster.max_buttons
-        start = max(now, after) if after else now
+        start = max(now, since - dt.timedelta(minutes=1)) if since else now
         candidates = list(self.roster.slots(start, kind, day))
         counts = await booked_counts(context.session, [slot.key for slot in candidates])
         free = [(slot, slot.capacity - counts.get(slot.key, 0)) for slot in candidates
@@ -143,8 +160,8 @@ class AppointmentDesk:
         buttons = [Button(context.t("appointments.slot_button", when=self._when(context, slot.starts_at),
                                     left=left), f"{FAMILY}:pick:{slot.key}") for slot, left in shown]
         if len(free) > limit:
-            cursor = shown[-1][0].starts_at.strftime("%Y%m%d%H%M")
-            buttons.append(Button(context.t("appointments.button.later"), f"{FAMILY}:kind:{kind}:{cursor}"))
+            cursor = (shown[-1][0].starts_at + dt.timedelta(minutes=1)).strftime("%Y%m%d%H%M")
+            buttons.append(Button(context.t("appointments.button.later"), f"{FAMILY}:more:{kind}:{cursor}"))
         buttons.append(Button(context.t("appointments.button.kinds"), f"{FAMILY}:start"))
         text = note + context.t("appointments.choose_slot", kind=self._kind(context, kind),
                                 place=shown[0][0].place)
@@ -287,10 +304,13 @@ class AppointmentDesk:
             return await self.start(context)
         if action == "mine":
             return await self.mine(context)
-        if action == "kind":
+        if action in ("kind", "more"):
             kind, _, cursor = arg.partition(":")
             if kind in self.roster.kinds and (not cursor or _CURSOR.fullmatch(cursor)):
-                return await self.offer(context, kind, *self._cursor(cursor))
+                day, since = self._cursor(cursor)
+                if action == "kind" and since is not None:
+                    day = since.date()  # a day and time asked for: say so if that day is full
+                return await self.offer(context, kind, day, since)
         if action == "pick":
             return await self.pick(context, arg)
         if action == "book":

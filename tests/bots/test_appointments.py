@@ -58,7 +58,9 @@ async def test_a_remote_consult_booked_in_a_few_taps(client: TestClient, databas
     offered = buttons(slots)
     assert f"appt:pick:{REMOTE_TUESDAY}" in offered
     assert offered[f"appt:pick:{REMOTE_TUESDAY}"] == "Thứ Ba 02/03 · 09:00 (còn 1)"
-    assert any(data.startswith("appt:kind:remote:") for data in offered)  # later times
+    assert any(data.startswith("appt:more:remote:") for data in offered)  # later times
+    later = button_data(await villager.press(next(d for d in offered if d.startswith("appt:more:"))))
+    assert f"appt:pick:{REMOTE_TUESDAY}" not in later and "appt:pick:remote:202703090900" in later
     confirm = await villager.press(f"appt:pick:{REMOTE_TUESDAY}")
     assert "Bệnh viện Đa khoa huyện" in texts(confirm) and "đồng ý" in texts(confirm).lower()
     with_reason = await villager.say(REASON)
@@ -167,6 +169,18 @@ async def test_a_date_in_the_request_picks_the_day(client: TestClient) -> None:
     else:
         assert "không còn giờ trống" in texts(kinds)
     assert f"appt:kind:station:{day.strftime('%Y%m%d')}" in button_data(replies)
+
+    # A kind, a day and a time: the slot asked for comes first when the roster has it free.
+    message = "đặt lịch khám thai 9 giờ thứ sáu tuần sau"
+    parse = assistant.services.nlu.parse(message)
+    date, time = parse.first("date"), parse.first("time")
+    assert date is not None and time is not None and time.value == "09:00"
+    wanted = f"appt:pick:antenatal:{date.value.replace('-', '')}0900"
+    picks = [data for data in button_data(await villager.say(message)) if data.startswith("appt:pick:")]
+    if any(f"appt:pick:{slot.key}" == wanted for slot in roster.slots(real_now, "antenatal")):
+        assert picks[0] == wanted
+    else:
+        assert all(pick > wanted for pick in picks)
 
 
 async def test_two_villagers_take_the_last_place_at_once_over_two_sessions(assistant: Assistant,
