@@ -265,4 +265,8 @@ async def test_good_news_in_a_consult_is_relayed_without_a_needless_115(client: 
         replies = await parent.say(news)
         assert "Đã chuyển" in texts(replies) and "115" not in texts(replies), news
     pushed = await pushed_now(client, doctor, seen=1)
+    for _ in range(5):  # a loaded machine may need more than one flush
+        if len(pushed) >= 4:
+            break
+        pushed = await pushed_now(client, doctor, seen=1)
     assert len(pushed) == 4 and not any("KHẨN CẤP" in p["text"] for p in pushed)
