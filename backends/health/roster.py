@@ -78,6 +78,7 @@ class Roster:
     horizon_days: int = 14
     reminder_hour: int = 18
     max_buttons: int = 8
+    max_per_person: int = 3
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -196,11 +197,12 @@ def load_roster(path: Path, calendar: WorkingCalendar) -> Roster:
     sessions = tuple(_session(rule, f"{path}: session {i + 1}") for i, rule in enumerate(rules))
     base, prefix = _video(data.get("video"), path) if any(s.video for s in sessions) else ("", "")
     horizon, hour = data.get("horizon_days", 14), data.get("reminder_hour", 18)
-    buttons = data.get("max_buttons", 8)
+    buttons, per_person = data.get("max_buttons", 8), data.get("max_per_person", 3)
     if not (isinstance(horizon, int) and 1 <= horizon <= 90 and isinstance(hour, int) and 0 <= hour <= 23
-            and isinstance(buttons, int) and 1 <= buttons <= 20):
-        raise ValueError(f"{path}: horizon_days 1–90, reminder_hour 0–23, max_buttons 1–20")
-    return Roster(doctors, sessions, calendar, base, prefix, horizon, hour, buttons)
+            and isinstance(buttons, int) and 1 <= buttons <= 20
+            and isinstance(per_person, int) and 1 <= per_person <= 20):
+        raise ValueError(f"{path}: horizon_days 1–90, reminder_hour 0–23, max_buttons, max_per_person 1–20")
+    return Roster(doctors, sessions, calendar, base, prefix, horizon, hour, buttons, per_person)
 
 
 def parse_slot_key(key: str) -> tuple[str, dt.datetime] | None:

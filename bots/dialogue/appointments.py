@@ -212,6 +212,12 @@ class AppointmentDesk:
         state = context.state
         reason = str(state.data.get("reason") or "") if state and state.flow == FLOW and \
             state.data.get("slot") == key else ""
+        upcoming = await upcoming_of(context.session, context.identity.id, now)
+        if len(upcoming) >= self.roster.max_per_person and all(a.slot_key != key for a in upcoming):
+            context.set_state(None)
+            context.audit("health.appointment_book", subject=f"slot:{slot.key}", outcome="limit")
+            return [Reply(context.t("appointments.limit", count=len(upcoming)), (
+                Button(context.t("appointments.button.mine"), f"{FAMILY}:mine"),))]
         if await grant_consent(context.session, context.identity.id, "health"):
             context.audit("consent.granted", detail={"purpose": "health"})
         token = self.new_token() if slot.video else None

@@ -239,3 +239,19 @@ async def test_an_emergency_at_the_confirmation_step_is_not_taken_as_a_reason(cl
     # English works too.
     english = await ChatSession.open(client, language="en")
     assert "Remote consult" in str(buttons(await english.say("I want to book an appointment")))
+
+
+async def test_one_person_cannot_fill_the_roster(client: TestClient, database: Database) -> None:
+    set_clock(client.app[ASSISTANT], [MONDAY_MORNING])
+    villager = await ChatSession.open(client)
+    picks = [data for data in button_data(await villager.press("appt:kind:remote"))
+             if data.startswith("appt:pick:")]
+    for pick in picks[:3]:
+        assert "Đã đặt lịch" in texts(await villager.press(pick.replace("pick", "book")))
+    refused = texts(await villager.press(picks[3].replace("pick", "book")))
+    assert "3 lịch hẹn sắp tới" in refused
+    async with database.session() as session:
+        count = (await session.execute(select(Appointment).where(Appointment.status == "booked"))).all()
+    assert len(count) == 3
+    assert "Đã hủy" in texts(await villager.press("appt:cancel-yes:1"))
+    assert "Đã đặt lịch" in texts(await villager.press(picks[3].replace("pick", "book")))
