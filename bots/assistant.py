@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import yaml
 
+from backends.health.roster import Roster, load_roster
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.onestop.store import listen
@@ -55,7 +56,7 @@ PUSHED_REPLY_PREFIXES = {"telegram": "tg"}
 
 
 def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
-                 calendar: WorkingCalendar) -> Router:
+                 calendar: WorkingCalendar, roster: Roster | None = None) -> Router:
     router = Router(nlu)
     # Flows first; the menu last, since it only fills in what no flow has claimed.
     form_flows.register(router, forms)
@@ -65,7 +66,7 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     dossier_answer.register(router)
     dossier_rating.register(router)
     register_dashboard_link(router)  # /dashboard: a login link to the web dashboard
-    router.desks["health"] = health.register(router, forms)
+    router.desks["health"] = health.register(router, forms, roster)
     menu.register(router)
     return router
 
@@ -131,7 +132,8 @@ class Assistant:
         metrics = Metrics()
         # Until start() opens the HTTP session, even a Rasa deployment parses locally.
         local = nlu_service(settings, engine, None, metrics)
-        router = build_router(local, services.forms, procedures, calendar)
+        roster = load_roster(settings.data_dir / "doctors.yml", calendar)  # appointments, duty order
+        router = build_router(local, services.forms, procedures, calendar, roster)
         dialogue = Dialogue(router, services)
         pipeline = Pipeline(database, catalogue, middlewares, dialogue, audit)
         # Dossier events go to the provincial one-stop system, when configured (bots/onestop_out.py).

@@ -23,7 +23,7 @@ from bots.onestop_out import make_sender, outbound_secret
 from bots.telegram.channel import RequestFactory, TelegramChannel
 from bots.verify import VerifyPages
 from bots.webchat import WebChat, WebInboxSender, error, json_response
-from core.media import link_is_valid
+from core.media import link_is_valid, media_bytes
 from core.models import Media
 from core.outbox import ChannelSender
 
@@ -65,14 +65,18 @@ async def metrics(request: web.Request) -> web.Response:
 async def media(request: web.Request) -> web.StreamResponse:
     assistant = request.app[ASSISTANT]
     media_id = request.match_info["media_id"]
+    viewer = request.query.get("by", "")
     if not link_is_valid(assistant.services.hasher, media_id, request.query.get("exp", ""),
-                         request.query.get("sig", "")):
+                         request.query.get("sig", ""), viewer=viewer):
         return error(404, "not_found", assistant.services.catalogue.t("web.not_found"))
     async with assistant.database.session() as session:
         item = await session.get(Media, media_id)
-    if item is None:
+    if item is None or (item.sealed and not viewer):  # a sealed file opens only through a named link
         return error(404, "not_found", assistant.services.catalogue.t("web.not_found"))
-    return web.Response(body=item.data, content_type=item.content_type, headers={
+    if item.sealed:  # health photos: every opening is a read of health data, audited
+        await assistant.services.audit.record(f"user:{viewer}", "media.read", subject=f"media:{media_id}")
+    body = media_bytes(item, assistant.services.cipher)
+    return web.Response(body=body, content_type=item.content_type, headers={
         "Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
         "Content-Disposition": f'inline; filename="{media_id}"',
     })

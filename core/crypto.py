@@ -37,6 +37,15 @@ class FieldCipher:
         return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
 
 
+    def encrypt_bytes(self, data: bytes, context: str = "") -> bytes:
+        """Files (health photos): nonce ‖ ciphertext, `context` bound as associated data."""
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, data, context.encode())
+
+    def decrypt_bytes(self, sealed: bytes, context: str = "") -> bytes:
+        return self._aead.decrypt(sealed[:12], sealed[12:], context.encode())
+
+
 class Hasher:
     """Keyed digests for looking things up without storing them (tokens, invite codes)."""
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
@@ -236,6 +236,13 @@ class Outbox:
         statement = _insert_unless_key_exists(session.get_bind().dialect.name, values)
         added = await session.execute(statement.returning(OutboxMessage.id))
         return added.scalar_one_or_none() is not None
+
+    async def cancel(self, session: AsyncSession, key: str) -> bool:
+        """Withdraws, in the caller's transaction, a message no sender has taken yet (a scheduled
+        reminder whose appointment was cancelled); False when there is none pending under `key`."""
+        result = await session.execute(
+            delete(OutboxMessage).where(OutboxMessage.key == key, OutboxMessage.status == PENDING))
+        return bool(result.rowcount)
 
     async def wake(self, channel: str) -> None:
         """Nudges this process's sender for `channel` (call it after the enqueuing commit)."""

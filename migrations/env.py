@@ -8,6 +8,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import backends.health.appointments  # health_appointments, health_roster_links
 import backends.health.consults  # health_consults, health_consult_messages, health_emergencies
 import backends.onestop.answers  # dossier_answers joins Base.metadata for autogenerate
 import backends.onestop.ratings  # dossier_ratings

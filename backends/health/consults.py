@@ -13,6 +13,7 @@ from core.crypto import FieldCipher
 from core.models import Base, UTCDateTime, utcnow
 
 OPEN, ANSWERED, CLOSED = "open", "answered", "closed"
+ESCALATION_STEPS = 2  # the next doctor on the roster and staff; then every doctor and staff again
 
 
 class Consult(Base):
@@ -30,6 +31,9 @@ class Consult(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Escalation along the roster: how many steps were taken, and the doctors already told (ids, ",1,4,").
+    escalation_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    notified: Mapped[str] = mapped_column(Text, default="", server_default="")
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -148,7 +152,8 @@ async def queue_position(session: AsyncSession, consult: Consult) -> int:
 async def unanswered_since(session: AsyncSession, before: dt.datetime) -> list[Consult]:
     query = (
         select(Consult)
-        .where(Consult.status == OPEN, Consult.escalated_at.is_(None), Consult.created_at <= before)
+        .where(Consult.status == OPEN, Consult.escalation_step < ESCALATION_STEPS,
+               Consult.created_at <= before)
         .order_by(Consult.id)
     )
     return list((await session.execute(query)).scalars())

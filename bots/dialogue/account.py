@@ -8,6 +8,7 @@ import re
 
 from sqlalchemy import delete, func, select
 
+from backends.health.mydata import health_records
 from bots.dialogue.base import Context, Router
 from bots.dialogue.menu import menu_reply, with_menu
 from core.consent import active_purposes, grant_consent, has_consent, withdraw_consents
@@ -133,12 +134,15 @@ async def _export(context: Context) -> list[Reply]:
         "files": [{"id": m.id, "content_type": m.content_type, "size": m.size,
                    "created_at": m.created_at.isoformat()} for m in media],
         "conversation": {"flow": context.state.flow, "data": context.state.data} if context.state else None,
+        "health": await health_records(context.session, context.services.cipher, user.id),
     }
     data = json.dumps(document, ensure_ascii=False, indent=2).encode()
-    media_id = await store_media(context.session, data, "application/json", owner_id=user.id)
+    # The export holds health records: stored sealed, opened only through the owner's own link.
+    media_id = await store_media(context.session, data, "application/json", owner_id=user.id,
+                                 cipher=context.services.cipher)
     settings = context.services.settings
     context.audit("mydata.export", subject=f"user:{user.id}")
-    url = media_url(context.services.hasher, settings.public_url, media_id)
+    url = media_url(context.services.hasher, settings.public_url, media_id, viewer=user.id)
     return [Reply(context.t("mydata.export_ready"), document_url=url)]
 
 

@@ -23,6 +23,8 @@ Completion = Callable[[Context, dict[str, Any]], Awaitable[list[Reply]]]
 class Forms:
     specs: dict[str, FormSpec]
     completions: dict[str, Completion] = field(default_factory=dict)
+    # Forms whose photos are sensitive (the consult's): stored sealed with the field cipher.
+    sealed: set[str] = field(default_factory=set)
 
     def on_complete(self, name: str, handler: Completion) -> None:
         self.completions[name] = handler
@@ -65,7 +67,8 @@ class Forms:
         attachment = context.incoming.attachment
         if attachment is None or not runner.expects_attachment(state):
             return None
-        return await store_upload(context)
+        return await store_upload(context, sealed=context.state is not None
+                                  and context.state.data.get("form_id") in self.sealed)
 
 
 def register(router: Router, forms: Forms) -> None:

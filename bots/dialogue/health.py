@@ -15,13 +15,14 @@ import datetime as dt
 import logging
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backends.health.appointments import link_doctor, links
 from backends.health.consults import (
     ANSWERED,
     CLOSED,
@@ -38,8 +39,12 @@ from backends.health.consults import (
     unseal,
     waiting,
 )
+from backends.health.roster import Roster
 from backends.onestop.calendar import VIETNAM
 from bots.dialogue import menu
+from bots.dialogue.appointments import FAMILY as APPOINTMENT_FAMILY
+from bots.dialogue.appointments import FLOW as APPOINTMENT_FLOW
+from bots.dialogue.appointments import AppointmentDesk
 from bots.dialogue.base import Context, Router, Services
 from bots.dialogue.forms import Forms
 from bots.dialogue.uploads import store_upload
@@ -115,6 +120,14 @@ async def _send(services: Services, session: AsyncSession, user: User, reply: Re
 class HealthDesk:
     forms: Forms
     clock: Callable[[], dt.datetime] = field(default=utcnow)
+    roster: Roster | None = None
+    appointments: AppointmentDesk | None = None
+
+    def set_clock(self, clock: Callable[[], dt.datetime]) -> None:
+        """One clock for consults, escalation and appointments (tests move it)."""
+        self.clock = clock
+        if self.appointments is not None:
+            self.appointments.clock = clock
 
     # -- emergency
 
@@ -247,7 +260,10 @@ class HealthDesk:
         context.audit("health.consult_open", subject=f"consult:{consult.id}")
         position = await queue_position(context.session, consult)
         minutes = math.ceil(position * services.settings.consult_average_minutes)
-        await self._tell_doctors(context.session, services, consult, "new", f"consult-new:{consult.id}")
+        first = (await self.duty_chain(context.session, now))[:1]  # the doctor on duty answers first
+        await self._tell(context.session, services, consult, "new", f"consult-new:{consult.id}",
+                         {user: {"doctor"} for user in first})
+        consult.notified = _ids(user.id for user in first)
         context.set_state(State(FLOW, {"id": consult.id}))
         replies.append(Reply(context.t("health.ack", id=consult.id, position=position, minutes=minutes)))
         return replies
@@ -273,7 +289,7 @@ class HealthDesk:
         return [Reply(context.t("health.relayed", id=consult.id))]
 
     async def _relay_photo(self, context: Context, consult: Consult) -> list[Reply]:
-        stored = await store_upload(context)
+        stored = await store_upload(context, sealed=True)  # a health photo: sealed at rest
         if isinstance(stored, Reply):
             return [stored]
         await self._record_patient_message(context, consult, media_id=stored)
@@ -290,20 +306,20 @@ class HealthDesk:
         await self._tell_doctors(context.session, context.services, consult, "message",
                                  f"consult-message:{message.id}")
 
-    async def _tell_doctors(
-        self,
-        session: AsyncSession,
-        services: Services,
-        consult: Consult,
-        kind: str,
-        key: str,
-        roles: Sequence[str] = ("doctor",),
-        skip: int | None = None,
-    ) -> None:
+    async def _tell_doctors(self, session: AsyncSession, services: Services, consult: Consult, kind: str,
+                            key: str) -> None:
+        """A follow-up goes to the doctor who answered, else to the doctors told of the consult so far."""
+        doctors = await _holders(session, ("doctor",))
+        told = _id_set(consult.notified)
+        wanted = {consult.doctor_id} if consult.doctor_id is not None else told
+        chosen = {user: held for user, held in doctors.items() if not wanted or user.id in wanted}
+        await self._tell(session, services, consult, kind, key, chosen)
+
+    async def _tell(self, session: AsyncSession, services: Services, consult: Consult, kind: str, key: str,
+                    users: dict[User, set[str]], minutes: float | None = None) -> None:
         t = services.catalogue.t
-        for user, held in (await _holders(session, roles)).items():
-            if user.id == skip or (kind == "message" and consult.doctor_id not in (None, user.id)):
-                continue  # follow-ups go to the doctor who answered, when there is one
+        waited = int(minutes if minutes is not None else services.settings.consult_escalate_minutes)
+        for user, held in users.items():
             text = t(
                 f"health.notify.{kind}",
                 user.language,
@@ -311,7 +327,7 @@ class HealthDesk:
                 patient=consult.user_id,
                 age=consult.age,
                 who=t(f"health.who.{consult.who}", user.language),
-                minutes=int(services.settings.consult_escalate_minutes),
+                minutes=waited,
             )
             buttons = (
                 (
@@ -324,13 +340,25 @@ class HealthDesk:
             )
             await _send(services, session, user, Reply(text, buttons), f"{key}:{user.id}")
 
+    async def duty_chain(self, session: AsyncSession, now: dt.datetime) -> list[User]:
+        """Doctor accounts in escalation order: those linked to a roster name, on duty first, each group in
+        roster order; then doctor accounts not on the roster, oldest first."""
+        doctors = {user.id: user for user in await _holders(session, ("doctor",))}
+        linked = await links(session) if self.roster is not None else {}
+        chain = [doctors[linked[d.id]] for d in (self.roster.duty_order(now) if self.roster else [])
+                 if d.id in linked and linked[d.id] in doctors]
+        return chain + [user for user_id, user in sorted(doctors.items()) if user not in chain]
+
     # -- the doctors
 
     async def queue(self, context: Context) -> list[Reply]:
         consults, total = await waiting(context.session)
         context.audit("health.queue", detail={"open": total})
+        desk_buttons = await self._desk_buttons(context)
+        ask = ("\n\n" + context.t("appointments.roster_ask")) if any(
+            b.data.startswith(f"{FAMILY}:iam:") for b in desk_buttons) else ""
         if not consults:
-            return [Reply(context.t("health.queue_empty"))]
+            return [Reply(context.t("health.queue_empty") + ask, desk_buttons)]
         lines = []
         for consult in consults:
             context.audit("health.consult_read", subject=f"consult:{consult.id}", detail={"view": "queue"})
@@ -352,7 +380,20 @@ class HealthDesk:
         buttons = tuple(
             Button(context.t("health.button.open", id=c.id), f"{FAMILY}:open:{c.id}") for c in consults
         )
-        return [Reply(context.t("health.queue", count=total, lines="\n".join(lines)), buttons)]
+        text = context.t("health.queue", count=total, lines="\n".join(lines)) + ask
+        return [Reply(text, buttons + desk_buttons)]
+
+    async def _desk_buttons(self, context: Context) -> tuple[Button, ...]:
+        """Today's appointments; and, until this account says which roster name it is, the names."""
+        buttons: list[Button] = []
+        if self.appointments is not None:
+            count = await self.appointments.count_today(context)
+            buttons.append(Button(context.t("appointments.button.today", count=count), f"{FAMILY}:today"))
+        if self.roster is not None and self.roster.doctors:
+            linked = await links(context.session)
+            if context.identity.id not in linked.values():
+                buttons.extend(Button(d.name, f"{FAMILY}:iam:{d.id}") for d in self.roster.doctors)
+        return tuple(buttons)
 
     async def show(self, context: Context, consult_id: int) -> list[Reply]:
         consult = await context.session.get(Consult, consult_id)
@@ -390,7 +431,9 @@ class HealthDesk:
         ]
 
     def _link(self, context: Context, media_id: str) -> str:
-        return media_url(context.services.hasher, context.services.settings.public_url, media_id)
+        """The doctor's own link: a sealed photo opens only through it, and each opening is audited."""
+        return media_url(context.services.hasher, context.services.settings.public_url, media_id,
+                         viewer=context.identity.id)
 
     async def _open_one(self, context: Context, raw: str, action: str) -> Consult | int | None:
         number = _number(raw)
@@ -458,22 +501,51 @@ class HealthDesk:
             return await self.read_alert(context, number)
         if action == "queue":
             return await self.queue(context)
+        if action == "today" and self.appointments is not None:
+            return await self.appointments.today(context)
+        if action == "iam" and self.roster is not None and (doctor := self.roster.doctor(raw)) is not None:
+            await link_doctor(context.session, doctor.id, context.identity.id, self.clock())
+            context.audit("health.roster_link", subject=f"roster:{doctor.id}")
+            return [Reply(context.t("appointments.roster_linked", name=doctor.name))]
         return [Reply(context.t("unknown_button"))]
 
     # -- escalation
 
     async def escalate(self, services: Services, session: AsyncSession) -> list[int]:
-        """Unanswered past the configured time: staff and the doctors are alerted once. Returns the ids."""
+        """Unanswered consults move along the roster. After the configured time (step 1) the next doctor in
+        duty order who was not told yet, and staff, are alerted; after twice that (step 2) every other
+        doctor and staff again. Returns the ids of the consults escalated now."""
         now = self.clock()
         limit = dt.timedelta(minutes=services.settings.consult_escalate_minutes)
         late = await unanswered_since(session, now - limit)
+        escalated = []
         for consult in late:
-            consult.escalated_at = now
-            key = f"consult-escalated:{consult.id}"
-            await self._tell_doctors(session, services, consult, "escalated", key, roles=("doctor", "staff"))
-        if late:
+            step = consult.escalation_step + 1
+            if consult.created_at > now - step * limit:
+                continue
+            told = _id_set(consult.notified)
+            waiting_doctors = [user for user in await self.duty_chain(session, now) if user.id not in told]
+            doctors = waiting_doctors[:1] if step == 1 else waiting_doctors
+            staff = {user: held for user, held in (await _holders(session, ("staff",))).items()
+                     if user not in doctors}
+            recipients = {**{user: {"doctor"} for user in doctors}, **staff}
+            consult.escalation_step, consult.escalated_at = step, now
+            consult.notified = _ids([*told, *(user.id for user in doctors)])
+            key = f"consult-escalated:{consult.id}:{step}"
+            await self._tell(session, services, consult, "escalated", key, recipients,
+                             minutes=step * services.settings.consult_escalate_minutes)
+            escalated.append(consult.id)
+        if escalated:
             await session.flush()
-        return [consult.id for consult in late]
+        return escalated
+
+
+def _ids(ids: Iterable[int]) -> str:
+    return "".join(f",{user_id}" for user_id in sorted(set(ids))) + ","
+
+
+def _id_set(raw: str) -> set[int]:
+    return {int(part) for part in raw.split(",") if part.isdigit()}
 
 
 async def run_escalation(
@@ -494,9 +566,15 @@ async def run_escalation(
             await asyncio.wait_for(stop.wait(), interval)
 
 
-def register(router: Router, forms: Forms) -> HealthDesk:
-    desk = HealthDesk(forms)
+def register(router: Router, forms: Forms, roster: Roster | None = None) -> HealthDesk:
+    appointments = AppointmentDesk(roster) if roster is not None else None
+    desk = HealthDesk(forms, roster=roster, appointments=appointments)
     forms.on_complete(FORM, desk.submitted)
+    forms.sealed.add(FORM)  # the consult's photo is health data: stored sealed
+    if appointments is not None:
+        router.intents["doctor_appointment"] = appointments.start
+        router.buttons[APPOINTMENT_FAMILY] = appointments.button
+        router.states[APPOINTMENT_FLOW] = appointments.typed
     router.intents.update({"emergency": desk.emergency, "doctor_ask": desk.ask})
     router.commands.update({"/queue": desk.queue, "/answer": desk.answer, "/close": desk.close})
     router.buttons.update({FAMILY: desk.button, PUBLIC_FAMILY: desk.consent_button})

@@ -9,12 +9,14 @@ from core.messages import Reply
 from core.uploads import UploadRejected, check_upload_async
 
 
-async def store_upload(context: Context) -> str | Reply:
-    """The stored media id of the incoming attachment, or the reply that refuses it."""
+async def store_upload(context: Context, sealed: bool = False) -> str | Reply:
+    """The stored media id of the incoming attachment, or the reply that refuses it; `sealed` stores it
+    encrypted (health photos)."""
     attachment = context.incoming.attachment
     assert attachment is not None, "store_upload needs an incoming attachment"
     checked = await check_upload_async(attachment.filename, attachment.content_type, attachment.data)
     if isinstance(checked, UploadRejected):
         return Reply(context.t(checked.message_key))
     return await store_media(context.session, checked.data, checked.content_type,
-                             owner_id=context.identity.id)
+                             owner_id=context.identity.id,
+                             cipher=context.services.cipher if sealed else None)

@@ -140,12 +140,14 @@ async def test_declined_consent_stores_nothing(client: TestClient, database: Dat
         assert patient is not None and await active_purposes(session, patient.id) == []
 
 
-async def test_unanswered_consults_escalate_once(assistant: Assistant, database: Database) -> None:
+async def test_unanswered_consults_escalate_along_the_roster(assistant: Assistant,
+                                                             database: Database) -> None:
+    # Wednesday 15:00 in Vietnam: BS. Hoa and BS. Tuấn are on duty (in roster order), YS. Lan is not.
     now = [dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)]
     desk = assistant.router.desks["health"]
-    desk.clock = lambda: now[0]
+    desk.set_clock(lambda: now[0])
     async with database.session() as session:
-        doctors = [await resolve_user(session, "console", f"doc{n}", "vi") for n in (1, 2)]
+        doctors = [await resolve_user(session, "console", f"doc{n}", "vi") for n in (1, 2, 3)]
         official = await resolve_user(session, "console", "staff", "vi")
         for doctor in doctors:
             await grant_role(session, doctor.id, "doctor", granted_by="test")
@@ -159,6 +161,12 @@ async def test_unanswered_consults_escalate_once(assistant: Assistant, database:
         )
         return "\n".join(reply.text for reply in outcome.replies)
 
+    # Each doctor account says once who it is on the roster (a button offered by /queue).
+    assert "bs_tuan" in str(await doctor_queue_buttons(assistant, "doc1"))
+    for who, roster_id in (("doc1", "bs_tuan"), ("doc2", "bs_hoa"), ("doc3", "ys_lan")):
+        assert "Đã ghi" in await say(who, f"iam-{who}", button=f"doctor:iam:{roster_id}")
+    assert len(await audit_rows(database, "health.roster_link")) == 3
+
     await say("mum", "1", "con tôi bị sốt")
     await say("mum", "2", button="health:consent:yes")
     await say("mum", "3", button="form:choice:self")
@@ -167,17 +175,20 @@ async def test_unanswered_consults_escalate_once(assistant: Assistant, database:
     await say("mum", "7", button="form:skip")
     assert "#1" in await say("mum", "8", button="form:confirm")
 
-    async def escalated() -> list[OutboxMessage]:
+    async def sent(prefix: str) -> list[OutboxMessage]:
         async with database.session() as session:
-            query = select(OutboxMessage).where(OutboxMessage.key.startswith("consult-escalated:"))
-            return list((await session.execute(query)).scalars())
+            query = select(OutboxMessage).where(OutboxMessage.key.startswith(prefix))
+            return list((await session.execute(query.order_by(OutboxMessage.id))).scalars())
+
+    # The new consult goes to the first doctor on duty only (BS. Hoa = doc2).
+    assert [m.user_id for m in await sent("consult-new:")] == [doctors[1].id]
 
     async def tick(minutes: float) -> int:
         now[0] += dt.timedelta(minutes=minutes)
         async with database.session() as session:
             return len(await desk.escalate(assistant.services, session))
 
-    assert await tick(14) == 0 and not await escalated()
+    assert await tick(14) == 0 and not await sent("consult-escalated:")
     now[0] += dt.timedelta(minutes=2)  # the server's periodic task picks it up
     stop = asyncio.Event()
     task = asyncio.create_task(run_escalation(database, assistant.services, stop, desk=desk, interval=0.01))
@@ -188,12 +199,23 @@ async def test_unanswered_consults_escalate_once(assistant: Assistant, database:
     stop.set()
     await asyncio.wait_for(task, 5)
     assert [r.subject for r in await audit_rows(database, "health.consult_escalated")] == ["consult:1"]
-    alerts = await escalated()
-    assert sorted(a.user_id for a in alerts) == sorted([*(d.id for d in doctors), official.id])
-    first = assistant.services.outbox.reply_of(alerts[0].payload, alerts[0].key)
-    assert "15 phút" in first.text and SYMPTOMS not in first.text
-    assert "15 phút" not in str(alerts[0].payload)  # sealed at rest
-    assert await tick(30) == 0 and len(await escalated()) == 3
+    # Step 1: the next doctor on duty (BS. Tuấn = doc1) and staff; not the off-duty YS. Lan yet.
+    first = await sent("consult-escalated:1:1:")
+    assert sorted(a.user_id for a in first) == sorted([doctors[0].id, official.id])
+    alert = assistant.services.outbox.reply_of(first[0].payload, first[0].key)
+    assert "15 phút" in alert.text and SYMPTOMS not in alert.text
+    assert "15 phút" not in str(first[0].payload)  # sealed at rest
+    assert await tick(10) == 0
+    # Step 2, after twice the time: every doctor not told yet (YS. Lan = doc3) and staff again.
+    assert await tick(5) == 1
+    second = await sent("consult-escalated:1:2:")
+    assert sorted(a.user_id for a in second) == sorted([doctors[2].id, official.id])
+    assert "30 phút" in assistant.services.outbox.reply_of(second[0].payload, second[0].key).text
+    assert await tick(60) == 0 and len(await sent("consult-escalated:")) == 4
+
+    # A follow-up before any answer goes to the doctors told so far.
+    assert "Đã chuyển" in await say("mum", "8b", "Cháu vẫn sốt")
+    assert sorted(m.user_id for m in await sent("consult-message:")) == sorted(d.id for d in doctors)
 
     # An answered consult never escalates.
     await say("doc1", "9", "/answer 1 Nghỉ ngơi, uống nhiều nước")
@@ -207,7 +229,13 @@ async def test_unanswered_consults_escalate_once(assistant: Assistant, database:
         assert mum is not None and await withdraw_consents(session, mum.id) >= 1
     assert "Đã chuyển" not in await say("mum", "11", "Cháu lại sốt")
     async with database.session() as session:
-        assert len(await messages_of(session, 1)) == 2  # the doctor's answer and the first follow-up
+        assert len(await messages_of(session, 1)) == 3  # two follow-ups and the doctor's answer
+
+
+async def doctor_queue_buttons(assistant: Assistant, who: str) -> list[str]:
+    outcome = await assistant.handle(Incoming(channel="console", chat_id=who, user_id=who,
+                                              message_id=f"queue-{who}", text="/queue"))
+    return [button.data for reply in outcome.replies for button in reply.buttons]
 
 
 async def test_a_red_flag_in_a_consult_is_answered_115_first(client: TestClient, database: Database) -> None:
@@ -226,3 +254,19 @@ async def test_a_red_flag_in_a_consult_is_answered_115_first(client: TestClient,
     async with database.engine.connect() as connection:
         stored = (await connection.execute(text("SELECT text_enc FROM health_consult_messages"))).all()
     assert len(stored) == 2 and all("co giật" not in str(row) for row in stored)
+
+
+async def test_good_news_in_a_consult_is_relayed_without_a_needless_115(client: TestClient) -> None:
+    doctor = await doctor_joins(client)
+    parent = await ChatSession.open(client)
+    await ask_about_child(parent)
+    await pushed_now(client, doctor)
+    for news in ("Cháu đỡ sốt rồi ạ", "hết sốt rồi", "đỡ đau rồi", "chau do sot roi a"):
+        replies = await parent.say(news)
+        assert "Đã chuyển" in texts(replies) and "115" not in texts(replies), news
+    pushed = await pushed_now(client, doctor, seen=1)
+    for _ in range(5):  # a loaded machine may need more than one flush
+        if len(pushed) >= 4:
+            break
+        pushed = await pushed_now(client, doctor, seen=1)
+    assert len(pushed) == 4 and not any("KHẨN CẤP" in p["text"] for p in pushed)

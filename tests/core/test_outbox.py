@@ -481,3 +481,22 @@ async def test_wake_sends_a_new_message_without_waiting_for_idle(database: Datab
     assert sender.keys == ["k"]
     stop.set()
     await asyncio.wait_for(task, 1.0)  # the stop event also cuts the idle wait short
+
+
+async def test_a_scheduled_message_waits_for_its_time_and_can_be_withdrawn(database: Database,
+                                                                            clock: FakeClock) -> None:
+    outbox = Outbox(database, clock=clock.now)
+    later = clock.now() + timedelta(hours=20)
+    async with database.session() as session:
+        assert await outbox.enqueue(session, channel="console", chat_id="c1", reply=Reply("mai khám"),
+                                    key="reminder:1", not_before=later)
+        assert await outbox.enqueue(session, channel="console", chat_id="c1", reply=Reply("mai tiêm"),
+                                    key="reminder:2", not_before=later)
+    assert await outbox.claim("console", 10) == []
+    async with database.session() as session:
+        assert await outbox.cancel(session, "reminder:2")
+        assert not await outbox.cancel(session, "reminder:2")  # nothing left under that key
+    clock.advance(20 * 3600)
+    assert [message.key for message in await outbox.claim("console", 10)] == ["reminder:1"]
+    async with database.session() as session:
+        assert not await outbox.cancel(session, "reminder:1")  # taken by a sender: not withdrawn

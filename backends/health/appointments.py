@@ -1,0 +1,187 @@
+"""Appointment bookings and the link between doctor accounts and roster names.
+
+A booking takes one seat (1…capacity) of a slot. The seat is chosen and taken in one INSERT … SELECT
+guarded by partial unique indexes (a booked seat is held once; a person holds a slot once), so two
+villagers taking the last seat at the same moment cannot both win, on SQLite or PostgreSQL: the loser's
+insert does nothing and is told the slot is full. The optional reason is sealed with the field cipher."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import (
+    DateTime,
+    Executable,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backends.health.consults import seal
+from backends.health.roster import Slot
+from core.crypto import FieldCipher
+from core.models import Base, UTCDateTime, utcnow
+
+BOOKED, CANCELLED = "booked", "cancelled"
+_BOOKED_ONLY = text("status = 'booked'")
+
+
+class Appointment(Base):
+    __tablename__ = "health_appointments"
+    __table_args__ = (
+        Index("uq_health_appointments_seat", "slot_key", "seat", unique=True,
+              sqlite_where=_BOOKED_ONLY, postgresql_where=_BOOKED_ONLY),
+        Index("uq_health_appointments_person", "slot_key", "user_id", unique=True,
+              sqlite_where=_BOOKED_ONLY, postgresql_where=_BOOKED_ONLY),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot_key: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    seat: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=BOOKED)
+    reason_enc: Mapped[str | None] = mapped_column(Text)
+    video_token: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def code(self) -> str:
+        return appointment_code(self.id)
+
+
+class RosterLink(Base):
+    """Which doctor account is which roster name (set once by the doctor, audited)."""
+
+    __tablename__ = "health_roster_links"
+
+    roster_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    linked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def appointment_code(appointment_id: int) -> str:
+    return f"LH-{appointment_id:06d}"
+
+
+def parse_code(raw: str) -> int | None:
+    cleaned = raw.strip().upper().removeprefix("LH-").removeprefix("#")
+    return int(cleaned) if cleaned.isdigit() and len(cleaned) <= 9 else None
+
+
+@dataclass(frozen=True)
+class Booked:
+    outcome: Literal["booked", "already", "full"]
+    appointment: Appointment | None = None
+
+
+async def booked_counts(session: AsyncSession, keys: list[str]) -> dict[str, int]:
+    if not keys:
+        return {}
+    query = (select(Appointment.slot_key, func.count()).where(Appointment.slot_key.in_(keys),
+                                                              Appointment.status == BOOKED)
+             .group_by(Appointment.slot_key))
+    return {key: int(count) for key, count in (await session.execute(query)).all()}
+
+
+async def own_booking(session: AsyncSession, user_id: int, slot_key: str) -> Appointment | None:
+    query = select(Appointment).where(Appointment.slot_key == slot_key, Appointment.user_id == user_id,
+                                      Appointment.status == BOOKED)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+def _take_seat(dialect: str, slot: Slot, user_id: int, video_token: str | None,
+               now: dt.datetime) -> Executable:
+    seats = union_all(*(select(literal(n).label("n")) for n in range(1, slot.capacity + 1))).subquery("seats")
+    taken = select(Appointment.seat).where(Appointment.slot_key == slot.key, Appointment.status == BOOKED)
+    starts = slot.starts_at.astimezone(dt.UTC).replace(tzinfo=None)  # UTCDateTime's stored form
+    created = now.astimezone(dt.UTC).replace(tzinfo=None)
+    chosen = (select(literal(slot.key, String(32)), literal(slot.kind, String(16)),
+                     literal(starts, DateTime()), seats.c.n, literal(user_id, Integer()),
+                     literal(BOOKED, String(16)), literal(video_token, String(32)),
+                     literal(created, DateTime()))
+              .where(seats.c.n.not_in(taken)).order_by(seats.c.n).limit(1))
+    columns = ["slot_key", "kind", "starts_at", "seat", "user_id", "status", "video_token", "created_at"]
+    module = postgresql if dialect == "postgresql" else sqlite
+    return (module.insert(Appointment).from_select(columns, chosen).on_conflict_do_nothing()
+            .returning(Appointment.id))
+
+
+async def book(session: AsyncSession, cipher: FieldCipher, slot: Slot, *, user_id: int, reason: str = "",
+               video_token: str | None = None, now: dt.datetime) -> Booked:
+    """Takes a seat of `slot` for the user, atomically. The insert comes first (on SQLite it takes the
+    write lock before anything is read), then, if it did nothing, why: the user's own booking or a
+    full slot; a seat taken meanwhile by someone else is retried with the next free one."""
+    dialect = session.get_bind().dialect.name
+    for _ in range(slot.capacity + 1):
+        new_id = (await session.execute(_take_seat(dialect, slot, user_id, video_token, now))).scalar()
+        if new_id is not None:
+            appointment = await session.get(Appointment, new_id)
+            assert appointment is not None
+            if reason:
+                appointment.reason_enc = seal(cipher, reason, "appointment", appointment.id)
+                await session.flush()
+            return Booked("booked", appointment)
+        mine = await own_booking(session, user_id, slot.key)
+        if mine is not None:
+            return Booked("already", mine)
+        if (await booked_counts(session, [slot.key])).get(slot.key, 0) >= slot.capacity:
+            return Booked("full")
+    return Booked("full")
+
+
+async def cancel(session: AsyncSession, appointment: Appointment, now: dt.datetime) -> bool:
+    if appointment.status != BOOKED:
+        return False
+    appointment.status, appointment.cancelled_at = CANCELLED, now
+    await session.flush()
+    return True
+
+
+async def upcoming_of(session: AsyncSession, user_id: int, now: dt.datetime) -> list[Appointment]:
+    query = (select(Appointment).where(Appointment.user_id == user_id, Appointment.status == BOOKED,
+                                       Appointment.starts_at > now - dt.timedelta(hours=2))
+             .order_by(Appointment.starts_at, Appointment.id))
+    return list((await session.execute(query)).scalars())
+
+
+async def all_of(session: AsyncSession, user_id: int) -> list[Appointment]:
+    query = select(Appointment).where(Appointment.user_id == user_id).order_by(Appointment.id)
+    return list((await session.execute(query)).scalars())
+
+
+async def between(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> list[Appointment]:
+    query = (select(Appointment).where(Appointment.status == BOOKED, Appointment.starts_at >= start,
+                                       Appointment.starts_at < end)
+             .order_by(Appointment.starts_at, Appointment.seat))
+    return list((await session.execute(query)).scalars())
+
+
+async def links(session: AsyncSession) -> dict[str, int]:
+    """roster id → user id of every linked doctor account."""
+    rows = (await session.execute(select(RosterLink.roster_id, RosterLink.user_id))).all()
+    return {roster_id: user_id for roster_id, user_id in rows}
+
+
+async def link_doctor(session: AsyncSession, roster_id: str, user_id: int, now: dt.datetime) -> None:
+    """The account becomes this roster name (replacing whoever held it, and its own earlier name)."""
+    for row in (await session.execute(select(RosterLink).where(
+            (RosterLink.roster_id == roster_id) | (RosterLink.user_id == user_id)))).scalars():
+        await session.delete(row)
+    await session.flush()
+    session.add(RosterLink(roster_id=roster_id, user_id=user_id, linked_at=now))
+    await session.flush()
