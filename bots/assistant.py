@@ -16,6 +16,7 @@ import yaml
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.onestop.store import listen
+from backends.shop.payments.configured import configured_payments
 from bots.dialogue import account, dossier, dossier_answer, dossier_rating, dossier_staff, health, menu
 from bots.dialogue import forms as form_flows
 from bots.dialogue.base import Dialogue, Router, Services
@@ -113,6 +114,7 @@ class Assistant:
             hasher=Hasher(secret), cipher=cipher, commune=_load_commune(settings.data_dir),
             forms=Forms(load_forms(settings.data_dir / "forms")),
         )
+        services.payments = configured_payments(settings, services.commune, services.hasher)
         own_host = urlsplit(settings.public_url).hostname
         links = LinkPolicy.load(settings.data_dir / "blocklist.yml")
         links = links.with_allowed(own_host) if own_host else links
@@ -153,6 +155,7 @@ class Assistant:
             self.router.nlu = LocalNLU(self.nlu_engine)
             await self.nlu_session.close()
             self.nlu_session = None
+        await self.services.payments.close()
         await self.services.audit.close()
         await self.database.close()
 
