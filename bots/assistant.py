@@ -108,13 +108,15 @@ class Assistant:
         secret = settings.secret()
         audit = AuditLog(database)
         cipher = FieldCipher(secret)
+        hasher = Hasher(secret)
+        commune = _load_commune(settings.data_dir)
         services = Services(
             settings=settings, catalogue=catalogue, nlu=engine,
             outbox=Outbox(database, RetryPolicy.from_settings(settings), cipher=cipher), audit=audit,
-            hasher=Hasher(secret), cipher=cipher, commune=_load_commune(settings.data_dir),
+            hasher=hasher, cipher=cipher, commune=commune,
             forms=Forms(load_forms(settings.data_dir / "forms")),
+            payments=configured_payments(settings, commune, hasher),
         )
-        services.payments = configured_payments(settings, services.commune, services.hasher)
         own_host = urlsplit(settings.public_url).hostname
         links = LinkPolicy.load(settings.data_dir / "blocklist.yml")
         links = links.with_allowed(own_host) if own_host else links
