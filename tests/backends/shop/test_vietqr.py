@@ -9,6 +9,7 @@ import io
 import pytest
 import qrcode
 import qrcode.constants
+import yaml
 from PIL import Image
 
 from backends.shop.payments import PaymentRequest
@@ -21,6 +22,7 @@ from backends.shop.payments.vietqr import (
     payload,
     render_png,
 )
+from core.config import REPO_ROOT
 
 # Published by subiz/vietqr (README, "Sử dụng"): vietqr.Generate(120000, "970415", "0011001932418",
 # "ủng hộ lũ lụt"), https://github.com/subiz/vietqr/blob/master/README.md
@@ -144,3 +146,12 @@ async def test_the_provider_starts_a_transfer_with_the_order_code() -> None:
     fields = dict(parse_tlv(start.qr_payload))
     assert fields["54"] == "275000" and "DH-000123" in fields["62"]
     assert start.qr_png is not None and Image.open(io.BytesIO(start.qr_png)).size[0] > 200
+
+
+def test_the_commented_example_in_commune_yml_is_valid() -> None:
+    lines = (REPO_ROOT / "data" / "commune.yml").read_text(encoding="utf-8").splitlines()
+    start = lines.index("# payments:")
+    example = "\n".join(line.removeprefix("# ") for line in lines[start:] if line.startswith("# "))
+    account = BankAccount.from_commune(yaml.safe_load(example))
+    assert account is not None and account.bank_bin == "970405"
+    assert crc_ok(account_payload(account, 10_000, "DH-000001"))
