@@ -23,7 +23,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from backends.shop.payments import FailedEvent
-from backends.shop.payments.ledger import PENDING, Payment, first_delivery, settle
+from backends.shop.payments.ledger import CANCELLED, PENDING, Payment, first_delivery, settle
 from backends.shop.payments.stripe import CURRENCY, INTENT_ID
 from bots.assistant import Assistant
 from bots.webchat import json_response
@@ -31,9 +31,10 @@ from core.security import verify_stripe_signature
 
 log = logging.getLogger(__name__)
 MAX_EVENT_BYTES = 256 * 1024
-MAX_EVENT_ID_CHARS = 128  # PaymentEvent.event_id
 SUCCEEDED, FAILED = "payment_intent.succeeded", "payment_intent.payment_failed"
 SOURCE = "stripe"
+# Stripe's ids are about 30 characters; "stripe:<event id>" must fit Payment.confirmed_by (64).
+MAX_EVENT_ID_CHARS = 64 - len(f"{SOURCE}:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +82,8 @@ class StripeWebhook:
             self._count(event, "error")
             return web.Response(status=503, headers={"Retry-After": "60"})
         self._count(event, outcome)
-        if outcome == "settled":
-            await self._audit(event)
+        if outcome in ("settled", "paid_after_cancel"):
+            await self._audit(event, outcome)
         return json_response({"status": outcome})
 
     async def _handle(self, event: IntentEvent) -> str:
@@ -100,7 +101,14 @@ class StripeWebhook:
             if event.type == SUCCEEDED:
                 paid = await settle(session, services.payments, event.intent_id, confirmed_by=confirmed_by,
                                     amount_vnd=event.amount_vnd)
-                return "settled" if paid is not None else "ignored"
+                if paid is not None:
+                    return "settled"
+                payment = await session.scalar(select(Payment).where(Payment.reference == event.intent_id))
+                if payment is not None and payment.status == CANCELLED:
+                    log.error("stripe event %s: money received for intent %s of cancelled order %s; refund "
+                              "it in the Stripe dashboard", event.id, event.intent_id, payment.order_code)
+                    return "paid_after_cancel"
+                return "ignored"
             payment = await session.scalar(select(Payment).where(Payment.reference == event.intent_id))
             if payment is None or payment.status != PENDING:
                 return "ignored"
@@ -113,10 +121,10 @@ class StripeWebhook:
         kind = event.type if event.type in (SUCCEEDED, FAILED) else "other"
         self.assistant.metrics.stripe_events.labels(type=kind, outcome=outcome).inc()
 
-    async def _audit(self, event: IntentEvent) -> None:
+    async def _audit(self, event: IntentEvent, outcome: str) -> None:
         try:
-            await self.assistant.services.audit.record(f"{SOURCE}:{event.id}", "shop.payment_settled",
-                                                       subject=event.intent_id)
+            await self.assistant.services.audit.record(SOURCE, f"shop.payment_{outcome}",
+                                                       subject=event.intent_id, detail={"event": event.id})
         except Exception:
             log.exception("audit entry for stripe event %s could not be written", event.id)
 

@@ -22,13 +22,14 @@ from sqlalchemy import func, select
 
 from backends.shop.payments import FailedEvent, PaidEvent, PaymentError, PaymentRequest, PaymentStart
 from backends.shop.payments.configured import configured_payments
-from backends.shop.payments.ledger import PaymentEvent, payments_of, record
+from backends.shop.payments.ledger import PaymentEvent, cancel_pending, payments_of, record
 from backends.shop.payments.stripe import StripePayments, pay_link
 from bots.assistant import Assistant
 from bots.server import create_app
 from core.config import Settings
 from core.crypto import Hasher
 from core.db import Database
+from core.models import AuditEntry
 from core.security import sign_stripe_payload
 from nlu.engine import NLUEngine
 from tests.support.localstripe import localstripe_url, register_webhook
@@ -156,6 +157,11 @@ async def test_card_payment_round_trip_settles_once(shop: Shop, buyer: stripe.St
     assert len(shop.paid) == 1 and shop.failed == []
     assert await shop.status_of("DH-000101") == [(start.reference, "succeeded", paid.confirmed_by)]
 
+    async with shop.database.session() as session:
+        audited = (await session.scalars(
+            select(AuditEntry).where(AuditEntry.subject == start.reference))).all()
+    assert [(entry.actor, entry.action, entry.detail) for entry in audited] == [
+        ("stripe", "shop.payment_settled", {"event": event_id})]
     figures = (await (await shop.client.get("/metrics")).read()).decode()
     assert 'xaso_stripe_events_total{outcome="settled",type="payment_intent.succeeded"} 1.0' in figures
     assert 'xaso_stripe_events_total{outcome="duplicate",type="payment_intent.succeeded"} 1.0' in figures
@@ -199,6 +205,7 @@ async def test_refused_deliveries_change_nothing(shop: Shop) -> None:
     assert all(refusal == (401, "") for refusal in refusals)
 
     signed_garbage = [b"{not json", b"[]", b'{"id": "evt_x"}', json.dumps(
+        intent_event("evt_" + "x" * 60, start.reference, 50_000)).encode(), json.dumps(
         intent_event("evt_bad", "not-an-intent", 1)).encode(), "\udcff".encode("utf-8", "surrogatepass")]
     for body in signed_garbage:
         status, text = await shop.deliver({}, body=body)
@@ -218,6 +225,26 @@ async def test_refused_deliveries_change_nothing(shop: Shop) -> None:
     assert [paid.confirmed_by for paid in shop.paid] == ["stripe:evt_forged"]
     figures = (await (await shop.client.get("/metrics")).read()).decode()
     assert 'xaso_webhook_rejections_total{reason="signature",source="stripe"}' in figures
+
+
+async def test_a_cancelled_order_cannot_be_paid_and_a_late_payment_is_flagged(
+        shop: Shop, buyer: stripe.StripeClient) -> None:
+    start = await shop.order("DH-000106", 60_000)
+    async with shop.database.session() as session:
+        assert await cancel_pending(session, "DH-000106") == 1
+    assert await shop.stripe.cancel(start.reference) is True
+    assert await shop.stripe.cancel(start.reference) is False  # already cancelled
+    intent = await buyer.v1.payment_intents.retrieve_async(start.reference)
+    assert intent.status == "canceled"
+    assert start.pay_url is not None
+    page = await shop.client.get(urlsplit(start.pay_url).path)
+    text = await page.text()
+    assert page.status == 200 and "đã bị huỷ" in text and "data-secret" not in text
+    # Had the money come anyway (a race with the cancellation), it is flagged for a refund, not settled.
+    status, answer = await shop.deliver(intent_event("evt_late", start.reference, 60_000))
+    assert (status, json.loads(answer)) == (200, {"status": "paid_after_cancel"})
+    assert shop.paid == []
+    assert await shop.status_of("DH-000106") == [(start.reference, "cancelled", None)]
 
 
 async def test_unknown_intents_and_other_events_are_acknowledged(shop: Shop) -> None:

@@ -128,5 +128,16 @@ class StripePayments:
                           currency=intent.currency, client_secret=intent.client_secret,
                           order_code=str(metadata.get("order_code", "")))
 
+    async def cancel(self, reference: str) -> bool:
+        """Cancel the intent at Stripe so that its page can no longer take money (the order was
+        cancelled; call after `ledger.cancel_pending`). False when it could not be cancelled: already
+        paid or cancelled, unknown, or Stripe unreachable (then the webhook reports a late payment)."""
+        try:
+            await self.client.v1.payment_intents.cancel_async(reference)
+        except stripe.StripeError as error:
+            log.warning("stripe intent %s not cancelled: %s", reference, error)
+            return False
+        return True
+
     async def close(self) -> None:
         await self._http.close_async()
