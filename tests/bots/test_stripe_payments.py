@@ -247,6 +247,21 @@ async def test_a_cancelled_order_cannot_be_paid_and_a_late_payment_is_flagged(
     assert await shop.status_of("DH-000106") == [(start.reference, "cancelled", None)]
 
 
+async def test_concurrent_deliveries_settle_once(shop: Shop) -> None:
+    """The same event five times at once, and three other events for the same intent: one effect."""
+    start = PaymentStart(provider="stripe", reference="pi_racedintent")
+    async with shop.database.session() as session:
+        await record(session, "DH-000107", 90_000, start)
+    events = [intent_event("evt_race", start.reference, 90_000)] * 5 + [
+        intent_event(f"evt_other{index}", start.reference, 90_000) for index in range(3)]
+    answers = await asyncio.gather(*(shop.deliver(event) for event in events))
+    outcomes = sorted(json.loads(text)["status"] for status, text in answers if status == 200)
+    assert len(outcomes) == 8 and outcomes.count("settled") == 1
+    assert outcomes.count("duplicate") == 4 and outcomes.count("ignored") == 3
+    assert len(shop.paid) == 1
+    assert [row[1] for row in await shop.status_of("DH-000107")] == ["succeeded"]
+
+
 async def test_unknown_intents_and_other_events_are_acknowledged(shop: Shop) -> None:
     status, text = await shop.deliver(intent_event("evt_unknown", "pi_nobodystartedthis", 10_000))
     assert (status, json.loads(text)) == (200, {"status": "ignored"})
