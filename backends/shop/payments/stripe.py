@@ -28,7 +28,7 @@ PAY_LINK_LIFETIME = 3 * 24 * 3600
 STRIPE_API_BASE = "https://api.stripe.com"
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
 INTENT_ID = re.compile(r"pi_[A-Za-z0-9]{1,100}")
-_REQUEST_TIMEOUT = 20.0
+_REQUEST_TIMEOUT = 10.0  # a chat turn waits for it: keep it short
 
 
 def stripe_js_url(api_base: str, configured: str | None = None) -> str:
@@ -88,7 +88,7 @@ class StripePayments:
         # Verified TLS against the SDK's CA bundle; the session itself opens on first use, in the loop.
         self._http = stripe.AIOHTTPClient(timeout=aiohttp.ClientTimeout(total=_REQUEST_TIMEOUT))
         self.client = stripe.StripeClient(api_key, base_addresses={"api": self.api_base},
-                                          http_client=self._http, max_network_retries=2)
+                                          http_client=self._http, max_network_retries=1)
 
     async def start(self, request: PaymentRequest) -> PaymentStart:
         if request.amount_vnd <= 0:
