@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import stripe
 from playwright.async_api import async_playwright
 
-from tests.bots.test_stripe_payments import Shop, buyer, shop, stripe_settings, until
+from tests.bots.test_stripe_payments import Shop, buyer, shop, stripe_settings
 from tests.support.browser import CHROMIUM_FLAGS, artifact, chromium_path
 from tests.support.localstripe import localstripe_url
 
@@ -45,7 +45,8 @@ async def test_a_buyer_pays_on_the_page_with_3d_secure(shop: Shop, buyer: stripe
             await page.screenshot(path=str(artifact("pay-page-paid.png")), full_page=True)
         finally:
             await browser.close()
-    await until(lambda: len(shop.paid) == 1)
-    assert shop.paid[0].reference == start.reference and shop.paid[0].amount_vnd == 120_000
+    await shop.settled("DH-000201")
+    (paid,) = shop.paid
+    assert paid.reference == start.reference and paid.amount_vnd == 120_000
     assert not [error for error in errors if "Content Security Policy" in error], errors
-    assert await shop.status_of("DH-000201") == [(start.reference, "succeeded", shop.paid[0].confirmed_by)]
+    assert await shop.status_of("DH-000201") == [(start.reference, "succeeded", paid.confirmed_by)]

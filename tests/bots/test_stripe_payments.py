@@ -68,6 +68,12 @@ class Shop:
         async with self.database.session() as session:
             return [(row.reference, row.status, row.confirmed_by) for row in await payments_of(session, code)]
 
+    async def settled(self, code: str) -> None:
+        """Until the webhook's transaction has committed (the listeners run just before it does)."""
+        async with asyncio.timeout(PATIENCE):
+            while [status for _, status, _ in await self.status_of(code)] != ["succeeded"]:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+
     async def deliver(self, event: dict[str, Any], *, secret: str = WEBHOOK_SECRET, at: int | None = None,
                       header: str | None = None, body: bytes | None = None) -> tuple[int, str]:
         raw = body if body is not None else json.dumps(event).encode()
@@ -139,7 +145,7 @@ async def test_card_payment_round_trip_settles_once(shop: Shop, buyer: stripe.St
     assert intent.metadata["order_code"] == "DH-000101"
 
     await pay_by_card(buyer, start.reference, GOOD_CARD)
-    await until(lambda: len(shop.paid) == 1)
+    await shop.settled("DH-000101")
     (paid,) = shop.paid
     assert (paid.order_code, paid.provider, paid.reference, paid.amount_vnd) == (
         "DH-000101", "stripe", start.reference, 150_000)
@@ -314,7 +320,7 @@ async def test_the_payment_page_is_signed_and_shows_the_order(shop: Shop, buyer:
         assert intent.client_secret not in await refused.text()
 
     await pay_by_card(buyer, start.reference, GOOD_CARD)
-    await until(lambda: len(shop.paid) == 1)
+    await shop.settled("DH-000104")
     after = await shop.client.get(link.path)
     paid_page = await after.text()
     assert after.status == 200 and "Đã thanh toán" in paid_page and "data-secret" not in paid_page
