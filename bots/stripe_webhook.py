@@ -82,7 +82,7 @@ class StripeWebhook:
             self._count(event, "error")
             return web.Response(status=503, headers={"Retry-After": "60"})
         self._count(event, outcome)
-        if outcome in ("settled", "paid_after_cancel"):
+        if outcome in ("settled", "paid_after_cancel", "amount_mismatch"):
             await self._audit(event, outcome)
         return json_response({"status": outcome})
 
@@ -108,6 +108,11 @@ class StripeWebhook:
                     log.error("stripe event %s: money received for intent %s of cancelled order %s; refund "
                               "it in the Stripe dashboard", event.id, event.intent_id, payment.order_code)
                     return "paid_after_cancel"
+                if payment is not None and payment.status == PENDING:  # settle refused the amount
+                    log.error("stripe event %s: intent %s of order %s paid %s VND, expected %s; not settled",
+                              event.id, event.intent_id, payment.order_code, event.amount_vnd,
+                              payment.amount_vnd)
+                    return "amount_mismatch"
                 return "ignored"
             payment = await session.scalar(select(Payment).where(Payment.reference == event.intent_id))
             if payment is None or payment.status != PENDING:

@@ -223,7 +223,8 @@ async def test_refused_deliveries_change_nothing(shop: Shop) -> None:
         assert await session.scalar(select(func.count()).select_from(PaymentEvent)) == 0
 
     # A wrong amount or currency is acknowledged but settles nothing; the real event then settles it.
-    assert (await shop.deliver(intent_event("evt_cheap", start.reference, 5_000)))[0] == 200
+    status, text = await shop.deliver(intent_event("evt_cheap", start.reference, 5_000))
+    assert (status, json.loads(text)) == (200, {"status": "amount_mismatch"})
     assert (await shop.deliver(intent_event("evt_usd", start.reference, 50_000, currency="usd")))[0] == 200
     assert shop.paid == []
     status, text = await shop.deliver(event)
