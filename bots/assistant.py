@@ -17,6 +17,7 @@ from backends.health.roster import Roster, load_roster
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.onestop.store import listen
+from backends.shop.payments.configured import configured_payments
 from bots.dialogue import account, dossier, dossier_answer, dossier_rating, dossier_staff, health, menu
 from bots.dialogue import forms as form_flows
 from bots.dialogue.base import Dialogue, Router, Services
@@ -110,11 +111,14 @@ class Assistant:
         secret = settings.secret()
         audit = AuditLog(database)
         cipher = FieldCipher(secret)
+        hasher = Hasher(secret)
+        commune = _load_commune(settings.data_dir)
         services = Services(
             settings=settings, catalogue=catalogue, nlu=engine,
             outbox=Outbox(database, RetryPolicy.from_settings(settings), cipher=cipher), audit=audit,
-            hasher=Hasher(secret), cipher=cipher, commune=_load_commune(settings.data_dir),
+            hasher=hasher, cipher=cipher, commune=commune,
             forms=Forms(load_forms(settings.data_dir / "forms")),
+            payments=configured_payments(settings, commune, hasher),
         )
         own_host = urlsplit(settings.public_url).hostname
         links = LinkPolicy.load(settings.data_dir / "blocklist.yml")
@@ -157,6 +161,7 @@ class Assistant:
             self.router.nlu = LocalNLU(self.nlu_engine)
             await self.nlu_session.close()
             self.nlu_session = None
+        await self.services.payments.close()
         await self.services.audit.close()
         await self.database.close()
 

@@ -20,6 +20,8 @@ from bots.dialogue.health import run_escalation
 from bots.hooks import HookReceiver
 from bots.onestop_in import OnestopInbound
 from bots.onestop_out import make_sender, outbound_secret
+from bots.pay_page import PayPage
+from bots.stripe_webhook import StripeWebhook
 from bots.telegram.channel import RequestFactory, TelegramChannel
 from bots.verify import VerifyPages
 from bots.webchat import WebChat, WebInboxSender, error, json_response
@@ -147,6 +149,8 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         *WebChat(assistant).routes(),
         *VerifyPages(assistant).routes(),
         *Dashboard(assistant, dashboard or default_registry()).routes(),
+        *PayPage(assistant).routes(),
+        *StripeWebhook(assistant).routes(),
         *HookReceiver(assistant, {"onestop": OnestopInbound(
             assistant.services, load_catalogue(assistant.settings.data_dir / "procedures.yml"))}).routes(),
     ])

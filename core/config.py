@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     stripe_api_key: SecretStr | None = None
     stripe_api_base: str = "https://api.stripe.com"
     stripe_webhook_secret: SecretStr | None = None
+    # Stripe.js on the payment page: the publishable key (pk_…) and where the script is loaded from
+    # (Stripe's own for Stripe's API, `<api base>/js.stripe.com/v3/` for localstripe, when unset).
+    stripe_publishable_key: str | None = None
+    stripe_js_url: str | None = None
     tts_engine: Literal["auto", "gtts", "espeak"] = "auto"
     nlu_backend: Literal["embedded", "rasa"] = "embedded"
     rasa_url: str = "http://127.0.0.1:5005"

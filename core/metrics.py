@@ -17,6 +17,8 @@ class Metrics:
                                           ["source", "reason"], registry=self.registry)
         self.nlu_fallbacks = Counter("xaso_nlu_fallbacks", "Messages the embedded NLU answered because "
                                      "the Rasa server could not", ["reason"], registry=self.registry)
+        self.stripe_events = Counter("xaso_stripe_events", "Stripe webhook events accepted, by type and "
+                                     "what they did", ["type", "outcome"], registry=self.registry)
         self.outbox = Gauge("xaso_outbox_messages", "Outbox rows by status", ["status"],
                             registry=self.registry)
 

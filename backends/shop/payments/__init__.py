@@ -7,6 +7,8 @@ collecting cash), and tells the listeners (the order flow) inside the same trans
 
 from backends.shop.payments.base import (
     CashOnDelivery,
+    FailedEvent,
+    FailedListener,
     PaidEvent,
     PaidListener,
     PaymentError,
@@ -18,6 +20,8 @@ from backends.shop.payments.base import (
 
 __all__ = [
     "CashOnDelivery",
+    "FailedEvent",
+    "FailedListener",
     "PaidEvent",
     "PaidListener",
     "PaymentError",

@@ -63,6 +63,22 @@ class PaidEvent:
 PaidListener = Callable[[AsyncSession, PaidEvent], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class FailedEvent:
+    """A payment attempt the provider refused (a declined card). The payment stays pending: the buyer
+    may try again on the same page, or choose another way to pay."""
+
+    order_code: str
+    provider: str
+    reference: str
+    reason: str  # the provider's short code, e.g. "card_declined"; "" when not given
+    reported_by: str  # "stripe:evt_…"
+
+
+# Called once per failed attempt (per provider event), inside the transaction that records it.
+FailedListener = Callable[[AsyncSession, FailedEvent], Awaitable[None]]
+
+
 class CashOnDelivery:
     """Nothing to pay now: the seller collects the money and confirms it on delivery."""
 
@@ -78,6 +94,7 @@ class Payments:
     def __init__(self, providers: Iterable[PaymentProvider] = ()) -> None:
         self._providers: dict[str, PaymentProvider] = {}
         self._listeners: list[PaidListener] = []
+        self._failed_listeners: list[FailedListener] = []
         for provider in providers:
             self.add(provider)
 
@@ -96,3 +113,17 @@ class Payments:
     async def notify_paid(self, session: AsyncSession, event: PaidEvent) -> None:
         for listener in self._listeners:
             await listener(session, event)
+
+    def on_failed(self, listener: FailedListener) -> None:
+        self._failed_listeners.append(listener)
+
+    async def notify_failed(self, session: AsyncSession, event: FailedEvent) -> None:
+        for listener in self._failed_listeners:
+            await listener(session, event)
+
+    async def close(self) -> None:
+        """Release what providers hold open (Stripe's HTTP session)."""
+        for provider in self._providers.values():
+            closer = getattr(provider, "close", None)
+            if closer is not None:
+                await closer()
