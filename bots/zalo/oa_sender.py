@@ -166,9 +166,13 @@ class OASender:
             found = (await session.execute(
                 update(User).where(User.channel == OA_CHANNEL, User.external_id == chat_id)
                 .values(unreachable=True).returning(User.id))).scalar_one_or_none()
-        await self.audit.record("channel:zalo", "zalo.unreachable",
-                                subject=f"user:{found}" if found is not None else None,
-                                outcome="fail", detail={"code": code, "reason": UNREACHABLE[code]})
+        try:
+            await self.audit.record("channel:zalo", "zalo.unreachable",
+                                    subject=f"user:{found}" if found is not None else None, outcome="fail",
+                                    detail={"code": code, "reason": "not_following" if code == -213
+                                            else "outside_window"})
+        except Exception:
+            log.exception("zalo: the unreachable user could not be audited")
 
 
 def _buttons(labels: list[str]) -> dict[str, Any]:
