@@ -5,23 +5,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bots.telegram.render import split_text as _split
-
 TEXT_LIMIT = 2000
 MAX_BUTTONS = 5  # per OA message; more go in follow-up messages
 MAX_TITLE_CHARS = 100
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Pieces of at most `limit` characters (Zalo counts characters), cut at a line break or a space."""
+    """Pieces of at most `limit` characters, cut at a line break, else at a space, else anywhere."""
     pieces: list[str] = []
-    for piece in _split(text, limit):
-        # The Telegram helper counts UTF-16 units, which is never fewer than characters: re-check.
-        while len(piece) > limit:
-            pieces.append(piece[:limit])
-            piece = piece[limit:]
-        pieces.append(piece)
-    return [piece for piece in pieces if piece]
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit]
+        at = window.rfind("\n")
+        if at < limit // 2:
+            at = window.rfind(" ")
+        if at < limit // 2:
+            pieces.append(window)
+            rest = rest[limit:]
+            continue
+        pieces.append(window[:at].rstrip())
+        rest = rest[at + 1:]
+    if rest.strip():
+        pieces.append(rest)
+    return [piece for piece in pieces if piece.strip()]
 
 
 def groups(items: Sequence[str], size: int = MAX_BUTTONS) -> list[list[str]]:

@@ -73,7 +73,7 @@ class FakeZalo:
         self.files: dict[str, bytes] = {}
         self.not_following: set[str] = set()
         self.outside_window: set[str] = set()
-        self._oa_failures: deque[tuple[str, int]] = deque()
+        self._oa_failures: deque[list[Any]] = deque()
         self._oauth_failures: deque[dict[str, Any]] = deque()
         self._bot_failures: dict[str, deque[tuple[int, str]]] = {}
         self._updates: deque[dict[str, Any]] = deque()
@@ -113,10 +113,11 @@ class FakeZalo:
 
     # Test controls
 
-    def fail_oa(self, code: int, times: int = 1, kind: str = "cs") -> None:
-        """The next `times` calls of `kind` ("cs", "upload_image", "upload_file") answer error `code`."""
-        for _ in range(times):
-            self._oa_failures.append((kind, code))
+    def fail_oa(self, code: int, times: int = 1, kind: str = "cs", after: int = 0) -> None:
+        """The next `times` calls of `kind` ("cs", "upload_image", "upload_file") answer error `code`
+        (an HTTP status when ≥ 500), once `after` more calls have succeeded."""
+        for number in range(times):
+            self._oa_failures.append([kind, code, after if number == 0 else 0])
 
     def fail_oauth(self, error: int = -14014, name: str = "Invalid refresh token") -> None:
         self._oauth_failures.append({"error": error, "error_name": name,
@@ -162,7 +163,12 @@ class FakeZalo:
 
     def _injected(self, kind: str) -> web.Response | None:
         if self._oa_failures and self._oa_failures[0][0] == kind:
-            _, code = self._oa_failures.popleft()
+            if self._oa_failures[0][2] > 0:
+                self._oa_failures[0][2] -= 1
+                return None
+            _, code, _ = self._oa_failures.popleft()
+            if code >= 500:
+                return web.Response(status=code, text="Service Unavailable")
             return _oa(code, {-32: "Exceeded rate limit", -201: "Parameters are invalid",
                               -213: "User has not followed OA", -230: "User has not interacted in 7 days",
                               -232: "Outside the interaction window"}.get(code, "Error"))
