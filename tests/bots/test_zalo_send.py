@@ -138,7 +138,7 @@ async def test_request_phone_sends_the_request_user_info_template(oa: TestClient
 async def test_a_retry_resumes_after_the_parts_already_delivered(oa: TestClient, fake: FakeZalo) -> None:
     fake.fail_oa(503, after=1)  # the second part fails once: the retry must not send the first again
     await deliver(oa, Reply(" ".join(f"từ{n}" for n in range(1000))), key="test:resume")
-    calls = await fake.wait_for(4)
+    await fake.wait_for(4)
     await asyncio.sleep(0.3)
     texts = [call.text for call in fake.sent("cs")]
     assert len(texts) == 4 and texts[1] == texts[2] and len(set(texts)) == 3
