@@ -5,8 +5,9 @@ schema dropped and recreated first), pointed at the fake with XASO_ZALO_API_BASE
 _BOT_API_BASE:
 
 - oa: N Zalo users each post a signed `user_send_text` event (X-ZEvent-Signature) to /zalo/webhook and
-  wait until the first message of the reply reaches the fake's /v3.0/oa/message/cs, then post the next
-  (closed loop), for a fixed time after a warm-up;
+  wait until the whole reply (the OA takes five buttons a message, so the menu is three messages) has
+  reached the fake's /v3.0/oa/message/cs, then post the next (closed loop), for a fixed time after a
+  warm-up; how many messages each text's reply takes is learnt first from one user;
 - bot: the same with Zalo Bot API updates (X-Bot-Api-Secret-Token) to /zalo/bot/webhook, until the
   reply reaches sendMessage.
 
@@ -73,21 +74,27 @@ TEXTS = ("xin chào", "cảm ơn", "Chào xã ạ", "hello")
 
 
 class BenchFake(FakeZalo):
-    """The tests' fake, plus a signal per user when a reply arrives."""
+    """The tests' fake, plus a signal per user once a whole reply (a known number of messages) arrived."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._waiters: dict[str, asyncio.Future[float]] = {}
+        self.arrivals: dict[str, list[float]] = {}
+        self._waiters: dict[str, tuple[int, asyncio.Future[float]]] = {}
 
-    def expect(self, user: str) -> asyncio.Future[float]:
+    def expect(self, user: str, count: int) -> asyncio.Future[float]:
+        """Resolves with the time the `count`-th message from now reaches `user`."""
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._waiters[user] = future
+        self._waiters[user] = (len(self.arrivals.get(user, [])) + count, future)
         return future
 
     def _arrived(self, user: str) -> None:
-        waiter = self._waiters.pop(user, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(time.monotonic())
+        now = time.monotonic()
+        seen = self.arrivals.setdefault(user, [])
+        seen.append(now)
+        waiter = self._waiters.get(user)
+        if waiter is not None and len(seen) >= waiter[0] and not waiter[1].done():
+            del self._waiters[user]
+            waiter[1].set_result(now)
 
     async def _cs(self, request: web.Request) -> web.Response:
         response = await super()._cs(request)
@@ -147,7 +154,26 @@ def request_for(mode: str, user: str, text: str) -> tuple[str, bytes, dict[str, 
     return "/zalo/bot/webhook", body, headers
 
 
+async def reply_sizes(server: Server, fake: BenchFake, mode: str) -> dict[str, int]:
+    """How many messages each text's reply takes, learnt from one user before the load (quiet 1 s)."""
+    sizes: dict[str, int] = {}
+    user = "699999999"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT)) as client:
+        for text in TEXTS * 2:  # the second round is what every later message looks like
+            before = len(fake.arrivals.get(user, []))
+            path, body, headers = request_for(mode, user, text)
+            async with client.post(server.base_url + path, data=body, headers=headers) as response:
+                assert response.status == 200, response.status
+            count = -1
+            while count != len(fake.arrivals.get(user, [])):
+                count = len(fake.arrivals.get(user, []))
+                await asyncio.sleep(1.0)
+            sizes[text] = count - before
+    return sizes
+
+
 async def load(server: Server, fake: BenchFake, mode: str, options: argparse.Namespace) -> dict[str, Any]:
+    sizes = await reply_sizes(server, fake, mode)
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     window_start = time.monotonic() + options.warmup
@@ -159,8 +185,9 @@ async def load(server: Server, fake: BenchFake, mode: str, options: argparse.Nam
         for number in itertools.count():
             if (started := time.monotonic()) >= window_end:
                 return
-            arrived = fake.expect(user)
-            path, body, headers = request_for(mode, user, TEXTS[number % len(TEXTS)])
+            text = TEXTS[number % len(TEXTS)]
+            arrived = fake.expect(user, sizes[text])
+            path, body, headers = request_for(mode, user, text)
             posted += 1
             try:
                 async with client.post(server.base_url + path, data=body, headers=headers) as response:
@@ -180,14 +207,14 @@ async def load(server: Server, fake: BenchFake, mode: str, options: argparse.Nam
         await asyncio.gather(*(user_loop(client, f"{700_000_000 + n}") for n in range(options.users)))
     await asyncio.sleep(0.5)
     ordered = sorted(latencies)
-    sends = fake.sent("cs") if mode == "oa" else fake.sent("sendMessage")
+    sends = sum(len(times) for user, times in fake.arrivals.items() if user.startswith("7"))
     return {"mode": mode, "users": options.users, "seconds": options.duration, "events": len(ordered),
             "events_per_second": round(len(ordered) / options.duration, 1),
             "p50_ms": round(percentile(ordered, 0.5) * 1000, 1),
             "p99_ms": round(percentile(ordered, 0.99) * 1000, 1),
             "max_ms": round((ordered[-1] if ordered else 0.0) * 1000, 1),
             "errors": sum(errors.values()), "error_kinds": dict(errors),
-            "messages_per_event": round(len(sends) / max(posted, 1), 2)}
+            "messages_per_event": round(sends / max(posted, 1), 2), "reply_sizes": sizes}
 
 
 async def run_mode(name: str, database_url: str | None, mode: str,

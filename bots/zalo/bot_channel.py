@@ -52,6 +52,7 @@ class BotChannel(ZaloReceiver):
         self.sender = BotSender(self.client, assistant.database, services.hasher, self.settings,
                                 services.catalogue)
         self.polling = polling(self.settings)
+        self._typing_tasks: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(WEBHOOK_PATH, self.webhook)]
@@ -66,6 +67,7 @@ class BotChannel(ZaloReceiver):
 
     async def close(self) -> None:
         await self.stop_receiving()
+        await asyncio.gather(*self._typing_tasks, return_exceptions=True)
         await self.close_http()
 
     # Receipt
@@ -117,7 +119,10 @@ class BotChannel(ZaloReceiver):
         if parsed is None:
             return
         incoming, photo = parsed
-        await self._typing(incoming.chat_id)
+        # The typing indicator goes alongside the turn, never in front of it.
+        typing = asyncio.create_task(self._typing(incoming.chat_id), name="zalobot-typing")
+        self._typing_tasks.add(typing)
+        typing.add_done_callback(self._typing_tasks.discard)
         if photo is not None:
             fetched = await self._fetch(incoming, photo)
             if fetched is None:
