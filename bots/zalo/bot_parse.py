@@ -52,8 +52,10 @@ def parse_update(update: dict[str, Any]) -> tuple[Incoming, str | None] | None:
     chat_id = chat_of(update)
     if not chat_id:
         return None
+    # Private chats only: the chat is the user (as on Telegram), so that notifications pushed later to
+    # the user's id reach this chat.
     common: dict[str, Any] = {
-        "channel": BOT_CHANNEL, "chat_id": chat_id, "user_id": str(sender["id"])[:128],
+        "channel": BOT_CHANNEL, "chat_id": chat_id, "user_id": chat_id,
         "message_id": update_key(update)[:128], "language": "vi",
         "display_name": str(sender.get("display_name") or sender.get("name") or "")[:MAX_NAME_CHARS] or None,
         "raw": update,
