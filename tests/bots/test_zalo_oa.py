@@ -384,3 +384,23 @@ async def test_bad_parameter_is_permanent(chat: OAChat, fake: FakeZalo, oa: Test
 
 def test_zalo_event_payload_is_json_serialisable() -> None:
     assert json.loads(json.dumps(text_event("a")))["event_name"] == "user_send_text"
+
+
+async def test_a_database_refusal_still_answers_200_and_the_event_is_kept(
+        oa: TestClient, fake: FakeZalo, monkeypatch: pytest.MonkeyPatch) -> None:
+    channel = oa.app[ZALO_OA]
+    real_accept = channel.inbox.accept
+    failures = iter([True])
+
+    async def flaky(*args: Any) -> bool:
+        if next(failures, False):
+            raise OSError("database unavailable")
+        return await real_accept(*args)
+
+    monkeypatch.setattr(channel.inbox, "accept", flaky)
+    body, headers = signed(text_event("xin chào", USER))
+    started = time.monotonic()
+    assert (await raw_post(oa, body, headers))[0] == 200
+    assert time.monotonic() - started < 1.0
+    calls = await fake.wait_for(1, timeout=15)
+    assert "Xin chào" in calls[0].text
