@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -404,3 +405,31 @@ async def test_a_database_refusal_still_answers_200_and_the_event_is_kept(
     assert time.monotonic() - started < 1.0
     calls = await fake.wait_for(1, timeout=15)
     assert "Xin chào" in calls[0].text
+
+
+async def test_a_whole_birth_registration_then_its_status_over_zalo(chat: OAChat, fake: FakeZalo) -> None:
+    """From free text to a dossier code, papers sent as Zalo images, then the status question."""
+    assert "Đăng ký khai sinh" in joined(await chat.say("làm giấy khai sinh cho con"))
+    await chat.tap("dossier:start:birth_registration")
+    assert "Họ và tên của bé" in joined(await chat.tap("dossier:consent:birth_registration"))
+    await chat.say("Nguyễn Văn Bình")
+    await chat.say("15/10/2025")
+    await chat.tap("form:choice:male")
+    await chat.say("Trạm Y tế xã La Bằng")
+    assert "căn cước" in joined(await chat.say("Trần Thị Hoa"))
+    await chat.say("019190012345")
+    await chat.tap("form:skip")
+    await chat.say("Xóm Kèm, xã La Bằng")
+    assert "Giấy chứng sinh" in joined(await chat.say("0912345678"))
+    for number, colour in enumerate(((30, 120, 200), (10, 200, 10))):
+        url = fake.file_url(f"paper{number}.jpg", base64.b64decode(jpeg(colour)["attachment"]["data"]))
+        image = {"type": "image", "payload": {"url": url, "thumbnail": url}}
+        await chat.post(oa_event("user_send_image", USER,
+                                 message={"msg_id": f"paper{number}", "attachments": [image]}))
+    summary = await chat.tap("form:skip")
+    assert "Trần Thị Hoa" in joined(summary)
+    receipt = joined(await chat.tap("form:confirm"))
+    code = re.search(r"LB-\d{4}-\d{6}", receipt)
+    assert code, receipt
+    status = joined(await chat.say(f"{code.group(0)} đến đâu rồi"))
+    assert code.group(0) in status and "Đã tiếp nhận" in status

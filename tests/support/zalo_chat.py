@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from bots.zalo.models import ZaloEvent
+from bots.zalo.models import ZaloButton, ZaloEvent
 from core.db import Database
 from core.models import OutboxMessage
 from tests.support.fake_zalo import BOT_SECRET, Call, FakeZalo, bot_update, signed, text_event
@@ -55,6 +55,10 @@ class OAChat:
         """What tapping an `oa.query.show` button does: the user sends its payload as text."""
         return await self.say(label)
 
+    async def tap(self, data: str) -> list[Call]:
+        """Taps the newest button this user was sent that stands for `data`."""
+        return await self.say(await sent_payload(self.database, "zalo", self.user_id, data))
+
 
 class BotChat:
     """One Zalo user talking to the Zalo bot (webhook mode)."""
@@ -74,6 +78,16 @@ class BotChat:
 
     async def say(self, text: str) -> list[Call]:
         return await self.post(bot_update(text, self.chat_id))
+
+
+async def sent_payload(database: Database, channel: str, chat_id: str, data: str) -> str:
+    async with database.session() as session:
+        payload = (await session.execute(
+            select(ZaloButton.payload).where(ZaloButton.channel == channel, ZaloButton.chat_id == chat_id,
+                                             ZaloButton.data == data)
+            .order_by(ZaloButton.id.desc()).limit(1))).scalar_one_or_none()
+    assert payload is not None, f"no button {data!r} was sent to {chat_id}"
+    return payload
 
 
 def labels_of(calls: list[Call]) -> list[str]:
