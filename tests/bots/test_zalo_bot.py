@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import math
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -201,3 +203,28 @@ async def test_cli_wiring(settings: Settings, fake: FakeZalo, monkeypatch: pytes
                                                                public_url="https://xa.example.vn"))
     assert await asyncio.to_thread(cli.main, ["zalo", "set-webhook"]) == 0
     assert "webhook set" in capsys.readouterr().out
+
+
+async def test_a_whole_birth_registration_then_its_status_over_the_bot(chat: BotChat, fake: FakeZalo) -> None:
+    from tests.bots.test_dossier_chat import jpeg
+
+    assert "Đăng ký khai sinh" in joined(await chat.say("lam giay khai sinh cho con"))
+    await chat.tap("dossier:start:birth_registration")
+    assert "Họ và tên của bé" in joined(await chat.tap("dossier:consent:birth_registration"))
+    for answer in ("Nguyễn Văn Bình", "15/10/2025"):
+        await chat.say(answer)
+    await chat.tap("form:choice:male")
+    for answer in ("Trạm Y tế xã La Bằng", "Trần Thị Hoa", "019190012345"):
+        await chat.say(answer)
+    await chat.tap("form:skip")
+    await chat.say("Xóm Kèm, xã La Bằng")
+    assert "Giấy chứng sinh" in joined(await chat.say("0912345678"))
+    for number, colour in enumerate(((30, 120, 200), (10, 200, 10))):
+        url = fake.file_url(f"bpaper{number}.jpg", base64.b64decode(jpeg(colour)["attachment"]["data"]))
+        await chat.post(bot_update(None, CHAT, event_name="message.image.received", photo=url))
+    assert "Trần Thị Hoa" in joined(await chat.tap("form:skip"))
+    receipt = joined(await chat.tap("form:confirm"))
+    code = re.search(r"LB-\d{4}-\d{6}", receipt)
+    assert code, receipt
+    status = joined(await chat.say(f"{code.group(0)} đến đâu rồi"))
+    assert code.group(0) in status and "Đã tiếp nhận" in status

@@ -79,6 +79,10 @@ class BotChat:
     async def say(self, text: str) -> list[Call]:
         return await self.post(bot_update(text, self.chat_id))
 
+    async def tap(self, data: str) -> list[Call]:
+        """Answers with the number (or label) the newest choice standing for `data` was shown with."""
+        return await self.say(await sent_payload(self.database, "zalobot", self.chat_id, data))
+
 
 async def sent_payload(database: Database, channel: str, chat_id: str, data: str) -> str:
     async with database.session() as session:
