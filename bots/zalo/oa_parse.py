@@ -49,8 +49,6 @@ def user_of(event: dict[str, Any]) -> str | None:
         value = event.get(field)
         if isinstance(value, dict) and isinstance(value.get("id"), str | int) and str(value["id"]):
             return str(value["id"])[:128]
-    if isinstance(event.get("user_id_by_app"), str) and event.get("event_name") == "user_submit_info":
-        return None
     return None
 
 

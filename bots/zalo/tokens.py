@@ -33,6 +33,7 @@ from core.models import utcnow
 log = logging.getLogger(__name__)
 REFRESH_MARGIN = timedelta(hours=1)  # refreshed this long before the access token expires
 CLAIM_SECONDS = 30.0
+STORE_ATTEMPTS = 5
 REFRESH_LIFETIME = timedelta(days=90)
 OAUTH_PATH = "/v4/oa/access_token"
 ACCESS_CONTEXT = "zalo_tokens.access"
@@ -127,7 +128,9 @@ class TokenStore:
                     return current  # refreshed by another task or process meanwhile
                 refresh_token = await self._claim(seen_version)
                 if refresh_token is not None:
-                    return await self._exchange(seen_version, refresh_token)
+                    # Shielded: a caller's timeout must not cut the exchange between Zalo's answer (the
+                    # old refresh token spent) and the write of the new one.
+                    return await asyncio.shield(self._exchange(seen_version, refresh_token))
                 if asyncio.get_running_loop().time() > deadline:
                     raise TokenError("another process holds the Zalo token refresh")
                 await asyncio.sleep(0.2)
@@ -169,10 +172,20 @@ class TokenStore:
                              refreshing_until=None)
                      .returning(ZaloToken.version)
                      .execution_options(synchronize_session=False))
-        async with self.database.session() as session:
-            if (await session.execute(statement)).first() is None:
-                # Only an operator's import can move the version under a live claim; theirs wins.
-                log.warning("zalo: tokens changed during a refresh; the imported ones are kept")
+        # The old refresh token is spent now: storing the new one is retried before giving up.
+        for attempt in range(1, STORE_ATTEMPTS + 1):
+            try:
+                async with self.database.session() as session:
+                    if (await session.execute(statement)).first() is None:
+                        # Only an operator's import moves the version under a live claim; theirs wins.
+                        log.warning("zalo: tokens changed during a refresh; the imported ones are kept")
+                break
+            except Exception:
+                if attempt == STORE_ATTEMPTS:
+                    log.critical("zalo: the new tokens could not be stored and the old refresh token is "
+                                 "spent: paste a new pair and run `xaso zalo token --import`")
+                    raise
+                await asyncio.sleep(0.5 * attempt)
         log.info("zalo: access token refreshed, valid until %s", values["expires_at"].isoformat())
         return await self.state()
 
