@@ -228,3 +228,19 @@ async def test_a_whole_birth_registration_then_its_status_over_the_bot(chat: Bot
     assert code, receipt
     status = joined(await chat.say(f"{code.group(0)} đến đâu rồi"))
     assert code.group(0) in status and "Đã tiếp nhận" in status
+
+
+async def test_cli_token_and_serve_flag(settings: Settings, database: Database, fake: FakeZalo,
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from bots import cli
+    from tests.bots.test_zalo_oa import zalo_settings
+
+    assert cli.build_parser().parse_args(["serve", "--zalo-polling"]).zalo_polling
+    monkeypatch.setattr(cli, "_settings", lambda: zalo_settings(settings, fake))
+    assert await asyncio.to_thread(cli.main, ["zalo", "token"]) == 0
+    shown = capsys.readouterr().out
+    assert '"refresh_token": "set"' in shown and "refresh-0" not in shown
+    fake.fail_oauth()
+    assert await asyncio.to_thread(cli.main, ["zalo", "token", "--refresh"]) == 2
+    assert "refused" in capsys.readouterr().err
