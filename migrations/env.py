@@ -12,7 +12,9 @@ import backends.health.consults  # health_consults, health_consult_messages, hea
 import backends.onestop.answers  # dossier_answers joins Base.metadata for autogenerate
 import backends.onestop.ratings  # dossier_ratings
 import backends.onestop.store  # noqa: F401  (its tables join Base.metadata for autogenerate)
+import bots.telegram.inbox  # noqa: F401
 import core.signing.store  # noqa: F401  (signed_documents)
+from bots.zalo import models as zalo_models  # noqa: F401  (zalo_inbox, zalo_tokens, zalo_buttons, …)
 from core.models import Base
 
 target_metadata = Base.metadata
