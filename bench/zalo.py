@@ -175,6 +175,7 @@ async def reply_sizes(server: Server, fake: BenchFake, mode: str) -> dict[str, i
 async def load(server: Server, fake: BenchFake, mode: str, options: argparse.Namespace) -> dict[str, Any]:
     sizes = await reply_sizes(server, fake, mode)
     latencies: list[float] = []
+    acks: list[float] = []
     errors: Counter[str] = Counter()
     window_start = time.monotonic() + options.warmup
     window_end = window_start + options.duration
@@ -192,6 +193,8 @@ async def load(server: Server, fake: BenchFake, mode: str, options: argparse.Nam
             try:
                 async with client.post(server.base_url + path, data=body, headers=headers) as response:
                     status = response.status
+                if window_start <= started <= window_end:
+                    acks.append(time.monotonic() - started)
                 at = await asyncio.wait_for(arrived, WEBHOOK_TIMEOUT) if status == 200 else None
             except (TimeoutError, aiohttp.ClientError) as problem:
                 errors[type(problem).__name__] += 1
@@ -213,6 +216,8 @@ async def load(server: Server, fake: BenchFake, mode: str, options: argparse.Nam
             "p50_ms": round(percentile(ordered, 0.5) * 1000, 1),
             "p99_ms": round(percentile(ordered, 0.99) * 1000, 1),
             "max_ms": round((ordered[-1] if ordered else 0.0) * 1000, 1),
+            "ack_p50_ms": round(percentile(sorted(acks), 0.5) * 1000, 1),
+            "ack_p99_ms": round(percentile(sorted(acks), 0.99) * 1000, 1),
             "errors": sum(errors.values()), "error_kinds": dict(errors),
             "messages_per_event": round(sends / max(posted, 1), 2), "reply_sizes": sizes}
 
@@ -234,12 +239,12 @@ async def run_mode(name: str, database_url: str | None, mode: str,
 
 def table(results: Sequence[dict[str, Any]]) -> str:
     lines = [f"{'backend':<11}{'mode':<5}{'users':>6}{'events/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
-             f"{'errors':>7}{'msgs/event':>11}"]
+             f"{'errors':>7}{'msgs/event':>11}{'200 p99 ms':>11}"]
     for result in results:
         for run in result["modes"]:
             lines.append(f"{result['backend']:<11}{run['mode']:<5}{run['users']:>6}{run['events_per_second']:>10.1f}"
                          f"{run['p50_ms']:>8.1f}{run['p99_ms']:>8.1f}{run['max_ms']:>8.1f}{run['errors']:>7}"
-                         f"{run['messages_per_event']:>11}")
+                         f"{run['messages_per_event']:>11}{run['ack_p99_ms']:>11.1f}")
     return "\n".join(lines)
 
 
