@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 # Channels whose replies are pushed through the outbox, with their outbox key prefix.
-PUSHED_REPLY_PREFIXES = {"telegram": "tg"}
+PUSHED_REPLY_PREFIXES = {"telegram": "tg", "zalo": "za", "zalobot": "zb"}
 
 
 def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,

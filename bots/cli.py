@@ -26,6 +26,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     if args.telegram_polling:
         settings = settings.model_copy(update={"telegram_polling": True})
+    if args.zalo_polling:
+        settings = settings.model_copy(update={"zalo_bot_mode": "polling"})
     assistant = Assistant.build(settings)
     print(f"xaso: serving {settings.commune_name} on http://{args.host}:{args.port}/chat "
           f"(database {settings.database_url.split('://')[0]})", flush=True)
@@ -149,6 +151,34 @@ async def _telegram(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _zalo(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    from bots.zalo import admin
+    from bots.zalo.bot_api import BotAPIError
+
+    settings = _settings()
+    try:
+        if args.zalo_command == "token":
+            async def show(database: Any) -> int:
+                await admin.token(settings, database, sys.stdout, refresh=args.refresh,
+                                  import_env=args.import_env)
+                return 0
+            return await _with_database(show)
+        action = admin.set_webhook if args.zalo_command == "set-webhook" else admin.webhook_info
+        await action(settings, sys.stdout)
+    except admin.SetupError as problem:
+        print(f"xaso zalo: {problem}", file=sys.stderr)
+        return 2
+    except BotAPIError as problem:
+        print(f"xaso zalo: the Bot API refused: {problem.description}", file=sys.stderr)
+        return 1
+    except aiohttp.ClientError as problem:
+        print(f"xaso zalo: Zalo unreachable ({type(problem).__name__})", file=sys.stderr)
+        return 1
+    return 0
+
+
 async def _db_upgrade(args: argparse.Namespace) -> int:
     async def done(database: Any) -> int:
         print("database schema is at the latest revision")
@@ -179,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--telegram-polling", action="store_true",
                        help="receive Telegram with getUpdates (no public address needed)")
+    serve.add_argument("--zalo-polling", action="store_true",
+                       help="receive the Zalo Bot API with getUpdates (the default unless XASO_PUBLIC_URL "
+                       "is https)")
     serve.set_defaults(run=cmd_serve)
 
     chat = commands.add_parser("chat", help="talk to the assistant in this terminal")
@@ -213,6 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
     telegram_commands.add_parser("set-webhook", help="register {XASO_PUBLIC_URL}/telegram/webhook + secret")
     telegram_commands.add_parser("info", help="show what Telegram knows of the webhook")
     telegram.set_defaults(run=lambda args: asyncio.run(_telegram(args)))
+
+    zalo = commands.add_parser("zalo", help="Zalo: the OA token, the Bot API webhook")
+    zalo_commands = zalo.add_subparsers(dest="zalo_command", required=True)
+    zalo_token = zalo_commands.add_parser("token", help="show the OA access token's expiry (never the token)")
+    zalo_token.add_argument("--refresh", action="store_true", help="refresh it now through OAuth v4")
+    zalo_token.add_argument("--import", dest="import_env", action="store_true",
+                            help="replace the stored tokens by XASO_ZALO_ACCESS_TOKEN / _REFRESH_TOKEN")
+    zalo_commands.add_parser("set-webhook", help="register {XASO_PUBLIC_URL}/zalo/bot/webhook + secret")
+    zalo_commands.add_parser("info", help="show the Zalo bot and what Zalo knows of its webhook")
+    zalo.set_defaults(run=lambda args: asyncio.run(_zalo(args)))
 
     db = commands.add_parser("db", help="the database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)

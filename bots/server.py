@@ -25,6 +25,8 @@ from bots.stripe_webhook import StripeWebhook
 from bots.telegram.channel import RequestFactory, TelegramChannel
 from bots.verify import VerifyPages
 from bots.webchat import WebChat, WebInboxSender, error, json_response
+from bots.zalo.bot_channel import BotChannel
+from bots.zalo.oa_channel import OAChannel
 from core.media import link_is_valid, media_bytes
 from core.models import Media
 from core.outbox import ChannelSender
@@ -32,6 +34,8 @@ from core.outbox import ChannelSender
 log = logging.getLogger(__name__)
 ASSISTANT = web.AppKey("assistant", Assistant)
 TELEGRAM = web.AppKey("telegram", TelegramChannel)
+ZALO_OA = web.AppKey("zalo_oa", OAChannel)
+ZALO_BOT = web.AppKey("zalo_bot", BotChannel)
 SHUTDOWN_FLUSH_SECONDS = 10.0
 
 
@@ -89,10 +93,12 @@ async def home(request: web.Request) -> web.Response:
 
 
 def senders(assistant: Assistant, telegram: TelegramChannel | None = None,
-            hooks_session: aiohttp.ClientSession | None = None) -> list[ChannelSender]:
+            hooks_session: aiohttp.ClientSession | None = None,
+            zalo: tuple[OAChannel | BotChannel, ...] = ()) -> list[ChannelSender]:
     found: list[ChannelSender] = [WebInboxSender(assistant)]
     if telegram is not None:
         found.append(telegram.sender)
+    found.extend(channel.sender for channel in zalo)
     onestop = make_sender(assistant.settings, hooks_session) if hooks_session is not None else None
     if onestop is not None:
         found.append(onestop)
@@ -107,10 +113,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     telegram = app.get(TELEGRAM)
     if telegram is not None:
         await telegram.start()
+    zalo = tuple(channel for channel in (app.get(ZALO_OA), app.get(ZALO_BOT)) if channel is not None)
+    for channel in zalo:
+        await channel.start()
     stop = asyncio.Event()
     # Signed POSTs to the provincial one-stop system (bots/onestop_out.py), when configured.
     hooks_session = aiohttp.ClientSession() if outbound_secret(assistant.settings) else None
-    channel_senders = senders(assistant, telegram, hooks_session)
+    channel_senders = senders(assistant, telegram, hooks_session, zalo)
     outbox = assistant.services.outbox
     tasks = [asyncio.create_task(outbox.run(sender, stop), name=f"outbox-{sender.name}")
              for sender in channel_senders]
@@ -120,6 +129,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
     if telegram is not None:
         await telegram.stop_receiving()
+    for channel in zalo:
+        await channel.stop_receiving()
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     for sender in channel_senders:
@@ -128,6 +139,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await hooks_session.close()
     if telegram is not None:
         await telegram.close()
+    for channel in zalo:
+        await channel.close()
     await assistant.close()
 
 
@@ -142,6 +155,13 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         telegram = TelegramChannel(assistant, telegram_request)
         app[TELEGRAM] = telegram
         app.add_routes(telegram.routes())
+    settings = assistant.settings
+    if settings.zalo_app_id and settings.zalo_oa_secret is not None:  # Zalo OA: POST /zalo/webhook
+        app[ZALO_OA] = OAChannel(assistant)
+        app.add_routes(app[ZALO_OA].routes())
+    if settings.zalo_bot_token is not None:  # Zalo Bot API: POST /zalo/bot/webhook, or polling
+        app[ZALO_BOT] = BotChannel(assistant)
+        app.add_routes(app[ZALO_BOT].routes())
     app.add_routes([
         web.get("/healthz", healthz),
         web.get("/metrics", metrics),

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     zalo_bot_token: SecretStr | None = None
     zalo_bot_webhook_secret: SecretStr | None = None
     zalo_bot_api_base: str = "https://bot-api.zaloplatforms.com"
+    # Zalo Bot API input: "auto" polls with getUpdates unless XASO_PUBLIC_URL is https (then the webhook).
+    zalo_bot_mode: Literal["auto", "webhook", "polling"] = "auto"
+    zalo_poll_timeout: int = 30
+    # Outbound pace for both Zalo modes (about 4,000 requests/min per app): per chat and overall, msg/s.
+    zalo_per_chat_rate: float = 2.0
+    zalo_global_rate: float = 50.0
     stripe_api_key: SecretStr | None = None
     stripe_api_base: str = "https://api.stripe.com"
     stripe_webhook_secret: SecretStr | None = None

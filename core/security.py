@@ -139,3 +139,37 @@ def _verify_stripe_signature(header_value: str | None, body: bytes, secret: str 
         well_formed = _STRIPE_HEX_SIGNATURE.fullmatch(candidate) is not None
         matched |= hmac.compare_digest(expected, candidate.encode("utf-8", "surrogatepass")) and well_formed
     return matched
+
+
+# Zalo Official Account: `X-ZEvent-Signature` is `mac=` + hex sha256(app_id + body + timestamp + OA secret),
+# a plain hash over the concatenation (not an HMAC), the timestamp (ms) being the body's own field.
+ZALO_MAX_AGE_SECONDS = 24 * 3600
+ZALO_MAX_SKEW_SECONDS = 300
+_ZALO_SIGNATURE = re.compile(r"(?:mac=)?([0-9a-fA-F]{64})")
+
+
+def zalo_signature(app_id: str, body: bytes, timestamp: str, oa_secret: str) -> str:
+    return hashlib.sha256(app_id.encode() + body + timestamp.encode() + oa_secret.encode()).hexdigest()
+
+
+def verify_zalo_signature(header_value: str | None, app_id: str | None, body: bytes, timestamp: str | None,
+                          oa_secret: str | None) -> bool:
+    """True when the header (with or without `mac=`) is the event's signature. Fails closed: a missing
+    header, app id, timestamp or secret is never a match."""
+    if not header_value or not app_id or not timestamp or not oa_secret:
+        return False
+    found = _ZALO_SIGNATURE.fullmatch(header_value.strip())
+    if found is None:
+        return False
+    expected = zalo_signature(app_id, bytes(body), timestamp, oa_secret)
+    return hmac.compare_digest(expected.encode(), found.group(1).lower().encode())
+
+
+def zalo_timestamp_fresh(timestamp_ms: str | int | None, now: float) -> bool:
+    """Zalo retries an event for about an hour with its first timestamp: an event older than 24 h, or more
+    than 5 minutes in the future, is refused."""
+    try:
+        seconds = int(str(timestamp_ms)) / 1000.0
+    except (TypeError, ValueError):
+        return False
+    return now - ZALO_MAX_AGE_SECONDS <= seconds <= now + ZALO_MAX_SKEW_SECONDS

@@ -17,6 +17,7 @@ import backends.shop.payments.ledger  # noqa: F401  (shop_payments, shop_payment
 import bots.dashboard.store  # dashboard_login_links, dashboard_sessions
 import bots.telegram.inbox  # noqa: F401
 import core.signing.store  # noqa: F401  (signed_documents)
+from bots.zalo import models as zalo_models  # noqa: F401  (zalo_inbox, zalo_tokens, zalo_buttons, …)
 from core.models import Base
 
 target_metadata = Base.metadata
