@@ -1,7 +1,7 @@
 """dashboard: one-time login links and staff sessions
 
 Revision ID: 0015
-Revises: 0009
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0009"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
