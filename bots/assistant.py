@@ -13,11 +13,24 @@ from urllib.parse import urlsplit
 import aiohttp
 import yaml
 
+from backends.loudspeaker.tts import Speech, make_engine
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.onestop.store import listen
-from bots.dialogue import account, dossier, dossier_answer, dossier_rating, dossier_staff, health, menu
+from bots.dialogue import (
+    account,
+    announce,
+    announce_public,
+    dossier,
+    dossier_answer,
+    dossier_rating,
+    dossier_staff,
+    health,
+    menu,
+)
 from bots.dialogue import forms as form_flows
+from bots.dialogue import listen as listen_button
+from bots.dialogue.announcements import Scheduler
 from bots.dialogue.base import Dialogue, Router, Services
 from bots.dialogue.dossier_result import result_signer
 from bots.dialogue.forms import Forms
@@ -64,6 +77,10 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     dossier_answer.register(router)
     dossier_rating.register(router)
     router.desks["health"] = health.register(router, forms)
+    announce.register(router)
+    announce_public.register(router)
+    router.desks["announce"] = Scheduler()
+    listen_button.register(router)
     menu.register(router)
     return router
 
@@ -112,6 +129,7 @@ class Assistant:
             outbox=Outbox(database, RetryPolicy.from_settings(settings), cipher=cipher), audit=audit,
             hasher=Hasher(secret), cipher=cipher, commune=_load_commune(settings.data_dir),
             forms=Forms(load_forms(settings.data_dir / "forms")),
+            speech=Speech(make_engine(settings.tts_engine), settings.var_dir / "tts-cache"),
         )
         own_host = urlsplit(settings.public_url).hostname
         links = LinkPolicy.load(settings.data_dir / "blocklist.yml")

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import backends.health.consults  # health_consults, health_consult_messages, health_emergencies
+import backends.loudspeaker.store  # announcements, announcement_subscriptions, spoken_texts
 import backends.onestop.answers  # dossier_answers joins Base.metadata for autogenerate
 import backends.onestop.ratings  # dossier_ratings
 import backends.onestop.store  # noqa: F401  (its tables join Base.metadata for autogenerate)

@@ -26,6 +26,7 @@ from core.state import State, clear_state, load_state, save_state
 from nlu.engine import NLUEngine, NLUService, Parse
 
 if TYPE_CHECKING:
+    from backends.loudspeaker.tts import Speech
     from bots.dialogue.forms import Forms
 
 
@@ -42,6 +43,8 @@ class Services:
     forms: Forms
     # The commune's signing key and trusted roots, loaded by Assistant.start (core.signing).
     keyring: Keyring = field(default_factory=Keyring)
+    # Text to speech with its cache (backends/loudspeaker/tts.py); None: nothing can be spoken.
+    speech: Speech | None = None
 
 
 @dataclass
@@ -91,6 +94,8 @@ class Context:
 
 
 FlowHandler = Callable[[Context], Awaitable[list[Reply]]]
+# Runs on every turn's replies after routing (e.g. the "🔊 Nghe" button of bots/dialogue/listen.py).
+Finisher = Callable[[Context, list[Reply]], Awaitable[list[Reply]]]
 # A state handler may decline a message (None) so that normal routing takes it.
 StateHandler = Callable[[Context], Awaitable[list[Reply] | None]]
 
@@ -111,6 +116,7 @@ class Router:
     fallback: FlowHandler | None = None
     # Objects a flow's background task needs (the health desk for escalation), by flow name.
     desks: dict[str, Any] = field(default_factory=dict)
+    finishers: list[Finisher] = field(default_factory=list)
 
     def command(self, *names: str) -> Callable[[FlowHandler], FlowHandler]:
         def register(handler: FlowHandler) -> FlowHandler:
@@ -163,6 +169,8 @@ class Dialogue:
         state = await load_state(turn.session, turn.identity.id, self.services.cipher)
         context = Context(turn, self.services, state=state)
         replies = await self.router.route(context)
+        for finish in self.router.finishers:
+            replies = await finish(context, replies)
         if context.state_changed:
             if context.next_state is None:
                 await clear_state(turn.session, turn.identity.id)

@@ -1,0 +1,64 @@
+"""Encoding synthesised speech for where it goes: OGG/Opus for Telegram voice notes, MP3 for the
+loudspeakers and the web. libsndfile (the `soundfile` wheel) reads WAV and MP3 and writes both, so
+nothing here needs the network or a system program."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from math import gcd
+
+import numpy as np
+import soundfile
+from scipy.signal import resample_poly
+
+OGG_TYPE = "audio/ogg"
+MP3_TYPE = "audio/mpeg"
+# Opus only runs at these rates; anything else is resampled to 24 kHz (plenty for speech).
+OPUS_RATES = frozenset({8000, 12000, 16000, 24000, 48000})
+OPUS_RATE = 24000
+
+
+class AudioError(ValueError):
+    """The synthesiser's output could not be read as audio."""
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    ogg: bytes  # OGG/Opus
+    mp3: bytes  # MPEG-1/2 layer III
+    duration: float  # seconds
+
+
+def decode(data: bytes) -> tuple[np.ndarray, int]:
+    """Mono float32 samples and their rate, from WAV, MP3, OGG or anything libsndfile reads."""
+    try:
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as problem:
+        raise AudioError(f"unreadable audio: {problem}") from None
+    if samples.shape[0] == 0:
+        raise AudioError("no audio")
+    return samples.mean(axis=1).astype(np.float32), int(rate)
+
+
+def duration_of(data: bytes) -> float:
+    samples, rate = decode(data)
+    return len(samples) / rate
+
+
+def encode(data: bytes) -> Encoded:
+    """Both encodings of one synthesised clip (CPU-bound: call it in a thread)."""
+    samples, rate = decode(data)
+    mp3 = _write(samples, rate, "MP3", "MPEG_LAYER_III")
+    opus_rate = rate if rate in OPUS_RATES else OPUS_RATE
+    if opus_rate != rate:
+        common = gcd(rate, opus_rate)
+        samples = resample_poly(samples, opus_rate // common, rate // common).astype(np.float32)
+    ogg = _write(np.clip(samples, -1.0, 1.0), opus_rate, "OGG", "OPUS")
+    return Encoded(ogg=ogg, mp3=mp3, duration=len(samples) / opus_rate)
+
+
+def _write(samples: np.ndarray, rate: int, format_: str, subtype: str) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format=format_, subtype=subtype)
+    return buffer.getvalue()
