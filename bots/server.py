@@ -15,6 +15,7 @@ from bots.assistant import Assistant
 from bots.demo import load_demo_data
 from bots.dialogue.health import run_escalation
 from bots.hooks import HookReceiver
+from bots.loudspeaker_feed import LoudspeakerFeed
 from bots.onestop_in import OnestopInbound
 from bots.onestop_out import make_sender, outbound_secret
 from bots.telegram.channel import RequestFactory, TelegramChannel
@@ -108,6 +109,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     desk = assistant.router.desks["health"]  # late consults alert staff and the other doctors
     escalation = run_escalation(assistant.database, assistant.services, stop, desk=desk)
     tasks.append(asyncio.create_task(escalation, name="consult-escalation"))
+    scheduler = assistant.router.desks["announce"]  # scheduled announcements, published when due
+    tasks.append(asyncio.create_task(scheduler.run(assistant.database, assistant.services, stop),
+                                     name="announcements"))
     yield
     if telegram is not None:
         await telegram.stop_receiving()
@@ -137,6 +141,7 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         web.get("/media/{media_id}", media),
         *WebChat(assistant).routes(),
         *VerifyPages(assistant).routes(),
+        *LoudspeakerFeed(assistant).routes(),
         *HookReceiver(assistant, {"onestop": OnestopInbound(
             assistant.services, load_catalogue(assistant.settings.data_dir / "procedures.yml"))}).routes(),
     ])
