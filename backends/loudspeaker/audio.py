@@ -46,14 +46,27 @@ def duration_of(data: bytes) -> float:
     return len(samples) / rate
 
 
+def join_clips(clips: list[bytes]) -> bytes:
+    """Several clips one after the other, as one 16-bit WAV at the first one's rate."""
+    decoded = [decode(clip) for clip in clips]
+    rate = decoded[0][1]
+    pieces = [_resample(samples, from_rate, rate) for samples, from_rate in decoded]
+    return _write(np.concatenate(pieces), rate, "WAV", "PCM_16")
+
+
+def _resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    if from_rate == to_rate:
+        return samples
+    common = gcd(from_rate, to_rate)
+    return resample_poly(samples, to_rate // common, from_rate // common).astype(np.float32)
+
+
 def encode(data: bytes) -> Encoded:
     """Both encodings of one synthesised clip (CPU-bound: call it in a thread)."""
     samples, rate = decode(data)
     mp3 = _write(samples, rate, "MP3", "MPEG_LAYER_III")
     opus_rate = rate if rate in OPUS_RATES else OPUS_RATE
-    if opus_rate != rate:
-        common = gcd(rate, opus_rate)
-        samples = resample_poly(samples, opus_rate // common, rate // common).astype(np.float32)
+    samples = _resample(samples, rate, opus_rate)
     ogg = _write(np.clip(samples, -1.0, 1.0), opus_rate, "OGG", "OPUS")
     return Encoded(ogg=ogg, mp3=mp3, duration=len(samples) / opus_rate)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import logging
 import os
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from backends.loudspeaker.audio import AudioError, Encoded, encode
+from backends.loudspeaker.audio import AudioError, Encoded, encode, join_clips
 
 log = logging.getLogger(__name__)
 
@@ -79,20 +78,24 @@ class GTTSEngine:
     async def synthesize(self, text: str, lang: str) -> Audio:
         voice = self.voice(lang)
         data = await asyncio.to_thread(self._fetch, text, voice)
-        return Audio(data, "audio/mpeg", self.name, voice)
+        return Audio(data, "audio/wav", self.name, voice)
 
     def _fetch(self, text: str, voice: str) -> bytes:
+        """One MP3 per chunk of text comes back; each is decoded on its own (an MP3's header may state
+        its own length, so concatenated files would play as the first alone) and the speech joined."""
         from gtts import gTTS, gTTSError
 
-        buffer = io.BytesIO()
         try:
-            gTTS(text, lang=voice, timeout=self.timeout).write_to_fp(buffer)
+            parts = list(gTTS(text, lang=voice, timeout=self.timeout).stream())
         except (gTTSError, OSError, ValueError, AssertionError) as problem:
             # requests' errors are OSErrors; gTTS raises AssertionError for text with nothing to say.
             raise TTSUnavailable(f"gTTS: {type(problem).__name__}") from None
-        if not buffer.getvalue():
+        if not parts:
             raise TTSUnavailable("gTTS: empty answer")
-        return buffer.getvalue()
+        try:
+            return join_clips(parts)
+        except AudioError as problem:
+            raise TTSUnavailable(f"gTTS: {problem}") from None
 
 
 class EspeakEngine:
