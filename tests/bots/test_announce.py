@@ -5,6 +5,7 @@ the outbox; scheduling with a controllable clock; roles; the latest; the "🔊 N
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import time
 from typing import Any
@@ -15,8 +16,8 @@ import soundfile
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from backends.loudspeaker.store import PUBLISHED, SCHEDULED, Announcement
-from bots.dialogue.announcements import Scheduler
+from backends.loudspeaker.store import PUBLISHED, SCHEDULED, Announcement, AnnouncementSubscription
+from bots.dialogue.announcements import Scheduler, publish
 from bots.server import ASSISTANT
 from core.config import Settings
 from core.db import Database
@@ -119,7 +120,6 @@ async def test_staff_announce_a_vaccination_day(client: TestClient, database: Da
     assert document["text"] == TEXT and document["hamlets"] == ["kem"] and document["topic"] == "vaccination"
     _, _, mp3 = await fetch(client, document["audio"]["url"])
     assert signed.code in texts(published) and len(document["audio"]["sha256"]) == 64
-    import hashlib
     assert hashlib.sha256(mp3).hexdigest() == document["audio"]["sha256"]
 
     for citizen in (kem, both):
@@ -197,16 +197,16 @@ async def test_citizens_cannot_announce(client: TestClient, database: Database) 
     assert "không có quyền" in texts(await citizen.say(f"/announce {TEXT}"))
     for forged in ("announce:confirm", "announce:all", "announce:when:now", "announce:topic:power"):
         assert "không có quyền" in texts(await citizen.press(forged))
-    denials = [entry.subject for entry in await audit_actions(database, "authorize") if entry.outcome == "deny"]
+    denials = [entry.subject for entry in await audit_actions(database, "authorize")
+               if entry.outcome == "deny"]
     assert denials.count("/announce") == 1 and denials.count("button:announce") == 4
     async with database.session() as session:
         assert await session.scalar(select(func.count()).select_from(Announcement)) == 0
 
 
-async def test_broadcast_to_a_thousand_subscribers_exactly_once(client: TestClient, database: Database) -> None:
+async def test_broadcast_to_a_thousand_subscribers_exactly_once(client: TestClient,
+                                                                database: Database) -> None:
     assistant = client.app[ASSISTANT]
-    from backends.loudspeaker.store import AnnouncementSubscription
-
     async with database.session() as session:
         users = [User(channel="bulk", external_id=f"chat-{number}", language="vi") for number in range(1000)]
         session.add_all(users)
@@ -226,7 +226,6 @@ async def test_broadcast_to_a_thousand_subscribers_exactly_once(client: TestClie
                                       .where(OutboxMessage.channel == "bulk"))
     assert queued == 1000
     # Publishing again (a retry, a second node) queues nothing more.
-    from bots.dialogue.announcements import publish
     async with database.session() as session:
         again = await session.get(Announcement, row.id)
         assert again is not None and await publish(session, assistant.services, again) == 0
@@ -237,7 +236,8 @@ async def test_broadcast_to_a_thousand_subscribers_exactly_once(client: TestClie
     drain = time.perf_counter() - started
     assert sent == 1000 and len(sender.delivered) == 1000 and not sender.repeats
     assert len({delivery.chat_id for delivery in sender.delivered}) == 1000
-    assert all(delivery.reply.audio_url and "Rừng Vần" in delivery.reply.text for delivery in sender.delivered)
+    assert all(delivery.reply.audio_url and "Rừng Vần" in delivery.reply.text
+               for delivery in sender.delivered)
     print(f"\nbroadcast to 1000: fan-out {fan_out:.2f} s, outbox drain {drain:.2f} s")
     assert await assistant.services.outbox.flush(sender, 5) == 0
 
