@@ -42,9 +42,9 @@ async def add_buttons(context: Context, replies: list[Reply]) -> list[Reply]:
         return replies  # staff paths: nothing added
     if incoming.button and incoming.button.startswith(f"{FAMILY}:"):
         return replies
-    if context.parse is not None and context.parse.intent == EMERGENCY:
-        return replies
     if context.turn.identity is None or not any(wants_button(context, reply) for reply in replies):
+        return replies
+    if _emergency(context):
         return replies
     label = context.t("announce.listen.button")
     out: list[Reply] = []
@@ -56,6 +56,14 @@ async def add_buttons(context: Context, replies: list[Reply]) -> list[Reply]:
                           reply.request_phone)
         out.append(reply)
     return out
+
+
+def _emergency(context: Context) -> bool:
+    """An emergency answered by any flow (the menu, or inside a consult) is left as it is."""
+    if context.parse is not None:
+        return context.parse.intent == EMERGENCY
+    text = context.incoming.text
+    return bool(text) and context.services.nlu.parse(text or "").intent == EMERGENCY
 
 
 async def _keep(context: Context, text: str) -> str:
