@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import statistics
 import tempfile
 import time
@@ -34,6 +35,12 @@ SIZES = (25, 100, 400)
 REPEATS = 3
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its finished children (espeak-ng)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def text_of(words: int) -> str:
     pool = " ".join(SENTENCES).split()
     out = [pool[index % len(pool)] for index in range(words)]
@@ -42,16 +49,18 @@ def text_of(words: int) -> str:
 
 async def measure(engine: TTSEngine, words: int) -> dict[str, Any]:
     text = text_of(words)
-    synth, full, hits, audio = [], [], [], 0.0
+    synth, full, synth_cpu, full_cpu, hits, audio = [], [], [], [], [], 0.0
     for _ in range(REPEATS):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         await engine.synthesize(text, "vi")
         synth.append(time.perf_counter() - started)
+        synth_cpu.append(cpu_seconds() - cpu)
         with tempfile.TemporaryDirectory() as folder:
             speech = Speech(engine, Path(folder))
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), cpu_seconds()
             spoken = await speech.speak(text, "vi")
             full.append(time.perf_counter() - started)
+            full_cpu.append(cpu_seconds() - cpu)
             audio = spoken.duration
             started = time.perf_counter()
             again = await speech.speak(text, "vi")
@@ -61,7 +70,9 @@ async def measure(engine: TTSEngine, words: int) -> dict[str, Any]:
     return {
         "engine": engine.name, "words": words, "audio_seconds": round(audio, 1),
         "synthesis_s_per_100_words": round(statistics.median(synth) * per_100, 3),
+        "synthesis_cpu_s_per_100_words": round(statistics.median(synth_cpu) * per_100, 3),
         "with_encoding_s_per_100_words": round(statistics.median(full) * per_100, 3),
+        "with_encoding_cpu_s_per_100_words": round(statistics.median(full_cpu) * per_100, 3),
         "cache_hit_ms": round(statistics.median(hits) * 1000, 2),
         "realtime_factor": round(statistics.median(full) / audio, 3) if audio else None,
     }
@@ -86,10 +97,11 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return
-    print("engine  words  audio s  synth s/100w  +encode s/100w  cache hit ms  real-time factor")
+    print("engine  words  audio s  synth s/100w (CPU)  +encode s/100w (CPU)  cache hit ms  real-time factor")
     for row in report["results"]:
-        print(f"{row['engine']:<7} {row['words']:>5}  {row['audio_seconds']:>7}  "
-              f"{row['synthesis_s_per_100_words']:>12}  {row['with_encoding_s_per_100_words']:>14}  "
+        synth = f"{row['synthesis_s_per_100_words']} ({row['synthesis_cpu_s_per_100_words']})"
+        full = f"{row['with_encoding_s_per_100_words']} ({row['with_encoding_cpu_s_per_100_words']})"
+        print(f"{row['engine']:<7} {row['words']:>5}  {row['audio_seconds']:>7}  {synth:>18}  {full:>20}  "
               f"{row['cache_hit_ms']:>12}  {row['realtime_factor']:>16}")
     print(f"gTTS: {report['gtts']}")
 
