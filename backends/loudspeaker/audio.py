@@ -64,11 +64,19 @@ def _resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 def encode(data: bytes) -> Encoded:
     """Both encodings of one synthesised clip (CPU-bound: call it in a thread)."""
     samples, rate = decode(data)
-    mp3 = _write(samples, rate, "MP3", "MPEG_LAYER_III")
+    ogg, duration = to_ogg(samples, rate)
+    return Encoded(ogg=ogg, mp3=to_mp3(samples, rate), duration=duration)
+
+
+def to_mp3(samples: np.ndarray, rate: int) -> bytes:
+    return _write(samples, rate, "MP3", "MPEG_LAYER_III")
+
+
+def to_ogg(samples: np.ndarray, rate: int) -> tuple[bytes, float]:
+    """OGG/Opus, and the clip's length in seconds."""
     opus_rate = rate if rate in OPUS_RATES else OPUS_RATE
     samples = _resample(samples, rate, opus_rate)
-    ogg = _write(np.clip(samples, -1.0, 1.0), opus_rate, "OGG", "OPUS")
-    return Encoded(ogg=ogg, mp3=mp3, duration=len(samples) / opus_rate)
+    return _write(np.clip(samples, -1.0, 1.0), opus_rate, "OGG", "OPUS"), len(samples) / opus_rate
 
 
 def _write(samples: np.ndarray, rate: int, format_: str, subtype: str) -> bytes:
