@@ -49,6 +49,7 @@ _NOW_WORDS = frozenset({"now", "ngay", "ngay bay gio", "bay gio", "luon", "ngay 
 _PERIOD_TIMES = {"morning": "07:00", "noon": "11:30", "afternoon": "14:00", "evening": "18:00",
                  "night": "20:00"}
 _CLOCK = re.compile(r"^\d{2}:\d{2}$")
+_ENGLISH_DAYS = {"tomorrow": "ngày mai", "today": "hôm nay", "tonight": "tối nay"}
 
 
 def _cancel_button(context: Context) -> Button:
@@ -74,7 +75,7 @@ async def typed(context: Context) -> list[Reply] | None:
     if step == "text":
         return await _got_text(context, text)
     if step == "when" and text:
-        at = _parse_when(context, text)
+        at = parse_when(text, utcnow())
         if at is None:
             return [Reply(context.t("announce.time_unclear"), _when_buttons(context))]
         return await _at_time(context, at)
@@ -187,17 +188,14 @@ def _vietnam(day: dt.date, clock: str) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), VIETNAM).astimezone(dt.UTC)
 
 
-def _parse_when(context: Context, text: str) -> dt.datetime | None:
+def parse_when(text: str, now: dt.datetime) -> dt.datetime | None:
     """Vietnamese (or English) for "now", or a date and/or time such as "18:00 tối nay", "6h30 sáng
-    mai", "7 giờ ngày 28/11"; Vietnam time."""
+    mai", "7 giờ ngày 28/11", "6:30 tomorrow"; read in Vietnam time, returned in UTC."""
     folded = fold(text).strip(" .!")
-    now = utcnow()
     if folded in _NOW_WORDS:
         return now
-    english = {"tomorrow": "ngày mai", "today": "hôm nay", "tonight": "tối nay"}
-    for word, vietnamese in english.items():
-        folded_text = re.sub(rf"\b{word}\b", vietnamese, text, flags=re.IGNORECASE)
-        text = folded_text
+    for word, vietnamese in _ENGLISH_DAYS.items():
+        text = re.sub(rf"\b{word}\b", vietnamese, text, flags=re.IGNORECASE)
     found = {entity.entity: entity.value for entity in find_datetimes(text, now)}
     if "time" not in found:
         return None

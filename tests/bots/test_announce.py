@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from backends.loudspeaker.store import PUBLISHED, SCHEDULED, Announcement, AnnouncementSubscription
+from bots.dialogue.announce import parse_when
 from bots.dialogue.announcements import Scheduler, publish
 from bots.server import ASSISTANT
 from core.config import Settings
@@ -198,6 +199,24 @@ async def test_step_by_step_typed_time_and_scheduler(client: TestClient, databas
     assert len(notices) == 1 and notices[0]["audio_url"]
     assert [entry.action for entry in await audit_actions(database, "announce.")] == \
         ["announce.subscription", "announce.scheduled", "announce.published"]
+
+
+def test_typed_times_read_in_vietnam_time() -> None:
+    now = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)  # 16:00 in Vietnam
+    vietnam = dt.timezone(dt.timedelta(hours=7))
+
+    def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
+        return dt.datetime(2026, 11, day, hour, minute, tzinfo=vietnam).astimezone(dt.UTC)
+
+    assert parse_when("ngay bây giờ", now) == now and parse_when("now", now) == now
+    assert parse_when("18:00 tối nay", now) == at(25, 18)
+    assert parse_when("6 giờ 30 sáng mai", now) == at(26, 6, 30)
+    assert parse_when("6 gio 30 sang mai", now) == at(26, 6, 30)
+    assert parse_when("6:30 tomorrow", now) == at(26, 6, 30)
+    assert parse_when("7h ngày 28/11", now) == at(28, 7)
+    assert parse_when("chiều mai", now) == at(26, 14)
+    for unclear in ("lúc nào cũng được", "ngày 28/11", "", "99:99"):
+        assert parse_when(unclear, now) is None
 
 
 async def test_preset_times_edit_and_cancel(client: TestClient, database: Database) -> None:
