@@ -8,6 +8,7 @@ import asyncio
 import copy
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,13 @@ async def test_speaker_saves_what_is_signed_in_order_once(client: TestClient, se
     assert await poll(speaker) == []  # played already
     again = Speaker(feed_url, tmp_path / "speaker", root_of(settings))  # a restart remembers
     assert await poll(again) == []
+    # With a player, each new announcement is played in turn (here the "player" logs what it got).
+    log = tmp_path / "player.log"
+    player = [sys.executable, "-c", f"import sys; open({str(log)!r}, 'a').write(sys.argv[1] + '\\n')"]
+    playing = Speaker(feed_url, tmp_path / "speaker2", root_of(settings), player=player)
+    outcomes = await poll(playing)
+    assert [outcome.reason for outcome in outcomes] == ["played", "played"]
+    assert log.read_text().split() == [str(outcome.path) for outcome in outcomes]
 
 
 class TamperingProxy:
