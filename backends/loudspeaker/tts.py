@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 3000
 GTTS_TIMEOUT = 8.0  # seconds per request to Google; past it `auto` speaks with espeak-ng
+GTTS_DEADLINE = 15.0  # seconds for a whole text; a slow Google is as good as none
 GTTS_COOLDOWN = 300.0  # after a failure, `auto` goes straight to espeak-ng for this long
 ESPEAK_TIMEOUT = 60.0
 ESPEAK_SPEED = 150  # words per minute; espeak's 175 is fast for elderly listeners
@@ -141,10 +142,11 @@ class AutoEngine:
     name = "auto"
 
     def __init__(self, online: TTSEngine, offline: TTSEngine, cooldown: float = GTTS_COOLDOWN,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, deadline: float = GTTS_DEADLINE) -> None:
         self.online = online
         self.offline = offline
         self.cooldown = cooldown
+        self.deadline = deadline  # for the whole text (gTTS makes one request per ~100 characters)
         self._monotonic = monotonic
         self._resting_until = 0.0
 
@@ -157,11 +159,12 @@ class AutoEngine:
     async def synthesize(self, text: str, lang: str) -> Audio:
         if self._monotonic() >= self._resting_until:
             try:
-                return await self.online.synthesize(text, lang)
-            except TTSUnavailable as problem:
+                async with asyncio.timeout(self.deadline):
+                    return await self.online.synthesize(text, lang)
+            except (TTSUnavailable, TimeoutError) as problem:
                 self._resting_until = self._monotonic() + self.cooldown
-                log.warning("%s; speaking with %s for the next %.0f s", problem, self.offline.name,
-                            self.cooldown)
+                log.warning("%s; speaking with %s for the next %.0f s", str(problem) or "online speech too slow",
+                            self.offline.name, self.cooldown)
         return await self.offline.synthesize(text, lang)
 
 

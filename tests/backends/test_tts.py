@@ -3,6 +3,7 @@ network), the offline fallback, and the cache."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -17,6 +18,7 @@ import soundfile
 
 from backends.loudspeaker.audio import AudioError, decode, duration_of, encode
 from backends.loudspeaker.tts import (
+    Audio,
     AutoEngine,
     EspeakEngine,
     GTTSEngine,
@@ -127,6 +129,24 @@ async def test_auto_falls_back_to_espeak_and_rests_the_online_engine(tmp_path: P
     assert online.engine == "gtts" and len(responses.calls) == 2
     # A clip already spoken offline is served from the cache, whoever would speak it now.
     assert (await speech.speak("Ngày mai có mưa lớn.", "vi")).cached
+
+
+class SlowEngine:
+    name = "slow"
+
+    def voice(self, lang: str) -> str:
+        return lang
+
+    async def synthesize(self, text: str, lang: str) -> Audio:
+        await asyncio.sleep(30)
+        raise AssertionError("never reached")
+
+
+async def test_auto_does_not_wait_for_a_slow_online_engine(tmp_path: Path) -> None:
+    auto = AutoEngine(SlowEngine(), EspeakEngine(), deadline=0.2)
+    started = time.perf_counter()
+    spoken = await Speech(auto, tmp_path / "cache").speak("Trời sắp mưa to.", "vi")
+    assert spoken.engine == "espeak" and time.perf_counter() - started < 10
 
 
 async def test_missing_program_and_nothing_to_say(tmp_path: Path) -> None:
