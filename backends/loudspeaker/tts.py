@@ -163,8 +163,9 @@ class AutoEngine:
                     return await self.online.synthesize(text, lang)
             except (TTSUnavailable, TimeoutError) as problem:
                 self._resting_until = self._monotonic() + self.cooldown
-                log.warning("%s; speaking with %s for the next %.0f s", str(problem) or "online speech too slow",
-                            self.offline.name, self.cooldown)
+                reason = str(problem) or "online speech too slow"
+                log.warning("%s; speaking with %s for the next %.0f s", reason, self.offline.name,
+                            self.cooldown)
         return await self.offline.synthesize(text, lang)
 
 
