@@ -196,12 +196,38 @@ class Speech:
     def __init__(self, engine: TTSEngine, cache_dir: Path | None) -> None:
         self.engine = engine
         self.cache_dir = cache_dir
+        self._running: dict[tuple[str, str], asyncio.Task[Spoken]] = {}
 
     async def speak(self, text: str, lang: str = "vi") -> Spoken:
-        """Raises TTSUnavailable when no engine can speak (or there is nothing to say)."""
+        """Raises TTSUnavailable when no engine can speak (or there is nothing to say). The same text
+        asked for again while it is being spoken waits for that one synthesis."""
         spoken = speakable(text)
         if not spoken:
             raise TTSUnavailable("nothing to say")
+        return await asyncio.shield(self._task(spoken, lang))
+
+    def warm(self, text: str, lang: str = "vi") -> None:
+        """Starts speaking `text` in the background (outside any transaction), so that a later `speak`
+        finds it ready or nearly so."""
+        spoken = speakable(text)
+        if spoken:
+            self._task(spoken, lang)
+
+    def _task(self, spoken: str, lang: str) -> asyncio.Task[Spoken]:
+        key = (spoken, lang)
+        task = self._running.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._speak(spoken, lang))
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return task
+
+    def _finished(self, key: tuple[str, str], task: asyncio.Task[Spoken]) -> None:
+        self._running.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("speech failed: %s", task.exception())  # retrieved: a warm-up may have no reader
+
+    async def _speak(self, spoken: str, lang: str) -> Spoken:
         engines = self.engine.engines() if isinstance(self.engine, AutoEngine) else (self.engine,)
         for engine in engines:
             hit = await asyncio.to_thread(self._read_cache, engine.name, engine.voice(lang), spoken)

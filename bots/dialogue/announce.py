@@ -129,6 +129,8 @@ async def _got_text(context: Context, text: str) -> list[Reply]:
         context.set_state(State(FLOW, {"step": "text"}))
         problem = context.t("announce.text_length", min=MIN_TEXT, max=MAX_TEXT)
         return [Reply(problem, (_cancel_button(context),))]
+    if context.services.speech is not None:
+        context.services.speech.warm(text, "vi")  # ready by the preview, made outside this transaction
     return _move(context, {"text": text, "hamlets": []}, "audience")
 
 

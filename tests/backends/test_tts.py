@@ -169,3 +169,20 @@ def test_encoder_refuses_what_is_not_audio() -> None:
         encode(b"RIFF not really a wave")
     encoded = encode(sine_mp3(0.5, rate=22050))  # resampled to an Opus rate
     assert abs(duration_of(encoded.ogg) - 0.5) < 0.1 and abs(duration_of(encoded.mp3) - 0.5) < 0.1
+
+
+async def test_a_warm_up_and_concurrent_requests_speak_once(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    class Counting(EspeakEngine):
+        async def synthesize(self, text: str, lang: str) -> Audio:
+            calls.append(text)
+            return await super().synthesize(text, lang)
+
+    speech = Speech(Counting(), tmp_path / "cache")
+    speech.warm("Họp xóm lúc 8 giờ tối nay.")
+    first, second = await asyncio.gather(speech.speak("Họp xóm lúc 8 giờ tối nay."),
+                                         speech.speak("Họp  xóm lúc 8 giờ tối nay. "))
+    assert calls == ["Họp xóm lúc 8 giờ tối nay."] and first.ogg == second.ogg
+    speech.warm("📢")  # nothing to say: nothing started, nothing raised
+    assert (await speech.speak("Họp xóm lúc 8 giờ tối nay.")).cached and len(calls) == 1
