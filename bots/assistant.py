@@ -14,12 +14,25 @@ import aiohttp
 import yaml
 
 from backends.health.roster import Roster, load_roster
+from backends.loudspeaker.tts import Speech, make_engine
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.onestop.store import listen
 from backends.shop.payments.configured import configured_payments
-from bots.dialogue import account, dossier, dossier_answer, dossier_rating, dossier_staff, health, menu
+from bots.dialogue import (
+    account,
+    announce,
+    announce_public,
+    dossier,
+    dossier_answer,
+    dossier_rating,
+    dossier_staff,
+    health,
+    menu,
+)
 from bots.dialogue import forms as form_flows
+from bots.dialogue import listen as listen_button
+from bots.dialogue.announcements import Scheduler
 from bots.dialogue.base import Dialogue, Router, Services
 from bots.dialogue.dashboard_link import register as register_dashboard_link
 from bots.dialogue.dossier_result import result_signer
@@ -68,6 +81,10 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     dossier_rating.register(router)
     register_dashboard_link(router)  # /dashboard: a login link to the web dashboard
     router.desks["health"] = health.register(router, forms, roster)
+    announce.register(router)
+    announce_public.register(router)
+    router.desks["announce"] = Scheduler()
+    listen_button.register(router)
     menu.register(router)
     return router
 
@@ -119,6 +136,7 @@ class Assistant:
             hasher=hasher, cipher=cipher, commune=commune,
             forms=Forms(load_forms(settings.data_dir / "forms")),
             payments=configured_payments(settings, commune, hasher),
+            speech=Speech(make_engine(settings.tts_engine), settings.var_dir / "tts-cache"),
         )
         own_host = urlsplit(settings.public_url).hostname
         links = LinkPolicy.load(settings.data_dir / "blocklist.yml")

@@ -199,6 +199,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return verify_file(_settings(), Path(args.file), Path(args.trust) if args.trust else None, sys.stdout)
 
 
+def cmd_speaker(args: argparse.Namespace) -> int:
+    from bots.speaker import speaker_command
+
+    return speaker_command(args, _settings().var_dir / "keys" / "root-ca.pem", sys.stdout, sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xaso", description="Xã Số: the commune's chat assistant")
     parser.add_argument("--log-level", default=None, help="default: INFO for serve, WARNING otherwise")
@@ -275,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file")
     verify.add_argument("--trust", metavar="ROOT", help="trusted root(s), PEM (default: own keys)")
     verify.set_defaults(run=cmd_verify)
+
+    from bots.speaker import add_parser as add_speaker_parser  # logic and options in bots/speaker.py
+
+    add_speaker_parser(commands).set_defaults(run=cmd_speaker)
     return parser
 
 

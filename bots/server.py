@@ -18,6 +18,7 @@ from bots.dashboard.web import Dashboard
 from bots.demo import load_demo_data
 from bots.dialogue.health import run_escalation
 from bots.hooks import HookReceiver
+from bots.loudspeaker_feed import LoudspeakerFeed
 from bots.onestop_in import OnestopInbound
 from bots.onestop_out import make_sender, outbound_secret
 from bots.pay_page import PayPage
@@ -126,6 +127,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     desk = assistant.router.desks["health"]  # late consults alert staff and the other doctors
     escalation = run_escalation(assistant.database, assistant.services, stop, desk=desk)
     tasks.append(asyncio.create_task(escalation, name="consult-escalation"))
+    scheduler = assistant.router.desks["announce"]  # scheduled announcements, published when due
+    tasks.append(asyncio.create_task(scheduler.run(assistant.database, assistant.services, stop),
+                                     name="announcements"))
     yield
     if telegram is not None:
         await telegram.stop_receiving()
@@ -171,6 +175,7 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         *Dashboard(assistant, dashboard or default_registry()).routes(),
         *PayPage(assistant).routes(),
         *StripeWebhook(assistant).routes(),
+        *LoudspeakerFeed(assistant).routes(),
         *HookReceiver(assistant, {"onestop": OnestopInbound(
             assistant.services, load_catalogue(assistant.settings.data_dir / "procedures.yml"))}).routes(),
     ])

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 import backends.health.appointments  # health_appointments, health_roster_links
 import backends.health.consults  # health_consults, health_consult_messages, health_emergencies
+import backends.loudspeaker.store  # announcements, announcement_subscriptions, spoken_texts
 import backends.onestop.answers  # dossier_answers joins Base.metadata for autogenerate
 import backends.onestop.ratings  # dossier_ratings
 import backends.onestop.store  # dossiers, their history and codes

@@ -51,7 +51,7 @@ def settings(tmp_path: Path, database: Database) -> Settings:
     """Test settings; the commune's signing keys exist, as after a first start."""
     configured = Settings(_env_file=None, database_url=database.url, var_dir=tmp_path / "var",
                           secret_key="test-secret-key-for-xaso", public_url="http://127.0.0.1:8080",
-                          load_demo_data=False)
+                          load_demo_data=False, tts_engine="espeak")  # speech never reaches Google
     create_commune_keys(configured.var_dir / "keys", configured.commune_name)
     return configured
 

@@ -27,6 +27,7 @@ from core.state import State, clear_state, load_state, save_state
 from nlu.engine import NLUEngine, NLUService, Parse
 
 if TYPE_CHECKING:
+    from backends.loudspeaker.tts import Speech
     from bots.dialogue.forms import Forms
 
 
@@ -45,6 +46,8 @@ class Services:
     keyring: Keyring = field(default_factory=Keyring)
     # The payment providers offered to buyers (cash always; Stripe and VietQR when configured).
     payments: Payments = field(default_factory=lambda: Payments([CashOnDelivery()]))
+    # Text to speech with its cache (backends/loudspeaker/tts.py); None: nothing can be spoken.
+    speech: Speech | None = None
 
 
 @dataclass
@@ -94,6 +97,8 @@ class Context:
 
 
 FlowHandler = Callable[[Context], Awaitable[list[Reply]]]
+# Runs on every turn's replies after routing (e.g. the "🔊 Nghe" button of bots/dialogue/listen.py).
+Finisher = Callable[[Context, list[Reply]], Awaitable[list[Reply]]]
 # A state handler may decline a message (None) so that normal routing takes it.
 StateHandler = Callable[[Context], Awaitable[list[Reply] | None]]
 
@@ -114,6 +119,7 @@ class Router:
     fallback: FlowHandler | None = None
     # Objects a flow's background task needs (the health desk for escalation), by flow name.
     desks: dict[str, Any] = field(default_factory=dict)
+    finishers: list[Finisher] = field(default_factory=list)
 
     def command(self, *names: str) -> Callable[[FlowHandler], FlowHandler]:
         def register(handler: FlowHandler) -> FlowHandler:
@@ -166,6 +172,8 @@ class Dialogue:
         state = await load_state(turn.session, turn.identity.id, self.services.cipher)
         context = Context(turn, self.services, state=state)
         replies = await self.router.route(context)
+        for finish in self.router.finishers:
+            replies = await finish(context, replies)
         if context.state_changed:
             if context.next_state is None:
                 await clear_state(turn.session, turn.identity.id)

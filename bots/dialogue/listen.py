@@ -1,0 +1,105 @@
+""""🔊 Nghe": long answers of the assistant can be heard, for people who read with difficulty.
+
+The button carries only a digest: the answer itself is kept sealed (FieldCipher, bound to its user) in
+`spoken_texts`, and only that user's press finds it. Adding the button synthesises nothing, so no answer
+waits for speech; the voice is made when the button is pressed. Staff commands and buttons, emergencies
+and replies that already carry audio get no button.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete
+
+from backends.loudspeaker.audio import MP3_TYPE, OGG_TYPE
+from backends.loudspeaker.store import SpokenText
+from backends.loudspeaker.tts import TTSUnavailable
+from bots.dialogue.base import Context, Router
+from core.media import media_url, store_media
+from core.messages import Button, Reply
+from core.models import utcnow
+from core.roles import requirement_for
+from nlu.engine import EMERGENCY
+
+FAMILY = "listen"
+MIN_CHARS = 200
+KEEP = dt.timedelta(days=7)
+
+
+def _context(digest: str, user_id: int) -> str:
+    return f"spoken_texts:{digest}:{user_id}"
+
+
+def wants_button(context: Context, reply: Reply) -> bool:
+    return len(reply.text) > MIN_CHARS and reply.audio_url is None
+
+
+async def add_buttons(context: Context, replies: list[Reply]) -> list[Reply]:
+    """The dialogue's finisher: a "🔊 Nghe" button under each long answer."""
+    incoming = context.incoming
+    if requirement_for(incoming.text, incoming.button) is not None:
+        return replies  # staff paths: nothing added
+    if incoming.button and incoming.button.startswith(f"{FAMILY}:"):
+        return replies
+    if context.turn.identity is None or not any(wants_button(context, reply) for reply in replies):
+        return replies
+    if _emergency(context):
+        return replies
+    label = context.t("announce.listen.button")
+    out: list[Reply] = []
+    for reply in replies:
+        if wants_button(context, reply):
+            digest = await _keep(context, reply.text)
+            reply = Reply(reply.text, (*reply.buttons, Button(label, f"{FAMILY}:{digest}")),
+                          reply.audio_url, reply.image_url, reply.document_url, reply.request_location,
+                          reply.request_phone)
+        out.append(reply)
+    return out
+
+
+def _emergency(context: Context) -> bool:
+    """An emergency answered by any flow (the menu, or inside a consult) is left as it is."""
+    if context.parse is not None:
+        return context.parse.intent == EMERGENCY
+    text = context.incoming.text
+    return bool(text) and context.services.nlu.parse(text or "").intent == EMERGENCY
+
+
+async def _keep(context: Context, text: str) -> str:
+    user_id = context.identity.id
+    digest = context.services.hasher.digest(f"listen|{user_id}|{text}")[:32]
+    row = await context.session.get(SpokenText, digest)
+    if row is None:
+        sealed = context.services.cipher.encrypt(text, _context(digest, user_id))
+        context.session.add(SpokenText(digest=digest, user_id=user_id, lang=context.lang, text_enc=sealed))
+    else:
+        row.created_at = utcnow()
+    return digest
+
+
+async def listen(context: Context) -> list[Reply]:
+    digest = (context.incoming.button or "").partition(":")[2]
+    row = await context.session.get(SpokenText, digest) if 0 < len(digest) <= 32 else None
+    if row is None or row.user_id != context.identity.id:
+        return [Reply(context.t("announce.listen.gone"))]
+    text = context.services.cipher.decrypt(row.text_enc, _context(digest, row.user_id))
+    speech = context.services.speech
+    try:
+        if speech is None:
+            raise TTSUnavailable("no speech service")
+        spoken = await speech.speak(text, row.lang)
+    except TTSUnavailable:
+        return [Reply(context.t("announce.listen.unavailable"))]
+    telegram = context.incoming.channel == "telegram"
+    media_id = await store_media(context.session, spoken.ogg if telegram else spoken.mp3,
+                                 OGG_TYPE if telegram else MP3_TYPE, owner_id=context.identity.id)
+    # Old texts go as new ones come: a week is long enough to press the button.
+    await context.session.execute(delete(SpokenText).where(SpokenText.created_at < utcnow() - KEEP))
+    return [Reply(context.t("announce.listen.here"), audio_url=media_url(
+        context.services.hasher, context.services.settings.public_url, media_id))]
+
+
+def register(router: Router) -> None:
+    router.buttons[FAMILY] = listen
+    router.finishers.append(add_buttons)
