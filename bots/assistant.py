@@ -16,7 +16,21 @@ import yaml
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.onestop.store import listen
-from bots.dialogue import account, dossier, dossier_answer, dossier_rating, dossier_staff, health, menu
+from backends.shop.catalogue import ShopCatalogue, load_shop
+from backends.shop.orders import seed_stock
+from bots.dialogue import (
+    account,
+    address,
+    dossier,
+    dossier_answer,
+    dossier_rating,
+    dossier_staff,
+    health,
+    menu,
+    shop,
+    shop_notify,
+    shop_seller,
+)
 from bots.dialogue import forms as form_flows
 from bots.dialogue.base import Dialogue, Router, Services
 from bots.dialogue.dossier_result import result_signer
@@ -54,7 +68,7 @@ PUSHED_REPLY_PREFIXES = {"telegram": "tg"}
 
 
 def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
-                 calendar: WorkingCalendar) -> Router:
+                 calendar: WorkingCalendar, products: ShopCatalogue | None = None) -> Router:
     router = Router(nlu)
     # Flows first; the menu last, since it only fills in what no flow has claimed.
     form_flows.register(router, forms)
@@ -64,7 +78,11 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     dossier_answer.register(router)
     dossier_rating.register(router)
     router.desks["health"] = health.register(router, forms)
+    if products is not None:
+        router.desks["shop"] = shop.register(router, products)
+        shop_seller.register(router, products)  # after account: wraps /invite and /join for sellers
     menu.register(router)
+    address.register(router)  # after menu: a shared location answers with its address code
     return router
 
 
@@ -129,7 +147,11 @@ class Assistant:
         metrics = Metrics()
         # Until start() opens the HTTP session, even a Rasa deployment parses locally.
         local = nlu_service(settings, engine, None, metrics)
-        router = build_router(local, services.forms, procedures, calendar)
+        products = load_shop(settings.data_dir / "products.yml")
+        router = build_router(local, services.forms, procedures, calendar, products)
+        # A settled payment (card webhook, transfer or cash confirmed) marks the order paid and tells
+        # buyer and seller, in the settling transaction (bots/dialogue/shop_notify.py).
+        services.payments.on_paid(shop_notify.paid_listener(services, products))
         dialogue = Dialogue(router, services)
         pipeline = Pipeline(database, catalogue, middlewares, dialogue, audit)
         # Dossier events go to the provincial one-stop system, when configured (bots/onestop_out.py).
@@ -140,6 +162,10 @@ class Assistant:
         if migrate:
             await self.database.upgrade()
         await self.services.audit.start()
+        desk = self.router.desks.get("shop")
+        if desk is not None:  # stock rows for new products; never resets what was sold
+            async with self.database.session() as session:
+                await seed_stock(session, desk.shop)
         self.services.keyring.load(self.settings.var_dir / "keys")
         if self.services.keyring.signer is None:
             log.warning("no signing keys in %s: approved results cannot be signed until an operator "

@@ -17,6 +17,7 @@ from bots.dialogue.health import run_escalation
 from bots.hooks import HookReceiver
 from bots.onestop_in import OnestopInbound
 from bots.onestop_out import make_sender, outbound_secret
+from bots.shop_web import ProductPhotos
 from bots.telegram.channel import RequestFactory, TelegramChannel
 from bots.verify import VerifyPages
 from bots.webchat import WebChat, WebInboxSender, error, json_response
@@ -140,6 +141,9 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         *HookReceiver(assistant, {"onestop": OnestopInbound(
             assistant.services, load_catalogue(assistant.settings.data_dir / "procedures.yml"))}).routes(),
     ])
+    shop = assistant.router.desks.get("shop")
+    if shop is not None:
+        app.add_routes(ProductPhotos(shop.shop, assistant.settings.data_dir / "products").routes())
     app.router.add_get("/", home)
     app.cleanup_ctx.append(_lifecycle)
     return app
