@@ -163,9 +163,9 @@ class ShopDesk:
             products = self.shop.in_category(category.id) if category else []
         if amount is not None and products:
             fitting = [p for p in products if self.shop.accepts(p, amount.unit)]
-            if not fitting:
-                return [Reply(self._amount_problem(context, products[0], amount) or context.t("shop.bad.quantity"))]
-            products = fitting
+            if not fitting and len(products) == 1:  # said in a unit it is not sold by: asked again
+                return await self._start(context, products[0], amount)
+            products, amount = (fitting, amount) if fitting else (products, None)
         if not products:
             return [self._categories(context, "shop.unknown_product", text=_shorten(text))
                     if _names_something(text) else self._categories(context)]
