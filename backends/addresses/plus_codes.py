@@ -55,7 +55,8 @@ def is_full(code: str) -> bool:
     digits = code.replace(SEPARATOR, "")
     if any(c not in ALPHABET for c in digits):
         return False
-    return ALPHABET.index(digits[0]) * _BASE < 2 * _LAT_MAX and ALPHABET.index(digits[1]) * _BASE < 2 * _LON_MAX
+    first_lat, first_lon = ALPHABET.index(digits[0]), ALPHABET.index(digits[1])
+    return first_lat * _BASE < 2 * _LAT_MAX and first_lon * _BASE < 2 * _LON_MAX
 
 
 def decode(code: str) -> CodeArea:
@@ -67,7 +68,8 @@ def decode(code: str) -> CodeArea:
     for i in range(0, PAIR_LENGTH, 2):
         lat = lat * _BASE + ALPHABET.index(digits[i])
         lon = lon * _BASE + ALPHABET.index(digits[i + 1])
-    south = lat / _PAIR_PRECISION - _LAT_MAX
-    west = lon / _PAIR_PRECISION - _LON_MAX
-    size = 1 / _PAIR_PRECISION
-    return CodeArea(south, west, south + size, west + size)
+    # Shift in integers first, divide once: the edges are then the doubles nearest the true ones.
+    lat -= _LAT_MAX * _PAIR_PRECISION
+    lon -= _LON_MAX * _PAIR_PRECISION
+    return CodeArea(lat / _PAIR_PRECISION, lon / _PAIR_PRECISION,
+                    (lat + 1) / _PAIR_PRECISION, (lon + 1) / _PAIR_PRECISION)
