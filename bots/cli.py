@@ -205,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     invite = commands.add_parser("invite", help="print a one-time code that grants ROLE with /join")
     invite.add_argument("role")
-    invite.add_argument("--seller", metavar="ID", help="with the role seller: the seller (data/products.yml) it acts for")
+    invite.add_argument("--seller", metavar="ID",
+                        help="with the role seller: the seller (data/products.yml) it acts for")
     invite.set_defaults(run=lambda args: asyncio.run(_invite(args)))
 
     audit = commands.add_parser("audit", help="the audit log")

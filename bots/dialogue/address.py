@@ -20,8 +20,8 @@ async def address_code(context: Context) -> list[Reply]:
     if saved is None:
         return [Reply(context.t("address.ask_location"), request_location=True)]
     context.audit("address.read", subject=f"user:{context.identity.id}")
-    return [Reply(context.t("address.current", code=saved.code, hamlet=_hamlet_name(context, saved.hamlet_id)),
-                  request_location=True)]
+    text = context.t("address.current", code=saved.code, hamlet=_hamlet_name(context, saved.hamlet_id))
+    return [Reply(text, request_location=True)]
 
 
 async def location(context: Context) -> list[Reply]:
@@ -33,7 +33,8 @@ async def location(context: Context) -> list[Reply]:
                        hamlet.id if hamlet else None)
     context.audit("address.saved", subject=f"user:{context.identity.id}",
                   detail={"hamlet": hamlet.id if hamlet else None})
-    return [Reply(context.t("address.saved", code=code, hamlet=hamlet.name if hamlet else context.t("address.outside")))]
+    name = hamlet.name if hamlet else context.t("address.outside")
+    return [Reply(context.t("address.saved", code=code, hamlet=name))]
 
 
 def register(router: Router) -> None:

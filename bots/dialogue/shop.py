@@ -126,7 +126,8 @@ class ShopDesk:
         stock = await stock_of(context.session, product.id)
         return self._card(context, product, detail=detail, stock=stock)
 
-    def _card(self, context: Context, product: Product, *, detail: bool = False, stock: int | None = None) -> Reply:
+    def _card(self, context: Context, product: Product, *, detail: bool = False,
+              stock: int | None = None) -> Reply:
         unit = self.shop.unit_name(product.unit, context.lang)
         seller = self.shop.sellers[product.seller]
         params = {"name": product.title(context.lang), "price": format_vnd(product.price), "unit": unit,
@@ -191,19 +192,24 @@ class ShopDesk:
             draft.milli = self.shop.to_milli(product, amount)
         return await self._advance(context, draft)
 
+    def _params(self, context: Context, product: Product) -> dict[str, str]:
+        return {"name": product.title(context.lang), "unit": self.shop.unit_name(product.unit, context.lang)}
+
     def _amount_problem(self, context: Context, product: Product, amount: Amount) -> str | None:
         """What is wrong with the amount for this product, stock aside; None when it is fine."""
-        params = {"name": product.title(context.lang), "unit": self.shop.unit_name(product.unit, context.lang)}
+        params = self._params(context, product)
         if amount.quantity <= 0:
             return context.t("shop.bad.zero")
         try:
             milli = self.shop.to_milli(product, amount)
         except ConversionError:
-            return context.t("shop.bad.unit", said=self.shop.unit_name(amount.unit or "", context.lang), **params)
-        if milli > self.shop.shipping.max_per_order * MILLI:
+            said = self.shop.unit_name(amount.unit or "", context.lang)
+            return context.t("shop.bad.unit", said=said, **params)
+        most = int(self.shop.shipping.max_per_order * MILLI)
+        if milli > most:
             seller = self.shop.sellers[product.seller]
-            return context.t("shop.bad.too_much", max=format_milli(int(self.shop.shipping.max_per_order * MILLI)),
-                             seller=seller.name, phone=seller.phone, **params)
+            return context.t("shop.bad.too_much", max=format_milli(most), seller=seller.name,
+                             phone=seller.phone, **params)
         if milli <= 0 or milli % product.step_milli:
             return context.t("shop.bad.step", step=format_milli(product.step_milli), **params)
         return None
@@ -218,7 +224,7 @@ class ShopDesk:
         return None
 
     def _stock_problem(self, context: Context, product: Product, stock: int) -> str:
-        params = {"name": product.title(context.lang), "unit": self.shop.unit_name(product.unit, context.lang)}
+        params = self._params(context, product)
         if stock < product.step_milli:
             return context.t("shop.bad.sold_out", **params)
         return context.t("shop.bad.stock", stock=format_milli(stock), **params)
@@ -227,7 +233,9 @@ class ShopDesk:
         unit = self.shop.unit_name(product.unit, context.lang)
         steps = (product.step_milli, 2 * product.step_milli, 5 * product.step_milli) \
             if product.step_milli >= MILLI else (MILLI // 2, MILLI, 2 * MILLI)
-        return (*tuple(Button(context.t("shop.button.qty", amount=format_milli(m), unit=unit), f"{FAMILY}:qty:{m}") for m in steps), Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort"))
+        quantities = tuple(Button(context.t("shop.button.qty", amount=format_milli(m), unit=unit),
+                                  f"{FAMILY}:qty:{m}") for m in steps)
+        return (*quantities, Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort"))
 
     # -- the draft, one missing piece at a time
 
@@ -263,8 +271,8 @@ class ShopDesk:
         if draft.provider not in names:
             draft.provider = None
             context.set_state(State(FLOW, draft.data()))
-            buttons = tuple(Button(payment_label(context.services, name, context.lang), f"{FAMILY}:pay:{name}")
-                            for name in names)
+            buttons = tuple(Button(payment_label(context.services, name, context.lang),
+                                   f"{FAMILY}:pay:{name}") for name in names)
             return [Reply(context.t("shop.ask_payment"), (*buttons, cancel))]
         return [self._summary(context, draft, product)]
 
@@ -274,7 +282,8 @@ class ShopDesk:
         return Reply(context.t(
             "shop.summary", name=product.title(context.lang), quantity=format_milli(draft.milli),
             unit=self.shop.unit_name(product.unit, context.lang), price=format_vnd(product.price),
-            subtotal=format_vnd(subtotal), shipping=format_vnd(shipping) if shipping else context.t("shop.free"),
+            subtotal=format_vnd(subtotal),
+            shipping=format_vnd(shipping) if shipping else context.t("shop.free"),
             total=format_vnd(subtotal + shipping), address=self._address_text(context, draft),
             phone=draft.phone or "—", payment=payment_label(context.services, draft.provider, context.lang),
         ), (Button(context.t("shop.button.confirm"), f"{FAMILY}:confirm:{draft.nonce}"),
@@ -381,8 +390,8 @@ class ShopDesk:
 
     async def button(self, context: Context) -> list[Reply]:
         _, action, arg = [*(context.incoming.button or "").split(":", 2), "", ""][:3]
-        simple = {"browse": lambda: self._categories_list(context), "abort": lambda: self._abort_async(context),
-                  "mine": lambda: self.my_orders(context)}
+        simple = {"browse": lambda: self._categories_list(context),
+                  "abort": lambda: self._abort_async(context), "mine": lambda: self.my_orders(context)}
         if action in simple:
             return await simple[action]()
         if action == "cat" and arg in self.shop.categories:
@@ -488,14 +497,16 @@ class ShopDesk:
 
     async def _payment_reply(self, context: Context, order: Order, start: PaymentStart) -> Reply:
         total = format_vnd(order.total_vnd)
-        cancel = Button(context.t("shop.button.cancel_order", code=order.code), f"{FAMILY}:cancel:{order.code}")
+        cancel = Button(context.t("shop.button.cancel_order", code=order.code),
+                        f"{FAMILY}:cancel:{order.code}")
         if start.status == "succeeded":
             return Reply(context.t("shop.notify.paid_buyer", code=order.code, total=total))
         if start.qr_png is not None:
-            media_id = await store_media(context.session, start.qr_png, "image/png", owner_id=context.identity.id)
+            media_id = await store_media(context.session, start.qr_png, "image/png",
+                                         owner_id=context.identity.id)
             url = media_url(context.services.hasher, context.services.settings.public_url, media_id)
-            return Reply(context.t("shop.pay.vietqr", total=total, code=order.code, payload=start.qr_payload or ""),
-                         (cancel,), image_url=url)
+            text = context.t("shop.pay.vietqr", total=total, code=order.code, payload=start.qr_payload or "")
+            return Reply(text, (cancel,), image_url=url)
         if start.pay_url is not None:
             return Reply(context.t("shop.pay.link", total=total, url=start.pay_url), (cancel,))
         if start.provider == "cash":
@@ -537,7 +548,8 @@ class ShopDesk:
         if order is None or order.user_id != context.identity.id:
             return [Reply(context.t("shop.order_not_found", code=code.upper()[:16]))]
         seller = self.shop.sellers.get(order.seller_id)
-        contact = {"seller": seller.name if seller else order.seller_id, "phone": seller.phone if seller else ""}
+        contact = {"seller": seller.name if seller else order.seller_id,
+                   "phone": seller.phone if seller else ""}
         if order.paid_at is not None:
             return [Reply(context.t("shop.cannot_cancel_paid", code=order.code, **contact))]
         if not await move(context.session, order, (NEW,), CANCELLED):
@@ -546,8 +558,8 @@ class ShopDesk:
         await release(context.session, order.product_id, order.quantity_milli)
         await ledger.cancel_pending(context.session, order.code)
         context.audit("shop.cancel", subject=f"order:{order.code}")
-        await tell_sellers(context.services, context.session, self.shop, order, f"shop-cancelled:{order.code}",
-                           "shop.notify.cancelled_seller")
+        await tell_sellers(context.services, context.session, self.shop, order,
+                           f"shop-cancelled:{order.code}", "shop.notify.cancelled_seller")
         return [Reply(context.t("shop.cancelled", code=order.code))]
 
 
@@ -571,9 +583,11 @@ def _shorten(text: str, limit: int = 40) -> str:
 
 def _names_something(text: str) -> bool:
     """More than the verb: "mua xoài" names something, "mua" or "tôi muốn mua hàng" does not."""
-    words = [w for w in fold(text).split() if w not in {"toi", "muon", "mua", "dat", "lay", "cho", "hang",
-                                                          "minh", "em", "can", "i", "want", "to", "buy", "order"}]
-    return bool(words)
+    return any(word not in _VERBS for word in fold(text).split())
+
+
+_VERBS = frozenset({"toi", "muon", "mua", "dat", "lay", "cho", "hang", "minh", "em", "can", "i", "want", "to",
+                    "buy", "order"})
 
 
 def register(router: Router, shop: ShopCatalogue) -> ShopDesk:

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backends.addresses.hamlets import Hamlets
 from backends.onestop.calendar import VIETNAM
 from backends.shop.catalogue import ShopCatalogue, format_milli, format_vnd
-from backends.shop.orders import Order, unseal
-from backends.shop.payments import PaidEvent
+from backends.shop.orders import Order, mark_paid, unseal
+from backends.shop.payments import PaidEvent, PaidListener
 from backends.shop.sellers import SellerAccount
 from bots.dialogue.base import Services
 from core.messages import Button, Reply
@@ -28,7 +28,9 @@ def moment(at: dt.datetime) -> str:
 def payment_label(services: Services, provider: str, lang: str) -> str:
     key = f"shop.button.pay.{provider}"
     catalogue = services.catalogue
-    return catalogue.t(key, lang) if catalogue.has(key) else catalogue.t("shop.pay.other", lang, provider=provider)
+    if catalogue.has(key):
+        return catalogue.t(key, lang)
+    return catalogue.t("shop.pay.other", lang, provider=provider)
 
 
 def order_fields(services: Services, shop: ShopCatalogue, order: Order, lang: str) -> dict[str, str]:
@@ -92,7 +94,8 @@ async def seller_accounts(session: AsyncSession, seller_id: str) -> list[int]:
     """Users linked to the seller who still hold the seller (or admin) role."""
     held = exists().where(UserRole.user_id == SellerAccount.user_id, UserRole.role.in_(("seller", "admin")))
     rows = await session.scalars(select(SellerAccount.user_id)
-                                 .where(SellerAccount.seller_id == seller_id, held).order_by(SellerAccount.user_id))
+                                 .where(SellerAccount.seller_id == seller_id, held)
+                                 .order_by(SellerAccount.user_id))
     return list(rows)
 
 
@@ -119,10 +122,9 @@ async def tell_sellers(services: Services, session: AsyncSession, shop: ShopCata
         await tell_user(services, session, user_id, reply_for, key)
 
 
-def paid_listener(services: Services, shop: ShopCatalogue):  # type: ignore[no-untyped-def]
+def paid_listener(services: Services, shop: ShopCatalogue) -> PaidListener:
     """The ledger's on_paid listener: the order is marked paid, buyer and seller are told, all in the
     transaction that settled the payment."""
-    from backends.shop.orders import mark_paid
 
     async def paid(session: AsyncSession, event: PaidEvent) -> None:
         order = await mark_paid(session, event.order_code, event.paid_at)

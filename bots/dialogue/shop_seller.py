@@ -71,7 +71,8 @@ class SellerDesk:
             context.audit("shop.order_read", subject=f"order:{order.code}")
             fields = order_fields(context.services, self.shop, order, context.lang)
             fields |= delivery_fields(context.services, order, context.lang)
-            replies.append(Reply(context.t("shop.seller.order_line", **fields), self._buttons(context, order)))
+            text = context.t("shop.seller.order_line", **fields)
+            replies.append(Reply(text, self._buttons(context, order)))
         return replies
 
     async def ship(self, context: Context) -> list[Reply]:
@@ -108,7 +109,8 @@ class SellerDesk:
         if isinstance(found, Reply):
             return [found]
         order = found
-        pending = [p for p in await ledger.payments_of(context.session, order.code) if p.status == ledger.PENDING]
+        payments = await ledger.payments_of(context.session, order.code)
+        pending = [p for p in payments if p.status == ledger.PENDING]
         manual = [p for p in pending if p.provider in MANUAL_PROVIDERS]
         if not manual:
             context.audit("shop.payment_confirm", subject=f"order:{order.code}", outcome="nothing_pending")

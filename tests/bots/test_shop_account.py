@@ -47,7 +47,8 @@ async def test_address_code_from_a_shared_location(client: TestClient, database:
     assert "request_phone" in str(await villager.press("shop:saved"))
 
 
-async def test_mydata_exports_orders_and_erasure_keeps_the_record(client: TestClient, database: Database) -> None:
+async def test_mydata_exports_orders_and_erasure_keeps_the_record(client: TestClient,
+                                                                  database: Database) -> None:
     buyer = await ChatSession.open(client)
     summary = await order_until_summary(buyer, "mua 1 cân chè búp")
     code = re.search(r"DH-\d{6}", texts(await buyer.press(confirm_button(summary)))).group(0)  # type: ignore[union-attr]

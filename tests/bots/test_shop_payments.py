@@ -78,7 +78,8 @@ async def test_every_provider_is_offered(client: TestClient, stripe: FakeStripe)
     await buyer.say("mua 1 cân chè búp")
     await buyer.send({"location": {"lat": 21.675, "lon": 105.59}})
     offered = await buyer.say("0912345678")
-    assert {"shop:pay:cash", "shop:pay:vietqr", "shop:pay:stripe", "shop:pay:broken"} <= set(button_data(offered))
+    wanted = {"shop:pay:cash", "shop:pay:vietqr", "shop:pay:stripe", "shop:pay:broken"}
+    assert wanted <= set(button_data(offered))
     assert "Chuyển khoản (VietQR)" in str(offered) and "Thẻ ngân hàng" in str(offered)
 
 
@@ -107,8 +108,8 @@ async def test_card_link_and_webhook_settlement_once(client: TestClient, stripe:
     assistant = client.app[ASSISTANT]
     for _ in range(2):  # what pay's webhook does, delivered twice: one effect
         async with assistant.database.session() as session:
-            await ledger.settle(session, assistant.services.payments, f"pi_{code}", confirmed_by="stripe:evt_1",
-                                amount_vnd=350_000)
+            await ledger.settle(session, assistant.services.payments, f"pi_{code}",
+                                confirmed_by="stripe:evt_1", amount_vnd=350_000)
     assert texts(await pushed_now(client, buyer)).count("đã được thanh toán") == 1
     assert texts(await pushed_now(client, seller)).count(f"Đơn {code} đã được thanh toán") == 1
     (order,) = await orders(client)
@@ -117,7 +118,8 @@ async def test_card_link_and_webhook_settlement_once(client: TestClient, stripe:
     assert "không tự hủy" in texts(await buyer.press(f"shop:cancel:{code}"))
 
 
-async def test_a_failing_provider_leaves_no_order_and_asks_again(client: TestClient, stripe: FakeStripe) -> None:
+async def test_a_failing_provider_leaves_no_order_and_asks_again(client: TestClient,
+                                                                 stripe: FakeStripe) -> None:
     buyer = await ChatSession.open(client)
     before = await stock(client, "tea_bup")
     summary = await order_until_summary(buyer, "mua 1 cân chè búp", payment="broken")

@@ -27,7 +27,8 @@ async def _place(buyer: ChatSession, text: str) -> str:
     return re.search(r"DH-\d{6}", texts(placed)).group(0)  # type: ignore[union-attr]
 
 
-async def test_citizen_cannot_use_seller_commands_or_forged_buttons(client: TestClient, database: Database) -> None:
+async def test_citizen_cannot_use_seller_commands_or_forged_buttons(client: TestClient,
+                                                                    database: Database) -> None:
     buyer = await ChatSession.open(client)
     code = await _place(buyer, "mua 1 cân chè búp")
     for attempt in ("/orders", f"/ship {code}", f"/paid {code}"):
@@ -100,6 +101,7 @@ async def test_seller_buttons_on_new_order_notice(client: TestClient) -> None:
     buyer = await ChatSession.open(client)
     code = await _place(buyer, "mua 1 cân măng khô")
     notice = await pushed_now(client, seller)
-    assert {f"seller:ship:{code}", f"seller:deliver:{code}", f"seller:paid:{code}"} <= set(button_data(notice))
+    wanted = {f"seller:ship:{code}", f"seller:deliver:{code}", f"seller:paid:{code}"}
+    assert wanted <= set(button_data(notice))
     delivered = await seller.press(f"seller:deliver:{code}")
     assert "đã giao" in texts(delivered) and f"seller:ship:{code}" not in button_data(delivered)
