@@ -507,8 +507,10 @@ class ShopDesk:
             url = media_url(context.services.hasher, context.services.settings.public_url, media_id)
             text = context.t("shop.pay.vietqr", total=total, code=order.code, payload=start.qr_payload or "")
             return Reply(text, (cancel,), image_url=url)
-        if start.pay_url is not None:
-            return Reply(context.t("shop.pay.link", total=total, url=start.pay_url), (cancel,))
+        if start.pay_url is not None:  # a link button where the channel has them, the text elsewhere
+            pay = Button(context.t("shop.button.pay_link", code=order.code), f"{FAMILY}:view:{order.code}",
+                         url=start.pay_url)
+            return Reply(context.t("shop.pay.link", total=total, url=start.pay_url), (pay, cancel))
         if start.provider == "cash":
             return Reply(context.t("shop.pay.cash", total=total), (cancel,))
         return Reply(context.t("shop.pay.pending", total=total), (cancel,))

@@ -101,6 +101,8 @@ async def test_card_link_and_webhook_settlement_once(client: TestClient, stripe:
     buyer = await ChatSession.open(client)
     code, placed = await _place(buyer, "mua 1 cân chè búp", "stripe")
     assert f"/pay/{code}" in texts(placed)
+    link = next(b for r in placed for b in r["buttons"] if b.get("url"))
+    assert link["url"] == f"http://127.0.0.1:8080/pay/{code}" and link["data"] == f"shop:view:{code}"
     (request,) = stripe.requests
     assert request.amount_vnd == 350_000 and request.idempotency_key == f"order:{code}"
     # a seller cannot confirm a card payment by hand
@@ -160,3 +162,18 @@ async def test_double_confirmation_makes_one_order(client: TestClient) -> None:
     again = await buyer.press(button)
     assert "không còn" in texts(again)
     assert len(await orders(client)) == 1
+
+
+def test_link_buttons_survive_json_and_render_as_telegram_url_buttons() -> None:
+    from bots.telegram.render import inline_keyboard
+    from core.messages import Button, Reply
+
+    pay_button = Button("Pay", "shop:view:DH-000001", url="https://pay.example/x")
+    reply = Reply("pay", (pay_button, Button("No", "n")))
+    shown = reply.to_json()
+    assert shown["buttons"] == [{"label": "Pay", "data": "shop:view:DH-000001", "url": "https://pay.example/x"},
+                                {"label": "No", "data": "n"}]
+    assert Reply.from_json(shown) == reply
+    keyboard = inline_keyboard([("Pay", "https://pay.example/x"), ("No", "n~tag")])
+    (pay,), (no,) = keyboard.inline_keyboard
+    assert pay.url == "https://pay.example/x" and pay.callback_data is None and no.callback_data == "n~tag"
