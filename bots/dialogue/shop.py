@@ -10,6 +10,7 @@ row, and the seller's notice. If any part fails nothing of it stays.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -361,8 +362,8 @@ class ShopDesk:
             return [Reply(context.t("shop.bad.address"), request_location=True)]
         draft.address = text[:300]
         hamlets = Hamlets.from_commune(context.services.commune)
-        folded = fold(text)
-        named = [h for h in hamlets if fold(h.name.removeprefix("Xóm ").removeprefix("xóm ")) in folded]
+        words = " " + " ".join(_PUNCTUATION.sub(" ", fold(text)).split()) + " "
+        named = [h for h in hamlets if f" {_short_hamlet(h.name)} " in words]
         draft.hamlet = named[0].id if len(named) == 1 else None
         return await self._advance(context, draft)
 
@@ -563,6 +564,15 @@ class ShopDesk:
         await tell_sellers(context.services, context.session, self.shop, order,
                            f"shop-cancelled:{order.code}", "shop.notify.cancelled_seller")
         return [Reply(context.t("shop.cancelled", code=order.code))]
+
+
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def _short_hamlet(name: str) -> str:
+    """ "Xóm Kèm" → "kem": what villagers type for their hamlet."""
+    folded = fold(name)
+    return folded.removeprefix("xom ").removeprefix("thon ")
 
 
 def _amount_data(amount: Amount | None) -> list[str] | None:
