@@ -66,3 +66,19 @@ async def test_whole_purchase_cash_seller_ships_delivers_collects(client: TestCl
     assert [p.status for p in payments] == ["succeeded"]
     (order,) = await orders(client)
     assert order.status == "delivered" and order.paid_at is not None and order.total_vnd == 1_200_000
+
+
+async def test_my_orders_and_product_questions(client: TestClient) -> None:
+    buyer = await ChatSession.open(client)
+    assert "chưa có đơn" in texts(await buyer.say("đơn của tôi"))
+    card = await buyer.say("giá chè tân cương bao nhiêu")
+    assert "600.000 đ/kg" in texts(card) and "shop:buy:tea_tan_cuong" in button_data(card)
+    assert card[0]["image_url"].endswith("/shop/photos/tea_tan_cuong.png")
+    summary = await order_until_summary(buyer, "mua 1 hộp quà chè")
+    placed = texts(await buyer.press(confirm_button(summary)))
+    code = re.search(r"DH-\d{6}", placed).group(0)  # type: ignore[union-attr]
+    mine = await buyer.say("đơn hàng của tôi đâu")
+    assert code in texts(mine) and f"shop:view:{code}" in button_data(mine)
+    assert "Không tìm thấy đơn DH-999999" in texts(await buyer.say("DH-999999 đến đâu rồi"))
+    english = await ChatSession.open(client, language="en")
+    assert "No order" in texts(await english.say(f"where is my order {code}"))
