@@ -58,6 +58,7 @@ from core.messages import Button, Reply
 from core.models import User
 from core.state import State
 from core.validators import fold
+from nlu.engine import EMERGENCY
 
 FLOW = "shop"
 FAMILY = "shop"
@@ -99,7 +100,7 @@ class ShopDesk:
         if text and context.parse is not None:
             products = self._named(context, text)
             if len(products) == 1:
-                return [self._card(context, products[0], detail=True)]
+                return [await self._stocked_card(context, products[0], detail=True)]
             if products:
                 return await self._cards(context, products)
             category = self.shop.category_mentioned(text)
@@ -315,13 +316,18 @@ class ShopDesk:
         assert context.state is not None
         incoming = context.incoming
         if incoming.button is not None:
-            return None  # the shop's buttons read the state themselves; others leave the draft
+            if not incoming.button.startswith(f"{FAMILY}:"):
+                context.set_state(None)  # another service's button: the draft is left behind
+            return None  # the shop's buttons read the state themselves
         data = context.state.data
         text = (incoming.text or "").strip()
         if text.startswith("/"):
             return None
         if text and fold(text) in CANCEL_WORDS:
             return self._abort(context)
+        if text and context.services.nlu.parse(text).intent == EMERGENCY:
+            context.set_state(None)
+            return None  # never an address: the emergency answer (115 first) takes it
         if data.get("step") == "pick":
             context.set_state(None)
             return None  # words instead of a choice: route them afresh

@@ -121,3 +121,19 @@ async def test_english_buyer(client: TestClient) -> None:
     buyer = await ChatSession.open(client, language="en")
     asked = await buyer.say("i want to buy 2 kg of honey")
     assert "Where should it go" in texts(asked)
+
+
+async def test_an_emergency_in_the_middle_of_a_draft_is_answered_first(client: TestClient) -> None:
+    buyer = await ChatSession.open(client)
+    await buyer.say("mua 1 cân chè búp")
+    answer = texts(await buyer.say("bố tôi đau ngực khó thở"))
+    assert "115" in answer
+    assert "shop:cat:tea" in button_data(await buyer.say("mua hàng"))  # the draft is gone
+
+
+async def test_another_service_button_leaves_the_draft(client: TestClient) -> None:
+    buyer = await ChatSession.open(client)
+    await buyer.say("mua 1 cân chè búp")
+    await buyer.press("menu:help")
+    after = await buyer.say("Số 5 xóm Kèm")  # no longer taken as the delivery address
+    assert not any(r["request_phone"] for r in after) and "Điện thoại" not in texts(after)
