@@ -481,6 +481,9 @@ class ShopDesk:
                     description=f"{code} {product.title('vi')} {format_milli(draft.milli)} {product.unit}",
                     idempotency_key=f"order:{code}"))
                 await ledger.record(session, code, order.total_vnd, start)
+                if start.status == "succeeded":  # paid at once (a saved card): settled like any other
+                    await ledger.settle(session, context.services.payments, start.reference,
+                                        confirmed_by=f"{provider.name}:start")
         except _OutOfStock:
             draft.milli = None
             context.set_state(State(FLOW, draft.data()))
@@ -506,7 +509,7 @@ class ShopDesk:
         total = format_vnd(order.total_vnd)
         cancel = Button(context.t("shop.button.cancel_order", code=order.code),
                         f"{FAMILY}:cancel:{order.code}")
-        if start.status == "succeeded":
+        if start.status == "succeeded":  # the paid notice is on its way through the outbox too
             return Reply(context.t("shop.notify.paid_buyer", code=order.code, total=total))
         if start.qr_png is not None:
             media_id = await store_media(context.session, start.qr_png, "image/png",

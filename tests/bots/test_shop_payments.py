@@ -52,6 +52,13 @@ class FakeStripe:
                             pay_url=f"http://127.0.0.1:8080/pay/{request.order_code}")
 
 
+class Instant:
+    name = "instant"
+
+    async def start(self, request: PaymentRequest) -> PaymentStart:
+        return PaymentStart(provider=self.name, reference=f"instant:{request.order_code}", status="succeeded")
+
+
 class Broken:
     name = "broken"
 
@@ -63,7 +70,7 @@ class Broken:
 def stripe(client: TestClient) -> FakeStripe:
     payments = client.app[ASSISTANT].services.payments
     fake = FakeStripe()
-    for provider in (FakeVietQR(), fake, Broken()):
+    for provider in (FakeVietQR(), fake, Broken(), Instant()):
         payments.add(provider)
     return fake
 
@@ -131,6 +138,18 @@ async def test_a_failing_provider_leaves_no_order_and_asks_again(client: TestCli
     again = await buyer.press("shop:pay:cash")
     placed = await buyer.press(confirm_button(again))
     assert re.search(r"DH-000001", texts(placed))  # the failed attempt used no code
+
+
+async def test_a_payment_succeeding_at_start_is_settled_with_the_order(client: TestClient,
+                                                                       stripe: FakeStripe) -> None:
+    buyer = await ChatSession.open(client)
+    code, placed = await _place(buyer, "mua 1 cân chè búp", "instant")
+    assert "đã được thanh toán" in texts(placed)
+    (order,) = await orders(client)
+    assert order.paid_at is not None
+    assistant = client.app[ASSISTANT]
+    async with assistant.database.session() as session:
+        assert [p.status for p in await ledger.payments_of(session, code)] == ["succeeded"]
 
 
 async def test_buyer_cancels_releases_stock_and_payment(client: TestClient) -> None:
