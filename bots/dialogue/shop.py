@@ -32,28 +32,22 @@ from backends.shop.catalogue import (
     format_vnd,
 )
 from backends.shop.orders import (
-    CANCELLED,
-    NEW,
     Delivery,
-    Order,
     create_order,
-    move,
     next_code,
-    order_by_code,
-    orders_of_user,
-    release,
     reserve,
     stock_of,
 )
-from backends.shop.payments import PaymentError, PaymentRequest, PaymentStart, ledger
+from backends.shop.payments import PaymentError, PaymentRequest, ledger
 from bots.dialogue.account import normalize_phone
 from bots.dialogue.base import Context, Router
+from bots.dialogue.shop_buyer import BuyerOrders
 from bots.dialogue.shop_notify import (
     order_fields,
     payment_label,
     tell_sellers,
 )
-from core.media import media_url, store_media
+from bots.dialogue.shop_window import ShopWindow
 from core.messages import Button, Reply
 from core.models import User
 from core.state import State
@@ -92,67 +86,8 @@ class Draft:
 class ShopDesk:
     def __init__(self, shop: ShopCatalogue) -> None:
         self.shop = shop
-
-    # -- browsing
-
-    async def browse(self, context: Context) -> list[Reply]:
-        text = context.incoming.text or ""
-        if text and context.parse is not None:
-            products = self._named(context, text)
-            if len(products) == 1:
-                return [await self._stocked_card(context, products[0], detail=True)]
-            if products:
-                return await self._cards(context, products)
-            category = self.shop.category_mentioned(text)
-            if category is not None:
-                return await self._cards(context, self.shop.in_category(category.id))
-        return [self._categories(context)]
-
-    def _categories(self, context: Context, key: str = "shop.categories", **params: Any) -> Reply:
-        buttons = tuple(Button(c.name.get(context.lang) or c.name["vi"], f"{FAMILY}:cat:{c.id}")
-                        for c in self.shop.categories.values())
-        commune = context.services.commune.get("name", "")
-        return Reply(context.t(key, commune=commune, **params), buttons)
-
-    async def _cards(self, context: Context, products: list[Product]) -> list[Reply]:
-        if not products:
-            return [self._categories(context, "shop.category_empty")]
-        replies = []
-        for product in products:
-            replies.append(await self._stocked_card(context, product))
-        replies.append(Reply(context.t("shop.which_product"),
-                             (Button(context.t("shop.button.categories"), f"{FAMILY}:browse"),)))
-        return replies
-
-    async def _stocked_card(self, context: Context, product: Product, detail: bool = False) -> Reply:
-        stock = await stock_of(context.session, product.id)
-        return self._card(context, product, detail=detail, stock=stock)
-
-    def _card(self, context: Context, product: Product, *, detail: bool = False,
-              stock: int | None = None) -> Reply:
-        unit = self.shop.unit_name(product.unit, context.lang)
-        seller = self.shop.sellers[product.seller]
-        params = {"name": product.title(context.lang), "price": format_vnd(product.price), "unit": unit,
-                  "seller": seller.name, "stock": format_milli(stock or 0)}
-        key = "shop.card" if stock is None or stock >= product.step_milli else "shop.card_out"
-        if stock is None:
-            params["stock"] = "…"
-        buttons = (Button(context.t("shop.button.buy"), f"{FAMILY}:buy:{product.id}"),)
-        if detail:
-            buttons += (Button(context.t("shop.button.categories"), f"{FAMILY}:browse"),)
-        return Reply(context.t(key, **params), buttons, image_url=self._photo(context, product))
-
-    def _photo(self, context: Context, product: Product) -> str | None:
-        if not product.photo:
-            return None
-        return f"{context.services.settings.public_url.rstrip('/')}/shop/photos/{product.photo}"
-
-    def _named(self, context: Context, text: str) -> list[Product]:
-        products = self.shop.mentioned(text)
-        if products or context.parse is None:
-            return products
-        kinds = [e.value for e in context.parse.entities if e.entity == "product"]
-        return [p for kind in kinds for p in self.shop.of_kind(kind)]
+        self.orders = BuyerOrders(shop)
+        self.window = ShopWindow(shop)
 
     # -- ordering from words
 
@@ -160,7 +95,7 @@ class ShopDesk:
         text = context.incoming.text or ""
         entities = context.parse.entities if context.parse else ()
         amount = amount_in(text, entities)
-        products = self._named(context, text)
+        products = self.window.named(context, text)
         if not products:
             category = self.shop.category_mentioned(text)
             products = self.shop.in_category(category.id) if category else []
@@ -170,8 +105,8 @@ class ShopDesk:
                 return await self._start(context, products[0], amount)
             products, amount = (fitting, amount) if fitting else (products, None)
         if not products:
-            return [self._categories(context, "shop.unknown_product", text=_shorten(text))
-                    if _names_something(text) else self._categories(context)]
+            return [self.window.categories(context, "shop.unknown_product", text=_shorten(text))
+                    if _names_something(text) else self.window.categories(context)]
         if len(products) > 1:
             return await self._pick(context, products, amount)
         return await self._start(context, products[0], amount)
@@ -391,27 +326,27 @@ class ShopDesk:
 
     def _abort(self, context: Context) -> list[Reply]:
         context.set_state(None)
-        return [self._categories(context, "shop.draft_cancelled")]
+        return [self.window.categories(context, "shop.draft_cancelled")]
 
     # -- the shop's buttons
 
     async def button(self, context: Context) -> list[Reply]:
         _, action, arg = [*(context.incoming.button or "").split(":", 2), "", ""][:3]
         simple = {"browse": lambda: self._categories_list(context),
-                  "abort": lambda: self._abort_async(context), "mine": lambda: self.my_orders(context)}
+                  "abort": lambda: self._abort_async(context), "mine": lambda: self.orders.my_orders(context)}
         if action in simple:
             return await simple[action]()
         if action == "cat" and arg in self.shop.categories:
-            return await self._cards(context, self.shop.in_category(arg))
+            return await self.window.cards(context, self.shop.in_category(arg))
         if action in ("buy", "pick") and arg in self.shop.products:
             amount = None
             if action == "pick" and context.state is not None and context.state.flow == FLOW:
                 amount = _amount_of(context.state.data.get("amount"))
             return await self._start(context, self.shop.products[arg], amount)
         if action == "view":
-            return await self.show(context, arg)
+            return await self.orders.show(context, arg)
         if action == "cancel":
-            return await self.cancel_order(context, arg)
+            return await self.orders.cancel_order(context, arg)
         draft = self._draft(context)
         if draft is None:
             return [Reply(context.t("shop.draft_gone"), (Button(context.t("shop.button.categories"),
@@ -419,7 +354,7 @@ class ShopDesk:
         return await self._draft_button(context, draft, action, arg)
 
     async def _categories_list(self, context: Context) -> list[Reply]:
-        return [self._categories(context)]
+        return [self.window.categories(context)]
 
     async def _abort_async(self, context: Context) -> list[Reply]:
         return self._abort(context)
@@ -503,76 +438,8 @@ class ShopDesk:
         await tell_sellers(context.services, session, self.shop, order, f"shop-new:{order.code}",
                            "shop.notify.new_order", delivery=True, with_buttons=True)
         fields = order_fields(context.services, self.shop, order, context.lang)
-        return [Reply(context.t("shop.placed", **fields)), await self._payment_reply(context, order, start)]
-
-    async def _payment_reply(self, context: Context, order: Order, start: PaymentStart) -> Reply:
-        total = format_vnd(order.total_vnd)
-        cancel = Button(context.t("shop.button.cancel_order", code=order.code),
-                        f"{FAMILY}:cancel:{order.code}")
-        if start.status == "succeeded":  # the paid notice is on its way through the outbox too
-            return Reply(context.t("shop.notify.paid_buyer", code=order.code, total=total))
-        if start.qr_png is not None:
-            media_id = await store_media(context.session, start.qr_png, "image/png",
-                                         owner_id=context.identity.id)
-            url = media_url(context.services.hasher, context.services.settings.public_url, media_id)
-            text = context.t("shop.pay.vietqr", total=total, code=order.code, payload=start.qr_payload or "")
-            return Reply(text, (cancel,), image_url=url)
-        if start.pay_url is not None:  # a link button where the channel has them, the text elsewhere
-            pay = Button(context.t("shop.button.pay_link", code=order.code), f"{FAMILY}:view:{order.code}",
-                         url=start.pay_url)
-            return Reply(context.t("shop.pay.link", total=total, url=start.pay_url), (pay, cancel))
-        if start.provider == "cash":
-            return Reply(context.t("shop.pay.cash", total=total), (cancel,))
-        return Reply(context.t("shop.pay.pending", total=total), (cancel,))
-
-    # -- following orders
-
-    async def status(self, context: Context) -> list[Reply]:
-        entities = context.parse.entities if context.parse else ()
-        code = next((e.value for e in entities if e.entity == "order_code"), None)
-        if code is None:
-            return await self.my_orders(context)
-        return await self.show(context, code)
-
-    async def show(self, context: Context, code: str) -> list[Reply]:
-        order = await order_by_code(context.session, code)
-        if order is None or order.user_id != context.identity.id:
-            return [Reply(context.t("shop.order_not_found", code=code.upper()[:16]),
-                          (Button(context.t("shop.button.mine"), f"{FAMILY}:mine"),))]
-        fields = order_fields(context.services, self.shop, order, context.lang)
-        buttons = () if order.status != NEW or order.paid_at else (
-            Button(context.t("shop.button.cancel_order", code=order.code), f"{FAMILY}:cancel:{order.code}"),)
-        return [Reply(context.t("shop.order_view", **fields), buttons)]
-
-    async def my_orders(self, context: Context) -> list[Reply]:
-        orders = await orders_of_user(context.session, context.identity.id)
-        if not orders:
-            return [Reply(context.t("shop.no_orders"),
-                          (Button(context.t("shop.button.categories"), f"{FAMILY}:browse"),))]
-        lines = [context.t("shop.order_view", **order_fields(context.services, self.shop, o, context.lang))
-                 for o in orders]
-        buttons = tuple(Button(context.t("shop.button.view", code=o.code), f"{FAMILY}:view:{o.code}")
-                        for o in orders)
-        return [Reply(context.t("shop.my_orders") + "\n\n" + "\n\n".join(lines), buttons)]
-
-    async def cancel_order(self, context: Context, code: str) -> list[Reply]:
-        order = await order_by_code(context.session, code)
-        if order is None or order.user_id != context.identity.id:
-            return [Reply(context.t("shop.order_not_found", code=code.upper()[:16]))]
-        seller = self.shop.sellers.get(order.seller_id)
-        contact = {"seller": seller.name if seller else order.seller_id,
-                   "phone": seller.phone if seller else ""}
-        if order.paid_at is not None:
-            return [Reply(context.t("shop.cannot_cancel_paid", code=order.code, **contact))]
-        if not await move(context.session, order, (NEW,), CANCELLED):
-            status = context.t(f"shop.status.{order.status}")
-            return [Reply(context.t("shop.cannot_cancel", code=order.code, status=status, **contact))]
-        await release(context.session, order.product_id, order.quantity_milli)
-        await ledger.cancel_pending(context.session, order.code)
-        context.audit("shop.cancel", subject=f"order:{order.code}")
-        await tell_sellers(context.services, context.session, self.shop, order,
-                           f"shop-cancelled:{order.code}", "shop.notify.cancelled_seller")
-        return [Reply(context.t("shop.cancelled", code=order.code))]
+        paying = await self.orders.payment_reply(context, order, start)
+        return [Reply(context.t("shop.placed", **fields)), paying]
 
 
 _PUNCTUATION = re.compile(r"[^\w\s]")
@@ -613,7 +480,8 @@ _VERBS = frozenset({"toi", "muon", "mua", "dat", "lay", "cho", "hang", "minh", "
 
 def register(router: Router, shop: ShopCatalogue) -> ShopDesk:
     desk = ShopDesk(shop)
-    router.intents.update({"shop_browse": desk.browse, "shop_order": desk.order, "order_status": desk.status})
+    router.intents.update({"shop_browse": desk.window.browse, "shop_order": desk.order,
+                           "order_status": desk.orders.status})
     router.buttons[FAMILY] = desk.button
     router.states[FLOW] = desk.in_draft
     return desk

@@ -103,7 +103,7 @@ async def test_typed_amounts_in_the_draft(client: TestClient) -> None:
     buyer = await ChatSession.open(client)
     await buyer.say("mua nấm hương")
     assert "phải lớn hơn 0" in texts(await buyer.say("0"))
-    assert "chưa hiểu số lượng" in texts(await buyer.say("nhiều nhiều"))
+    assert "chưa hiểu số lượng" in texts(await buyer.say("vừa đủ dùng"))
     assert "chỉ còn 10 kg" in texts(await buyer.say("20 cân"))
     assert any(r["request_location"] for r in await buyer.say("3 lạng"))
     assert "Đã hủy" in texts(await buyer.say("hủy"))
