@@ -167,20 +167,21 @@ async def open_orders(session: AsyncSession, seller_id: str | None, limit: int =
 
 
 async def move(session: AsyncSession, order: Order, source: tuple[str, ...], target: str,
-               now: dt.datetime | None = None) -> bool:
-    """A conditional status change: True if this call made it (the order was in `source`)."""
+               now: dt.datetime | None = None, *, unpaid: bool = False) -> bool:
+    """A conditional status change: True if this call made it (the order was in `source`, and with
+    `unpaid` not paid meanwhile: a cancellation racing a settlement loses to it)."""
     now = now or utcnow()
     stamps = {SHIPPED: "shipped_at", DELIVERED: "delivered_at", CANCELLED: "cancelled_at"}
     values: dict[str, object] = {"status": target}
     if target in stamps:
         values[stamps[target]] = now
-    result = await session.execute(
-        update(Order).where(Order.id == order.id, Order.status.in_(source)).values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    query = update(Order).where(Order.id == order.id, Order.status.in_(source))
+    if unpaid:
+        query = query.where(Order.paid_at.is_(None))
+    result = await session.execute(query.values(**values).execution_options(synchronize_session=False))
+    await session.refresh(order)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    await session.refresh(order)
     return True
 
 

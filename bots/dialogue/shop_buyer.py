@@ -74,9 +74,10 @@ class BuyerOrders:
         seller = self.shop.sellers.get(order.seller_id)
         contact = {"seller": seller.name if seller else order.seller_id,
                    "phone": seller.phone if seller else ""}
-        if order.paid_at is not None:
+        moved = order.paid_at is None and await move(context.session, order, (NEW,), CANCELLED, unpaid=True)
+        if order.paid_at is not None:  # paid before, or just now by a racing settlement
             return [Reply(context.t("shop.cannot_cancel_paid", code=order.code, **contact))]
-        if not await move(context.session, order, (NEW,), CANCELLED):
+        if not moved:
             status = context.t(f"shop.status.{order.status}")
             return [Reply(context.t("shop.cannot_cancel", code=order.code, status=status, **contact))]
         await release(context.session, order.product_id, order.quantity_milli)
