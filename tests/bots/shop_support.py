@@ -3,6 +3,7 @@ an order, reading orders and stock from the database."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from backends.shop.orders import Order, Stock
 from backends.shop.sellers import create_seller_invite
 from bots.server import ASSISTANT
+from tests.bots.test_dossier_staff import pushed_now
 from tests.support.chat import ChatSession, button_data, texts
 
 # Inside Xóm Kèm (data/commune.yml).
@@ -54,3 +56,19 @@ async def orders(client: TestClient) -> list[Order]:
 async def stock(client: TestClient, product_id: str) -> int:
     async with client.app[ASSISTANT].database.session() as session:
         return int(await session.scalar(select(Stock.stock_milli).where(Stock.product_id == product_id)) or 0)
+
+
+async def pushed_with(client: TestClient, chat: ChatSession, *needles: str,
+                      within: float = 15.0) -> list[dict[str, Any]]:
+    """The chat's pushed messages once every needle is in them (text or button data), or as they are
+    at the timeout. The server's own outbox sender may hold a row that a flush then skips (PostgreSQL,
+    SKIP LOCKED), so one flush is not enough under load."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        await pushed_now(client, chat)
+        found = await chat.pushed()
+        seen = texts(found) + " ".join(button_data(found))
+        if all(needle in seen for needle in needles) or loop.time() > deadline:
+            return found
+        await asyncio.sleep(0.2)

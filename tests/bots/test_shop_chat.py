@@ -11,8 +11,14 @@ from aiohttp.test_utils import TestClient
 from backends.shop.payments import ledger
 from bots.server import ASSISTANT
 from core.config import Settings
-from tests.bots.shop_support import confirm_button, order_until_summary, orders, seller_joins, stock
-from tests.bots.test_dossier_staff import pushed_now
+from tests.bots.shop_support import (
+    confirm_button,
+    order_until_summary,
+    orders,
+    pushed_with,
+    seller_joins,
+    stock,
+)
 from tests.support.chat import ChatSession, button_data, texts
 
 
@@ -47,15 +53,15 @@ async def test_whole_purchase_cash_seller_ships_delivers_collects(client: TestCl
     assert "tiền mặt" in texts(placed)
     assert await stock(client, "tea_tan_cuong") == before - 2000
     # the seller hears of it at once, with the delivery address and the buttons
-    news = await pushed_now(client, seller)
+    news = await pushed_with(client, seller, f"seller:ship:{code}")
     assert code in texts(news) and "0912345678" in texts(news) and f"seller:ship:{code}" in button_data(news)
     listed = await seller.say("/orders")
     assert code in texts(listed)
     assert "đang giao" in texts(await seller.say(f"/ship {code}"))
-    assert "đang được giao" in texts(await pushed_now(client, buyer))
+    assert "đang được giao" in texts(await pushed_with(client, buyer, "đang được giao"))
     assert "đã giao" in texts(await seller.press(f"seller:deliver:{code}"))
     assert "đã ghi nhận thanh toán" in texts(await seller.press(f"seller:paid:{code}")).lower()
-    pushed = texts(await pushed_now(client, buyer))
+    pushed = texts(await pushed_with(client, buyer, "đã giao xong", "đã được thanh toán"))
     assert "đã giao xong" in pushed and "đã được thanh toán" in pushed
     status = texts(await buyer.say(f"{code} đến đâu rồi"))
     assert "đã giao" in status and "đã thanh toán" in status

@@ -15,8 +15,14 @@ from PIL import Image
 from backends.shop.payments import PaymentError, PaymentRequest, PaymentStart, ledger
 from bots.server import ASSISTANT
 from core.config import Settings
-from tests.bots.shop_support import confirm_button, order_until_summary, orders, seller_joins, stock
-from tests.bots.test_dossier_staff import pushed_now
+from tests.bots.shop_support import (
+    confirm_button,
+    order_until_summary,
+    orders,
+    pushed_with,
+    seller_joins,
+    stock,
+)
 from tests.support.chat import ChatSession, button_data, texts
 
 
@@ -98,9 +104,9 @@ async def test_vietqr_start_shows_the_qr_image_and_payload(client: TestClient, s
     assert code in qr["text"] and "00020101" in qr["text"] and "350.000 đ" in qr["text"]
     image = await client.get(qr["image_url"].split("8080", 1)[1])
     assert image.status == 200 and (await image.read()) == _png()
-    assert f"seller:paid:{code}" in button_data(await pushed_now(client, seller))
+    assert f"seller:paid:{code}" in button_data(await pushed_with(client, seller, f"seller:paid:{code}"))
     assert "Đã ghi nhận" in texts(await seller.press(f"seller:paid:{code}"))
-    assert "đã được thanh toán" in texts(await pushed_now(client, buyer))
+    assert "đã được thanh toán" in texts(await pushed_with(client, buyer, "đã được thanh toán"))
 
 
 async def test_card_link_and_webhook_settlement_once(client: TestClient, stripe: FakeStripe) -> None:
@@ -119,8 +125,9 @@ async def test_card_link_and_webhook_settlement_once(client: TestClient, stripe:
         async with assistant.database.session() as session:
             await ledger.settle(session, assistant.services.payments, f"pi_{code}",
                                 confirmed_by="stripe:evt_1", amount_vnd=350_000)
-    assert texts(await pushed_now(client, buyer)).count("đã được thanh toán") == 1
-    assert texts(await pushed_now(client, seller)).count(f"Đơn {code} đã được thanh toán") == 1
+    assert texts(await pushed_with(client, buyer, "đã được thanh toán")).count("đã được thanh toán") == 1
+    paid = f"Đơn {code} đã được thanh toán"
+    assert texts(await pushed_with(client, seller, paid)).count(paid) == 1
     (order,) = await orders(client)
     assert order.paid_at is not None
     assert "đã thanh toán" in texts(await buyer.say(f"{code} đến đâu rồi"))
@@ -165,7 +172,7 @@ async def test_buyer_cancels_releases_stock_and_payment(client: TestClient) -> N
     assistant = client.app[ASSISTANT]
     async with assistant.database.session() as session:
         assert [p.status for p in await ledger.payments_of(session, code)] == ["cancelled"]
-    assert "hủy đơn" in texts(await pushed_now(client, seller))
+    assert "hủy đơn" in texts(await pushed_with(client, seller, "hủy đơn"))
     assert "không có khoản" in texts(await seller.press(f"seller:paid:{code}"))
     # someone else's order cannot be cancelled or read
     other = await ChatSession.open(client)

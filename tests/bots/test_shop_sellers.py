@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 
 from core.config import Settings
 from core.db import Database
-from tests.bots.shop_support import confirm_button, order_until_summary, seller_joins
-from tests.bots.test_dossier_staff import audit_rows, pushed_now
+from tests.bots.shop_support import confirm_button, order_until_summary, pushed_with, seller_joins
+from tests.bots.test_dossier_staff import audit_rows
 from tests.bots.test_roles_and_invites import invite
 from tests.support.chat import ChatSession, button_data, texts
 
@@ -49,7 +49,7 @@ async def test_a_seller_sees_and_moves_only_its_own_orders(client: TestClient, d
     honey_order = await _place(buyer, "mua 1 cân mật ong")
     assert tea_order in texts(await tea.say("/orders")) and honey_order not in texts(await tea.say("/orders"))
     assert honey_order in texts(await honey.say("/orders"))
-    assert tea_order not in texts(await pushed_now(client, honey))
+    assert tea_order not in texts(await pushed_with(client, honey, honey_order))
     # the other seller's order is as absent as a missing one, by command and by button
     assert "Không có đơn" in texts(await tea.say(f"/ship {honey_order}"))
     assert "Không có đơn" in texts(await tea.press(f"seller:paid:{honey_order}"))
@@ -91,8 +91,9 @@ async def test_vietqr_like_transfer_confirmed_by_staff_with_paid(client: TestCli
     assert "Dùng: /paid" in texts(await staff.say("/paid"))
     assert "Đã ghi nhận thanh toán" in texts(await staff.say(f"/paid {code}"))
     assert "không có khoản" in texts(await staff.say(f"/paid {code}"))
-    assert "đã được thanh toán" in texts(await pushed_now(client, buyer))
-    assert f"Đơn {code} đã được thanh toán" in texts(await pushed_now(client, seller))
+    assert "đã được thanh toán" in texts(await pushed_with(client, buyer, "đã được thanh toán"))
+    paid = f"Đơn {code} đã được thanh toán"
+    assert paid in texts(await pushed_with(client, seller, paid))
     assert "không có quyền" in texts(await staff.say(f"/ship {code}"))  # shipping stays the seller's
 
 
@@ -100,7 +101,7 @@ async def test_seller_buttons_on_new_order_notice(client: TestClient) -> None:
     seller = await seller_joins(client, "ho_nguyen_thi_hoa")
     buyer = await ChatSession.open(client)
     code = await _place(buyer, "mua 1 cân măng khô")
-    notice = await pushed_now(client, seller)
+    notice = await pushed_with(client, seller, f"seller:paid:{code}")
     wanted = {f"seller:ship:{code}", f"seller:deliver:{code}", f"seller:paid:{code}"}
     assert wanted <= set(button_data(notice))
     delivered = await seller.press(f"seller:deliver:{code}")
