@@ -18,9 +18,12 @@ from backends.loudspeaker.tts import Speech, make_engine
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.onestop.store import listen
+from backends.shop.catalogue import ShopCatalogue, load_shop
+from backends.shop.orders import seed_stock
 from backends.shop.payments.configured import configured_payments
 from bots.dialogue import (
     account,
+    address,
     announce,
     announce_public,
     dossier,
@@ -29,6 +32,9 @@ from bots.dialogue import (
     dossier_staff,
     health,
     menu,
+    shop,
+    shop_notify,
+    shop_seller,
 )
 from bots.dialogue import forms as form_flows
 from bots.dialogue import listen as listen_button
@@ -70,7 +76,8 @@ PUSHED_REPLY_PREFIXES = {"telegram": "tg", "zalo": "za", "zalobot": "zb"}
 
 
 def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
-                 calendar: WorkingCalendar, roster: Roster | None = None) -> Router:
+                 calendar: WorkingCalendar, roster: Roster | None = None,
+                 products: ShopCatalogue | None = None) -> Router:
     router = Router(nlu)
     # Flows first; the menu last, since it only fills in what no flow has claimed.
     form_flows.register(router, forms)
@@ -85,7 +92,11 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     announce_public.register(router)
     router.desks["announce"] = Scheduler()
     listen_button.register(router)
+    if products is not None:
+        router.desks["shop"] = shop.register(router, products)
+        shop_seller.register(router, products)  # after account: wraps /invite and /join for sellers
     menu.register(router)
+    address.register(router)  # after menu: a shared location answers with its address code
     return router
 
 
@@ -155,7 +166,11 @@ class Assistant:
         # Until start() opens the HTTP session, even a Rasa deployment parses locally.
         local = nlu_service(settings, engine, None, metrics)
         roster = load_roster(settings.data_dir / "doctors.yml", calendar)  # appointments, duty order
-        router = build_router(local, services.forms, procedures, calendar, roster)
+        products = load_shop(settings.data_dir / "products.yml")
+        router = build_router(local, services.forms, procedures, calendar, roster, products)
+        # A settled payment (card webhook, transfer or cash confirmed) marks the order paid and tells
+        # buyer and seller, in the settling transaction (bots/dialogue/shop_notify.py).
+        services.payments.on_paid(shop_notify.paid_listener(services, products))
         dialogue = Dialogue(router, services)
         pipeline = Pipeline(database, catalogue, middlewares, dialogue, audit)
         # Dossier events go to the provincial one-stop system, when configured (bots/onestop_out.py).
@@ -166,6 +181,10 @@ class Assistant:
         if migrate:
             await self.database.upgrade()
         await self.services.audit.start()
+        desk = self.router.desks.get("shop")
+        if desk is not None:  # stock rows for new products; never resets what was sold
+            async with self.database.session() as session:
+                await seed_stock(session, desk.shop)
         self.services.keyring.load(self.settings.var_dir / "keys")
         if self.services.keyring.signer is None:
             log.warning("no signing keys in %s: approved results cannot be signed until an operator "

@@ -112,6 +112,10 @@ async def _invite(args: argparse.Namespace) -> int:
         print(f"unknown role {args.role!r}; choose one of: {', '.join(GRANTABLE_ROLES)}", file=sys.stderr)
         return 2
     settings = _settings()
+    if args.seller is not None:  # tied to one seller of data/products.yml (bots/shop_cli.py)
+        from bots.shop_cli import invite_seller
+
+        return await invite_seller(settings, args.role, args.seller, _with_database)
 
     async def make(database: Any) -> int:
         async with database.session() as session:
@@ -240,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     invite = commands.add_parser("invite", help="print a one-time code that grants ROLE with /join")
     invite.add_argument("role")
+    invite.add_argument("--seller", metavar="ID",
+                        help="with the role seller: the seller (data/products.yml) it acts for")
     invite.set_defaults(run=lambda args: asyncio.run(_invite(args)))
 
     audit = commands.add_parser("audit", help="the audit log")

@@ -16,7 +16,7 @@ CHANNEL = "console"
 def render(reply: Reply, out: TextIO, first_number: int = 1) -> None:
     out.write(f"\n🤖 {reply.text}\n")
     for number, button in enumerate(reply.buttons, start=first_number):
-        out.write(f"   [{number}] {button.label}\n")
+        out.write(f"   [{number}] {button.label}" + (f" → {button.url}" if button.url else "") + "\n")
     for label, url in (("🔊", reply.audio_url), ("🖼", reply.image_url), ("📄", reply.document_url)):
         if url:
             out.write(f"   {label} {url}\n")

@@ -22,6 +22,7 @@ from bots.loudspeaker_feed import LoudspeakerFeed
 from bots.onestop_in import OnestopInbound
 from bots.onestop_out import make_sender, outbound_secret
 from bots.pay_page import PayPage
+from bots.shop_web import ProductPhotos
 from bots.stripe_webhook import StripeWebhook
 from bots.telegram.channel import RequestFactory, TelegramChannel
 from bots.verify import VerifyPages
@@ -179,6 +180,9 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         *HookReceiver(assistant, {"onestop": OnestopInbound(
             assistant.services, load_catalogue(assistant.settings.data_dir / "procedures.yml"))}).routes(),
     ])
+    shop = assistant.router.desks.get("shop")
+    if shop is not None:
+        app.add_routes(ProductPhotos(shop.shop, assistant.settings.data_dir / "products").routes())
     app.router.add_get("/", home)
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -70,6 +70,9 @@ class Incoming:
 class Button:
     label: str
     data: str
+    # A link to open instead (a payment page): channels that can show link buttons do, the others
+    # send `data` as for any button.
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,7 @@ class Reply:
     def to_json(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "buttons": [{"label": b.label, "data": b.data} for b in self.buttons],
+            "buttons": [_button_json(b) for b in self.buttons],
             "audio_url": self.audio_url,
             "image_url": self.image_url,
             "document_url": self.document_url,
@@ -97,10 +100,18 @@ class Reply:
     def from_json(cls, data: dict[str, Any]) -> Reply:
         return cls(
             text=str(data.get("text", "")),
-            buttons=tuple(Button(str(b["label"]), str(b["data"])) for b in data.get("buttons") or ()),
+            buttons=tuple(Button(str(b["label"]), str(b["data"]), b.get("url"))
+                          for b in data.get("buttons") or ()),
             audio_url=data.get("audio_url"),
             image_url=data.get("image_url"),
             document_url=data.get("document_url"),
             request_location=bool(data.get("request_location", False)),
             request_phone=bool(data.get("request_phone", False)),
         )
+
+
+def _button_json(button: Button) -> dict[str, str]:
+    shown = {"label": button.label, "data": button.data}
+    if button.url is not None:
+        shown["url"] = button.url
+    return shown

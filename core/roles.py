@@ -28,6 +28,7 @@ COMMAND_ROLES: dict[str, frozenset[str]] = {
     "/close": DOCTOR,
     "/orders": SELLER,
     "/ship": SELLER,
+    "/paid": SELLER | STAFF,  # a bank transfer or cash received (bots/dialogue/shop_seller.py)
     "/invite": ADMIN,
     "/revoke": ADMIN,
     "/deadletters": ADMIN,

@@ -8,13 +8,16 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import backends.addresses.store  # address_codes
 import backends.health.appointments  # health_appointments, health_roster_links
 import backends.health.consults  # health_consults, health_consult_messages, health_emergencies
 import backends.loudspeaker.store  # announcements, announcement_subscriptions, spoken_texts
 import backends.onestop.answers  # dossier_answers joins Base.metadata for autogenerate
 import backends.onestop.ratings  # dossier_ratings
 import backends.onestop.store  # dossiers, their history and codes
-import backends.shop.payments.ledger  # noqa: F401  (shop_payments, shop_payment_events)
+import backends.shop.orders  # shop_stock, shop_orders
+import backends.shop.payments.ledger  # shop_payments, shop_payment_events
+import backends.shop.sellers  # noqa: F401  (shop_seller_invites, shop_seller_accounts)
 import bots.dashboard.store  # dashboard_login_links, dashboard_sessions
 import bots.telegram.inbox  # noqa: F401
 import core.signing.store  # noqa: F401  (signed_documents)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict
 
 from sqlalchemy import delete, func, select
 
+from backends.addresses.store import saved_address
 from backends.health.mydata import health_records
+from backends.shop.orders import deidentify, export_orders
 from bots.dialogue.base import Context, Router
 from bots.dialogue.menu import menu_reply, with_menu
 from core.consent import active_purposes, grant_consent, has_consent, withdraw_consents
@@ -123,6 +126,7 @@ async def _export(context: Context) -> list[Reply]:
         select(Consent).where(Consent.user_id == user.id).order_by(Consent.id))).scalars()
     media = (await context.session.execute(
         select(Media.id, Media.content_type, Media.size, Media.created_at).where(Media.owner_id == user.id)))
+    saved = await saved_address(context.session, context.services.cipher, user.id)
     document = {
         "user": {"id": user.id, "channel": user.channel, "display_name": user.display_name,
                  "language": user.language, "phone": await _phone_of(context, user),
@@ -135,6 +139,8 @@ async def _export(context: Context) -> list[Reply]:
                    "created_at": m.created_at.isoformat()} for m in media],
         "conversation": {"flow": context.state.flow, "data": context.state.data} if context.state else None,
         "health": await health_records(context.session, context.services.cipher, user.id),
+        "orders": await export_orders(context.session, context.services.cipher, user.id),
+        "address_code": asdict(saved) if saved else None,
     }
     data = json.dumps(document, ensure_ascii=False, indent=2).encode()
     # The export holds health records: stored sealed, opened only through the owner's own link.
@@ -162,10 +168,12 @@ async def _ask_delete(context: Context) -> list[Reply]:
 
 
 async def _delete(context: Context) -> list[Reply]:
-    """Erases the user row; the database cascades to roles, sessions, consents, files, state and
-    inbox. The audit log keeps only the number, as it always did."""
+    """Erases the user row; the database cascades to roles, sessions, consents, files, state,
+    inbox and address code. Shop orders stay as commercial records without the buyer, address or
+    phone. The audit log keeps only the number, as it always did."""
     user_id = context.identity.id
     farewell = context.t("mydata.deleted")
+    await deidentify(context.session, user_id)
     await context.session.execute(
         delete(OutboxMessage).where(OutboxMessage.user_id == user_id, OutboxMessage.status != "sent"))
     user = await context.session.get(User, user_id)

@@ -307,6 +307,14 @@
         if (!b) continue;
         var data = b.data !== undefined && b.data !== null ? b.data : b.label;
         var label = b.label !== undefined && b.label !== null ? b.label : buttonDataAttr(data);
+        if (typeof b.url === 'string' && /^https?:\/\//i.test(b.url)) {
+          var link = el('a', 'xaso-action xaso-link', label);
+          link.href = b.url;
+          link.target = '_blank';
+          link.rel = 'noopener noreferrer';
+          actions.push(link);
+          continue;
+        }
         var btn = el('button', 'xaso-button', label);
         btn.type = 'button';
         btn.setAttribute('data-data', buttonDataAttr(data));
@@ -403,7 +411,7 @@
     if (reply.buttons && reply.buttons.length) {
       for (var i = 0; i < reply.buttons.length; i++) {
         var b = reply.buttons[i];
-        if (b && typeof b === 'object') buttons.push({ label: b.label, data: b.data });
+        if (b && typeof b === 'object') buttons.push({ label: b.label, data: b.data, url: b.url || null });
       }
     }
     return {

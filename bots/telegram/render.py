@@ -51,11 +51,18 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
 
 
 def inline_keyboard(buttons: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
-    """(label, callback_data) pairs: one per row for a few, two per row for a long menu."""
+    """(label, callback_data) pairs, or (label, https URL) for a link button: one per row for a few,
+    two per row for a long menu."""
     width = 2 if len(buttons) > 4 else 1
-    rows = [[InlineKeyboardButton(label[:64], callback_data=data) for label, data in buttons[i:i + width]]
+    rows = [[_inline(label, data) for label, data in buttons[i:i + width]]
             for i in range(0, len(buttons), width)]
     return InlineKeyboardMarkup(rows)
+
+
+def _inline(label: str, data: str) -> InlineKeyboardButton:
+    if data.startswith(("https://", "http://")):
+        return InlineKeyboardButton(label[:64], url=data)
+    return InlineKeyboardButton(label[:64], callback_data=data)
 
 
 def request_keyboard(phone_label: str | None, location_label: str | None) -> ReplyKeyboardMarkup:

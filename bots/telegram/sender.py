@@ -105,7 +105,8 @@ class TelegramSender:
                 media.append((kind, item))
         inline = None
         if reply.buttons:
-            packed = [(button.label, await callbacks.pack(self.hasher, session, button.data))
+            packed = [(button.label, button.url) if button.url else
+                      (button.label, await callbacks.pack(self.hasher, session, button.data))
                       for button in reply.buttons]
             inline = inline_keyboard(packed)
         asking = None

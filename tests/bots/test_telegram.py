@@ -160,7 +160,7 @@ async def test_own_contact_is_verified_and_a_forwarded_one_is_not(tg: TestClient
 async def test_location(tg: TestClient, fake: FakeTelegram) -> None:
     await post(tg, message_update(location={"latitude": 21.59, "longitude": 105.84}))
     [call] = await fake.wait_for(1)
-    assert "vị trí" in call.params["text"]
+    assert "Mã địa chỉ số" in call.params["text"]  # a shared location answers with its address code
 
 
 async def test_photo_is_fetched_with_get_file(tg: TestClient, fake: FakeTelegram) -> None:

@@ -1,0 +1,490 @@
+"""The shop, buyer's side: browse the catalogue, order in free text or with buttons, pay, follow.
+
+An order is drafted in the conversation state (sealed at rest, like every state): product, amount
+(in thousandths of the product's unit), delivery address (a shared location → plus code + hamlet,
+or typed text + a hamlet button), phone, payment provider. Confirming writes everything in one
+savepoint of the turn's transaction: the stock reservation (a conditional UPDATE, see
+backends/shop/orders.py), the code, the order, the payment started by the provider and its ledger
+row, and the seller's notice. If any part fails nothing of it stays.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from backends.addresses.hamlets import Hamlets
+from backends.addresses.plus_codes import encode
+from backends.addresses.store import save_address, saved_address
+from backends.shop.amounts import amount_in
+from backends.shop.catalogue import (
+    MILLI,
+    Amount,
+    ConversionError,
+    Product,
+    ShopCatalogue,
+    format_milli,
+    format_vnd,
+)
+from backends.shop.orders import (
+    Delivery,
+    create_order,
+    next_code,
+    reserve,
+    stock_of,
+)
+from backends.shop.payments import PaymentError, PaymentRequest, ledger
+from bots.dialogue.account import normalize_phone
+from bots.dialogue.base import Context, Router
+from bots.dialogue.shop_buyer import BuyerOrders
+from bots.dialogue.shop_notify import (
+    order_fields,
+    payment_label,
+    tell_sellers,
+)
+from bots.dialogue.shop_window import ShopWindow
+from core.messages import Button, Reply
+from core.models import User
+from core.state import State
+from core.validators import fold
+from nlu.engine import EMERGENCY
+
+FLOW = "shop"
+FAMILY = "shop"
+CANCEL_WORDS = frozenset({"huy", "huy bo", "thoi", "khong mua", "cancel", "stop"})
+
+
+class _OutOfStock(Exception):
+    pass
+
+
+@dataclass
+class Draft:
+    product: str
+    milli: int | None = None
+    address: str | None = None
+    code: str | None = None  # plus code of a shared location
+    hamlet: str | None = None  # hamlet id; "" = outside the commune; None = not known yet
+    phone: str | None = None
+    provider: str | None = None
+    nonce: str = ""
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Draft:
+        return cls(**{k: data.get(k) for k in ("product", "milli", "address", "code", "hamlet", "phone",
+                                               "provider")}, nonce=str(data.get("nonce") or ""))
+
+    def data(self) -> dict[str, Any]:
+        return {"step": "order", **self.__dict__}
+
+
+class ShopDesk:
+    def __init__(self, shop: ShopCatalogue) -> None:
+        self.shop = shop
+        self.orders = BuyerOrders(shop)
+        self.window = ShopWindow(shop)
+
+    # -- ordering from words
+
+    async def order(self, context: Context) -> list[Reply]:
+        text = context.incoming.text or ""
+        entities = context.parse.entities if context.parse else ()
+        amount = amount_in(text, entities)
+        products = self.window.named(context, text)
+        if not products:
+            category = self.shop.category_mentioned(text)
+            products = self.shop.in_category(category.id) if category else []
+        if amount is not None and products:
+            fitting = [p for p in products if self.shop.accepts(p, amount.unit)]
+            if not fitting and len(products) == 1:  # said in a unit it is not sold by: asked again
+                return await self._start(context, products[0], amount)
+            products, amount = (fitting, amount) if fitting else (products, None)
+        if not products:
+            return [self.window.categories(context, "shop.unknown_product", text=_shorten(text))
+                    if _names_something(text) else self.window.categories(context)]
+        if len(products) > 1:
+            return await self._pick(context, products, amount)
+        return await self._start(context, products[0], amount)
+
+    async def _pick(self, context: Context, products: list[Product], amount: Amount | None) -> list[Reply]:
+        context.set_state(State(FLOW, {"step": "pick", "amount": _amount_data(amount)}))
+        buttons = tuple(Button(f"{p.title(context.lang)} — {format_vnd(p.price)}/"
+                               f"{self.shop.unit_name(p.unit, context.lang)}", f"{FAMILY}:pick:{p.id}")
+                        for p in products)
+        return [Reply(context.t("shop.which_product"),
+                      (*buttons, Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort")))]
+
+    async def _start(self, context: Context, product: Product, amount: Amount | None) -> list[Reply]:
+        draft = Draft(product=product.id, nonce=secrets.token_hex(8))
+        if amount is not None:
+            problem = await self._check_amount(context, product, amount)
+            if problem is not None:
+                context.set_state(State(FLOW, draft.data()))
+                return [Reply(problem, self._quantity_buttons(context, product))]
+            draft.milli = self.shop.to_milli(product, amount)
+        return await self._advance(context, draft)
+
+    def _params(self, context: Context, product: Product) -> dict[str, str]:
+        return {"name": product.title(context.lang), "unit": self.shop.unit_name(product.unit, context.lang)}
+
+    def _amount_problem(self, context: Context, product: Product, amount: Amount) -> str | None:
+        """What is wrong with the amount for this product, stock aside; None when it is fine."""
+        params = self._params(context, product)
+        if amount.quantity <= 0:
+            return context.t("shop.bad.zero")
+        try:
+            milli = self.shop.to_milli(product, amount)
+        except ConversionError:
+            said = self.shop.unit_name(amount.unit or "", context.lang)
+            return context.t("shop.bad.unit", said=said, **params)
+        most = int(self.shop.shipping.max_per_order * MILLI)
+        if milli > most:
+            seller = self.shop.sellers[product.seller]
+            return context.t("shop.bad.too_much", max=format_milli(most), seller=seller.name,
+                             phone=seller.phone, **params)
+        if milli <= 0 or milli % product.step_milli:
+            return context.t("shop.bad.step", step=format_milli(product.step_milli), **params)
+        return None
+
+    async def _check_amount(self, context: Context, product: Product, amount: Amount) -> str | None:
+        problem = self._amount_problem(context, product, amount)
+        if problem is not None:
+            return problem
+        stock = await stock_of(context.session, product.id)
+        if self.shop.to_milli(product, amount) > stock:
+            return self._stock_problem(context, product, stock)
+        return None
+
+    def _stock_problem(self, context: Context, product: Product, stock: int) -> str:
+        params = self._params(context, product)
+        if stock < product.step_milli:
+            return context.t("shop.bad.sold_out", **params)
+        return context.t("shop.bad.stock", stock=format_milli(stock), **params)
+
+    def _quantity_buttons(self, context: Context, product: Product) -> tuple[Button, ...]:
+        unit = self.shop.unit_name(product.unit, context.lang)
+        steps = (product.step_milli, 2 * product.step_milli, 5 * product.step_milli) \
+            if product.step_milli >= MILLI else (MILLI // 2, MILLI, 2 * MILLI)
+        quantities = tuple(Button(context.t("shop.button.qty", amount=format_milli(m), unit=unit),
+                                  f"{FAMILY}:qty:{m}") for m in steps)
+        return (*quantities, Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort"))
+
+    # -- the draft, one missing piece at a time
+
+    async def _advance(self, context: Context, draft: Draft) -> list[Reply]:
+        context.set_state(State(FLOW, draft.data()))
+        product = self.shop.products[draft.product]
+        cancel = Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort")
+        if draft.milli is None:
+            return [Reply(context.t("shop.ask_quantity", name=product.title(context.lang),
+                                    price=format_vnd(product.price),
+                                    unit=self.shop.unit_name(product.unit, context.lang)),
+                          self._quantity_buttons(context, product))]
+        if draft.address is None and draft.code is None:
+            buttons: tuple[Button, ...] = ()
+            saved = await saved_address(context.session, context.services.cipher, context.identity.id)
+            if saved is not None:
+                buttons = (Button(context.t("shop.button.saved_address", code=saved.code,
+                                            hamlet=self._hamlet_name(context, saved.hamlet_id)),
+                                  f"{FAMILY}:saved"),)
+            return [Reply(context.t("shop.ask_address"), (*buttons, cancel), request_location=True)]
+        if draft.hamlet is None:
+            hamlets = Hamlets.from_commune(context.services.commune)
+            buttons = tuple(Button(h.name, f"{FAMILY}:hamlet:{h.id}") for h in hamlets)
+            return [Reply(context.t("shop.ask_hamlet"),
+                          (*buttons, Button(context.t("shop.button.outside"), f"{FAMILY}:hamlet:-"), cancel))]
+        if draft.phone is None:
+            phone = await self._phone_on_file(context)
+            if phone is None:
+                return [Reply(context.t("shop.ask_phone"), (cancel,), request_phone=True)]
+            draft.phone = phone
+            context.set_state(State(FLOW, draft.data()))
+        names = context.services.payments.names()
+        if draft.provider not in names:
+            draft.provider = None
+            context.set_state(State(FLOW, draft.data()))
+            buttons = tuple(Button(payment_label(context.services, name, context.lang),
+                                   f"{FAMILY}:pay:{name}") for name in names)
+            return [Reply(context.t("shop.ask_payment"), (*buttons, cancel))]
+        return [self._summary(context, draft, product)]
+
+    def _summary(self, context: Context, draft: Draft, product: Product) -> Reply:
+        assert draft.milli is not None and draft.provider is not None
+        subtotal, shipping = self._prices(draft, product)
+        return Reply(context.t(
+            "shop.summary", name=product.title(context.lang), quantity=format_milli(draft.milli),
+            unit=self.shop.unit_name(product.unit, context.lang), price=format_vnd(product.price),
+            subtotal=format_vnd(subtotal),
+            shipping=format_vnd(shipping) if shipping else context.t("shop.free"),
+            total=format_vnd(subtotal + shipping), address=self._address_text(context, draft),
+            phone=draft.phone or "—", payment=payment_label(context.services, draft.provider, context.lang),
+        ), (Button(context.t("shop.button.confirm"), f"{FAMILY}:confirm:{draft.nonce}"),
+            Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort")))
+
+    def _prices(self, draft: Draft, product: Product) -> tuple[int, int]:
+        assert draft.milli is not None
+        subtotal = self.shop.price_of(product, draft.milli)
+        return subtotal, self.shop.shipping.fee(subtotal, in_commune=bool(draft.hamlet))
+
+    def _hamlet_name(self, context: Context, hamlet_id: str | None) -> str:
+        hamlet = Hamlets.from_commune(context.services.commune).get(hamlet_id or "")
+        return hamlet.name if hamlet else context.t("shop.outside_commune")
+
+    def _address_text(self, context: Context, draft: Draft) -> str:
+        parts = [p for p in (draft.address, draft.code) if p]
+        return f"{', '.join(parts)} · {self._hamlet_name(context, draft.hamlet)}"
+
+    async def _phone_on_file(self, context: Context) -> str | None:
+        user = await context.session.get(User, context.identity.id)
+        if user is None or not user.phone_enc:
+            return None
+        return context.services.cipher.decrypt(user.phone_enc, "users.phone")
+
+    # -- the draft's state: typed answers, shared location or contact
+
+    async def in_draft(self, context: Context) -> list[Reply] | None:
+        assert context.state is not None
+        incoming = context.incoming
+        if incoming.button is not None:
+            if not incoming.button.startswith(f"{FAMILY}:"):
+                context.set_state(None)  # another service's button: the draft is left behind
+            return None  # the shop's buttons read the state themselves
+        data = context.state.data
+        text = (incoming.text or "").strip()
+        if text.startswith("/"):
+            return None
+        if text and fold(text) in CANCEL_WORDS:
+            return self._abort(context)
+        if text and context.services.nlu.parse(text).intent == EMERGENCY:
+            context.set_state(None)
+            return None  # never an address: the emergency answer (115 first) takes it
+        if data.get("step") == "pick":
+            context.set_state(None)
+            return None  # words instead of a choice: route them afresh
+        draft = Draft.of(data)
+        product = self.shop.products.get(draft.product)
+        if product is None:
+            context.set_state(None)
+            return [Reply(context.t("shop.draft_gone"))]
+        if draft.milli is None:
+            return await self._typed_amount(context, draft, product, text)
+        if draft.address is None and draft.code is None:
+            return await self._address(context, draft, text)
+        if draft.hamlet is None:
+            return await self._typed_hamlet(context, draft, text)
+        if draft.phone is None:
+            return await self._phone(context, draft, text)
+        return [Reply(context.t("shop.use_buttons"))] + await self._advance(context, draft)
+
+    async def _typed_amount(self, context: Context, draft: Draft, product: Product, text: str) -> list[Reply]:
+        amount = amount_in(text, context.services.nlu.parse(text).entities, bare=True) if text else None
+        if amount is None:
+            return [Reply(context.t("shop.bad.quantity"), self._quantity_buttons(context, product))]
+        problem = await self._check_amount(context, product, amount)
+        if problem is not None:
+            return [Reply(problem, self._quantity_buttons(context, product))]
+        draft.milli = self.shop.to_milli(product, amount)
+        return await self._advance(context, draft)
+
+    async def _address(self, context: Context, draft: Draft, text: str) -> list[Reply]:
+        location = context.incoming.location
+        if location is not None:
+            hamlet = Hamlets.from_commune(context.services.commune).locate(location.lat, location.lon)
+            draft.code, draft.hamlet = encode(location.lat, location.lon), hamlet.id if hamlet else ""
+            await save_address(context.session, context.services.cipher, context.identity.id, draft.code,
+                               hamlet.id if hamlet else None)
+            return await self._advance(context, draft)
+        if len(text) < 5:
+            return [Reply(context.t("shop.bad.address"), request_location=True)]
+        draft.address = text[:300]
+        hamlets = Hamlets.from_commune(context.services.commune)
+        words = " " + " ".join(_PUNCTUATION.sub(" ", fold(text)).split()) + " "
+        named = [h for h in hamlets if f" {_short_hamlet(h.name)} " in words]
+        draft.hamlet = named[0].id if len(named) == 1 else None
+        return await self._advance(context, draft)
+
+    async def _typed_hamlet(self, context: Context, draft: Draft, text: str) -> list[Reply]:
+        folded = fold(text)
+        named = [h for h in Hamlets.from_commune(context.services.commune) if fold(h.name) in f"xom {folded}"
+                 or fold(h.name) == folded]
+        if len(named) == 1:
+            draft.hamlet = named[0].id
+        return await self._advance(context, draft)
+
+    async def _phone(self, context: Context, draft: Draft, text: str) -> list[Reply]:
+        shared = context.incoming.contact
+        phone = normalize_phone(shared.phone if shared is not None else text)
+        if phone is None:
+            return [Reply(context.t("shop.bad.phone"), request_phone=True)]
+        draft.phone = phone
+        return await self._advance(context, draft)
+
+    def _abort(self, context: Context) -> list[Reply]:
+        context.set_state(None)
+        return [self.window.categories(context, "shop.draft_cancelled")]
+
+    # -- the shop's buttons
+
+    async def button(self, context: Context) -> list[Reply]:
+        _, action, arg = [*(context.incoming.button or "").split(":", 2), "", ""][:3]
+        simple = {"browse": lambda: self._categories_list(context),
+                  "abort": lambda: self._abort_async(context), "mine": lambda: self.orders.my_orders(context)}
+        if action in simple:
+            return await simple[action]()
+        if action == "cat" and arg in self.shop.categories:
+            return await self.window.cards(context, self.shop.in_category(arg))
+        if action in ("buy", "pick") and arg in self.shop.products:
+            amount = None
+            if action == "pick" and context.state is not None and context.state.flow == FLOW:
+                amount = _amount_of(context.state.data.get("amount"))
+            return await self._start(context, self.shop.products[arg], amount)
+        if action == "view":
+            return await self.orders.show(context, arg)
+        if action == "cancel":
+            return await self.orders.cancel_order(context, arg)
+        draft = self._draft(context)
+        if draft is None:
+            return [Reply(context.t("shop.draft_gone"), (Button(context.t("shop.button.categories"),
+                                                                 f"{FAMILY}:browse"),))]
+        return await self._draft_button(context, draft, action, arg)
+
+    async def _categories_list(self, context: Context) -> list[Reply]:
+        return [self.window.categories(context)]
+
+    async def _abort_async(self, context: Context) -> list[Reply]:
+        return self._abort(context)
+
+    def _draft(self, context: Context) -> Draft | None:
+        state = context.state
+        if state is None or state.flow != FLOW or state.data.get("step") != "order":
+            return None
+        draft = Draft.of(state.data)
+        return draft if draft.product in self.shop.products else None
+
+    async def _draft_button(self, context: Context, draft: Draft, action: str, arg: str) -> list[Reply]:
+        product = self.shop.products[draft.product]
+        if action == "qty" and arg.isdigit():
+            amount = Amount(Decimal(int(arg)) / MILLI, product.unit)
+            problem = await self._check_amount(context, product, amount)
+            if problem is not None:
+                return [Reply(problem, self._quantity_buttons(context, product))]
+            draft.milli = int(arg)
+        elif action == "saved":
+            saved = await saved_address(context.session, context.services.cipher, context.identity.id)
+            if saved is not None:
+                draft.code, draft.hamlet = saved.code, saved.hamlet_id or ""
+        elif action == "hamlet":
+            hamlets = Hamlets.from_commune(context.services.commune)
+            if arg == "-" or hamlets.get(arg) is not None:
+                draft.hamlet = "" if arg == "-" else arg
+        elif action == "pay" and arg in context.services.payments.names():
+            draft.provider = arg
+        elif action == "confirm":
+            return await self.confirm(context, draft, arg)
+        return await self._advance(context, draft)
+
+    # -- placing the order
+
+    async def confirm(self, context: Context, draft: Draft, nonce: str) -> list[Reply]:
+        product = self.shop.products[draft.product]
+        provider = context.services.payments.get(draft.provider or "")
+        complete = draft.milli and (draft.address or draft.code) and draft.hamlet is not None and draft.phone
+        if nonce != draft.nonce or provider is None or not complete:
+            return await self._advance(context, draft)
+        assert draft.milli is not None
+        request_key = f"{context.identity.id}:{draft.nonce}"
+        subtotal, shipping = self._prices(draft, product)
+        session = context.session
+        try:
+            async with session.begin_nested():
+                if not await reserve(session, product.id, draft.milli):
+                    raise _OutOfStock
+                code = await next_code(session)
+                order = await create_order(
+                    session, context.services.cipher, code=code, request_key=request_key,
+                    user_id=context.identity.id, product_id=product.id, seller_id=product.seller,
+                    quantity_milli=draft.milli, unit=product.unit, unit_price=product.price,
+                    subtotal=subtotal, shipping=shipping, provider=provider.name,
+                    delivery=Delivery(draft.address or "", draft.code, draft.hamlet or None, draft.phone))
+                start = await provider.start(PaymentRequest(
+                    order_code=code, amount_vnd=order.total_vnd,
+                    description=f"{code} {product.title('vi')} {format_milli(draft.milli)} {product.unit}",
+                    idempotency_key=f"order:{code}"))
+                await ledger.record(session, code, order.total_vnd, start)
+                if start.status == "succeeded":  # paid at once (a saved card): settled like any other
+                    await ledger.settle(session, context.services.payments, start.reference,
+                                        confirmed_by=f"{provider.name}:start")
+        except _OutOfStock:
+            draft.milli = None
+            context.set_state(State(FLOW, draft.data()))
+            problem = self._stock_problem(context, product, await stock_of(session, product.id))
+            context.audit("shop.order", outcome="out_of_stock", detail={"product": product.id})
+            return [Reply(problem, self._quantity_buttons(context, product))]
+        except PaymentError as failure:
+            draft.provider = None
+            context.audit("shop.order", outcome="payment_unavailable", detail={"provider": failure.provider})
+            return [Reply(context.t("shop.pay.unavailable"))] + await self._advance(context, draft)
+        except IntegrityError:  # the same summary confirmed twice at once: the first one won
+            context.set_state(None)
+            return [Reply(context.t("shop.already_placed", code="—"))]
+        context.set_state(None)
+        context.audit("shop.order", subject=f"order:{order.code}",
+                      detail={"product": product.id, "milli": draft.milli, "provider": provider.name})
+        await tell_sellers(context.services, session, self.shop, order, f"shop-new:{order.code}",
+                           "shop.notify.new_order", delivery=True, with_buttons=True)
+        fields = order_fields(context.services, self.shop, order, context.lang)
+        paying = await self.orders.payment_reply(context, order, start)
+        return [Reply(context.t("shop.placed", **fields)), paying]
+
+
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def _short_hamlet(name: str) -> str:
+    """ "Xóm Kèm" → "kem": what villagers type for their hamlet."""
+    folded = fold(name)
+    return folded.removeprefix("xom ").removeprefix("thon ")
+
+
+def _amount_data(amount: Amount | None) -> list[str] | None:
+    return None if amount is None else [str(amount.quantity), amount.unit or ""]
+
+
+def _amount_of(data: Any) -> Amount | None:
+    if not isinstance(data, list) or len(data) != 2:
+        return None
+    try:
+        return Amount(Decimal(str(data[0])), str(data[1]) or None)
+    except InvalidOperation:
+        return None
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _names_something(text: str) -> bool:
+    """More than the verb: "mua xoài" names something, "mua" or "tôi muốn mua hàng" does not."""
+    return any(word not in _VERBS for word in fold(text).split())
+
+
+_VERBS = frozenset({"toi", "muon", "mua", "dat", "lay", "cho", "hang", "minh", "em", "can", "i", "want", "to",
+                    "buy", "order"})
+
+
+def register(router: Router, shop: ShopCatalogue) -> ShopDesk:
+    desk = ShopDesk(shop)
+    router.intents.update({"shop_browse": desk.window.browse, "shop_order": desk.order,
+                           "order_status": desk.orders.status})
+    router.buttons[FAMILY] = desk.button
+    router.states[FLOW] = desk.in_draft
+    return desk
+
+
+__all__ = ["FAMILY", "FLOW", "ShopDesk", "register"]
