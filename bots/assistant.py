@@ -16,7 +16,18 @@ import yaml
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.onestop.store import listen
-from bots.dialogue import account, dossier, dossier_answer, dossier_rating, dossier_staff, health, menu
+from bots.dialogue import (
+    account,
+    dossier,
+    dossier_answer,
+    dossier_rating,
+    dossier_staff,
+    health,
+    menu,
+    report,
+    report_staff,
+    stats,
+)
 from bots.dialogue import forms as form_flows
 from bots.dialogue.base import Dialogue, Router, Services
 from bots.dialogue.dossier_result import result_signer
@@ -30,7 +41,7 @@ from core.forms import load_forms
 from core.i18n import Catalogue
 from core.links import LinkPolicy
 from core.messages import Incoming
-from core.metrics import Metrics
+from core.metrics import CountingAudit, Metrics
 from core.middlewares import (
     AuditMessages,
     Deduplicate,
@@ -64,6 +75,9 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     dossier_answer.register(router)
     dossier_rating.register(router)
     router.desks["health"] = health.register(router, forms)
+    report.register(router)
+    report_staff.register(router)
+    stats.register(router)
     menu.register(router)
     return router
 
@@ -130,8 +144,9 @@ class Assistant:
         # Until start() opens the HTTP session, even a Rasa deployment parses locally.
         local = nlu_service(settings, engine, None, metrics)
         router = build_router(local, services.forms, procedures, calendar)
-        dialogue = Dialogue(router, services)
-        pipeline = Pipeline(database, catalogue, middlewares, dialogue, audit)
+        dialogue = Dialogue(router, services, observe=lambda channel, intent, seconds, nlu:
+                            metrics.observe_dialogue(channel, intent, seconds, nlu=nlu))
+        pipeline = Pipeline(database, catalogue, middlewares, dialogue, CountingAudit(audit, metrics))
         # Dossier events go to the provincial one-stop system, when configured (bots/onestop_out.py).
         listen(database.sessionmaker, *([publisher(services.outbox)] if outbound_secret(settings) else []))
         return cls(settings, database, services, router, pipeline, metrics, engine)

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     nlu_threshold: float = 0.3
     consult_average_minutes: float = Field(default=10.0, gt=0)  # expected wait per consult ahead
     consult_escalate_minutes: float = Field(default=15.0, gt=0)  # unanswered this long: alert others
+    # Village reports: a report of the same kind this close (metres, both located) or in the same hamlet
+    # (either without a location), made within this many hours, is linked to the first one.
+    report_duplicate_metres: float = Field(default=200.0, ge=0)
+    report_duplicate_hours: float = Field(default=48.0, ge=0)
     load_demo_data: bool = True
 
     @field_validator("commune_code")

@@ -12,6 +12,7 @@ import backends.health.consults  # health_consults, health_consult_messages, hea
 import backends.onestop.answers  # dossier_answers joins Base.metadata for autogenerate
 import backends.onestop.ratings  # dossier_ratings
 import backends.onestop.store  # dossiers, their history and codes
+import backends.reports.store  # village_reports, village_report_links, village_report_events
 import backends.shop.payments.ledger  # noqa: F401  (shop_payments, shop_payment_events)
 import bots.telegram.inbox  # noqa: F401
 import core.signing.store  # noqa: F401  (signed_documents)

@@ -8,6 +8,8 @@ import re
 
 from sqlalchemy import delete, func, select
 
+from backends.reports.store import export_user as export_reports
+from backends.reports.store import forget_user as forget_reports
 from bots.dialogue.base import Context, Router
 from bots.dialogue.menu import menu_reply, with_menu
 from core.consent import active_purposes, grant_consent, has_consent, withdraw_consents
@@ -132,6 +134,7 @@ async def _export(context: Context) -> list[Reply]:
                      for c in consents],
         "files": [{"id": m.id, "content_type": m.content_type, "size": m.size,
                    "created_at": m.created_at.isoformat()} for m in media],
+        "reports": await export_reports(context.session, context.services.cipher, user.id),
         "conversation": {"flow": context.state.flow, "data": context.state.data} if context.state else None,
     }
     data = json.dumps(document, ensure_ascii=False, indent=2).encode()
@@ -164,12 +167,14 @@ async def _delete(context: Context) -> list[Reply]:
     farewell = context.t("mydata.deleted")
     await context.session.execute(
         delete(OutboxMessage).where(OutboxMessage.user_id == user_id, OutboxMessage.status != "sent"))
+    reports = await forget_reports(context.session, user_id)  # the reports stay, without the person
     user = await context.session.get(User, user_id)
     if user is not None:
         await context.session.delete(user)
         await context.session.flush()
     context.set_state(None)
-    context.audit("mydata.delete", subject=f"user:{user_id}")
+    context.audit("mydata.delete", subject=f"user:{user_id}",
+                  detail={"reports": reports} if reports else None)
     return [Reply(farewell)]
 
 
