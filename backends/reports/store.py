@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backends.onestop.store import next_number
+from backends.onestop.store import DossierCounter, next_number
 from core.crypto import FieldCipher
 from core.models import Base, Media, User, UTCDateTime, utcnow
 
@@ -130,10 +132,23 @@ def resolution_of(cipher: FieldCipher, report: Report) -> str:
     return unseal(cipher, report.resolution_enc, "resolution", report.id)
 
 
+async def serialise_new_reports(session: AsyncSession) -> None:
+    """Holds the report counter's row lock until the transaction ends, so that two villagers reporting
+    the same problem at once on PostgreSQL are checked for duplicates one after the other (SQLite
+    already runs one message at a time). Takes no number."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(insert(DossierCounter).values(prefix=CODE_PREFIX, value=0)
+                          .on_conflict_do_nothing(index_elements=["prefix"]))
+    await session.execute(select(DossierCounter.value).where(DossierCounter.prefix == CODE_PREFIX)
+                          .with_for_update())
+
+
 async def find_duplicate(session: AsyncSession, *, kind: str, place: Place, now: dt.datetime,
                          metres: float, hours: float) -> Report | None:
     """The earliest unresolved report of the same kind, made within `hours`, that is the same problem:
-    within `metres` when both have a location, in the same hamlet when either has none."""
+    within `metres` when both have a location, in the same hamlet when either has none. Call
+    `serialise_new_reports` first in the same transaction."""
     since = now - dt.timedelta(hours=hours)
     candidates = (await session.execute(
         select(Report)

@@ -28,6 +28,7 @@ from backends.reports.store import (
     open_report,
     reopen,
     report_by_code,
+    serialise_new_reports,
 )
 from bots.dialogue import menu
 from bots.dialogue.base import Context, Router
@@ -230,6 +231,7 @@ class ReportDesk:
         context.set_state(None)
         if not await has_consent(context.session, context.identity.id, PURPOSE):
             return [menu.menu_reply(context, "report.cancelled")]  # consent withdrawn meanwhile: keep nothing
+        await serialise_new_reports(context.session)
         first = await find_duplicate(context.session, kind=kind, place=place, now=now,
                                      metres=settings.report_duplicate_metres,
                                      hours=settings.report_duplicate_hours)

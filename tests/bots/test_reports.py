@@ -4,8 +4,10 @@ reporter confirming or reopening, notices through the outbox, roles, bad input, 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -324,3 +326,18 @@ async def test_mydata_exports_and_deletion_deidentifies(client: TestClient, data
     assert "rác thải đổ bừa bãi cạnh suối" in texts(await official.say("/reports PA-000001"))
     await official.press("report-admin:resolve:PA-000001")
     assert "báo 0 người dân" in texts(await official.say("Đã dọn sạch"))
+
+
+async def test_simultaneous_reports_of_one_problem_make_one_report(client: TestClient,
+                                                                   database: Database) -> None:
+    villagers = [await ChatSession.open(client) for _ in range(4)]
+    for villager in villagers:
+        await consented(villager, "cây đổ chắn ngang đường liên xóm")
+        assert "report:hamlet:kem" in button_data(await villager.press("report:skip-photo"))
+    sends = (villager.send(near(KEM, 10 * n)) for n, villager in enumerate(villagers))
+    answers = await asyncio.gather(*sends)
+    codes = [re.findall(r"PA-\d{6}", texts(answer["replies"])) for answer in answers]
+    assert codes == [["PA-000001"]] * 4
+    assert len(await reports(database)) == 1
+    async with database.session() as session:
+        assert len(list((await session.execute(select(ReportLink))).scalars())) == 3
