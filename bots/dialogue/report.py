@@ -31,7 +31,7 @@ from backends.reports.store import (
     serialise_new_reports,
 )
 from bots.dialogue import menu
-from bots.dialogue.base import Context, Router
+from bots.dialogue.base import Context, FlowHandler, Router
 from bots.dialogue.report_notify import (
     PUBLIC_FAMILY,
     hamlet_label,
@@ -46,6 +46,7 @@ from core.messages import Button, Reply
 from core.models import utcnow
 from core.state import State
 from core.validators import fold
+from nlu.engine import EMERGENCY
 
 FLOW = "report"
 PURPOSE = "reports"  # consent: the commune keeps what the villager sends to handle it and reply
@@ -71,6 +72,9 @@ def _hamlet_by_name(hamlets: Hamlets, text: str) -> str | None:
 
 @dataclass
 class ReportDesk:
+    # The handler of the `emergency` intent (115 first, doctors and staff alerted): a report that
+    # describes a danger to life gets it too, before the report goes on.
+    emergency: FlowHandler | None = None
     clock: Callable[[], dt.datetime] = field(default=utcnow)
 
     # -- asking, one missing thing at a time
@@ -136,7 +140,10 @@ class ReportDesk:
             return None
         if fold(text).strip(" .!") in _CANCEL_WORDS:
             return self._cancel(context)
-        return await self._typed(context, data, text)
+        replies = await self._typed(context, data, text)
+        if self.emergency is not None and context.services.nlu.parse(text).intent == EMERGENCY:
+            return [*await self.emergency(context), *replies]
+        return replies
 
     async def _typed(self, context: Context, data: dict[str, Any], text: str) -> list[Reply]:
         if "kind" not in data:
@@ -289,7 +296,8 @@ class ReportDesk:
 
 
 def register(router: Router) -> ReportDesk:
-    desk = ReportDesk()
+    """After the health flow, whose emergency handler it borrows."""
+    desk = ReportDesk(emergency=router.intents.get(EMERGENCY))
     router.intents["report_problem"] = desk.start
     router.buttons[PUBLIC_FAMILY] = desk.stale_button
     router.states[FLOW] = desk.step

@@ -341,3 +341,16 @@ async def test_simultaneous_reports_of_one_problem_make_one_report(client: TestC
     assert len(await reports(database)) == 1
     async with database.session() as session:
         assert len(list((await session.execute(select(ReportLink))).scalars())) == 3
+
+
+async def test_a_danger_to_life_in_a_report_gets_115_first(client: TestClient) -> None:
+    official = await staff_joins(client)
+    villager = await ChatSession.open(client)
+    await consented(villager, "tôi muốn phản ánh")
+    await villager.press("report:kind:landslide")
+    replies = await villager.say("Sạt lở đất vùi nhà, có người bị đè không thở được")
+    assert "115" in replies[0]["text"] and "report:skip-photo" in button_data(replies)
+    alerts = await pushed_now(client, official)
+    assert any("KHẨN CẤP" in alert["text"] for alert in alerts)
+    await villager.press("report:skip-photo")
+    assert "PA-000001" in texts(await villager.press("report:hamlet:kem"))
