@@ -126,16 +126,18 @@ class ReportDesk:
                 return self._cancel(context) if cancelled else self._next(context, data)
             context.set_state(None)
             return None
-        if incoming.location is not None and "kind" in data and "place" not in data:
+        if incoming.location is not None and "place" not in data:
             return await self._located(context, data, incoming.location.lat, incoming.location.lon)
-        if incoming.attachment is not None and "kind" in data and "photo" not in data:
+        if incoming.attachment is not None and "photo" not in data:
             stored = await store_upload(context)
             if isinstance(stored, Reply):
                 return [stored, *self._next(context, data)]
             data["photo"] = stored
             return await self._advance(context, data)
+        if incoming.kind != "text":  # a second photo, a voice message…: the report waits, nothing lost
+            return self._next(context, data, context.t("report.unexpected") + "\n")
         text = (incoming.text or "").strip()
-        if incoming.kind != "text" or text.startswith("/"):
+        if text.startswith("/"):
             context.set_state(None)
             return None
         if fold(text).strip(" .!") in _CANCEL_WORDS:
@@ -153,7 +155,7 @@ class ReportDesk:
             data["kind"] = kind
             if len(text.split()) >= DESCRIPTION_FROM_INTENT_WORDS:
                 data["description"] = text[:MAX_DESCRIPTION]
-            return self._next(context, data)
+            return await self._advance(context, data)
         if "description" not in data:
             if len(text) < MIN_DESCRIPTION:
                 return self._next(context, data, context.t("report.description_short") + "\n")
@@ -161,11 +163,11 @@ class ReportDesk:
                 too_long = context.t("report.description_long", limit=MAX_DESCRIPTION)
                 return self._next(context, data, too_long + "\n")
             data["description"] = text
-            return self._next(context, data)
+            return await self._advance(context, data)
         if "photo" not in data:
             if fold(text).strip(" .!") in _SKIP_WORDS:
                 data["photo"] = None
-                return self._next(context, data)
+                return await self._advance(context, data)
             return self._next(context, data, context.t("report.photo_expected") + "\n")
         hamlet_id = _hamlet_by_name(_hamlets(context), text)
         if hamlet_id is None:
@@ -204,7 +206,7 @@ class ReportDesk:
             return await self._consent(context, data, arg == "yes")
         if action == "kind" and arg in KINDS and "kind" not in data:
             data["kind"] = arg
-            return self._next(context, data)
+            return await self._advance(context, data)
         if action == "skip-photo" and "kind" in data and "photo" not in data:
             data["photo"] = None
             return await self._advance(context, data)
@@ -223,7 +225,7 @@ class ReportDesk:
         if await grant_consent(context.session, context.identity.id, PURPOSE):
             context.audit("consent.granted", detail={"purpose": PURPOSE})
         data["consent"] = True
-        return self._next(context, data)
+        return await self._advance(context, data)
 
     async def stale_button(self, context: Context) -> list[Reply]:
         return await self.button(context, None)

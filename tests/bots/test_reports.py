@@ -354,3 +354,18 @@ async def test_a_danger_to_life_in_a_report_gets_115_first(client: TestClient) -
     assert any("KHẨN CẤP" in alert["text"] for alert in alerts)
     await villager.press("report:skip-photo")
     assert "PA-000001" in texts(await villager.press("report:hamlet:kem"))
+
+
+async def test_location_first_and_an_extra_photo_lose_nothing(client: TestClient, database: Database) -> None:
+    villager = await ChatSession.open(client)
+    await consented(villager, "tôi muốn phản ánh")
+    asked = (await villager.send({"location": {"lat": LA_CUT[0], "lon": LA_CUT[1]}}))["replies"]
+    assert "report:kind:road" in button_data(asked)  # the place is kept; the kind is still needed
+    await villager.press("report:kind:noise")
+    assert "tả" in texts((await villager.send(jpeg()))["replies"])  # the photo is kept; words next
+    waiting = texts((await villager.send(jpeg((1, 2, 3))))["replies"])
+    assert "vẫn đang chờ" in waiting and "tả" in waiting
+    ack = texts(await villager.say("Quán karaoke mở loa to đến 1 giờ sáng"))
+    assert "PA-000001" in ack and "Xóm La Cút" in ack
+    (report,) = await reports(database)
+    assert (report.kind, report.hamlet_id, report.lat) == ("noise", "la_cut", LA_CUT[0]) and report.photo_id
