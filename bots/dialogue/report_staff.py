@@ -52,7 +52,10 @@ def _moment(at: dt.datetime) -> str:
 
 
 def _age(context: Context, since: dt.datetime, now: dt.datetime) -> str:
-    hours = max(0, int((now - since).total_seconds() // 3600))
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    hours = minutes // 60
+    if hours < 1:
+        return context.t("report_staff.age_minutes", minutes=minutes)
     if hours < 48:
         return context.t("report_staff.age_hours", hours=hours)
     return context.t("report_staff.age_days", days=hours // 24)
