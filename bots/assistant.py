@@ -16,22 +16,14 @@ import yaml
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.onestop.store import listen
-from bots.dialogue import (
-    account,
-    dossier,
-    dossier_answer,
-    dossier_rating,
-    dossier_staff,
-    health,
-    menu,
-    report,
-    report_staff,
-    stats,
-)
+from bots.dialogue import account, dossier, dossier_answer, dossier_rating, dossier_staff, health, menu
 from bots.dialogue import forms as form_flows
 from bots.dialogue.base import Dialogue, Router, Services
 from bots.dialogue.dossier_result import result_signer
 from bots.dialogue.forms import Forms
+from bots.dialogue.report import register as register_reports
+from bots.dialogue.report_staff import register as register_report_desk
+from bots.dialogue.stats import register as register_stats
 from bots.onestop_out import outbound_secret, publisher
 from core.audit import AuditLog
 from core.config import Settings
@@ -75,9 +67,9 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     dossier_answer.register(router)
     dossier_rating.register(router)
     router.desks["health"] = health.register(router, forms)
-    report.register(router)
-    report_staff.register(router)
-    stats.register(router)
+    register_reports(router)  # after health: a report describing a danger to life gets its 115 answer
+    register_report_desk(router)
+    register_stats(router)
     menu.register(router)
     return router
 
