@@ -255,7 +255,7 @@ class ReportDesk:
         context.audit("report.open", subject=f"report:{report.code}",
                       detail={"kind": kind, "hamlet": place.hamlet_id, "located": place.located,
                               "photo": photo is not None})
-        await notify_staff_new(context, report, event)
+        await notify_staff_new(context.session, context.services, report, event)
         return [menu.with_menu(context, context.t("report.ack", code=report.code, kind=label, hamlet=hamlet))]
 
     async def _link(self, context: Context, first: Report, description: str, photo: str | None,
@@ -291,8 +291,8 @@ class ReportDesk:
         except ReportRefused:  # pragma: no cover - status checked above, in the same transaction
             return [Reply(context.t("report.answer_late", code=report.code, status=report.status))]
         context.audit(action, subject=f"report:{report.code}")
-        await notify_assignee(context, report, event)
-        await notify_reporters(context, report, event, skip=context.identity.id)
+        await notify_assignee(context.session, context.services, report, event, actor=context.identity.id)
+        await notify_reporters(context.session, context.services, report, event, skip=context.identity.id)
         key = "report.thanks_fixed" if fixed else "report.reopened"
         return [menu.with_menu(context, context.t(key, code=report.code))]
 

@@ -195,7 +195,7 @@ class ReportStaffDesk:
         except ReportRefused as refused:
             return self._refused(context, report, "report.assign", refused)
         context.audit("report.assign", subject=f"report:{report.code}", detail={"event": event.id})
-        await notify_reporters(context, report, event)
+        await notify_reporters(context.session, context.services, report, event)
         return [Reply(context.t("report_staff.assigned", code=report.code), self._actions(context, report))]
 
     def _refused(self, context: Context, report: Report, action: str, refused: ReportRefused) -> list[Reply]:
@@ -255,7 +255,7 @@ class ReportStaffDesk:
             return self._refused(context, report, "report.resolve", refused)
         context.audit("report.resolve", subject=f"report:{report.code}",
                       detail={"event": event.id, "photo": photo is not None})
-        told = await notify_reporters(context, report, event)
+        told = await notify_reporters(context.session, context.services, report, event)
         return [Reply(context.t("report_staff.resolved", code=report.code, count=told),
                       (Button(context.t("report_staff.button.all"), f"{STAFF_FAMILY}:list"),))]
 
