@@ -43,6 +43,9 @@ from bots.dialogue.base import Dialogue, Router, Services
 from bots.dialogue.dashboard_link import register as register_dashboard_link
 from bots.dialogue.dossier_result import result_signer
 from bots.dialogue.forms import Forms
+from bots.dialogue.report import register as register_reports
+from bots.dialogue.report_staff import register as register_report_desk
+from bots.dialogue.stats import register as register_stats
 from bots.onestop_out import outbound_secret, publisher
 from core.audit import AuditLog
 from core.config import Settings
@@ -52,7 +55,7 @@ from core.forms import load_forms
 from core.i18n import Catalogue
 from core.links import LinkPolicy
 from core.messages import Incoming
-from core.metrics import Metrics
+from core.metrics import CountingAudit, Metrics
 from core.middlewares import (
     AuditMessages,
     Deduplicate,
@@ -88,6 +91,9 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     dossier_rating.register(router)
     register_dashboard_link(router)  # /dashboard: a login link to the web dashboard
     router.desks["health"] = health.register(router, forms, roster)
+    register_reports(router)  # after health: a report describing a danger to life gets its 115 answer
+    register_report_desk(router)
+    register_stats(router)
     announce.register(router)
     announce_public.register(router)
     router.desks["announce"] = Scheduler()
@@ -171,8 +177,9 @@ class Assistant:
         # A settled payment (card webhook, transfer or cash confirmed) marks the order paid and tells
         # buyer and seller, in the settling transaction (bots/dialogue/shop_notify.py).
         services.payments.on_paid(shop_notify.paid_listener(services, products))
-        dialogue = Dialogue(router, services)
-        pipeline = Pipeline(database, catalogue, middlewares, dialogue, audit)
+        dialogue = Dialogue(router, services, observe=lambda channel, intent, seconds, nlu:
+                            metrics.observe_dialogue(channel, intent, seconds, nlu=nlu))
+        pipeline = Pipeline(database, catalogue, middlewares, dialogue, CountingAudit(audit, metrics))
         # Dossier events go to the provincial one-stop system, when configured (bots/onestop_out.py).
         listen(database.sessionmaker, *([publisher(services.outbox)] if outbound_secret(settings) else []))
         return cls(settings, database, services, router, pipeline, metrics, engine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -57,6 +58,28 @@ async def json_errors(request: web.Request,
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error(500, "internal", catalogue.t("web.internal"))
+
+
+@web.middleware
+async def timed(request: web.Request,
+                handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Counts and times every request by its route's pattern (`/media/{media_id}`, not the path), so the
+    series stay few whatever the addresses asked for; unmatched paths count as `unmatched`."""
+    metrics = request.app[ASSISTANT].metrics
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as http_error:
+        status = http_error.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics.http_latency.labels(method=request.method, route=route).observe(time.perf_counter() - started)
+        metrics.http_requests.labels(method=request.method, route=route, status=str(status)).inc()
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -154,7 +177,8 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
     """`telegram_request` makes the HTTP client python-telegram-bot uses (tests pass a loopback-only one);
     the Telegram channel is on when XASO_TELEGRAM_TOKEN is set. `dashboard` is what the staff dashboard
     shows (bots/dashboard/registry.py by default)."""
-    app = web.Application(middlewares=[json_errors], client_max_size=assistant.settings.max_request_bytes)
+    app = web.Application(middlewares=[timed, json_errors],
+                          client_max_size=assistant.settings.max_request_bytes)
     app[ASSISTANT] = assistant
     if assistant.settings.telegram_token is not None:
         telegram = TelegramChannel(assistant, telegram_request)

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     dashboard_link_minutes: float = Field(default=10.0, gt=0, le=60)
     dashboard_idle_minutes: float = Field(default=30.0, gt=0)
     dashboard_session_hours: float = Field(default=12.0, gt=0)
+    # Village reports: a report of the same kind this close (metres, both located) or in the same hamlet
+    # (either without a location), made within this many hours, is linked to the first one.
+    report_duplicate_metres: float = Field(default=200.0, ge=0)
+    report_duplicate_hours: float = Field(default=48.0, ge=0)
     load_demo_data: bool = True
 
     @field_validator("commune_code")

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import Consent, utcnow
 
-PURPOSES = ("contact", "dossier", "health", "shop", "announcements")
+PURPOSES = ("contact", "dossier", "health", "shop", "announcements", "reports")
 
 
 async def has_consent(session: AsyncSession, user_id: int, purpose: str) -> bool:

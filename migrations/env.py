@@ -15,6 +15,7 @@ import backends.loudspeaker.store  # announcements, announcement_subscriptions, 
 import backends.onestop.answers  # dossier_answers joins Base.metadata for autogenerate
 import backends.onestop.ratings  # dossier_ratings
 import backends.onestop.store  # dossiers, their history and codes
+import backends.reports.store  # village_reports, village_report_links, village_report_events
 import backends.shop.orders  # shop_stock, shop_orders
 import backends.shop.payments.ledger  # shop_payments, shop_payment_events
 import backends.shop.sellers  # noqa: F401  (shop_seller_invites, shop_seller_accounts)

@@ -11,6 +11,8 @@ from sqlalchemy import delete, func, select
 
 from backends.addresses.store import saved_address
 from backends.health.mydata import health_records
+from backends.reports.store import export_user as export_reports
+from backends.reports.store import forget_user as forget_reports
 from backends.shop.orders import deidentify, export_orders
 from bots.dialogue.base import Context, Router
 from bots.dialogue.menu import menu_reply, with_menu
@@ -137,6 +139,7 @@ async def _export(context: Context) -> list[Reply]:
                      for c in consents],
         "files": [{"id": m.id, "content_type": m.content_type, "size": m.size,
                    "created_at": m.created_at.isoformat()} for m in media],
+        "reports": await export_reports(context.session, context.services.cipher, user.id),
         "conversation": {"flow": context.state.flow, "data": context.state.data} if context.state else None,
         "health": await health_records(context.session, context.services.cipher, user.id),
         "orders": await export_orders(context.session, context.services.cipher, user.id),
@@ -176,12 +179,14 @@ async def _delete(context: Context) -> list[Reply]:
     await deidentify(context.session, user_id)
     await context.session.execute(
         delete(OutboxMessage).where(OutboxMessage.user_id == user_id, OutboxMessage.status != "sent"))
+    reports = await forget_reports(context.session, user_id)  # the reports stay, without the person
     user = await context.session.get(User, user_id)
     if user is not None:
         await context.session.delete(user)
         await context.session.flush()
     context.set_state(None)
-    context.audit("mydata.delete", subject=f"user:{user_id}")
+    context.audit("mydata.delete", subject=f"user:{user_id}",
+                  detail={"reports": reports} if reports else None)
     return [Reply(farewell)]
 
 

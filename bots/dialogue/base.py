@@ -6,6 +6,7 @@ first, then commands, then button families, then the NLU's intent. The first mat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -159,21 +160,47 @@ class Router:
         return await handler(context)
 
 
+# (channel, what handled the message, seconds, whether the NLU chose it): for the metrics.
+DialogueObserver = Callable[[str, str, float, bool], None]
+
+
+def handled_by(router: Router, context: Context, state: State | None) -> str:
+    """A bounded label for what handled the message: the NLU's intent, a known command, a known button
+    family, the open conversation's flow, or the kind of message."""
+    if context.parse is not None:
+        return context.parse.intent
+    incoming = context.incoming
+    command = command_name(incoming.text) if incoming.text else None
+    if command is not None:
+        return command if command in router.commands else "command"
+    if state is not None and state.flow in router.states:
+        return f"state:{state.flow}"
+    if incoming.button is not None:
+        family = incoming.button.split(":", 1)[0]
+        return f"button:{family}" if family in router.buttons else "button"
+    return incoming.kind
+
+
 class Dialogue:
     """The pipeline's final handler: loads the state, routes, saves the state, all in the turn's
     transaction."""
 
-    def __init__(self, router: Router, services: Services) -> None:
+    def __init__(self, router: Router, services: Services, observe: DialogueObserver | None = None) -> None:
         self.router = router
         self.services = services
+        self.observe = observe
 
     async def __call__(self, turn: Turn) -> Outcome:
         assert turn.identity is not None
+        started = time.perf_counter()
         state = await load_state(turn.session, turn.identity.id, self.services.cipher)
         context = Context(turn, self.services, state=state)
         replies = await self.router.route(context)
         for finish in self.router.finishers:
             replies = await finish(context, replies)
+        if self.observe is not None:
+            self.observe(turn.incoming.channel, handled_by(self.router, context, state),
+                         time.perf_counter() - started, context.parse is not None)
         if context.state_changed:
             if context.next_state is None:
                 await clear_state(turn.session, turn.identity.id)

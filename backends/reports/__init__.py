@@ -1,0 +1,1 @@
+"""Village reports (phản ánh hiện trường): problems villagers report, staff assign and resolve."""

@@ -1,0 +1,306 @@
+"""Village reports, the villager's side (intent `report_problem`): what kind of problem, a few words,
+an optional photo, where (a shared location, placed in its hamlet, or a hamlet picked with buttons);
+then a `PA-NNNNNN` code. The same problem reported again nearby (or in the same hamlet, without a
+location) within the configured time is linked to the first report: the villager gets its code and
+its updates. A resolved report asks its reporters whether it is fixed: «not fixed» reopens it.
+
+Buttons `report:…` are public; «fixed»/«not fixed» are checked here against the report's followers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends.addresses.hamlets import Hamlets
+from backends.reports.kinds import KINDS, recognise
+from backends.reports.store import (
+    RESOLVED,
+    Place,
+    Report,
+    ReportRefused,
+    confirm,
+    find_duplicate,
+    is_follower,
+    link_report,
+    open_report,
+    reopen,
+    report_by_code,
+    serialise_new_reports,
+)
+from bots.dialogue import menu
+from bots.dialogue.base import Context, FlowHandler, Router
+from bots.dialogue.report_notify import (
+    PUBLIC_FAMILY,
+    hamlet_label,
+    kind_label,
+    notify_assignee,
+    notify_reporters,
+    notify_staff_new,
+)
+from bots.dialogue.uploads import store_upload
+from core.consent import grant_consent, has_consent
+from core.messages import Button, Reply
+from core.models import utcnow
+from core.state import State
+from core.validators import fold
+from nlu.engine import EMERGENCY
+
+FLOW = "report"
+PURPOSE = "reports"  # consent: the commune keeps what the villager sends to handle it and reply
+MIN_DESCRIPTION, MAX_DESCRIPTION = 3, 1000
+DESCRIPTION_FROM_INTENT_WORDS = 4  # "mất điện cả xóm từ sáng" already says what is wrong
+_CANCEL_WORDS = frozenset({"huy", "huy bo", "cancel", "thoi", "dung"})
+_SKIP_WORDS = frozenset({"khong", "ko", "k", "bo qua", "khong co", "skip", "no", "none"})
+
+
+def _hamlets(context: Context) -> Hamlets:
+    return Hamlets.from_commune(context.services.commune)
+
+
+def _hamlet_by_name(hamlets: Hamlets, text: str) -> str | None:
+    """«xóm Kèm», «kem», «Xom La Cut» → the hamlet's id."""
+    wanted = fold(text).removeprefix("xom ").strip()
+    for hamlet in hamlets:
+        name = fold(hamlet.name).removeprefix("xom ").strip()
+        if wanted in (name, fold(hamlet.id).replace("_", " ")):
+            return hamlet.id
+    return None
+
+
+@dataclass
+class ReportDesk:
+    # The handler of the `emergency` intent (115 first, doctors and staff alerted): a report that
+    # describes a danger to life gets it too, before the report goes on.
+    emergency: FlowHandler | None = None
+    clock: Callable[[], dt.datetime] = field(default=utcnow)
+
+    # -- asking, one missing thing at a time
+
+    async def start(self, context: Context) -> list[Reply]:
+        text = (context.incoming.text or "").strip()
+        data: dict[str, Any] = {"consent": await has_consent(context.session, context.identity.id, PURPOSE)}
+        kind = recognise(text) if text else None
+        if kind is not None:
+            data["kind"] = kind
+            if len(text.split()) >= DESCRIPTION_FROM_INTENT_WORDS and len(text) <= MAX_DESCRIPTION:
+                data["description"] = text
+        return self._next(context, data)
+
+    def _next(self, context: Context, data: dict[str, Any], prefix: str = "") -> list[Reply]:
+        context.set_state(State(FLOW, data))
+        cancel = Button(context.t("report.button.cancel"), f"{PUBLIC_FAMILY}:cancel")
+        if not data.get("consent"):
+            return [Reply(prefix + context.t("report.consent.ask"), (
+                Button(context.t("report.consent.yes"), f"{PUBLIC_FAMILY}:consent:yes"),
+                Button(context.t("report.consent.no"), f"{PUBLIC_FAMILY}:consent:no")))]
+        if "kind" not in data:
+            buttons = tuple(Button(kind_label(context.services, k, context.lang), f"{PUBLIC_FAMILY}:kind:{k}")
+                            for k in KINDS)
+            return [Reply(prefix + context.t("report.ask_kind"), (*buttons, cancel))]
+        kind = kind_label(context.services, data["kind"], context.lang)
+        if "description" not in data:
+            return [Reply(prefix + context.t("report.ask_description", kind=kind), (cancel,))]
+        if "photo" not in data:
+            skip = Button(context.t("report.button.skip_photo"), f"{PUBLIC_FAMILY}:skip-photo")
+            return [Reply(prefix + context.t("report.ask_photo"), (skip, cancel))]
+        hamlets = tuple(Button(h.name, f"{PUBLIC_FAMILY}:hamlet:{h.id}") for h in _hamlets(context))
+        return [Reply(prefix + context.t("report.ask_place"), (*hamlets, cancel), request_location=True)]
+
+    async def step(self, context: Context) -> list[Reply] | None:
+        """The conversation state's handler: each answer fills what is missing."""
+        assert context.state is not None
+        data = dict(context.state.data)
+        incoming = context.incoming
+        if incoming.button is not None:
+            if incoming.button.split(":", 1)[0] != PUBLIC_FAMILY:
+                context.set_state(None)  # another service's button: leave the report
+                return None
+            return await self.button(context, data)
+        if not data.get("consent"):  # only the consent buttons answer the consent question
+            typed = (incoming.text or "").strip()
+            if incoming.kind == "text" and typed and not typed.startswith("/"):
+                cancelled = fold(typed).strip(" .!") in _CANCEL_WORDS
+                return self._cancel(context) if cancelled else self._next(context, data)
+            context.set_state(None)
+            return None
+        if incoming.location is not None and "place" not in data:
+            return await self._located(context, data, incoming.location.lat, incoming.location.lon)
+        if incoming.attachment is not None and "photo" not in data:
+            stored = await store_upload(context)
+            if isinstance(stored, Reply):
+                return [stored, *self._next(context, data)]
+            data["photo"] = stored
+            return await self._advance(context, data)
+        if incoming.kind != "text":  # a second photo, a voice message…: the report waits, nothing lost
+            return self._next(context, data, context.t("report.unexpected") + "\n")
+        text = (incoming.text or "").strip()
+        if text.startswith("/"):
+            context.set_state(None)
+            return None
+        if fold(text).strip(" .!") in _CANCEL_WORDS:
+            return self._cancel(context)
+        replies = await self._typed(context, data, text)
+        if self.emergency is not None and context.services.nlu.parse(text).intent == EMERGENCY:
+            return [*await self.emergency(context), *replies]
+        return replies
+
+    async def _typed(self, context: Context, data: dict[str, Any], text: str) -> list[Reply]:
+        if "kind" not in data:
+            kind = recognise(text)
+            if kind is None:
+                return self._next(context, data, context.t("report.kind_unknown") + "\n")
+            data["kind"] = kind
+            if len(text.split()) >= DESCRIPTION_FROM_INTENT_WORDS:
+                data["description"] = text[:MAX_DESCRIPTION]
+            return await self._advance(context, data)
+        if "description" not in data:
+            if len(text) < MIN_DESCRIPTION:
+                return self._next(context, data, context.t("report.description_short") + "\n")
+            if len(text) > MAX_DESCRIPTION:
+                too_long = context.t("report.description_long", limit=MAX_DESCRIPTION)
+                return self._next(context, data, too_long + "\n")
+            data["description"] = text
+            return await self._advance(context, data)
+        if "photo" not in data:
+            if fold(text).strip(" .!") in _SKIP_WORDS:
+                data["photo"] = None
+                return await self._advance(context, data)
+            return self._next(context, data, context.t("report.photo_expected") + "\n")
+        hamlet_id = _hamlet_by_name(_hamlets(context), text)
+        if hamlet_id is None:
+            return self._next(context, data, context.t("report.place_unknown") + "\n")
+        data["place"] = {"hamlet": hamlet_id}
+        return await self._advance(context, data)
+
+    async def _located(self, context: Context, data: dict[str, Any], lat: float, lon: float) -> list[Reply]:
+        hamlet = _hamlets(context).locate(lat, lon)
+        if hamlet is None:
+            return self._next(context, data, context.t("report.outside") + "\n")
+        data["place"] = {"hamlet": hamlet.id, "lat": lat, "lon": lon}
+        return await self._advance(context, data)
+
+    async def _advance(self, context: Context, data: dict[str, Any]) -> list[Reply]:
+        if all(key in data for key in ("kind", "description", "photo", "place")):
+            return await self._finish(context, data)
+        return self._next(context, data)
+
+    def _cancel(self, context: Context) -> list[Reply]:
+        context.set_state(None)
+        return [menu.menu_reply(context, "report.cancelled")]
+
+    # -- buttons
+
+    async def button(self, context: Context, data: dict[str, Any] | None = None) -> list[Reply]:
+        """Every `report:` button: in the conversation (`data`) or later (fixed / not fixed)."""
+        _, action, arg = [*(context.incoming.button or "").split(":", 2), "", ""][:3]
+        if action in ("fixed", "notfixed"):
+            return await self._answer_fix(context, arg, fixed=action == "fixed")
+        if data is None:  # a report button of a conversation that is over
+            return [menu.menu_reply(context, "report.expired")]
+        if action == "cancel":
+            return self._cancel(context)
+        if action == "consent" and not data.get("consent"):
+            return await self._consent(context, data, arg == "yes")
+        if action == "kind" and arg in KINDS and "kind" not in data:
+            data["kind"] = arg
+            return await self._advance(context, data)
+        if action == "skip-photo" and "kind" in data and "photo" not in data:
+            data["photo"] = None
+            return await self._advance(context, data)
+        if action == "hamlet" and "kind" in data and "place" not in data and _hamlets(context).get(arg):
+            data["place"] = {"hamlet": arg}
+            return await self._advance(context, data)
+        return self._next(context, data, context.t("unknown_button") + "\n")
+
+    async def _consent(self, context: Context, data: dict[str, Any], granted: bool) -> list[Reply]:
+        if not granted:
+            context.set_state(None)
+            context.audit("consent.declined", detail={"purpose": PURPOSE})
+            office = context.services.commune.get("office", {})
+            declined = context.t("report.consent.declined", phone=office.get("phone", ""))
+            return [menu.with_menu(context, declined)]
+        if await grant_consent(context.session, context.identity.id, PURPOSE):
+            context.audit("consent.granted", detail={"purpose": PURPOSE})
+        data["consent"] = True
+        return await self._advance(context, data)
+
+    async def stale_button(self, context: Context) -> list[Reply]:
+        return await self.button(context, None)
+
+    # -- the report made, or linked
+
+    async def _finish(self, context: Context, data: dict[str, Any]) -> list[Reply]:
+        settings, now = context.services.settings, self.clock()
+        raw = data["place"]
+        place = Place(str(raw["hamlet"]), raw.get("lat"), raw.get("lon"))
+        kind, description, photo = str(data["kind"]), str(data["description"]), data.get("photo")
+        context.set_state(None)
+        if not await has_consent(context.session, context.identity.id, PURPOSE):
+            return [menu.menu_reply(context, "report.cancelled")]  # consent withdrawn meanwhile: keep nothing
+        await serialise_new_reports(context.session)
+        first = await find_duplicate(context.session, kind=kind, place=place, now=now,
+                                     metres=settings.report_duplicate_metres,
+                                     hours=settings.report_duplicate_hours)
+        hamlet = hamlet_label(context.services, place.hamlet_id, context.lang)
+        label = kind_label(context.services, kind, context.lang)
+        if first is not None:
+            return await self._link(context, first, description, photo, place, label, hamlet, now)
+        report, event = await open_report(context.session, context.services.cipher, kind=kind,
+                                          description=description, photo_id=photo, place=place,
+                                          reporter_id=context.identity.id, channel=context.incoming.channel,
+                                          now=now)
+        context.audit("report.open", subject=f"report:{report.code}",
+                      detail={"kind": kind, "hamlet": place.hamlet_id, "located": place.located,
+                              "photo": photo is not None})
+        await notify_staff_new(context.session, context.services, report, event)
+        return [menu.with_menu(context, context.t("report.ack", code=report.code, kind=label, hamlet=hamlet))]
+
+    async def _link(self, context: Context, first: Report, description: str, photo: str | None,
+                    place: Place, label: str, hamlet: str, now: dt.datetime) -> list[Reply]:
+        status = context.t(f"report.status.{first.status}")
+        if await is_follower(context.session, first, context.identity.id):
+            context.audit("report.link", subject=f"report:{first.code}", outcome="already")
+            known = context.t("report.already_yours", code=first.code, status=status)
+            return [menu.with_menu(context, known)]
+        await link_report(context.session, context.services.cipher, first, user_id=context.identity.id,
+                          description=description, photo_id=photo, place=place, now=now)
+        context.audit("report.link", subject=f"report:{first.code}",
+                      detail={"kind": first.kind, "located": place.located})
+        return [menu.with_menu(context, context.t("report.linked", code=first.code, kind=label, hamlet=hamlet,
+                                                  status=status))]
+
+    # -- the reporter's answer to a resolution
+
+    async def _answer_fix(self, context: Context, code: str, *, fixed: bool) -> list[Reply]:
+        action = "report.confirm" if fixed else "report.reopen"
+        report = await report_by_code(context.session, code) if code else None
+        if report is None or not await is_follower(context.session, report, context.identity.id):
+            context.audit(action, subject=f"report:{code[:16]}", outcome="deny")
+            return [menu.menu_reply(context, "report.not_yours")]
+        if report.status != RESOLVED:
+            context.audit(action, subject=f"report:{report.code}", outcome="refused",
+                          detail={"status": report.status})
+            return [Reply(context.t("report.answer_late", code=report.code,
+                                    status=context.t(f"report.status.{report.status}")))]
+        try:
+            change = confirm if fixed else reopen
+            event = await change(context.session, report, context.identity.id, self.clock())
+        except ReportRefused:  # pragma: no cover - status checked above, in the same transaction
+            return [Reply(context.t("report.answer_late", code=report.code, status=report.status))]
+        context.audit(action, subject=f"report:{report.code}")
+        await notify_assignee(context.session, context.services, report, event, actor=context.identity.id)
+        await notify_reporters(context.session, context.services, report, event, skip=context.identity.id)
+        key = "report.thanks_fixed" if fixed else "report.reopened"
+        return [menu.with_menu(context, context.t(key, code=report.code))]
+
+
+def register(router: Router) -> ReportDesk:
+    """After the health flow, whose emergency handler it borrows."""
+    desk = ReportDesk(emergency=router.intents.get(EMERGENCY))
+    router.intents["report_problem"] = desk.start
+    router.buttons[PUBLIC_FAMILY] = desk.stale_button
+    router.states[FLOW] = desk.step
+    return desk
