@@ -185,6 +185,7 @@ async def _delete(context: Context) -> list[Reply]:
         await context.session.delete(user)
         await context.session.flush()
     context.set_state(None)
+    context.extras["user_deleted"] = True  # nothing may be stored for this user after this turn
     context.audit("mydata.delete", subject=f"user:{user_id}",
                   detail={"reports": reports} if reports else None)
     return [Reply(farewell)]

@@ -42,6 +42,8 @@ async def add_buttons(context: Context, replies: list[Reply]) -> list[Reply]:
         return replies  # staff paths: nothing added
     if incoming.button and incoming.button.startswith(f"{FAMILY}:"):
         return replies
+    if context.extras.get("user_deleted"):
+        return replies  # the farewell: its user no longer exists
     if context.turn.identity is None or not any(wants_button(context, reply) for reply in replies):
         return replies
     if _emergency(context):
