@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bots.telegram.render import own_media_id
 from bots.zalo import BOT_CHANNEL, buttons
 from bots.zalo.bot_api import BotAPIError, BotClient
-from bots.zalo.render import numbered, split_text
+from bots.zalo.render import numbered, split_text, with_links
 from core.config import Settings
 from core.crypto import Hasher
 from core.db import Database
@@ -88,8 +88,10 @@ class BotSender:
             text = f"{text}\n\n{self.catalogue.t('zalo.bot_type_phone', lang)}"
         if reply.request_location:
             text = f"{text}\n\n{self.catalogue.t('zalo.share_location_hint', lang)}"
-        if reply.buttons:
-            labels = await buttons.remember(session, BOT_CHANNEL, chat_id, reply.buttons, numbered=True)
+        text = with_links(text, [(button.label, button.url) for button in reply.buttons if button.url])
+        choices = [button for button in reply.buttons if not button.url]
+        if choices:
+            labels = await buttons.remember(session, BOT_CHANNEL, chat_id, choices, numbered=True)
             text = numbered(text, labels, self.catalogue.t("zalo.bot_choose", lang))
         steps: list[Step] = [self._text(chat_id, piece) for piece in split_text(text)] if text.strip() else []
         steps += [self._photo(chat_id, link) for link in photos]

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bots.telegram.render import own_media_id
 from bots.zalo import OA_CHANNEL, buttons
 from bots.zalo.oa_api import OAClient, ZaloAPIError
-from bots.zalo.render import groups, query_buttons, split_text
+from bots.zalo.render import groups, link_button, query_buttons, split_text
 from bots.zalo.tokens import TokenError
 from core.audit import AuditLog
 from core.config import Settings
@@ -114,9 +114,11 @@ class OASender:
         if reply.request_location:
             hint = self.catalogue.t("zalo.share_location_hint", lang)
             text = f"{text}\n\n{hint}" if text else hint
-        labels = (await buttons.remember(session, OA_CHANNEL, chat_id, reply.buttons)
-                  if reply.buttons else [])
-        button_groups = groups(labels)
+        choices = [button for button in reply.buttons if not button.url]
+        labels = await buttons.remember(session, OA_CHANNEL, chat_id, choices) if choices else []
+        # A link button (a payment page) opens its address; the others send their label back.
+        button_groups = groups([*query_buttons(labels), *(link_button(button.label, button.url)
+                                                         for button in reply.buttons if button.url)])
         steps: list[Step] = []
         pieces = split_text(text) if text.strip() else []
         for number, piece in enumerate(pieces):
@@ -175,5 +177,5 @@ class OASender:
             log.exception("zalo: the unreachable user could not be audited")
 
 
-def _buttons(labels: list[str]) -> dict[str, Any]:
-    return {"type": "template", "payload": {"buttons": query_buttons(labels)}}
+def _buttons(group: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "template", "payload": {"buttons": group}}

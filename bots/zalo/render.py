@@ -4,6 +4,9 @@ numbered list that stands for buttons where the platform has none."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 TEXT_LIMIT = 2000
 MAX_BUTTONS = 5  # per OA message; more go in follow-up messages
@@ -30,7 +33,7 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return [piece for piece in pieces if piece.strip()]
 
 
-def groups(items: Sequence[str], size: int = MAX_BUTTONS) -> list[list[str]]:
+def groups(items: Sequence[T], size: int = MAX_BUTTONS) -> list[list[T]]:
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
@@ -38,6 +41,19 @@ def query_buttons(payloads: Sequence[str]) -> list[dict[str, str]]:
     """OA buttons whose press sends their payload back as the user's text (shown in the chat)."""
     return [{"title": payload[:MAX_TITLE_CHARS], "type": "oa.query.show", "payload": payload}
             for payload in payloads]
+
+
+def link_button(label: str, url: str) -> dict[str, Any]:
+    """An OA button that opens a web page (Zalo's `oa.open.url`)."""
+    return {"title": label[:MAX_TITLE_CHARS], "type": "oa.open.url", "payload": {"url": url}}
+
+
+def with_links(text: str, links: Sequence[tuple[str, str]]) -> str:
+    """Text followed by "label: address" lines, for a platform without link buttons."""
+    if not links:
+        return text
+    lines = "\n".join(f"{label}: {url}" for label, url in links)
+    return f"{text}\n\n{lines}" if text.strip() else lines
 
 
 def numbered(text: str, labels: Sequence[str], hint: str) -> str:

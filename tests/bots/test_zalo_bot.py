@@ -23,7 +23,7 @@ from bots.zalo.bot_channel import polling
 from core.config import Settings
 from core.db import Database
 from core.media import media_url, store_media
-from core.messages import Reply
+from core.messages import Button, Reply
 from core.models import User
 from nlu.engine import NLUEngine
 from tests.bots.test_zalo_oa import open_client
@@ -141,6 +141,18 @@ async def test_a_photo_reply_uses_send_photo_with_a_signed_link(bot: TestClient,
     await assistant.services.outbox.wake("zalobot")
     calls = await fake.wait_for(2, "sendMessage", "sendPhoto")
     assert calls[1].kind == "sendPhoto" and f"/media/{media_id}?" in calls[1].params["photo"]
+
+
+async def test_a_link_button_becomes_its_address_in_the_text(bot: TestClient, fake: FakeZalo) -> None:
+    assistant = bot.app[ZALO_BOT].assistant
+    pay = "https://xa.example.vn/pay/abc?sig=1"
+    async with assistant.database.session() as session:
+        await assistant.services.outbox.enqueue(
+            session, channel="zalobot", chat_id=CHAT, key="t:link",
+            reply=Reply("Thanh toán", (Button("💳 Trả bằng thẻ", "shop:pay", pay), Button("Hủy", "x:1"))))
+    await assistant.services.outbox.wake("zalobot")
+    [call] = await fake.wait_for(1, "sendMessage")
+    assert f"💳 Trả bằng thẻ: {pay}" in call.text and "1. Hủy" in call.text and "2." not in call.text
 
 
 async def test_blocked_users_are_marked_unreachable(chat: BotChat, fake: FakeZalo,

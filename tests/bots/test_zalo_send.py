@@ -87,6 +87,15 @@ async def test_repeated_labels_are_made_unique(oa: TestClient, fake: FakeZalo) -
     assert [b["payload"] for b in call.buttons] == ["Có", "Có (2)"]
 
 
+async def test_a_link_button_opens_its_page_beside_the_choices(oa: TestClient, fake: FakeZalo) -> None:
+    pay = "https://xa.example.vn/pay/abc?sig=1"
+    await deliver(oa, Reply("Thanh toán đơn DH-000001", (Button("💳 Trả bằng thẻ", "shop:pay", pay),
+                                                         Button("Hủy đơn", "shop:cancel"))))
+    [call] = await fake.wait_for(1)
+    assert call.buttons == [{"title": "Hủy đơn", "type": "oa.query.show", "payload": "Hủy đơn"},
+                            {"title": "💳 Trả bằng thẻ", "type": "oa.open.url", "payload": {"url": pay}}]
+
+
 async def test_own_image_is_uploaded_and_sent_as_a_media_template(oa: TestClient, fake: FakeZalo) -> None:
     from PIL import Image
     buffer = io.BytesIO()
