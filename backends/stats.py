@@ -20,18 +20,20 @@ from backends.onestop.workflow import OPEN_STATUSES as DOSSIER_OPEN
 from backends.reports import queries as reports
 from core.models import AuditEntry, User
 
+start_of_day = reports.start_of_day  # "today" for /stats and the dashboard alike: midnight in Vietnam
+
 
 async def messages_today(session: AsyncSession, now: dt.datetime) -> int:
     """Messages received since midnight: the pipeline audits each one (`message.<kind>`)."""
     query = select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action.like("message.%"), AuditEntry.at >= reports.start_of_day(now))
+        AuditEntry.action.like("message.%"), AuditEntry.at >= start_of_day(now))
     return int((await session.execute(query)).scalar_one())
 
 
 async def active_users_by_channel(session: AsyncSession, now: dt.datetime) -> dict[str, int]:
     """Users seen since midnight, per channel (the last-seen time is refreshed every few minutes)."""
     rows = await session.execute(select(User.channel, func.count()).where(
-        User.last_seen_at >= reports.start_of_day(now)).group_by(User.channel))
+        User.last_seen_at >= start_of_day(now)).group_by(User.channel))
     return {str(channel): int(count) for channel, count in rows}
 
 

@@ -41,6 +41,7 @@ from bots.dialogue import listen as listen_button
 from bots.dialogue.announcements import Scheduler
 from bots.dialogue.base import Dialogue, Router, Services
 from bots.dialogue.dashboard_link import register as register_dashboard_link
+from bots.dialogue.deadletters import register as register_dead_letters
 from bots.dialogue.dossier_result import result_signer
 from bots.dialogue.forms import Forms
 from bots.dialogue.report import register as register_reports
@@ -94,6 +95,7 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
     register_reports(router)  # after health: a report describing a danger to life gets its 115 answer
     register_report_desk(router)
     register_stats(router)
+    register_dead_letters(router)  # /deadletters and the admin:replay button
     announce.register(router)
     announce_public.register(router)
     router.desks["announce"] = Scheduler()
@@ -177,6 +179,9 @@ class Assistant:
         # A settled payment (card webhook, transfer or cash confirmed) marks the order paid and tells
         # buyer and seller, in the settling transaction (bots/dialogue/shop_notify.py).
         services.payments.on_paid(shop_notify.paid_listener(services, products))
+        scheduler = router.desks.get("announce")
+        if isinstance(scheduler, Scheduler):  # scheduled publications are audited outside the pipeline
+            scheduler.observe = metrics.count_audited
         dialogue = Dialogue(router, services, observe=lambda channel, intent, seconds, nlu:
                             metrics.observe_dialogue(channel, intent, seconds, nlu=nlu))
         pipeline = Pipeline(database, catalogue, middlewares, dialogue, CountingAudit(audit, metrics))

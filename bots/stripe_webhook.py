@@ -130,6 +130,7 @@ class StripeWebhook:
         try:
             await self.assistant.services.audit.record(SOURCE, f"shop.payment_{outcome}",
                                                        subject=event.intent_id, detail={"event": event.id})
+            self.assistant.metrics.count_audited(f"shop.payment_{outcome}", "ok", None)
         except Exception:
             log.exception("audit entry for stripe event %s could not be written", event.id)
 

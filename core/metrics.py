@@ -2,7 +2,9 @@
 
 Besides the pipeline's own series, services are counted from what they audit: `CountingAudit`
 wraps the pipeline's audit sink and turns the actions listed in `SERVICE_EVENTS` (outcome ok) into
-`xaso_service_events_total{service,event}`, so a flow only has to audit what it does."""
+`xaso_service_events_total{service,event}`, so a flow only has to audit what it does. What is
+audited outside the pipeline (the announcement scheduler, the Stripe webhook) is passed to
+`Metrics.count_audited` by its writer."""
 
 from __future__ import annotations
 
@@ -29,6 +31,14 @@ SERVICE_EVENTS: dict[str, tuple[str, str]] = {
     "report.resolve": ("reports", "resolved"),
     "report.confirm": ("reports", "confirmed"),
     "report.reopen": ("reports", "reopened"),
+    "shop.order": ("shop", "orders_placed"),
+    "shop.payment_confirm": ("shop", "orders_paid"),  # cash or transfer, confirmed by the seller
+    "shop.payment_settled": ("shop", "orders_paid"),  # card, from the Stripe webhook
+    "shop.shipped": ("shop", "orders_shipped"),
+    "shop.delivered": ("shop", "orders_delivered"),
+    "shop.cancel": ("shop", "orders_cancelled"),
+    "announce.published": ("announcements", "published"),  # now, or by the scheduler at its time
+    "announce.scheduled": ("announcements", "scheduled"),
     "role.join": ("account", "roles_joined"),
     "mydata.export": ("account", "exports"),
     "mydata.delete": ("account", "deletions"),

@@ -333,25 +333,34 @@ class Outbox:
             raise ValueError("a sealed outbox message needs the cipher to be read")
         return Reply.from_json(json.loads(self._cipher.decrypt(payload[SEALED], f"outbox:{key}")))
 
-    async def dead_letters(self, channel: str | None = None, limit: int = 100) -> list[DeadLetter]:
+    async def dead_letters(self, channel: str | None = None, limit: int = 100,
+                           session: AsyncSession | None = None) -> list[DeadLetter]:
+        """The dead messages, oldest first; in the caller's `session` when given (a chat turn)."""
         query = select(OutboxMessage).where(OutboxMessage.status == DEAD)
         if channel is not None:
             query = query.where(OutboxMessage.channel == channel)
-        async with self.database.session() as session:
-            rows = (await session.execute(query.order_by(OutboxMessage.id).limit(limit))).scalars().all()
+        query = query.order_by(OutboxMessage.id).limit(limit)
+        if session is not None:
+            rows = (await session.execute(query)).scalars().all()
+        else:
+            async with self.database.session() as own:
+                rows = (await own.execute(query)).scalars().all()
         return [DeadLetter(row.id, row.key, row.channel, row.chat_id, row.user_id,
                            self.reply_of(row.payload, row.key), row.attempts, row.last_error, row.created_at)
                 for row in rows]
 
-    async def replay(self, message_id: int) -> bool:
-        """Puts a dead message back in line with a fresh set of attempts."""
+    async def replay(self, message_id: int, session: AsyncSession | None = None) -> bool:
+        """Puts a dead message back in line with a fresh set of attempts; in the caller's `session`
+        (and transaction) when given, else in one of its own."""
         statement = (update(OutboxMessage)
                      .where(OutboxMessage.id == message_id, OutboxMessage.status == DEAD)
                      .values(status=PENDING, attempts=0, next_attempt_at=self._clock())
                      .returning(OutboxMessage.id)
                      .execution_options(synchronize_session=False))
-        async with self.database.session() as session:
+        if session is not None:
             return (await session.execute(statement)).scalar_one_or_none() is not None
+        async with self.database.session() as own:
+            return (await own.execute(statement)).scalar_one_or_none() is not None
 
     async def stats(self) -> dict[str, int]:
         query = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)

@@ -32,7 +32,7 @@ class Figure:
     key: str
     label: str  # an i18n key; text without a catalogue entry is shown as it is
     value: int | float | str | None
-    unit: str = ""  # "", "min", "vnd"
+    unit: str = ""  # "", "min", "h", "vnd"
     alert: bool = False
 
 

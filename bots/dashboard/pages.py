@@ -83,7 +83,8 @@ def _value(t: T, figure: Figure) -> str:
         return t("dashboard.chain.ok") if value else t("dashboard.chain.broken")
     if isinstance(value, int | float):
         text = f"{value:,.0f}".replace(",", ".") if float(value).is_integer() else f"{value:.1f}"
-        return {"min": f"{text} {t('dashboard.unit.min')}", "vnd": f"{text} đ"}.get(figure.unit, text)
+        return {"min": f"{text} {t('dashboard.unit.min')}", "h": f"{text} {t('dashboard.unit.h')}",
+                "vnd": f"{text} đ"}.get(figure.unit, text)
     return str(value)
 
 

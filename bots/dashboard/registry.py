@@ -1,16 +1,12 @@
 """The dashboard's contents, in one visible place: the figure providers (one section each on the
 overview and one key in /api/stats) and the map's layer providers, in the order shown.
 
-A new service adds its providers here, e.g. for village reports:
-
-    from bots.dashboard.reports import report_figures, report_layer
-    ...
-    figures=(..., report_figures), layers=(report_layer, dossier_layer)
+A new service adds its providers here (a section provider and, if it has places, a layer).
 """
 
 from __future__ import annotations
 
-from bots.dashboard import providers
+from bots.dashboard import commerce, providers, reports
 from bots.dashboard.figures import Registry
 
 
@@ -22,10 +18,15 @@ def default_registry() -> Registry:
             providers.dossiers,
             providers.consults,
             providers.payments,
+            reports.report_figures_section,
+            commerce.orders,
+            commerce.announcements,
+            commerce.appointments,
             providers.outbox,
             audit,
         ),
         layers=(
+            reports.report_layer,
             providers.dossier_layer,
         ),
         extra={"audit": audit},

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.addresses.hamlets import Hamlets
 from backends.onestop.calendar import VIETNAM
+from backends.stats import start_of_day
 from bots.assistant import Assistant
 from bots.dashboard import pages, store
 from bots.dashboard.figures import Layer, Registry, Section, StatsContext, collect
@@ -95,7 +96,7 @@ class Dashboard:
     def context(self, session: AsyncSession) -> StatsContext:
         now = self.clock()
         today = now.astimezone(VIETNAM).date()
-        day_start = dt.datetime.combine(today, dt.time(), VIETNAM).astimezone(dt.UTC)
+        day_start = start_of_day(now)  # the same midnight as /stats in chat (backends/stats.py)
         return StatsContext(session=session, services=self.services, now=now, day_start=day_start,
                             today=today, hamlets=self.hamlets)
 

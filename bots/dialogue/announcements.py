@@ -129,6 +129,8 @@ class Scheduler:
     """Publishes scheduled announcements once their time comes (the server runs `run`)."""
 
     clock: Callable[[], dt.datetime] = field(default=utcnow)
+    # Told of each publication audited here, outside the pipeline (the metrics' service counter).
+    observe: Callable[[str, str, dict[str, Any] | None], None] | None = None
 
     async def publish_due(self, database: Database, services: Services) -> list[dict[str, Any]]:
         async with database.session() as session:
@@ -137,8 +139,11 @@ class Scheduler:
                 count = await publish(session, services, announcement)
                 published.append({"id": announcement.id, "code": announcement.code, "recipients": count})
         for item in published:  # once committed
+            detail = {"code": item["code"], "recipients": item["recipients"]}
             await services.audit.record("system", "announce.published", subject=f"announcement:{item['id']}",
-                                        detail={"code": item["code"], "recipients": item["recipients"]})
+                                        detail=detail)
+            if self.observe is not None:
+                self.observe("announce.published", "ok", detail)
         if published:
             for channel in ("web", "telegram"):
                 await services.outbox.wake(channel)

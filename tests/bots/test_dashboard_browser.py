@@ -1,9 +1,11 @@
 """The dashboard in headless Chromium against the real server: log in through the one-time link from
 chat, watch a villager's dossier arrive, replay a dead letter, and draw the hamlet map with every
-request outside the server refused (the map must work offline). Screenshots go to test-artifacts/."""
+request outside the server refused (the map must work offline); a village report made in chat then
+appears on it. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -15,7 +17,9 @@ from bots.server import ASSISTANT
 from core.config import Settings
 from tests.bots.test_dashboard_http import _kill, _known_data
 from tests.bots.test_dossier_staff import submit
+from tests.bots.test_reports import KEM, report_by_location
 from tests.support.browser import CHROMIUM_FLAGS, artifact, chromium_path
+from tests.support.chat import ChatSession
 from tests.support.dashboard import login_token, member
 
 
@@ -93,6 +97,19 @@ async def test_log_in_see_a_dossier_arrive_replay_and_map_offline(client: TestCl
             assert await page.locator("path.hamlet").count() == len(outlined)
             assert await page.locator("img.leaflet-tile").count() == 0
             await page.screenshot(path=str(artifact("dashboard-map.png")), full_page=True)
+
+            # A villager reports rubbish in Xóm Kèm through the chat: it shows on the map, first layer.
+            villager = await ChatSession.open(client)
+            answer = await report_by_location(villager, "rác thải đổ bừa bãi cạnh suối", KEM)
+            code = re.search(r"PA-\d{6}", answer).group(0)  # type: ignore[union-attr]
+            await page.reload()
+            await page.locator("#map[data-ready='true']").wait_for()
+            count = page.locator(".leaflet-tooltip.count")
+            await count.first.wait_for()
+            assert await count.all_inner_texts() == ["Phản ánh chưa xử lý xong: 1"]
+            await page.locator("path.leaflet-interactive:not(.hamlet)").click(force=True)
+            assert code in await page.locator(".leaflet-popup-content").inner_text()
+            await page.screenshot(path=str(artifact("dashboard-map-report.png")), full_page=True)
 
             # The audit log with its verdict, then on a phone.
             await page.click("nav a[href='/dashboard/audit']")

@@ -256,7 +256,8 @@ async def test_api_stats_serves_the_figures_of_known_data(client: TestClient) ->
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     stats = await response.json()
     sections = stats["sections"]
-    assert list(sections) == ["messages", "dossiers", "consults", "payments", "outbox", "audit"]
+    assert list(sections) == ["messages", "dossiers", "consults", "payments", "reports", "orders",
+                              "announcements", "appointments", "outbox", "audit"]
     dossiers = sections["dossiers"]
     assert dossiers["figures"] == {"new_today": 6, "open": 4, "overdue": 2, "received": 1, "processing": 2,
                                    "needs_info": 1, "approved": 1, "rejected": 0, "delivered": 1}

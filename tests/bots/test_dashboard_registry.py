@@ -19,15 +19,15 @@ from core.models import User, UserRole
 from nlu.engine import NLUEngine
 
 
-async def open_reports(context: StatsContext) -> Section:
-    return Section(key="reports", title="Phản ánh", figures=(
-        Figure("open", "dashboard.figure.open", 3, alert=True),), bars=(Bar("road", "Đường sá", 2),))
+async def water_leaks(context: StatsContext) -> Section:
+    return Section(key="water", title="Nước sạch", figures=(
+        Figure("open", "dashboard.figure.open", 3, alert=True),), bars=(Bar("leak", "Rò rỉ", 2),))
 
 
-async def report_layer(context: StatsContext) -> Layer:
+async def water_layer(context: StatsContext) -> Layer:
     first = next(iter(context.hamlets))
-    return Layer(key="reports", title="Phản ánh", colour="#c62828",
-                 markers=(Marker(first.id, 2, ("PA-000001", "PA-000002")),), unplaced=1)
+    return Layer(key="water", title="Nước sạch", colour="#c62828",
+                 markers=(Marker(first.id, 2, ("NS-000001", "NS-000002")),), unplaced=1)
 
 
 async def broken(context: StatsContext) -> Section:
@@ -37,7 +37,7 @@ async def broken(context: StatsContext) -> Section:
 @pytest.fixture
 async def grown(settings: Settings, database: Database, nlu_engine: NLUEngine) -> AsyncIterator[TestClient]:
     base = default_registry()
-    registry = Registry(figures=(*base.figures, broken, open_reports), layers=(report_layer, *base.layers),
+    registry = Registry(figures=(*base.figures, broken, water_leaks), layers=(water_layer, *base.layers),
                         extra=base.extra)
     app = create_app(Assistant.build(settings, nlu=nlu_engine, database=database), dashboard=registry)
     async with TestClient(TestServer(app)) as test_client:
@@ -59,16 +59,16 @@ async def staff_cookie(client: TestClient) -> str:
 async def test_an_added_provider_shows_everywhere_and_a_failing_one_is_left_out(grown: TestClient) -> None:
     await staff_cookie(grown)
     stats = await (await grown.get("/api/stats")).json()
-    assert list(stats["sections"]) == ["messages", "dossiers", "consults", "payments", "outbox", "audit",
-                                       "reports"]
-    assert stats["sections"]["reports"] == {"figures": {"open": 3}, "alerts": ["open"], "chart": {"road": 2},
-                                          "items": []}
+    assert list(stats["sections"]) == ["messages", "dossiers", "consults", "payments", "reports", "orders",
+                                       "announcements", "appointments", "outbox", "audit", "water"]
+    assert stats["sections"]["water"] == {"figures": {"open": 3}, "alerts": ["open"], "chart": {"leak": 2},
+                                        "items": []}
     hamlet = stats["map"]["hamlets"][0]
-    assert stats["map"]["layers"]["reports"] == {"by_hamlet": {hamlet: 2}, "unplaced": 1}
+    assert stats["map"]["layers"]["water"] == {"by_hamlet": {hamlet: 2}, "unplaced": 1}
     overview = await (await grown.get("/dashboard")).text()
-    assert 'id="section-reports"' in overview and "Phản ánh" in overview and "Đường sá" in overview
+    assert 'id="section-water"' in overview and "Nước sạch" in overview and "Rò rỉ" in overview
     page = await (await grown.get("/dashboard/map")).text()
-    assert f'"by_hamlet": {{"{hamlet}": 2}}' in page and "Phản ánh: 1 chưa đặt được lên bản đồ." in page
+    assert f'"by_hamlet": {{"{hamlet}": 2}}' in page and "Nước sạch: 1 chưa đặt được lên bản đồ." in page
 
 
 async def test_the_map_data_cannot_break_out_of_its_block(grown: TestClient) -> None:
@@ -120,11 +120,11 @@ async def test_a_layer_draws_its_counts_on_the_map_offline(grown: TestClient) ->
             await page.locator("#map[data-ready='true']").wait_for()
             count = page.locator(".leaflet-tooltip.count")
             await count.first.wait_for()
-            assert await count.all_inner_texts() == ["Phản ánh: 2"]
+            assert await count.all_inner_texts() == ["Nước sạch: 2"]
             circle = page.locator("path.leaflet-interactive:not(.hamlet)")
             assert await circle.count() == 1
             await circle.click(force=True)
-            assert await page.locator(".leaflet-popup-content").inner_text() == "PA-000001, PA-000002"
+            assert await page.locator(".leaflet-popup-content").inner_text() == "NS-000001, NS-000002"
             await page.screenshot(path=str(artifact("dashboard-map-layer.png")), full_page=True)
             assert outside == []
         finally:

@@ -3,12 +3,19 @@ latency by route, dialogue latency by channel and intent."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from dataclasses import replace
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bots.dialogue.announcements import Scheduler
+from bots.server import ASSISTANT
 from core.config import Settings
+from core.models import utcnow
+from tests.bots.shop_support import confirm_button, order_until_summary, seller_joins
+from tests.bots.test_announce import staff_member, write_until_preview
 from tests.bots.test_reports import KEM, report_by_location, staff_joins
 from tests.support.chat import ChatSession, button_data, texts
 
@@ -80,3 +87,34 @@ async def test_metrics_expose_service_counters_and_latencies(client: TestClient)
     body = await (await client.get("/metrics")).text()
     assert series(body, "xaso_http_requests_total", route="unmatched", status="404") == 1
     assert "/no/such/path" not in body
+
+
+async def test_metrics_count_orders_and_announcements(client: TestClient) -> None:
+    """Orders placed, paid, shipped, delivered; announcements published now, scheduled, and published
+    later by the scheduler (audited outside the pipeline, counted all the same)."""
+    seller = await seller_joins(client, "htx_che_la_bang")
+    buyer = await ChatSession.open(client)
+    placed = await buyer.press(confirm_button(await order_until_summary(buyer, "mua 1 cân chè búp")))
+    code = re.search(r"DH-\d{6}", texts(placed)).group(0)  # type: ignore[union-attr]
+    assert "Đã ghi nhận thanh toán" in texts(await seller.say(f"/paid {code}"))
+    assert "đang giao" in texts(await seller.say(f"/ship {code}"))
+    await seller.press(f"seller:deliver:{code}")
+    assert "không chuyển được" in texts(await seller.say(f"/ship {code}"))  # refused: not counted
+
+    official = await staff_member(client)
+    await write_until_preview(official)
+    assert "Đã ký số và phát hành" in texts(await official.press("announce:confirm"))
+    await write_until_preview(official, when="6 giờ 30 sáng mai")
+    assert "hẹn phát" in texts(await official.press("announce:confirm"))
+    assistant = client.app[ASSISTANT]
+    desk = assistant.router.desks["announce"]
+    assert isinstance(desk, Scheduler) and desk.observe == assistant.metrics.count_audited
+    later = utcnow() + dt.timedelta(days=2)
+    published = await replace(desk, clock=lambda: later).publish_due(assistant.database, assistant.services)
+    assert len(published) == 1
+
+    body = await (await client.get("/metrics")).text()
+    for event in ("orders_placed", "orders_paid", "orders_shipped", "orders_delivered"):
+        assert series(body, "xaso_service_events_total", service="shop", event=event) == 1, event
+    assert series(body, "xaso_service_events_total", service="announcements", event="published") == 2
+    assert series(body, "xaso_service_events_total", service="announcements", event="scheduled") == 1

@@ -1,0 +1,96 @@
+"""The shop, announcements and appointments on the dashboard: counts and sums only (no address,
+phone, reason or announcement text is read), "today" from midnight in the commune."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from backends.health.appointments import BOOKED, Appointment
+from backends.loudspeaker.store import PUBLISHED, SCHEDULED, Announcement, AnnouncementSubscription
+from backends.shop.catalogue import MILLI
+from backends.shop.orders import CANCELLED, DELIVERED, NEW, OPEN_STATUSES, SHIPPED, Order, Stock
+from bots.dashboard.figures import Bar, Figure, Item, Section, StatsContext
+from core.models import OutboxMessage
+from core.outbox import SENT
+
+ORDER_STATUSES = (NEW, SHIPPED, DELIVERED, CANCELLED)
+LOW_STOCK_MILLI = 5 * MILLI  # fewer than five units (kg, bunches…) left: tell the sellers
+LISTED_PRODUCTS = 8
+ANNOUNCEMENT_KEYS = "ann:%"  # one outbox row per subscriber reached (bots/dialogue/announcements.py)
+
+
+def _count(value: int | None) -> int:
+    return int(value or 0)
+
+
+async def orders(context: StatsContext) -> Section:
+    """Today's orders by status, what was paid today, the open ones, and the stock running low."""
+    session = context.session
+    today = dict((await session.execute(select(Order.status, func.count())
+                                        .where(Order.created_at >= context.day_start)
+                                        .group_by(Order.status))).all())
+    revenue = await session.scalar(select(func.coalesce(func.sum(Order.total_vnd), 0)).where(
+        Order.paid_at >= context.day_start, Order.status != CANCELLED))
+    open_total = await session.scalar(select(func.count()).select_from(Order)
+                                      .where(Order.status.in_(OPEN_STATUSES)))
+    low = (await session.execute(select(Stock.product_id, Stock.stock_milli)
+                                 .where(Stock.stock_milli < LOW_STOCK_MILLI)
+                                 .order_by(Stock.stock_milli, Stock.product_id))).all()
+    return Section(
+        key="orders", title="dashboard.section.orders",
+        figures=(Figure("today", "dashboard.figure.orders_today", sum(_count(v) for v in today.values())),
+                 Figure("revenue_today_vnd", "dashboard.figure.revenue_today", _count(revenue), "vnd"),
+                 Figure("open", "dashboard.figure.open_orders", _count(open_total)),
+                 Figure("low_stock", "dashboard.figure.low_stock", len(low), alert=bool(low)),
+                 *(Figure(f"today_{status}", f"shop.status.{status}", _count(today.get(status)))
+                   for status in ORDER_STATUSES)),
+        bars=tuple(Bar(status, f"shop.status.{status}", _count(today.get(status)))
+                   for status in ORDER_STATUSES),
+        items=tuple(Item(product, ("dashboard.item.stock_left", f"{milli / MILLI:g}"), alert=True)
+                    for product, milli in low[:LISTED_PRODUCTS]),
+    )
+
+
+async def announcements(context: StatsContext) -> Section:
+    """Announcements published today and waiting, subscribers, and today's deliveries to them."""
+    session = context.session
+    published = await session.scalar(select(func.count()).select_from(Announcement).where(
+        Announcement.status == PUBLISHED, Announcement.published_at >= context.day_start))
+    scheduled = await session.scalar(select(func.count()).select_from(Announcement)
+                                     .where(Announcement.status == SCHEDULED))
+    subscribers = await session.scalar(select(func.count()).select_from(AnnouncementSubscription)
+                                       .where(AnnouncementSubscription.active.is_(True)))
+    delivered = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.key.like(ANNOUNCEMENT_KEYS), OutboxMessage.status == SENT,
+        OutboxMessage.sent_at >= context.day_start))
+    return Section(
+        key="announcements", title="dashboard.section.announcements",
+        figures=(Figure("published_today", "dashboard.figure.published_today", _count(published)),
+                 Figure("scheduled", "dashboard.figure.scheduled", _count(scheduled)),
+                 Figure("subscribers", "dashboard.figure.subscribers", _count(subscribers)),
+                 Figure("delivered_today", "dashboard.figure.delivered_today", _count(delivered))),
+    )
+
+
+async def appointments(context: StatsContext) -> Section:
+    """Appointments booked today, those still to come, and today's by kind."""
+    session = context.session
+    booked_today = await session.scalar(select(func.count()).select_from(Appointment).where(
+        Appointment.created_at >= context.day_start, Appointment.status == BOOKED))
+    upcoming = await session.scalar(select(func.count()).select_from(Appointment).where(
+        Appointment.starts_at >= context.now, Appointment.status == BOOKED))
+    tomorrow = context.day_start + dt.timedelta(days=1)
+    by_kind = (await session.execute(
+        select(Appointment.kind, func.count()).where(
+            Appointment.status == BOOKED, Appointment.starts_at >= context.day_start,
+            Appointment.starts_at < tomorrow).group_by(Appointment.kind).order_by(Appointment.kind))).all()
+    return Section(
+        key="appointments", title="dashboard.section.appointments",
+        figures=(Figure("booked_today", "dashboard.figure.booked_today", _count(booked_today)),
+                 Figure("upcoming", "dashboard.figure.upcoming", _count(upcoming)),
+                 Figure("for_today", "dashboard.figure.appointments_for_today",
+                        sum(_count(count) for _, count in by_kind))),
+        bars=tuple(Bar(str(kind), f"appointments.kind.{kind}", _count(count)) for kind, count in by_kind),
+    )
