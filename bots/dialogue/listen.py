@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from backends.loudspeaker.audio import MP3_TYPE, OGG_TYPE
 from backends.loudspeaker.store import SpokenText
@@ -18,7 +18,7 @@ from backends.loudspeaker.tts import TTSUnavailable
 from bots.dialogue.base import Context, Router
 from core.media import media_url, store_media
 from core.messages import Button, Reply
-from core.models import User, utcnow
+from core.models import utcnow
 from core.roles import requirement_for
 from nlu.engine import EMERGENCY
 
@@ -48,8 +48,6 @@ async def add_buttons(context: Context, replies: list[Reply]) -> list[Reply]:
         return replies
     if _emergency(context):
         return replies
-    if not await _still_here(context):
-        return replies  # the user erased their account in this turn (/mydata): nothing is kept for them
     label = context.t("announce.listen.button")
     out: list[Reply] = []
     for reply in replies:
@@ -68,11 +66,6 @@ def _emergency(context: Context) -> bool:
         return context.parse.intent == EMERGENCY
     text = context.incoming.text
     return bool(text) and context.services.nlu.parse(text or "").intent == EMERGENCY
-
-
-async def _still_here(context: Context) -> bool:
-    user_id = context.identity.id
-    return await context.session.scalar(select(User.id).where(User.id == user_id)) is not None
 
 
 async def _keep(context: Context, text: str) -> str:
