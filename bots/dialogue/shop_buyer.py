@@ -1,6 +1,7 @@
 """The shop, buyer's side after ordering: how to pay (a QR image, a card link, cash), following an order
-by code or "my orders", and cancelling one that is still new and unpaid (stock released, pending
-payment cancelled, seller told)."""
+by code or "my orders", and cancelling one that is still new and unpaid (pending payment cancelled
+and withdrawn at its provider, stock released, seller told; refused when the provider has already
+taken the money, whose event then settles the order)."""
 
 from __future__ import annotations
 
@@ -83,13 +84,14 @@ class BuyerOrders:
             async with session.begin_nested():
                 moved = order.paid_at is None and await move(session, order, (NEW,), CANCELLED, unpaid=True)
                 if moved:
-                    await release(session, order.product_id, order.quantity_milli)
                     pending = [p for p in await ledger.payments_of(session, order.code)
                                if p.status == ledger.PENDING]
                     await ledger.cancel_pending(session, order.code)
-                    for payment in pending:  # a card page must take no more money; last, as it is remote
+                    for payment in pending:  # a card page must take no more money
                         if not await context.services.payments.withdraw(payment.provider, payment.reference):
                             raise _PaidMeanwhile
+                    # After the remote call: the stock row stays locked (PostgreSQL) only briefly.
+                    await release(session, order.product_id, order.quantity_milli)
         except _PaidMeanwhile:  # paid at the provider, its event not here yet: the order stands
             await session.refresh(order)
             context.audit("shop.cancel", subject=f"order:{order.code}", outcome="paid_at_provider")
