@@ -3,7 +3,8 @@
 The token is a signed, expiring link to one PaymentIntent (backends/shop/payments/stripe.py), so the
 page cannot be opened for another intent or after the link has expired. It loads Stripe.js from the
 configured address, mounts a card field and confirms the intent in the browser; the card number
-never reaches this server. The order is marked paid by the webhook, not by this page.
+never reaches this server. A payment our ledger has cancelled (its order was) shows no card field,
+even while Stripe could not be told. The order is marked paid by the webhook, not by this page.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from html import escape
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from sqlalchemy import select
 
 from backends.shop.payments import PaymentError
+from backends.shop.payments.ledger import CANCELLED, Payment
 from backends.shop.payments.stripe import NAME, IntentView, StripePayments, intent_of_link
 from bots.assistant import Assistant
 
@@ -86,9 +89,15 @@ class PayPage:
             return self._message(200, "pay.paid", intent)
         if intent.status == "processing":
             return self._message(200, "pay.processing", intent)
-        if intent.status not in PAYABLE:
+        if intent.status not in PAYABLE or await self._withdrawn(intent.id):
             return self._message(200, "pay.canceled", intent)
         return self._form(provider, intent)
+
+    async def _withdrawn(self, intent_id: str) -> bool:
+        """Our ledger cancelled the payment (its order was cancelled) though Stripe may not know yet."""
+        async with self.assistant.database.session() as session:
+            status = await session.scalar(select(Payment.status).where(Payment.reference == intent_id))
+        return status == CANCELLED
 
     def _summary(self, intent: IntentView) -> str:
         return (f'<p>{self._t("pay.order", code=intent.order_code)}</p>'

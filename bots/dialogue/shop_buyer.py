@@ -1,6 +1,7 @@
 """The shop, buyer's side after ordering: how to pay (a QR image, a card link, cash), following an order
-by code or "my orders", and cancelling one that is still new and unpaid (stock released, pending
-payment cancelled, seller told)."""
+by code or "my orders", and cancelling one that is still new and unpaid (pending payment cancelled
+and withdrawn at its provider, stock released, seller told; refused when the provider has already
+taken the money, whose event then settles the order)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from core.media import media_url, store_media
 from core.messages import Button, Reply
 
 FAMILY = "shop"
+
+
+class _PaidMeanwhile(Exception):
+    pass
 
 
 class BuyerOrders:
@@ -74,14 +79,28 @@ class BuyerOrders:
         seller = self.shop.sellers.get(order.seller_id)
         contact = {"seller": seller.name if seller else order.seller_id,
                    "phone": seller.phone if seller else ""}
-        moved = order.paid_at is None and await move(context.session, order, (NEW,), CANCELLED, unpaid=True)
+        session = context.session
+        try:
+            async with session.begin_nested():
+                moved = order.paid_at is None and await move(session, order, (NEW,), CANCELLED, unpaid=True)
+                if moved:
+                    pending = [p for p in await ledger.payments_of(session, order.code)
+                               if p.status == ledger.PENDING]
+                    await ledger.cancel_pending(session, order.code)
+                    for payment in pending:  # a card page must take no more money
+                        if not await context.services.payments.withdraw(payment.provider, payment.reference):
+                            raise _PaidMeanwhile
+                    # After the remote call: the stock row stays locked (PostgreSQL) only briefly.
+                    await release(session, order.product_id, order.quantity_milli)
+        except _PaidMeanwhile:  # paid at the provider, its event not here yet: the order stands
+            await session.refresh(order)
+            context.audit("shop.cancel", subject=f"order:{order.code}", outcome="paid_at_provider")
+            return [Reply(context.t("shop.cannot_cancel_paid", code=order.code, **contact))]
         if order.paid_at is not None:  # paid before, or just now by a racing settlement
             return [Reply(context.t("shop.cannot_cancel_paid", code=order.code, **contact))]
         if not moved:
             status = context.t(f"shop.status.{order.status}")
             return [Reply(context.t("shop.cannot_cancel", code=order.code, status=status, **contact))]
-        await release(context.session, order.product_id, order.quantity_milli)
-        await ledger.cancel_pending(context.session, order.code)
         context.audit("shop.cancel", subject=f"order:{order.code}")
         await tell_sellers(context.services, context.session, self.shop, order,
                            f"shop-cancelled:{order.code}", "shop.notify.cancelled_seller")

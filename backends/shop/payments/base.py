@@ -121,6 +121,13 @@ class Payments:
         for listener in self._failed_listeners:
             await listener(session, event)
 
+    async def withdraw(self, provider: str, reference: str) -> bool:
+        """Stop a started payment at its provider (its order is being cancelled) so that it can take no
+        money; False when the provider has already taken or is taking it. Providers that take nothing
+        on their own (cash, a bank transfer) have nothing to stop."""
+        withdraw = getattr(self._providers.get(provider), "withdraw", None)
+        return True if withdraw is None else bool(await withdraw(reference))
+
     async def close(self) -> None:
         """Release what providers hold open (Stripe's HTTP session)."""
         for provider in self._providers.values():

@@ -27,6 +27,8 @@ CURRENCY = "vnd"  # zero-decimal: amounts are whole đồng
 PAY_LINK_LIFETIME = 3 * 24 * 3600
 STRIPE_API_BASE = "https://api.stripe.com"
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
+# Intent states in which the money is taken or on its way: too late to cancel.
+TAKING = frozenset({"succeeded", "processing", "requires_capture"})
 INTENT_ID = re.compile(r"pi_[A-Za-z0-9]{1,100}")
 _REQUEST_TIMEOUT = 10.0  # a chat turn waits for it: keep it short
 
@@ -138,6 +140,19 @@ class StripePayments:
             log.warning("stripe intent %s not cancelled: %s", reference, error)
             return False
         return True
+
+    async def withdraw(self, reference: str) -> bool:
+        """For a cancelled order: cancel the intent; False only when Stripe has taken or is taking the
+        money (its webhook will settle it). Stripe unreachable counts as withdrawn: the order is
+        cancelled, our ledger no longer lets the payment page take a card, and a payment made anyway
+        is flagged by the webhook (`paid_after_cancel`) for a refund."""
+        if await self.cancel(reference):
+            return True
+        try:
+            intent = await self.intent(reference)
+        except PaymentError:
+            return True
+        return intent is None or intent.status not in TAKING
 
     async def close(self) -> None:
         await self._http.close_async()
