@@ -18,7 +18,7 @@ from backends.loudspeaker.tts import TTSUnavailable
 from bots.dialogue.base import Context, Router
 from core.media import media_url, store_media
 from core.messages import Button, Reply
-from core.models import User, utcnow
+from core.models import utcnow
 from core.roles import requirement_for
 from nlu.engine import EMERGENCY
 
@@ -48,8 +48,6 @@ async def add_buttons(context: Context, replies: list[Reply]) -> list[Reply]:
         return replies
     if _emergency(context):
         return replies
-    if await context.session.get(User, context.identity.id) is None:
-        return replies  # the user erased their data this turn: nothing of theirs is kept
     label = context.t("announce.listen.button")
     out: list[Reply] = []
     for reply in replies:
