@@ -414,7 +414,9 @@ class ShopDesk:
                 start = await provider.start(PaymentRequest(
                     order_code=code, amount_vnd=order.total_vnd,
                     description=f"{code} {product.title('vi')} {format_milli(draft.milli)} {product.unit}",
-                    idempotency_key=f"order:{code}"))
+                    # The draft's key too: a rolled-back turn gives its code to the next order, whose
+                    # payment must not collide at Stripe with the one started for this draft.
+                    idempotency_key=f"order:{code}:{request_key}"))
                 await ledger.record(session, code, order.total_vnd, start)
                 if start.status == "succeeded":  # paid at once (a saved card): settled like any other
                     await ledger.settle(session, context.services.payments, start.reference,
