@@ -98,7 +98,64 @@ def chat_key(update: dict[str, Any]) -> str:
     return f"user:{sender['id']}"[:MAX_CHAT_KEY_CHARS] if "id" in sender else ""
 
 
-class TelegramInbox:
+class LeasedInbox:
+    """What every durable inbox does to its leased rows (`model` is the table, `_scope` the rows of this
+    bot or source): finish, retry with back-off, hand back, purge, count. Each inbox claims its own way."""
+
+    model: Any
+    database: Database
+    max_attempts: int
+
+    def _scope(self) -> Any:
+        raise NotImplementedError
+
+    async def done(self, leased: Leased) -> None:
+        await self._record(leased, status=DONE, done_at=utcnow())
+
+    async def failed(self, leased: Leased) -> bool:
+        """Puts a row back for a later try (with back-off); True when it was given up for good."""
+        attempts = leased.attempts + 1
+        if attempts >= self.max_attempts:
+            await self._record(leased, status=FAILED, attempts=attempts, done_at=utcnow())
+            return True
+        delay = min(60.0, 2.0 ** attempts)
+        await self._record(leased, status=PENDING, attempts=attempts,
+                           next_attempt_at=utcnow() + timedelta(seconds=delay))
+        return False
+
+    async def release(self, leased: list[Leased]) -> None:
+        """Hands rows not started back, due at once, without counting an attempt."""
+        for item in leased:
+            await self._record(item, status=PENDING, next_attempt_at=utcnow())
+
+    async def purge(self, older_than: timedelta) -> int:
+        cutoff = utcnow() - older_than
+        statement = delete(self.model).where(self._scope(), self.model.status.in_((DONE, FAILED)),
+                                             self.model.received_at < cutoff)
+        async with self.database.session() as session:
+            result = await session.execute(statement)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def counts(self) -> dict[str, int]:
+        query = select(self.model.status, func.count()).where(self._scope()).group_by(self.model.status)
+        async with self.database.session() as session:
+            found = {status: count for status, count in (await session.execute(query)).all()}
+        return {status: found.get(status, 0) for status in (PENDING, PROCESSING, DONE, FAILED)}
+
+    async def _record(self, leased: Leased, **values: Any) -> None:
+        """Fenced by the lease: a worker whose lease ran out and was taken over changes nothing."""
+        statement = (update(self.model)
+                     .where(self.model.id == leased.id, self.model.status == PROCESSING,
+                            self.model.next_attempt_at == leased.lease_until)
+                     .values(**values)
+                     .execution_options(synchronize_session=False))
+        async with self.database.session() as session:
+            await session.execute(statement)
+
+
+class TelegramInbox(LeasedInbox):
+    model = TelegramUpdate
+
     def __init__(self, database: Database, bot_id: int, *, lease: float = 120.0,
                  max_attempts: int = 5) -> None:
         self.database = database
@@ -146,47 +203,5 @@ class TelegramInbox:
         return sorted((Leased(r.id, r.update_id, r.chat_key, r.payload, r.attempts, lease_until)
                        for r in rows), key=lambda leased: leased.update_id)
 
-    async def done(self, leased: Leased) -> None:
-        await self._record(leased, status=DONE, done_at=utcnow())
-
-    async def failed(self, leased: Leased) -> bool:
-        """Puts a row back for a later try (with back-off); True when it was given up for good."""
-        attempts = leased.attempts + 1
-        if attempts >= self.max_attempts:
-            await self._record(leased, status=FAILED, attempts=attempts, done_at=utcnow())
-            return True
-        delay = min(60.0, 2.0 ** attempts)
-        await self._record(leased, status=PENDING, attempts=attempts,
-                           next_attempt_at=utcnow() + timedelta(seconds=delay))
-        return False
-
-    async def release(self, leased: list[Leased]) -> None:
-        """Hands rows not started back, due at once, without counting an attempt."""
-        for item in leased:
-            await self._record(item, status=PENDING, next_attempt_at=utcnow())
-
-    async def purge(self, older_than: timedelta) -> int:
-        cutoff = utcnow() - older_than
-        statement = delete(TelegramUpdate).where(TelegramUpdate.bot_id == self.bot_id,
-                                                 TelegramUpdate.status.in_((DONE, FAILED)),
-                                                 TelegramUpdate.received_at < cutoff)
-        async with self.database.session() as session:
-            result = await session.execute(statement)
-        return int(getattr(result, "rowcount", 0) or 0)
-
-    async def counts(self) -> dict[str, int]:
-        query = (select(TelegramUpdate.status, func.count())
-                 .where(TelegramUpdate.bot_id == self.bot_id).group_by(TelegramUpdate.status))
-        async with self.database.session() as session:
-            found = {status: count for status, count in (await session.execute(query)).all()}
-        return {status: found.get(status, 0) for status in (PENDING, PROCESSING, DONE, FAILED)}
-
-    async def _record(self, leased: Leased, **values: Any) -> None:
-        """Fenced by the lease: a worker whose lease ran out and was taken over changes nothing."""
-        statement = (update(TelegramUpdate)
-                     .where(TelegramUpdate.id == leased.id, TelegramUpdate.status == PROCESSING,
-                            TelegramUpdate.next_attempt_at == leased.lease_until)
-                     .values(**values)
-                     .execution_options(synchronize_session=False))
-        async with self.database.session() as session:
-            await session.execute(statement)
+    def _scope(self) -> Any:
+        return TelegramUpdate.bot_id == self.bot_id

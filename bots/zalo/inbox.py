@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select, text, update
+from sqlalchemy import and_, exists, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
-from bots.telegram.inbox import DONE, FAILED, PENDING, PROCESSING, UNFINISHED, Leased
+from bots.telegram.inbox import PENDING, PROCESSING, UNFINISHED, Leased, LeasedInbox
 from bots.zalo.models import MAX_CHAT_KEY_CHARS, MAX_KEY_CHARS, ZaloEvent
 from core.db import Database
 from core.models import utcnow
@@ -23,7 +23,9 @@ from core.models import utcnow
 CLAIM_LOCK_KEY = 0x2A10_0B0C
 
 
-class ZaloInbox:
+class ZaloInbox(LeasedInbox):
+    model = ZaloEvent
+
     def __init__(self, database: Database, source: str, *, lease: float = 120.0,
                  max_attempts: int = 5) -> None:
         self.database = database
@@ -68,44 +70,5 @@ class ZaloInbox:
         return sorted((Leased(r.id, r.id, r.chat_key, r.payload, r.attempts, lease_until) for r in rows),
                       key=lambda leased: leased.id)
 
-    async def done(self, leased: Leased) -> None:
-        await self._record(leased, status=DONE, done_at=utcnow())
-
-    async def failed(self, leased: Leased) -> bool:
-        attempts = leased.attempts + 1
-        if attempts >= self.max_attempts:
-            await self._record(leased, status=FAILED, attempts=attempts, done_at=utcnow())
-            return True
-        delay = min(60.0, 2.0 ** attempts)
-        await self._record(leased, status=PENDING, attempts=attempts,
-                           next_attempt_at=utcnow() + timedelta(seconds=delay))
-        return False
-
-    async def release(self, leased: list[Leased]) -> None:
-        for item in leased:
-            await self._record(item, status=PENDING, next_attempt_at=utcnow())
-
-    async def purge(self, older_than: timedelta) -> int:
-        cutoff = utcnow() - older_than
-        statement = delete(ZaloEvent).where(ZaloEvent.source == self.source,
-                                            ZaloEvent.status.in_((DONE, FAILED)),
-                                            ZaloEvent.received_at < cutoff)
-        async with self.database.session() as session:
-            result = await session.execute(statement)
-        return int(getattr(result, "rowcount", 0) or 0)
-
-    async def counts(self) -> dict[str, int]:
-        query = (select(ZaloEvent.status, func.count())
-                 .where(ZaloEvent.source == self.source).group_by(ZaloEvent.status))
-        async with self.database.session() as session:
-            found = {status: count for status, count in (await session.execute(query)).all()}
-        return {status: found.get(status, 0) for status in (PENDING, PROCESSING, DONE, FAILED)}
-
-    async def _record(self, leased: Leased, **values: Any) -> None:
-        statement = (update(ZaloEvent)
-                     .where(ZaloEvent.id == leased.id, ZaloEvent.status == PROCESSING,
-                            ZaloEvent.next_attempt_at == leased.lease_until)
-                     .values(**values)
-                     .execution_options(synchronize_session=False))
-        async with self.database.session() as session:
-            await session.execute(statement)
+    def _scope(self) -> Any:
+        return ZaloEvent.source == self.source
