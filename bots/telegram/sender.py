@@ -23,6 +23,7 @@ from telegram.error import (
     TelegramError,
 )
 
+from bots.send_parts import PartProgress, Step
 from bots.telegram import callbacks
 from bots.telegram.parse import CHANNEL
 from bots.telegram.render import inline_keyboard, own_media_id, request_keyboard, split_text
@@ -33,13 +34,8 @@ from core.i18n import Catalogue
 from core.messages import Reply
 from core.models import Media, User
 from core.outbox import SendError
-from core.ttlcache import TTLCache
 
 log = logging.getLogger(__name__)
-Step = Callable[[], Awaitable[Any]]
-# How long the parts already delivered of a multi-part message are remembered, so that a retry
-# resumes after them instead of sending them twice.
-PROGRESS_SECONDS = 3600.0
 
 
 class TelegramSender:
@@ -55,7 +51,7 @@ class TelegramSender:
         self.per_chat_rate = settings.telegram_per_chat_rate
         self.global_rate = settings.telegram_global_rate
         self.group_rate = settings.telegram_group_per_minute / 60.0
-        self._progress = TTLCache[int](PROGRESS_SECONDS, max_items=50_000)
+        self._progress = PartProgress()
 
     def chat_rate(self, chat_id: str) -> float:
         # Group and channel chats have negative ids, and a much lower limit.
@@ -81,13 +77,7 @@ class TelegramSender:
     async def _send(self, chat: int, reply: Reply, key: str) -> None:
         async with self.database.session() as session:
             steps = await self._steps(session, chat, reply)
-        done = self._progress.get(key) or 0
-        for number, step in enumerate(steps):
-            if number < done:
-                continue
-            await step()
-            self._progress.put(key, number + 1)
-        self._progress.discard(key)
+        await self._progress.run(key, steps)
 
     async def _steps(self, session: AsyncSession, chat: int, reply: Reply) -> list[Step]:
         media: list[tuple[str, Media]] = []

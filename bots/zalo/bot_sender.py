@@ -6,13 +6,13 @@ errors are retried."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bots.send_parts import PartProgress, Step
 from bots.telegram.render import own_media_id
 from bots.zalo import BOT_CHANNEL, buttons
 from bots.zalo.bot_api import BotAPIError, BotClient
@@ -25,10 +25,7 @@ from core.media import media_url
 from core.messages import Reply
 from core.models import Media, User
 from core.outbox import SendError
-from core.ttlcache import TTLCache
 
-Step = Callable[[], Awaitable[Any]]
-PROGRESS_SECONDS = 3600.0
 CAPTION_LIMIT = 2000
 
 
@@ -44,19 +41,13 @@ class BotSender:
         self.public_url = settings.public_url
         self.per_chat_rate = settings.zalo_per_chat_rate
         self.global_rate = settings.zalo_global_rate
-        self._progress = TTLCache[int](PROGRESS_SECONDS, max_items=50_000)
+        self._progress = PartProgress()
 
     async def send(self, chat_id: str, reply: Reply, key: str) -> None:
         try:
             async with self.database.session() as session:
                 steps = await self._steps(session, chat_id, reply)
-            done = self._progress.get(key) or 0
-            for number, step in enumerate(steps):
-                if number < done:
-                    continue
-                await step()
-                self._progress.put(key, number + 1)
-            self._progress.discard(key)
+            await self._progress.run(key, steps)
         except BotAPIError as error:
             if error.code == 429:
                 raise SendError("zalobot: too many requests", retry_after=30.0) from None

@@ -14,13 +14,13 @@ error codes into retry decisions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bots.send_parts import PartProgress, Step
 from bots.telegram.render import own_media_id
 from bots.zalo import OA_CHANNEL, buttons
 from bots.zalo.oa_api import OAClient, ZaloAPIError
@@ -35,17 +35,14 @@ from core.media import media_url
 from core.messages import Reply
 from core.models import Media, User
 from core.outbox import SendError
-from core.ttlcache import TTLCache
 
 log = logging.getLogger(__name__)
-Step = Callable[[], Awaitable[Any]]
 UNREACHABLE = {-213: "user does not follow the OA", -230: "outside the interaction window",
                -232: "outside the interaction window"}
 RATE_LIMITED = -32
 RATE_BACKOFF = 60.0
 IMAGE_LIMIT = 1024 * 1024
 FILE_LIMIT = 5 * 1024 * 1024
-PROGRESS_SECONDS = 3600.0
 EXTENSIONS = {"application/pdf": ".pdf", "application/json": ".json", "audio/ogg": ".ogg",
               "audio/mpeg": ".mp3", "image/jpeg": ".jpg", "image/png": ".png"}
 
@@ -63,7 +60,7 @@ class OASender:
         self.public_url = settings.public_url
         self.per_chat_rate = settings.zalo_per_chat_rate
         self.global_rate = settings.zalo_global_rate
-        self._progress = TTLCache[int](PROGRESS_SECONDS, max_items=50_000)
+        self._progress = PartProgress()
 
     async def send(self, chat_id: str, reply: Reply, key: str) -> None:
         try:
@@ -86,13 +83,7 @@ class OASender:
     async def _send(self, chat_id: str, reply: Reply, key: str) -> None:
         async with self.database.session() as session:
             steps = await self._steps(session, chat_id, reply)
-        done = self._progress.get(key) or 0
-        for number, step in enumerate(steps):
-            if number < done:
-                continue
-            await step()
-            self._progress.put(key, number + 1)
-        self._progress.discard(key)
+        await self._progress.run(key, steps)
 
     async def _steps(self, session: AsyncSession, chat_id: str, reply: Reply) -> list[Step]:
         lang = await self._language(session, chat_id)
