@@ -40,20 +40,16 @@ from typing import Any
 import aiohttp
 
 from bench.webchat import (
-    HOST,
     Server,
     backends,
     cancel_on_signals,
-    free_port,
     log,
     logged_errors,
     percentile,
     reset_postgres,
-    server_command,
     server_environment,
-    stop_server,
-    wait_healthy,
 )
+from bench.webchat import running_server as serve
 from tests.support.fake_telegram import TOKEN, FakeTelegram
 
 DESCRIPTION = ("Telegram benchmark: webhook updates/s to the reply, and a paced broadcast, "
@@ -120,15 +116,7 @@ def environment(database_url: str, fake: FakeTelegram, per_chat: str, global_rat
 @contextlib.asynccontextmanager
 async def running_server(env: dict[str, str], workdir: Path, fake: FakeTelegram) -> AsyncIterator[Server]:
     """`xaso serve` as a child process, healthy and connected to the fake on entry, stopped on exit."""
-    port = free_port()
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            *server_command(port, None), cwd=workdir, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=log_file, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-    server = Server(process, f"http://{HOST}:{port}", log_path)
-    try:
-        await wait_healthy(server)
+    async with serve(env, workdir) as server:
         async with asyncio.timeout(READY_TIMEOUT):
             while True:
                 if fake.sent("getMe"):
@@ -136,8 +124,6 @@ async def running_server(env: dict[str, str], workdir: Path, fake: FakeTelegram)
                 await asyncio.sleep(0.1)
         await asyncio.sleep(0.3)  # getMe answered → the channel starts its inbox processor
         yield server
-    finally:
-        await stop_server(process)
 
 
 @contextlib.asynccontextmanager

@@ -202,13 +202,14 @@ def server_environment(database_url: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def running_server(database_url: str, workdir: Path, cprofile: Path | None) -> AsyncIterator[Server]:
-    """`xaso serve` as a child process, healthy on entry, stopped (SIGINT, then wait) on exit."""
+async def running_server(env: dict[str, str], workdir: Path,
+                         cprofile: Path | None = None) -> AsyncIterator[Server]:
+    """`xaso serve` as a child process with `env`, healthy on entry, stopped (SIGINT, then wait) on exit."""
     port = free_port()
     log_path = workdir / "server.log"
     with log_path.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(
-            *server_command(port, cprofile), cwd=workdir, env=server_environment(database_url),
+            *server_command(port, cprofile), cwd=workdir, env=env,
             stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True)
     server = Server(process, f"http://{HOST}:{port}", log_path)
@@ -414,7 +415,7 @@ async def run_backend(name: str, database_url: str | None, options: argparse.Nam
             await reset_postgres(database_url)
         cprofile = profile_path(options.cprofile, name)
         log(f"[{name}] starting xaso serve in {workdir}")
-        async with running_server(database_url, workdir, cprofile) as server:
+        async with running_server(server_environment(database_url), workdir, cprofile) as server:
             log(f"[{name}] server pid {server.process.pid} healthy at {server.base_url}")
             result = await run_phases(name, server, options)
         result["server_exit_code"] = server.process.returncode

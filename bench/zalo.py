@@ -39,19 +39,15 @@ import aiohttp
 from aiohttp import web
 
 from bench.webchat import (
-    HOST,
     Server,
     backends,
     cancel_on_signals,
-    free_port,
     log,
     logged_errors,
     percentile,
     reset_postgres,
-    server_command,
+    running_server,
     server_environment,
-    stop_server,
-    wait_healthy,
 )
 from tests.support.fake_zalo import (
     ACCESS_TOKEN,
@@ -130,19 +126,8 @@ async def fresh_server(name: str, database_url: str | None, fake: FakeZalo,
         url = database_url or f"sqlite+aiosqlite:///{workdir / 'xaso.db'}"
         if database_url is not None:
             await reset_postgres(url)
-        port = free_port()
-        log_path = workdir / "server.log"
-        with log_path.open("wb") as log_file:
-            process = await asyncio.create_subprocess_exec(
-                *server_command(port, None), cwd=workdir, env=environment(url, fake, mode),
-                stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True)
-        server = Server(process, f"http://{HOST}:{port}", log_path)
-        try:
-            await wait_healthy(server)
+        async with running_server(environment(url, fake, mode), workdir) as server:
             yield server
-        finally:
-            await stop_server(process)
 
 
 def request_for(mode: str, user: str, text: str) -> tuple[str, bytes, dict[str, str]]:
