@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.crypto import Hasher
+from core.i18n import DEFAULT_LANGUAGE
 from core.models import Invite, User, UserRole, utcnow
 
 ROLES = ("citizen", "staff", "doctor", "seller", "admin")
@@ -74,6 +75,20 @@ async def _create(session: AsyncSession, channel: str, external_id: str, languag
 
 async def set_language(session: AsyncSession, user_id: int, language: str) -> None:
     await session.execute(update(User).where(User.id == user_id).values(language=language))
+
+
+async def language_of(session: AsyncSession, channel: str, external_id: str) -> str:
+    """The language of the user behind a chat, for what is pushed to it; Vietnamese when unknown."""
+    language = (await session.execute(select(User.language).where(
+        User.channel == channel, User.external_id == external_id))).scalar_one_or_none()
+    return language or DEFAULT_LANGUAGE
+
+
+async def mark_unreachable(session: AsyncSession, channel: str, external_id: str) -> int | None:
+    """The platform refuses to deliver to this user (blocked, not following): flag them; their id."""
+    return (await session.execute(
+        update(User).where(User.channel == channel, User.external_id == external_id)
+        .values(unreachable=True).returning(User.id))).scalar_one_or_none()
 
 
 async def grant_role(session: AsyncSession, user_id: int, role: str, granted_by: str) -> bool:

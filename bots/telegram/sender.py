@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InputFile
 from telegram.error import (
@@ -31,8 +30,9 @@ from core.config import Settings
 from core.crypto import Hasher
 from core.db import Database
 from core.i18n import Catalogue
+from core.identity import language_of, mark_unreachable
 from core.messages import Reply
-from core.models import Media, User
+from core.models import Media
 from core.outbox import SendError
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class TelegramSender:
             inline = inline_keyboard(packed)
         asking = None
         if reply.request_phone or reply.request_location:
-            lang = await self._language(session, chat)
+            lang = await language_of(session, CHANNEL, str(chat))
             asking = request_keyboard(
                 self.catalogue.t("telegram.share_phone", lang) if reply.request_phone else None,
                 self.catalogue.t("telegram.share_location", lang) if reply.request_location else None)
@@ -112,7 +112,7 @@ class TelegramSender:
             markup = (inline or asking) if last else None
             steps.append(_bound(self.bot.send_message, chat_id=chat, text=piece, reply_markup=markup))
         if inline is not None and asking is not None:
-            lang = await self._language(session, chat)
+            lang = await language_of(session, CHANNEL, str(chat))
             steps.append(_bound(self.bot.send_message, chat_id=chat,
                                 text=self.catalogue.t("telegram.share_prompt", lang), reply_markup=asking))
         for number, (kind, item) in enumerate(media):
@@ -132,16 +132,10 @@ class TelegramSender:
         return _bound(self.bot.send_document, chat_id=chat, reply_markup=markup,
                       document=InputFile(item.data, filename=f"{item.id}{extension}"))
 
-    async def _language(self, session: AsyncSession, chat: int) -> str:
-        language = (await session.execute(select(User.language).where(
-            User.channel == CHANNEL, User.external_id == str(chat)))).scalar_one_or_none()
-        return language or "vi"
-
     async def _mark_unreachable(self, chat_id: str) -> None:
         # A private chat's id is its user's id; a group that removed the bot marks no one.
         async with self.database.session() as session:
-            await session.execute(update(User).where(User.channel == CHANNEL, User.external_id == chat_id)
-                                  .values(unreachable=True))
+            await mark_unreachable(session, CHANNEL, chat_id)
 
 
 def _bound(method: Callable[..., Awaitable[Any]], **arguments: Any) -> Step:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bots.send_parts import PartProgress, Step
@@ -21,9 +20,10 @@ from core.config import Settings
 from core.crypto import Hasher
 from core.db import Database
 from core.i18n import Catalogue
+from core.identity import language_of, mark_unreachable
 from core.media import media_url
 from core.messages import Reply
-from core.models import Media, User
+from core.models import Media
 from core.outbox import SendError
 
 CAPTION_LIMIT = 2000
@@ -61,7 +61,7 @@ class BotSender:
             raise SendError(f"zalobot: {type(error).__name__}") from None
 
     async def _steps(self, session: AsyncSession, chat_id: str, reply: Reply) -> list[Step]:
-        lang = await self._language(session, chat_id)
+        lang = await language_of(session, BOT_CHANNEL, chat_id)
         text = reply.text
         photos: list[str] = []
         for kind, url in (("image", reply.image_url), ("document", reply.document_url),
@@ -98,12 +98,7 @@ class BotSender:
             return await self.client.send_photo(chat_id, link)
         return step
 
-    async def _language(self, session: AsyncSession, chat_id: str) -> str:
-        language = (await session.execute(select(User.language).where(
-            User.channel == BOT_CHANNEL, User.external_id == chat_id))).scalar_one_or_none()
-        return language or "vi"
 
     async def _mark_unreachable(self, chat_id: str) -> None:
         async with self.database.session() as session:
-            await session.execute(update(User).where(User.channel == BOT_CHANNEL, User.external_id == chat_id)
-                                  .values(unreachable=True))
+            await mark_unreachable(session, BOT_CHANNEL, chat_id)

@@ -17,7 +17,6 @@ import logging
 from typing import Any
 
 import aiohttp
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bots.send_parts import PartProgress, Step
@@ -31,9 +30,10 @@ from core.config import Settings
 from core.crypto import Hasher
 from core.db import Database
 from core.i18n import Catalogue
+from core.identity import language_of, mark_unreachable
 from core.media import media_url
 from core.messages import Reply
-from core.models import Media, User
+from core.models import Media
 from core.outbox import SendError
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class OASender:
         await self._progress.run(key, steps)
 
     async def _steps(self, session: AsyncSession, chat_id: str, reply: Reply) -> list[Step]:
-        lang = await self._language(session, chat_id)
+        lang = await language_of(session, OA_CHANNEL, chat_id)
         text = reply.text
         media: list[tuple[str, Media]] = []
         for kind, url in (("image", reply.image_url), ("document", reply.document_url),
@@ -149,16 +149,10 @@ class OASender:
                                                                    "payload": {"token": token}}})
         return step
 
-    async def _language(self, session: AsyncSession, chat_id: str) -> str:
-        language = (await session.execute(select(User.language).where(
-            User.channel == OA_CHANNEL, User.external_id == chat_id))).scalar_one_or_none()
-        return language or "vi"
 
     async def _mark_unreachable(self, chat_id: str, code: int) -> None:
         async with self.database.session() as session:
-            found = (await session.execute(
-                update(User).where(User.channel == OA_CHANNEL, User.external_id == chat_id)
-                .values(unreachable=True).returning(User.id))).scalar_one_or_none()
+            found = await mark_unreachable(session, OA_CHANNEL, chat_id)
         try:
             await self.audit.record("channel:zalo", "zalo.unreachable",
                                     subject=f"user:{found}" if found is not None else None, outcome="fail",
