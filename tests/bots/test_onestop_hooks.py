@@ -25,6 +25,7 @@ from core.models import AuditEntry, OutboxMessage
 from core.security import sign_standard_webhook, verify_standard_webhook
 from tests.bots.test_dossier_staff import pushed_now, staff_member, submit
 from tests.support.chat import texts
+from tests.support.loopback import serve_on_loopback
 
 SECRET = "whsec_" + base64.b64encode(b"provincial one-stop test key 32b").decode()
 PATIENCE = 10.0
@@ -69,12 +70,8 @@ async def receiver() -> AsyncIterator[Receiver]:
     found = Receiver()
     app = web.Application()
     app.router.add_post("/events", found.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    found.url = f"http://{host}:{port}/events"
+    runner, port = await serve_on_loopback(app)
+    found.url = f"http://127.0.0.1:{port}/events"
     yield found
     await runner.cleanup()
 

@@ -22,6 +22,8 @@ from aiohttp import web
 from telegram.request import HTTPXRequest
 from telegram.request._requestdata import RequestData
 
+from tests.support.loopback import serve_on_loopback
+
 TOKEN = "123456:TEST-token_for-xaso"
 BOT_ID = 777000
 BOT_USERNAME = "xaso_test_bot"
@@ -88,11 +90,7 @@ class FakeTelegram:
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def close(self) -> None:

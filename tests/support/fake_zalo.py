@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from core.security import zalo_signature
+from tests.support.loopback import serve_on_loopback
 
 APP_ID = "1234567890123456789"
 APP_SECRET = "app-secret-for-tests"
@@ -92,11 +93,7 @@ class FakeZalo:
         app.router.add_post("/v4/oa/access_token", self._oauth)
         app.router.add_get("/files/{name}", self._file)
         app.router.add_post("/bot{token}/{method}", self._bot)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def close(self) -> None:
