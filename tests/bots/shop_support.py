@@ -3,7 +3,6 @@ an order, reading orders and stock from the database."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -12,8 +11,7 @@ from sqlalchemy import select
 from backends.shop.orders import Order, Stock
 from backends.shop.sellers import create_seller_invite
 from bots.server import ASSISTANT
-from tests.bots.test_dossier_staff import pushed_now
-from tests.support.chat import ChatSession, button_data, texts
+from tests.support.chat import ChatSession, button_data, texts, wait_for_pushes
 
 # Inside Xóm Kèm (data/commune.yml).
 KEM = {"lat": 21.675, "lon": 105.59}
@@ -63,12 +61,8 @@ async def pushed_with(client: TestClient, chat: ChatSession, *needles: str,
     """The chat's pushed messages once every needle is in them (text or button data), or as they are
     at the timeout. The server's own outbox sender may hold a row that a flush then skips (PostgreSQL,
     SKIP LOCKED), so one flush is not enough under load."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        await pushed_now(client, chat)
-        found = await chat.pushed()
+    def ready(found: list[dict[str, Any]]) -> bool:
         seen = texts(found) + " ".join(button_data(found))
-        if all(needle in seen for needle in needles) or loop.time() > deadline:
-            return found
-        await asyncio.sleep(0.2)
+        return all(needle in seen for needle in needles)
+
+    return await wait_for_pushes(client.app[ASSISTANT], chat, ready, within)

@@ -27,7 +27,7 @@ from core.models import AuditEntry, Media, OutboxMessage, User
 from core.signing import find_signed
 from tests.bots.test_dossier_staff import pushed_now
 from tests.bots.test_roles_and_invites import invite
-from tests.support.chat import ChatSession, button_data, texts
+from tests.support.chat import ChatSession, button_data, texts, wait_for_pushes
 from tests.support.fake_channel import RecordingSender
 
 TEXT = "Sáng mai 7 giờ, trạm y tế xã tiêm vắc xin sởi cho trẻ dưới 5 tuổi. Mang theo sổ tiêm chủng."
@@ -90,12 +90,12 @@ async def write_until_preview(official: ChatSession, when: str = "announce:when:
 async def wait_pushed(client: TestClient, chat: ChatSession, needle: str) -> list[dict[str, Any]]:
     """Pushed messages holding `needle`, once there are any: the server's own web sender may hold the
     row when the test drains the outbox."""
-    async with asyncio.timeout(20):
-        while True:
-            found = [m for m in await pushed_now(client, chat) if needle in m["text"]]
-            if found:
-                return found
-            await asyncio.sleep(0.05)
+    found = [m for m in await wait_for_pushes(client.app[ASSISTANT], chat,
+                                              lambda pushed: any(needle in m["text"] for m in pushed), 20)
+             if needle in m["text"]]
+    if not found:
+        raise TimeoutError(f"no pushed message with {needle!r}")
+    return found
 
 
 async def audit_actions(database: Database, prefix: str) -> list[AuditEntry]:

@@ -17,14 +17,15 @@ from sqlalchemy import select, text, update
 
 from backends.reports.kinds import recognise
 from backends.reports.store import Report, ReportLink, distance_m
+from bots.server import ASSISTANT
 from core.config import Settings
 from core.db import Database
 from core.identity import find_user
 from core.models import Media
 from tests.bots.test_dossier_chat import jpeg
-from tests.bots.test_dossier_staff import audit_rows, pushed_now
+from tests.bots.test_dossier_staff import audit_rows
 from tests.bots.test_roles_and_invites import invite
-from tests.support.chat import ChatSession, button_data, texts
+from tests.support.chat import ChatSession, button_data, texts, wait_for_pushes
 
 KEM = (21.675, 105.59)  # inside Xóm Kèm's outline in data/commune.yml
 LA_CUT = (21.675, 105.61)
@@ -73,12 +74,14 @@ async def pushed(client: TestClient, chat: ChatSession, count: int, needle: str 
                  seen: int = 0) -> list[dict[str, Any]]:
     """The notices pushed to `chat` after the first `seen`, once `count` of them hold `needle`: the
     background sender may have a notice in flight when a flush returns, so this waits (up to 5 s)."""
-    for _ in range(100):
-        found = [n for n in await pushed_now(client, chat, seen) if needle in n["text"]]
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{count} notices with {needle!r} expected, got {found}")
+    def holding(notices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [n for n in notices[seen:] if needle in n["text"]]
+
+    found = holding(await wait_for_pushes(client.app[ASSISTANT], chat,
+                                          lambda notices: len(holding(notices)) >= count, 5))
+    if len(found) < count:
+        raise AssertionError(f"{count} notices with {needle!r} expected, got {found}")
+    return found
 
 
 async def reports(database: Database) -> list[Report]:

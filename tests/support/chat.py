@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp.test_utils import TestClient
@@ -21,6 +22,21 @@ async def deliver_pushes(assistant: Assistant, seconds: float = 5.0) -> None:
         if not (await assistant.services.outbox.stats())["sending"]:
             return
         await asyncio.sleep(0.02)
+
+
+async def wait_for_pushes(assistant: Assistant, chat: ChatSession,
+                          ready: Callable[[list[dict[str, Any]]], bool],
+                          seconds: float = 15.0) -> list[dict[str, Any]]:
+    """The chat's pushed messages once `ready` holds for them, or as they are when time runs out: a
+    notice may still be on its way (the server's own sender), so one delivery is not always enough."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        await deliver_pushes(assistant)
+        found = await chat.pushed()
+        if ready(found) or loop.time() > deadline:
+            return found
+        await asyncio.sleep(0.05)
 
 
 class ChatSession:
