@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
-from core import validators
+from core import answers, validators
 from core.i18n import DEFAULT_LANGUAGE, Catalogue, LocalText, local
 from core.messages import Button, Incoming, Reply
 from core.validators import Invalid, Option, Result, Valid, Value
@@ -213,11 +213,12 @@ class _FieldParser:
         where = f"{self.where}, option #{number}"
         if not isinstance(item, Mapping):
             raise ValueError(f"{where}: expected a mapping with 'id' and 'label'")
-        _reject_unknown_keys(item, {"id", "label"}, where)
+        _reject_unknown_keys(item, {"id", "label", "synonyms"}, where)
         option_id = item.get("id")
         if not isinstance(option_id, str) or not _OPTION_ID.fullmatch(option_id):
             raise ValueError(f"{where}: 'id' must match {_OPTION_ID.pattern}, got {option_id!r}")
-        return Option(option_id, _local_text(item.get("label"), f"{where}: 'label'"))
+        return Option(option_id, _local_text(item.get("label"), f"{where}: 'label'"),
+                      _synonyms(item.get("synonyms"), f"{where}: 'synonyms'"))
 
 
 def _local_text(raw: Any, where: str) -> LocalText:
@@ -228,6 +229,17 @@ def _local_text(raw: Any, where: str) -> LocalText:
         if DEFAULT_LANGUAGE in raw:
             return {str(lang): text.strip() for lang, text in raw.items()}
     raise ValueError(f"{where} must be a non-empty string or a mapping with a {DEFAULT_LANGUAGE!r} text")
+
+
+def _synonyms(raw: Any, where: str) -> tuple[str, ...]:
+    """A list of words, or a mapping of language → list of words (all count, whatever the language)."""
+    if raw is None:
+        return ()
+    lists = list(raw.values()) if isinstance(raw, Mapping) else [raw]
+    if not all(isinstance(items, list) and all(isinstance(w, str) and w.strip() for w in items)
+               for items in lists):
+        raise ValueError(f"{where} must be a list of words, or a mapping of language to such a list")
+    return tuple(word.strip() for items in lists for word in items)
 
 
 def _boolean(raw: Any, where: str) -> bool:
@@ -282,10 +294,42 @@ _CHECKS: dict[str, _Check] = {
     "date": lambda f, raw, today: validators.date(
         raw, today=today, past_only=f.past_only, future_only=f.future_only
     ),
-    "integer": lambda f, raw, today: validators.integer(raw, min_value=f.min, max_value=f.max),
-    "choice": lambda f, raw, today: validators.choice(raw, f.options),
-    "yes_no": lambda f, raw, today: validators.yes_no(raw),
+    "integer": lambda f, raw, today: _integer(f, raw),
+    "choice": lambda f, raw, today: _choice(f, raw),
+    "yes_no": lambda f, raw, today: _yes_no(raw),
 }
+
+
+def _integer(spec: FieldSpec, raw: str) -> Result:
+    """Digits as typed ("1.000"), or a number said the way people say it: "72 tuổi", "bảy mươi hai"."""
+    result = validators.integer(raw, min_value=spec.min, max_value=spec.max)
+    if isinstance(result, Valid):
+        return result
+    said = answers.number(raw)
+    if said is None or said != said.to_integral_value():
+        return result
+    return validators.integer(str(int(said)), min_value=spec.min, max_value=spec.max)
+
+
+def option_choices(options: tuple[Option, ...]) -> tuple[answers.Choice, ...]:
+    return tuple(answers.Choice(o.id, tuple(o.label.values()), o.synonyms) for o in options)
+
+
+def _choice(spec: FieldSpec, raw: str) -> Result:
+    """An option by its number, id, label in any language, or one of its synonyms."""
+    result = validators.choice(raw, spec.options)
+    if isinstance(result, Valid):
+        return result
+    chosen = answers.choose(raw, option_choices(spec.options), numbered=True)
+    if chosen is not None:
+        return Valid(chosen.value)
+    listed = " · ".join(f"{n}. {local(o.label, DEFAULT_LANGUAGE)}" for n, o in enumerate(spec.options, 1))
+    return Invalid("validate.choice.options", {"options": listed})
+
+
+def _yes_no(raw: str) -> Result:
+    said = answers.yes_no(raw)
+    return Valid(said) if said is not None else Invalid("validate.yes_no.invalid")
 
 
 def _check_answer(spec: FieldSpec, incoming: Incoming, attachment_ref: str | None, today: dt.date) -> Result:
@@ -362,7 +406,13 @@ def _classify(incoming: Incoming) -> _Action:
     if data is not None:
         return _parse_button(data)
     if incoming.text is not None:
-        return _TYPED_COMMANDS.get(_command_word(incoming.text), _Action("input"))
+        typed = _TYPED_COMMANDS.get(_command_word(incoming.text))
+        if typed is not None:
+            return typed
+        if answers.is_cancel(incoming.text):
+            return _Action("cancel")
+        if answers.is_back(incoming.text):
+            return _Action("back")
     return _Action("input")
 
 
@@ -481,6 +531,9 @@ class FormRunner:
             return self._accept(current, action.kind == "yes", lang)
         if action.kind != "input":
             return self._continue(current, lang, notice=self._t("form.unknown_button", lang))
+        if (not spec.required and spec.type != "yes_no" and incoming.attachment is None
+                and incoming.text is not None and answers.is_skip(incoming.text)):
+            return self._accept(current, None, lang)  # "không có", "chưa có", "để sau"
         result = _check_answer(spec, incoming, attachment_ref, self.today())
         if isinstance(result, Valid):
             return self._accept(current, result.value, lang)
@@ -528,10 +581,10 @@ class FormRunner:
     def _summary_words(self, text: str) -> _Action:
         """What a typed answer to the summary means: confirm, edit, or a field's number or label to edit."""
         word = _command_word(text)
-        answer = validators.yes_no(text)
-        if word in _CONFIRM_WORDS or answer == Valid(True):
+        answer = answers.yes_no(text)
+        if word in _CONFIRM_WORDS or answer is True:
             return _Action("confirm")
-        if word in _EDIT_WORDS or answer == Valid(False):
+        if word in _EDIT_WORDS or answer is False:
             return _Action("edit")
         for number, spec in enumerate(self.spec.fields, 1):
             labels = {validators.fold(label) for label in (spec.label or spec.prompt).values()}

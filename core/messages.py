@@ -73,6 +73,10 @@ class Button:
     # A link to open instead (a payment page): channels that can show link buttons do, the others
     # send `data` as for any button.
     url: str | None = None
+    # For typed answers (core/answers.py): what pressing it means ("yes", "no", "skip", "cancel",
+    # "back", "rating:N") and other words for it. Never sent to a channel.
+    means: str | None = field(default=None, compare=False)
+    synonyms: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

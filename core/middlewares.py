@@ -127,7 +127,7 @@ class AuditMessages:
 
 class ReplyQueue(Protocol):
     async def enqueue(self, session: AsyncSession, *, channel: str, chat_id: str, reply: Reply, key: str,
-                      user_id: int | None = None) -> bool: ...
+                      user_id: int | None = None, asks: bool = True) -> bool: ...
 
 
 class EnqueueReplies:
@@ -149,5 +149,5 @@ class EnqueueReplies:
         for number, reply in enumerate(outcome.replies):
             await self.outbox.enqueue(turn.session, channel=incoming.channel, chat_id=incoming.chat_id,
                                       reply=reply, key=f"{prefix}:{incoming.message_id}:{number}",
-                                      user_id=user_id)
+                                      user_id=user_id, asks=False)  # the dialogue recorded its question
         return outcome

@@ -112,6 +112,20 @@ class ConversationState(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class OfferedChoices(Base):
+    """The buttons of the last question each user was asked, so that a typed answer can be read as
+    the press it names (core/questions.py): those of the last direct answer, and those of the last
+    notice pushed to them (a rating, "is it fixed?"), each with its time."""
+
+    __tablename__ = "offered_choices"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    reply: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    pushed: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class ProcessedMessage(Base):
     """Platform message ids already handled: the de-duplication middleware's memory."""
 

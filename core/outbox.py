@@ -30,6 +30,7 @@ from core.crypto import FieldCipher
 from core.db import Database
 from core.messages import Reply
 from core.models import OutboxMessage, utcnow
+from core.questions import remember_push
 from core.ratelimit import KeyedLimiter, TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -224,8 +225,12 @@ class Outbox:
     # Producing
 
     async def enqueue(self, session: AsyncSession, *, channel: str, chat_id: str, reply: Reply, key: str,
-                      user_id: int | None = None, not_before: datetime | None = None) -> bool:
-        """Adds a message in the caller's transaction; False (and nothing changed) if `key` exists."""
+                      user_id: int | None = None, not_before: datetime | None = None,
+                      asks: bool = True) -> bool:
+        """Adds a message in the caller's transaction; False (and nothing changed) if `key` exists.
+
+        A notice with buttons sent now to a user is the question they may answer by typing
+        (core/questions.py); `asks=False` for answers the dialogue records itself and for broadcasts."""
         _check_sizes(channel, chat_id, key)
         now = self._clock()
         values: dict[str, Any] = {
@@ -235,7 +240,11 @@ class Outbox:
         }
         statement = _insert_unless_key_exists(session.get_bind().dialect.name, values)
         added = await session.execute(statement.returning(OutboxMessage.id))
-        return added.scalar_one_or_none() is not None
+        if added.scalar_one_or_none() is None:
+            return False
+        if asks and user_id is not None and not_before is None and reply.buttons:
+            await remember_push(session, user_id, reply.buttons, now)
+        return True
 
     async def cancel(self, session: AsyncSession, key: str) -> bool:
         """Withdraws, in the caller's transaction, a message no sender has taken yet (a scheduled

@@ -38,6 +38,7 @@ class Option:
 
     id: str
     label: Mapping[str, str]
+    synonyms: tuple[str, ...] = ()  # what people call it when they type ("con trai" for Nam)
 
 
 def vietnam_today() -> dt.date:

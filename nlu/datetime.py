@@ -94,6 +94,7 @@ _CLOCK_RE = re.compile(
     r"(?<![\w\-/.:,])(?P<h>\d{1,2})(?:"
     r":(?P<colon>\d{2})(?!:\d)"
     r"|\s*(?:h|gio|g(?=\d))(?:\s*(?P<m>\d{1,2})(?![/\-.,:]\d)\s*(?:p|phut)?|\s+(?P<half>ruoi))?"
+    r"|\s+(?P<bare_half>ruoi)"  # "8 rưỡi": half past, the "giờ" left out
     r")" + _E
 )
 _PERIOD_RE = re.compile(_B + r"(?:(?P<buoi>buoi)\s+)?(?P<p>sang|trua|chieu|toi|dem)(?:\s+(?P<nay>nay))?" + _E)
@@ -223,7 +224,7 @@ def _clocks(source: _Text) -> list[_Atom]:
     atoms: list[_Atom] = []
     for m in _CLOCK_RE.finditer(source.folded):
         hour = int(m.group("h"))
-        minute = 30 if m.group("half") else int(m.group("colon") or m.group("m") or 0)
+        minute = 30 if m.group("half") or m.group("bare_half") else int(m.group("colon") or m.group("m") or 0)
         if hour > 23 or minute > 59 or not source.typed_plausibly(*m.span()):
             continue
         if _DURATION_BEFORE_RE.search(source.folded, 0, m.start()) or _DURATION_AFTER_RE.match(

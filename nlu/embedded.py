@@ -36,6 +36,9 @@ from nlu.rules import PHRASES_FILE, EmergencyRules
 
 FORMAT_VERSION = 1  # bump when the features or the saved layout change: old models get retrained
 DEFAULT_THRESHOLD = 0.3
+# The model alone calls an emergency only this sure and with a danger term in the text (nlu/rules.py);
+# below that its next guess stands. Red-flag phrases need neither.
+EMERGENCY_EVIDENCE_CONFIDENCE = 0.5
 # Longer texts are classified on their beginning only: it bounds the parse time, and a request
 # that long is a letter, not a chat turn. Entities are still searched in the whole text.
 MAX_CLASSIFY_CHARS = 1000
@@ -210,6 +213,15 @@ class EmbeddedNLU:
             return Parse(text, EMERGENCY, 1.0, entities)
         probabilities = self._classifier.probabilities(*self._features.row((normalized, folded)))
         best = int(probabilities.argmax())
+        if self._classifier.classes[best] == EMERGENCY and not (
+                probabilities[best] >= EMERGENCY_EVIDENCE_CONFIDENCE
+                and self.rules.evidence(normalized, folded)):
+            # "tra cứu", "co", "nghiên cứu": no evidence of danger, so the next guess answers, if sure.
+            probabilities = probabilities.copy()
+            probabilities[best] = 0.0
+            best = int(probabilities.argmax())
+            if probabilities[best] < EMERGENCY_EVIDENCE_CONFIDENCE:
+                return Parse(text, OUT_OF_SCOPE, round(1.0 - float(probabilities[best]), 4), entities)
         confidence = float(probabilities[best])
         intent = self._classifier.classes[best]
         if confidence < self.threshold:

@@ -60,20 +60,53 @@ def _negation_pattern(negations: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<!\w)(?:{body})\s*$") if body else None
 
 
+# Used only when the file has no `danger_terms`: the model's emergency class needs one of these.
+FALLBACK_DANGER_TERMS: tuple[str, ...] = (
+    "thở", "ngực", "tim", "máu", "ngất", "xỉu", "co giật", "đột quỵ", "độc", "rắn", "cứu", "chết",
+    "bất tỉnh", "hôn mê", "cấp cứu", "breath", "chest", "blood", "unconscious", "help",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class EmergencyRules:
+    """Red-flag phrases (an emergency whatever the model says), and the evidence the model's own
+    emergency class needs: a body or danger term that is not part of an everyday word."""
+
     phrases: tuple[str, ...]
     exact_phrases: tuple[str, ...] = ()
     negations: tuple[str, ...] = ()
+    danger_terms: tuple[str, ...] = FALLBACK_DANGER_TERMS
+    everyday: tuple[str, ...] = ()
     _folded: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _exact: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _negation: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _danger_exact: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _danger_folded: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _everyday_exact: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _everyday_folded: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Phrases go through the same normalisation as messages, abbreviations included.
         object.__setattr__(self, "_folded", _phrase_pattern(map(fold, self.phrases)))
         object.__setattr__(self, "_exact", _phrase_pattern(map(normalize, self.exact_phrases)))
         object.__setattr__(self, "_negation", _negation_pattern(map(normalize, self.negations)))
+        object.__setattr__(self, "_danger_exact", _phrase_pattern(map(normalize, self.danger_terms)))
+        object.__setattr__(self, "_danger_folded", _phrase_pattern(map(fold, self.danger_terms)))
+        object.__setattr__(self, "_everyday_exact", _phrase_pattern(map(normalize, self.everyday)))
+        object.__setattr__(self, "_everyday_folded", _phrase_pattern(map(fold, self.everyday)))
+
+    def evidence(self, normalized: str, folded: str) -> str | None:
+        """A danger or body term in the text once everyday words are taken out ("cứu" counts, the
+        "cứu" of "tra cứu" does not). Typed with diacritics, they must agree ("tìm" is not "tim");
+        typed without, the bare letters decide."""
+        marked = normalized != folded
+        text = normalized if marked else folded
+        everyday = self._everyday_exact if marked else self._everyday_folded
+        danger = self._danger_exact if marked else self._danger_folded
+        if everyday is not None:
+            text = everyday.sub(" ", text)
+        found = danger.search(text) if danger is not None else None
+        return found.group(0) if found else None
 
     def match(self, text: str, *, normalized: str | None = None, folded: str | None = None) -> str | None:
         """The red-flag phrase found in ``text`` (as matched), or None.
@@ -82,11 +115,25 @@ class EmergencyRules:
         """
         normalized = normalize(text) if normalized is None else normalized
         folded = fold_normalized(normalized) if folded is None else folded
+        normalized, folded = self._without_everyday(normalized, folded)
         for pattern, form in ((self._folded, folded), (self._exact, normalized)):
             for found in pattern.finditer(form) if pattern is not None else ():
                 if not self._negated(normalized, folded, found.start()):
                     return found.group(0)
         return None
+
+    def _without_everyday(self, normalized: str, folded: str) -> tuple[str, str]:
+        """Both forms with everyday phrases blanked out, same length ("ngất ngây", "sơ cấp cứu")."""
+        marked = normalized != folded
+        pattern = self._everyday_exact if marked else self._everyday_folded
+        if pattern is None or len(normalized) != len(folded):
+            return normalized, folded
+        spans = [found.span() for found in pattern.finditer(normalized if marked else folded)]
+        for start, end in spans:
+            blank = " " * (end - start)
+            normalized = normalized[:start] + blank + normalized[end:]
+            folded = folded[:start] + blank + folded[end:]
+        return normalized, folded
 
     def _negated(self, normalized: str, folded: str, start: int) -> bool:
         """Whether a negation ("không", "chưa", "hết") comes right before position ``start``.
@@ -113,6 +160,8 @@ class EmergencyRules:
             phrases,
             _strings(loaded.get("exact_phrases"), path, "exact_phrases"),
             _strings(loaded.get("negations"), path, "negations"),
+            _strings(loaded.get("danger_terms"), path, "danger_terms") or FALLBACK_DANGER_TERMS,
+            _strings(loaded.get("everyday"), path, "everyday"),
         )
 
     @classmethod

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
 from backends.shop.catalogue import Amount
+from core import answers
 from core.validators import fold
 from nlu.engine import Entity
 
@@ -48,11 +49,14 @@ def amount_in(text: str, entities: Sequence[Entity] = (), *, bare: bool = False)
         if number is not None:
             return Amount(number, UNIT_WORDS[found.group(2)])
     quantity = next((e for e in entities if e.entity == "quantity"), None)
+    said = answers.number(text)  # the whole answer as one number: "hai cân rưỡi" is 2.5, not 2
     if quantity is not None:
-        number = _number(quantity.value)
+        number = said if said is not None else _number(quantity.value)
         unit = next((e.value for e in entities if e.entity == "unit"), None)
         if number is not None:
             return Amount(number, _NLU_UNITS.get(unit or "", unit))
+    if bare and said is not None:
+        return Amount(said, None)
     if bare:
         lone = _BARE.search(folded)
         if lone:

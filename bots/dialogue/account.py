@@ -165,8 +165,8 @@ async def _withdraw(context: Context) -> list[Reply]:
 
 async def _ask_delete(context: Context) -> list[Reply]:
     return [Reply(context.t("mydata.delete_confirm"), (
-        Button(context.t("mydata.button.delete_yes"), "mydata:delete-confirm"),
-        Button(context.t("mydata.button.keep"), "mydata:keep"),
+        Button(context.t("mydata.button.delete_yes"), "mydata:delete-confirm", means="yes"),
+        Button(context.t("mydata.button.keep"), "mydata:keep", means="no"),
     ))]
 
 
@@ -208,8 +208,8 @@ async def contact(context: Context) -> list[Reply]:
     assert shared is not None
     if not await has_consent(context.session, context.identity.id, "contact"):
         return [Reply(context.t("consent.ask.contact"), (
-            Button(context.t("consent.button.yes"), "consent:yes:contact"),
-            Button(context.t("consent.button.no"), "consent:no:contact"),
+            Button(context.t("consent.button.yes"), "consent:yes:contact", means="yes"),
+            Button(context.t("consent.button.no"), "consent:no:contact", means="no"),
         ))]
     phone = normalize_phone(shared.phone)
     if phone is None:

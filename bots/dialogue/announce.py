@@ -53,7 +53,7 @@ _ENGLISH_DAYS = {"tomorrow": "ngày mai", "today": "hôm nay", "tonight": "tối
 
 
 def _cancel_button(context: Context) -> Button:
-    return Button(context.t("announce.button.cancel"), f"{FAMILY}:cancel")
+    return Button(context.t("announce.button.cancel"), f"{FAMILY}:cancel", means="cancel")
 
 
 async def command(context: Context) -> list[Reply]:
@@ -248,7 +248,7 @@ def _preview_reply(context: Context, data: dict[str, Any]) -> Reply:
                                              context.lang),
                      when=_when_label(context, data), seconds=data["duration"])
     media_id = str(data["ogg"] if context.incoming.channel == "telegram" else data["mp3"])
-    return Reply(text, (Button(context.t("announce.button.confirm"), f"{FAMILY}:confirm"),
+    return Reply(text, (Button(context.t("announce.button.confirm"), f"{FAMILY}:confirm", means="yes"),
                         Button(context.t("announce.button.edit"), f"{FAMILY}:edit"),
                         _cancel_button(context)),
                  audio_url=audio_url(services, media_id))

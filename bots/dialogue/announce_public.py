@@ -37,7 +37,7 @@ def _settings_reply(context: Context, row: AnnouncementSubscription | None, key:
                for hamlet_id, name in hamlets(services).items()]
     buttons += [Button(_mark(item.id in chosen_topics) + topic_label(services, item.id, context.lang),
                        f"{PUBLIC_FAMILY}:topic:{item.id}") for item in topics(services)]
-    buttons.append(Button(context.t("announce.button.done"), f"{PUBLIC_FAMILY}:done"))
+    buttons.append(Button(context.t("announce.button.done"), f"{PUBLIC_FAMILY}:done", means="yes"))
     if active:
         buttons.append(Button(context.t("announce.button.unsubscribe"), f"{PUBLIC_FAMILY}:off"))
     buttons.append(Button(context.t("announce.button.latest"), f"{PUBLIC_FAMILY}:latest"))

@@ -117,7 +117,7 @@ async def publish(session: AsyncSession, services: Services, announcement: Annou
     for user in await subscribers_of(session, announcement):
         if await services.outbox.enqueue(session, channel=user.channel, chat_id=user.external_id,
                                          user_id=user.id, reply=notice(services, announcement, user),
-                                         key=outbox_key(announcement, user)):
+                                         key=outbox_key(announcement, user), asks=False):
             queued += 1
     announcement.recipients = (announcement.recipients or 0) + queued
     await session.flush()

@@ -28,12 +28,13 @@ from backends.health.roster import Roster, Slot, parse_slot_key
 from backends.onestop.calendar import VIETNAM
 from bots.dialogue import menu
 from bots.dialogue.base import Context
+from core import answers
 from core.consent import grant_consent, has_consent
 from core.messages import Button, Reply
 from core.models import User, utcnow
 from core.state import State
 from core.validators import fold
-from nlu.engine import EMERGENCY
+from nlu.engine import EMERGENCY, OUT_OF_SCOPE, Parse
 
 FLOW = "appointment"
 FAMILY = "appt"
@@ -48,6 +49,8 @@ _ELSEWHERE = frozenset({
     "shop_order", "order_status", "announcement_latest", "announcement_subscribe", "address_code", "my_data",
     "report_problem",
 })
+# Typed at the slot step, these make a whole new request rather than a time for the kind on offer.
+_NEW_REQUEST = re.compile(r"\b(dat lich|dang ky|hen kham|kham thai|tiem|vac xin|tu xa|lich kham)\b")
 _PARTS_OF_DAY = {"morning": "07:00", "noon": "11:00", "afternoon": "13:00", "evening": "17:00",
                  "night": "19:00"}
 _STOP_WORDS = frozenset({"huy", "thoi", "khong", "cancel", "stop", "quay lai", "back"})
@@ -165,6 +168,7 @@ class AppointmentDesk:
         buttons.append(Button(context.t("appointments.button.kinds"), f"{FAMILY}:start"))
         text = note + context.t("appointments.choose_slot", kind=self._kind(context, kind),
                                 place=shown[0][0].place)
+        context.set_state(State(FLOW, {"offer": kind}))  # a typed day or time picks the nearest slot
         return [Reply(text, tuple(buttons))]
 
     async def pick(self, context: Context, key: str, reason: str = "") -> list[Reply]:
@@ -179,8 +183,9 @@ class AppointmentDesk:
         if not consent:
             text += "\n\n" + context.t("appointments.consent")
         label = "appointments.button.book" if consent else "appointments.button.consent_book"
-        return [Reply(text, (Button(context.t(label), f"{FAMILY}:book:{key}"),
-                             Button(context.t("appointments.button.other"), f"{FAMILY}:kind:{slot.kind}")))]
+        return [Reply(text, (Button(context.t(label), f"{FAMILY}:book:{key}", means="yes"),
+                             Button(context.t("appointments.button.other"), f"{FAMILY}:kind:{slot.kind}",
+                                    means="no")))]
 
     async def typed(self, context: Context) -> list[Reply] | None:
         """In the confirmation step, text is the optional reason; buttons and commands route normally."""
@@ -192,9 +197,11 @@ class AppointmentDesk:
                 context.set_state(None)  # the villager went elsewhere: a later text is not a reason
             return None
         words = fold(text)
-        if words in _STOP_WORDS:
+        if words in _STOP_WORDS or answers.is_cancel(text):
             context.set_state(None)
             return [menu.menu_reply(context, "cancelled")]
+        if "offer" in context.state.data:
+            return await self._typed_time(context, str(context.state.data["offer"]), text)
         intent = context.services.nlu.parse(text).intent
         other = intent in _ELSEWHERE or _CANCEL_WORDS.search(words) or _MINE_WORDS.search(words)
         if intent == EMERGENCY or other:
@@ -203,6 +210,72 @@ class AppointmentDesk:
         if len(text) > MAX_REASON:
             return [Reply(context.t("appointments.reason_too_long", max=MAX_REASON))]
         return await self.pick(context, str(context.state.data.get("slot", "")), text)
+
+    async def _typed_time(self, context: Context, kind: str, text: str) -> list[Reply] | None:
+        """A day or time typed at the slot step ("8 giờ sáng mai", "chiều thứ năm", "thứ 5 tuần sau lúc
+        9h"): the free slot nearest to it is chosen, and the villager is told which."""
+        parse = context.services.nlu.parse(text)
+        words = fold(text)
+        if _NEW_REQUEST.search(words) or _CANCEL_WORDS.search(words) or _MINE_WORDS.search(words):
+            context.set_state(None)  # "đặt lịch khám thai thứ sáu", "xem lịch của tôi": asked afresh
+            return None
+        day, moment = self._wanted(parse)
+        if day is None and moment is None:
+            clear = parse.intent not in (OUT_OF_SCOPE, "doctor_appointment") and parse.confidence >= 0.6
+            if clear or parse.intent == EMERGENCY:
+                context.set_state(None)  # a new request, not a time
+                return None
+            return [Reply(context.t("appointments.time_unknown", text=text[:60])),
+                    *await self.offer(context, kind)]
+        if kind not in self.roster.kinds:
+            context.set_state(None)
+            return None
+        slot = await self._nearest(context, kind, day, moment)
+        if slot is None:
+            return [menu.with_menu(context, context.t("appointments.none", kind=self._kind(context, kind)))]
+        asked = moment.strftime("%H:%M") if moment else day.strftime("%d/%m") if day else ""
+        exact = moment is not None and slot.starts_at == moment
+        key = "appointments.typed_exact" if exact else "appointments.typed_nearest"
+        notice = context.t(key, asked=asked, when=self._when(context, slot.starts_at))
+        replies = await self.pick(context, slot.key)
+        return [Reply(f"{notice}\n{replies[0].text}", replies[0].buttons), *replies[1:]]
+
+    def _wanted(self, parse: Parse) -> tuple[dt.date | None, dt.datetime | None]:
+        """The day and the moment a parse names; a time alone is today's, or tomorrow's once passed."""
+        today = self.clock().astimezone(VIETNAM).date()
+        found_day = parse.first("date")
+        day: dt.date | None = None
+        if found_day is not None:
+            try:
+                day = dt.date.fromisoformat(found_day.value)
+            except ValueError:
+                day = None
+        found_time = parse.first("time")
+        if found_time is None:
+            return day, None
+        try:
+            at = dt.time.fromisoformat(_PARTS_OF_DAY.get(found_time.value, found_time.value))
+        except ValueError:
+            return day, None
+        moment = dt.datetime.combine(day or today, at, VIETNAM)
+        if day is None and moment <= self.clock():
+            moment += dt.timedelta(days=1)
+        return day, moment
+
+    async def _nearest(self, context: Context, kind: str, day: dt.date | None,
+                       moment: dt.datetime | None) -> Slot | None:
+        """The free slot of `kind` closest to the moment (or the first of the day) asked for."""
+        candidates = list(self.roster.slots(self.clock(), kind))
+        counts = await booked_counts(context.session, [slot.key for slot in candidates])
+        free = [slot for slot in candidates if counts.get(slot.key, 0) < slot.capacity]
+        if not free:
+            return None
+        if moment is not None:
+            return min(free, key=lambda slot: (abs((slot.starts_at - moment).total_seconds()),
+                                               slot.starts_at))
+        assert day is not None
+        on_day = [slot for slot in free if slot.starts_at.astimezone(VIETNAM).date() >= day]
+        return on_day[0] if on_day else free[-1]
 
     async def book(self, context: Context, key: str) -> list[Reply]:
         now = self.clock()
@@ -287,8 +360,9 @@ class AppointmentDesk:
             return [Reply(context.t("appointments.not_found"), (
                 Button(context.t("appointments.button.mine"), f"{FAMILY}:mine"),))]
         return [Reply(context.t("appointments.cancel_confirm", line=self._describe(context, appointment)), (
-            Button(context.t("appointments.button.cancel_yes"), f"{FAMILY}:cancel-yes:{appointment.id}"),
-            Button(context.t("appointments.button.keep"), f"{FAMILY}:mine"),
+            Button(context.t("appointments.button.cancel_yes"), f"{FAMILY}:cancel-yes:{appointment.id}",
+                   means="yes"),
+            Button(context.t("appointments.button.keep"), f"{FAMILY}:mine", means="no"),
         ))]
 
     async def cancel(self, context: Context, raw: str) -> list[Reply]:

@@ -6,26 +6,30 @@ first, then commands, then button families, then the NLU's intent. The first mat
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.shop.payments import CashOnDelivery, Payments
+from core import answers
 from core.audit import AuditLog
 from core.config import Settings
 from core.crypto import FieldCipher, Hasher
 from core.i18n import Catalogue
 from core.identity import Identity
-from core.messages import Incoming, Reply
+from core.messages import Button, Incoming, Reply
+from core.models import utcnow
 from core.outbox import Outbox
 from core.pipeline import AuditScalar, Outcome, Turn
-from core.roles import command_name
+from core.questions import Offered, last_buttons, offered, remember
+from core.roles import command_name, requirement_for
 from core.signing import Keyring
 from core.state import State, clear_state, load_state, save_state
-from nlu.engine import NLUEngine, NLUService, Parse
+from nlu.engine import EMERGENCY, OUT_OF_SCOPE, NLUEngine, NLUService, Parse
 
 if TYPE_CHECKING:
     from backends.loudspeaker.tts import Speech
@@ -61,6 +65,8 @@ class Context:
     next_state: State | None = None
     state_changed: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+    # The buttons of the last question asked (core/questions.py), loaded for typed messages.
+    offered: Offered | None = None
 
     @property
     def incoming(self) -> Incoming:
@@ -89,6 +95,11 @@ class Context:
     def set_state(self, state: State | None) -> None:
         self.next_state = state
         self.state_changed = True
+
+    @property
+    def emergency_answered(self) -> bool:
+        """The router already gave the 115 answer for this message (a red flag typed inside a flow)."""
+        return bool(self.extras.get("emergency_answered"))
 
     @property
     def args(self) -> str:
@@ -121,6 +132,8 @@ class Router:
     # Objects a flow's background task needs (the health desk for escalation), by flow name.
     desks: dict[str, Any] = field(default_factory=dict)
     finishers: list[Finisher] = field(default_factory=list)
+    # Button families that work anywhere without touching the open flow ("🔊 Nghe" inside a form).
+    anywhere: set[str] = field(default_factory=set)
 
     def command(self, *names: str) -> Callable[[FlowHandler], FlowHandler]:
         def register(handler: FlowHandler) -> FlowHandler:
@@ -130,20 +143,44 @@ class Router:
         return register
 
     async def route(self, context: Context) -> list[Reply]:
+        """The open flow first, with typed text read as the answer to the question just asked; a red
+        flag gets the 115 answer first wherever the villager is; then commands, buttons, the NLU."""
         incoming = context.incoming
         command = command_name(incoming.text) if incoming.text else None
         if command in ESCAPE_COMMANDS:
             context.set_state(None)
             return await self.commands[command](context)
+        if incoming.button is not None and incoming.button.split(":", 1)[0] in self.anywhere:
+            return await self.buttons[incoming.button.split(":", 1)[0]](context)
+        typed = command is None and incoming.kind == "text" and bool((incoming.text or "").strip())
+        first: list[Reply] = []
+        if typed and context.state is not None and _red_flag(context):
+            first = await self._emergency(context)  # 115 first, wherever the villager is
+            if context.state.flow not in GO_ON_AFTER_EMERGENCY:
+                context.set_state(None)  # a real emergency leaves the flow
+                return first
         if context.state is not None:
             handler = self.states.get(context.state.flow)
             if handler is None:  # a flow that no longer exists: forget it rather than get stuck
                 context.set_state(None)
             else:
+                if typed and not context.emergency_answered and context.state.flow not in SELF_READING_FLOWS:
+                    _press_typed(context, context.offered.reply if context.offered else ())
                 replies = await handler(context)
                 if replies is not None:
-                    return replies
-        return await self._route_stateless(context, command)
+                    return first + replies
+                if context.emergency_answered:
+                    return first
+        if context.incoming.kind == "text" and command is None and context.offered is not None:
+            _press_typed(context, context.offered.latest(utcnow()))
+        return first + await self._route_stateless(context, command)
+
+    async def _emergency(self, context: Context) -> list[Reply]:
+        handler = self.intents.get(EMERGENCY)
+        if handler is None:
+            return []
+        context.extras["emergency_answered"] = True
+        return await handler(context)
 
     async def _route_stateless(self, context: Context, command: str | None) -> list[Reply]:
         incoming = context.incoming
@@ -154,10 +191,75 @@ class Router:
         elif incoming.kind != "text":
             handler = self.media.get(incoming.kind, self.fallback)
         else:
-            context.parse = await self.nlu.understand(incoming.text or "")
+            context.parse = _answer_first(context, await self.nlu.understand(incoming.text or ""))
+            pending = context.offered.latest(utcnow()) if context.offered else ()
+            if _real_question(pending) and not _clear_request(context.parse, incoming.text or ""):
+                return [_ask_again(context, pending)]
             handler = self.intents.get(context.parse.intent, self.fallback)
         assert handler is not None, "router is missing a fallback handler"
         return await handler(context)
+
+
+# Flows that read typed answers themselves, field by field (the form engine knows each field's type).
+SELF_READING_FLOWS = frozenset({"form"})
+# Flows that still take a message after its 115 answer: the consult (the doctor reads it) and the
+# village report (a danger described there is still a report). Every other flow is left.
+GO_ON_AFTER_EMERGENCY = frozenset({"consult", "report"})
+
+
+def _red_flag(context: Context) -> bool:
+    rules = getattr(context.services.nlu, "rules", None)
+    return rules is not None and rules.match(context.incoming.text or "") is not None
+
+
+def _press_typed(context: Context, choices: Sequence[answers.Choice]) -> bool:
+    """Turns a typed answer into the press of the button it names, if the user was offered one."""
+    incoming = context.incoming
+    choice = answers.choose(incoming.text or "", choices) if choices else None
+    if choice is None:
+        return False
+    requirement = requirement_for(None, choice.value)
+    if requirement is not None and not context.identity.has_any(requirement.roles):
+        return False  # a staff button offered before a role was revoked stays out of reach
+    context.turn.incoming = dataclasses.replace(incoming, button=choice.value, text=None)
+    context.extras["typed_answer"] = incoming.text
+    return True
+
+
+def _answer_first(context: Context, parse: Parse) -> Parse:
+    """One or two words answering a question are an answer, never an emergency: only a red-flag
+    phrase raises one there (it was answered before this point)."""
+    text = context.incoming.text or ""
+    asked = context.state is not None or bool(context.offered and context.offered.latest(utcnow()))
+    if parse.intent == EMERGENCY and asked and answers.short(text) and not _red_flag(context):
+        return Parse(parse.text, OUT_OF_SCOPE, parse.confidence, parse.entities)
+    return parse
+
+
+# How sure the NLU must be that a message answering nothing on offer is a new request, rather than an
+# answer it did not understand (then the question is asked again). One or two words need more.
+CLEAR_REQUEST = 0.6
+CLEAR_SHORT_REQUEST = 0.85
+
+
+def _clear_request(parse: Parse, text: str) -> bool:
+    if parse.intent == OUT_OF_SCOPE:
+        return False
+    if parse.intent == EMERGENCY:
+        return True
+    return parse.confidence >= (CLEAR_SHORT_REQUEST if answers.short(text) else CLEAR_REQUEST)
+
+
+def _real_question(choices: Sequence[answers.Choice]) -> bool:
+    """A question worth asking again: not the main menu, which the fallback shows anyway."""
+    return bool(choices) and not all(c.value.startswith("menu:") for c in choices)
+
+
+def _ask_again(context: Context, choices: Sequence[answers.Choice]) -> Reply:
+    typed = (context.incoming.text or "").strip()
+    shown = typed if len(typed) <= 60 else typed[:59] + "…"
+    buttons = tuple(Button(c.labels[0], c.value, means=c.means, synonyms=c.synonyms) for c in choices)
+    return Reply(context.t("answer.not_understood", text=shown), buttons)
 
 
 # (channel, what handled the message, seconds, whether the NLU chose it): for the metrics.
@@ -195,9 +297,12 @@ class Dialogue:
         started = time.perf_counter()
         state = await load_state(turn.session, turn.identity.id, self.services.cipher)
         context = Context(turn, self.services, state=state)
+        if turn.incoming.kind == "text":
+            context.offered = await offered(turn.session, turn.identity.id)
         replies = await self.router.route(context)
         for finish in self.router.finishers:
             replies = await finish(context, replies)
+        await self._remember_question(context, replies)
         if self.observe is not None:
             self.observe(turn.incoming.channel, handled_by(self.router, context, state),
                          time.perf_counter() - started, context.parse is not None)
@@ -207,3 +312,14 @@ class Dialogue:
             else:
                 await save_state(turn.session, turn.identity.id, context.next_state, self.services.cipher)
         return Outcome(tuple(replies))
+
+    @staticmethod
+    async def _remember_question(context: Context, replies: list[Reply]) -> None:
+        """This turn's question (its last buttons), or none: read back when the next text comes."""
+        if context.extras.get("user_deleted"):
+            return  # the farewell of an erased account: there is no one to ask
+        buttons = last_buttons(replies)
+        known = context.offered
+        if not buttons and (context.incoming.kind == "text" and (known is None or not known.reply)):
+            return  # nothing was open and nothing is asked: no write
+        await remember(context.session, context.identity.id, buttons)

@@ -72,8 +72,8 @@ class DossierFlow:
             return [self._list(context, "dossier.pick", "pick")]
         context.set_state(State(FLOW, {"step": "confirm", "procedure": procedure.id}))
         return [Reply(context.t("dossier.confirm", procedure=procedure.name_in(context.lang)), (
-            Button(context.t("dossier.button.yes"), f"dossier:start:{procedure.id}"),
-            Button(context.t("dossier.button.other"), "dossier:list"),
+            Button(context.t("dossier.button.yes"), f"dossier:start:{procedure.id}", means="yes"),
+            Button(context.t("dossier.button.other"), "dossier:list", means="no"),
         ))]
 
     def _list(self, context: Context, key: str, action: str) -> Reply:
@@ -84,8 +84,8 @@ class DossierFlow:
         if not await has_consent(context.session, context.identity.id, PURPOSE):
             context.set_state(State(FLOW, {"step": "consent", "procedure": procedure.id}))
             return [Reply(context.t("dossier.consent_ask"), (
-                Button(context.t("dossier.button.consent"), f"dossier:consent:{procedure.id}"),
-                Button(context.t("dossier.button.refuse"), "dossier:refuse"),
+                Button(context.t("dossier.button.consent"), f"dossier:consent:{procedure.id}", means="yes"),
+                Button(context.t("dossier.button.refuse"), "dossier:refuse", means="no"),
             ))]
         return await self.forms.start(context, procedure.form_id, then=_completion_name(procedure))
 

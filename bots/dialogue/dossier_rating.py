@@ -22,7 +22,8 @@ def stars(rating: int) -> str:
 
 
 def rating_buttons(code: str) -> tuple[Button, ...]:
-    return tuple(Button(stars(n), f"{FAMILY}:{code}:{n}") for n in range(LOWEST, HIGHEST + 1))
+    return tuple(Button(stars(n), f"{FAMILY}:{code}:{n}", means=f"rating:{n}")
+                 for n in range(LOWEST, HIGHEST + 1))
 
 
 async def rate(context: Context) -> list[Reply]:

@@ -211,8 +211,8 @@ class HealthDesk:
                 Reply(
                     context.t("health.consent.ask"),
                     (
-                        Button(context.t("health.consent.yes"), f"{PUBLIC_FAMILY}:consent:yes"),
-                        Button(context.t("health.consent.no"), f"{PUBLIC_FAMILY}:consent:no"),
+                        Button(context.t("health.consent.yes"), f"{PUBLIC_FAMILY}:consent:yes", means="yes"),
+                        Button(context.t("health.consent.no"), f"{PUBLIC_FAMILY}:consent:no", means="no"),
                     ),
                 )
             ]

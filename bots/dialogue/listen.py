@@ -104,4 +104,5 @@ async def listen(context: Context) -> list[Reply]:
 
 def register(router: Router) -> None:
     router.buttons[FAMILY] = listen
+    router.anywhere.add(FAMILY)  # an open form stays as it is while its summary is read aloud
     router.finishers.append(add_buttons)

@@ -91,11 +91,11 @@ class ReportDesk:
 
     def _next(self, context: Context, data: dict[str, Any], prefix: str = "") -> list[Reply]:
         context.set_state(State(FLOW, data))
-        cancel = Button(context.t("report.button.cancel"), f"{PUBLIC_FAMILY}:cancel")
+        cancel = Button(context.t("report.button.cancel"), f"{PUBLIC_FAMILY}:cancel", means="cancel")
         if not data.get("consent"):
             return [Reply(prefix + context.t("report.consent.ask"), (
-                Button(context.t("report.consent.yes"), f"{PUBLIC_FAMILY}:consent:yes"),
-                Button(context.t("report.consent.no"), f"{PUBLIC_FAMILY}:consent:no")))]
+                Button(context.t("report.consent.yes"), f"{PUBLIC_FAMILY}:consent:yes", means="yes"),
+                Button(context.t("report.consent.no"), f"{PUBLIC_FAMILY}:consent:no", means="no")))]
         if "kind" not in data:
             buttons = tuple(Button(kind_label(context.services, k, context.lang), f"{PUBLIC_FAMILY}:kind:{k}")
                             for k in KINDS)
@@ -104,7 +104,7 @@ class ReportDesk:
         if "description" not in data:
             return [Reply(prefix + context.t("report.ask_description", kind=kind), (cancel,))]
         if "photo" not in data:
-            skip = Button(context.t("report.button.skip_photo"), f"{PUBLIC_FAMILY}:skip-photo")
+            skip = Button(context.t("report.button.skip_photo"), f"{PUBLIC_FAMILY}:skip-photo", means="skip")
             return [Reply(prefix + context.t("report.ask_photo"), (skip, cancel))]
         hamlets = tuple(Button(h.name, f"{PUBLIC_FAMILY}:hamlet:{h.id}") for h in _hamlets(context))
         return [Reply(prefix + context.t("report.ask_place"), (*hamlets, cancel), request_location=True)]
@@ -143,7 +143,8 @@ class ReportDesk:
         if fold(text).strip(" .!") in _CANCEL_WORDS:
             return self._cancel(context)
         replies = await self._typed(context, data, text)
-        if self.emergency is not None and context.services.nlu.parse(text).intent == EMERGENCY:
+        if (self.emergency is not None and not context.emergency_answered
+                and context.services.nlu.parse(text).intent == EMERGENCY):
             return [*await self.emergency(context), *replies]
         return replies
 

@@ -52,8 +52,10 @@ async def notify_reporters(session: AsyncSession, services: Services, report: Re
         image = None
         if event.action == "resolved":
             params["note"] = resolution_of(services.cipher, report)
-            buttons = (Button(t("report.button.fixed", lang), f"{PUBLIC_FAMILY}:fixed:{report.code}"),
-                       Button(t("report.button.not_fixed", lang), f"{PUBLIC_FAMILY}:notfixed:{report.code}"))
+            buttons = (Button(t("report.button.fixed", lang), f"{PUBLIC_FAMILY}:fixed:{report.code}",
+                              means="yes"),
+                       Button(t("report.button.not_fixed", lang), f"{PUBLIC_FAMILY}:notfixed:{report.code}",
+                              means="no"))
             if report.resolution_photo_id:
                 image = media_url(services.hasher, services.settings.public_url, report.resolution_photo_id)
         reply = Reply(t(f"report.notify.{event.action}", lang, **params), buttons, image_url=image)

@@ -117,7 +117,8 @@ class ShopDesk:
                                f"{self.shop.unit_name(p.unit, context.lang)}", f"{FAMILY}:pick:{p.id}")
                         for p in products)
         return [Reply(context.t("shop.which_product"),
-                      (*buttons, Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort")))]
+                      (*buttons, Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort",
+                                        means="cancel")))]
 
     async def _start(self, context: Context, product: Product, amount: Amount | None) -> list[Reply]:
         draft = Draft(product=product.id, nonce=secrets.token_hex(8))
@@ -172,14 +173,14 @@ class ShopDesk:
             if product.step_milli >= MILLI else (MILLI // 2, MILLI, 2 * MILLI)
         quantities = tuple(Button(context.t("shop.button.qty", amount=format_milli(m), unit=unit),
                                   f"{FAMILY}:qty:{m}") for m in steps)
-        return (*quantities, Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort"))
+        return (*quantities, Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort", means="cancel"))
 
     # -- the draft, one missing piece at a time
 
     async def _advance(self, context: Context, draft: Draft) -> list[Reply]:
         context.set_state(State(FLOW, draft.data()))
         product = self.shop.products[draft.product]
-        cancel = Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort")
+        cancel = Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort", means="cancel")
         if draft.milli is None:
             return [Reply(context.t("shop.ask_quantity", name=product.title(context.lang),
                                     price=format_vnd(product.price),
@@ -223,8 +224,8 @@ class ShopDesk:
             shipping=format_vnd(shipping) if shipping else context.t("shop.free"),
             total=format_vnd(subtotal + shipping), address=self._address_text(context, draft),
             phone=draft.phone or "—", payment=payment_label(context.services, draft.provider, context.lang),
-        ), (Button(context.t("shop.button.confirm"), f"{FAMILY}:confirm:{draft.nonce}"),
-            Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort")))
+        ), (Button(context.t("shop.button.confirm"), f"{FAMILY}:confirm:{draft.nonce}", means="yes"),
+            Button(context.t("shop.button.cancel_draft"), f"{FAMILY}:abort", means="no")))
 
     def _prices(self, draft: Draft, product: Product) -> tuple[int, int]:
         assert draft.milli is not None

@@ -126,7 +126,11 @@ async def test_cancel_frees_the_place_and_withdraws_the_reminder(client: TestCli
         assert (await session.execute(select(OutboxMessage.key).where(
             OutboxMessage.key == "appointment-reminder:1"))).first() is not None
 
+    # Typed right under the booking, "hủy lịch" is the press of its «Hủy lịch» button: that booking.
     asked = await villager.say("hủy lịch")
+    assert "Hủy lịch hẹn này?" in texts(asked) and "appt:cancel-yes:1" in button_data(asked)
+    await villager.say("xin chào")
+    asked = await villager.say("hủy lịch")  # later, the same words ask which booking
     assert "hủy lịch nào" in texts(asked) and "appt:cancel:1" in button_data(asked)
     sure = await villager.press("appt:cancel:1")
     assert "appt:cancel-yes:1" in button_data(sure)

@@ -224,7 +224,7 @@ def test_phone_field_accepts_a_shared_contact() -> None:
         (2, "123456789", "CMND"),
         (2, "003090123456", "mã tỉnh"),
         (3, "0212345678", "di động"),
-        (4, "Thôn Bắc", "số thứ tự"),
+        (4, "Thôn Bắc", "1. Thôn Đông · 2. Thôn Tây"),  # the choices, numbered, typed or tapped
         (5, "đây là ảnh", "gửi một tấm ảnh"),
     ],
 )

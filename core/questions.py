@@ -1,0 +1,101 @@
+"""The last question each user was asked, kept so that a typed answer counts as the button it names.
+
+Whatever a button offers must also work when typed. The dialogue records the buttons of every answer
+it gives (`remember`), the outbox those of every notice it pushes (`remember_push`); the router reads
+them back (`offered`) and turns a typed "co", "dong y", "5 sao" or "chua" into the press it means
+(core/answers.py decides). Only buttons this user was really sent count, so typing can never reach a
+button a tap could not; the pipeline still checks the roles a converted press needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.answers import Choice
+from core.messages import Button, Reply
+from core.models import OfferedChoices, utcnow
+
+# A pushed question ("is it fixed?", a rating) may be answered days later; a direct one is the turn's.
+PUSHED_LIFETIME = timedelta(days=7)
+REPLY_LIFETIME = timedelta(hours=12)
+MAX_CHOICES = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    reply: tuple[Choice, ...]
+    reply_at: datetime | None
+    pushed: tuple[Choice, ...]
+    pushed_at: datetime | None
+
+    def latest(self, now: datetime) -> tuple[Choice, ...]:
+        """The most recent question still open: the last answer's, or a notice pushed since."""
+        reply = self.reply if self.reply_at and now - self.reply_at < REPLY_LIFETIME else ()
+        pushed = self.pushed if self.pushed_at and now - self.pushed_at < PUSHED_LIFETIME else ()
+        if pushed and (not reply or (self.pushed_at and self.reply_at and self.pushed_at > self.reply_at)):
+            return pushed
+        return reply
+
+
+def last_buttons(replies: Sequence[Reply]) -> tuple[Button, ...]:
+    """The question of a turn is its last message with buttons."""
+    for reply in reversed(replies):
+        if reply.buttons:
+            return reply.buttons
+    return ()
+
+
+def _dump(buttons: Sequence[Button]) -> list[list[Any]]:
+    return [[b.label, b.data, b.means, list(b.synonyms)] for b in buttons[:MAX_CHOICES] if b.url is None]
+
+
+def _load(raw: Any) -> tuple[Choice, ...]:
+    if not isinstance(raw, list):
+        return ()
+    choices = []
+    for item in raw:
+        if isinstance(item, list) and len(item) >= 2 and all(isinstance(x, str) for x in item[:2]):
+            means = item[2] if len(item) > 2 and isinstance(item[2], str) else None
+            synonyms = tuple(s for s in item[3] if isinstance(s, str)) if len(item) > 3 and \
+                isinstance(item[3], list) else ()
+            choices.append(Choice(item[1], (item[0],), synonyms, means))
+    return tuple(choices)
+
+
+async def offered(session: AsyncSession, user_id: int) -> Offered | None:
+    row = await session.get(OfferedChoices, user_id)
+    if row is None:
+        return None
+    return Offered(_load(row.reply), row.reply_at, _load(row.pushed), row.pushed_at)
+
+
+async def _upsert(session: AsyncSession, user_id: int, values: dict[str, Any]) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(OfferedChoices).values(user_id=user_id, **values)
+    await session.execute(statement.on_conflict_do_update(index_elements=["user_id"], set_=values))
+
+
+async def remember(session: AsyncSession, user_id: int, buttons: Sequence[Button],
+                   now: datetime | None = None) -> None:
+    """The buttons of this turn's answer (none: no question is open any more)."""
+    dumped = _dump(buttons)
+    at = (now or utcnow()) if dumped else None
+    await _upsert(session, user_id, {"reply": dumped or None, "reply_at": at})
+
+
+async def remember_push(session: AsyncSession, user_id: int, buttons: Sequence[Button],
+                        now: datetime | None = None) -> None:
+    dumped = _dump(buttons)
+    if dumped:
+        await _upsert(session, user_id, {"pushed": dumped, "pushed_at": now or utcnow()})
+
+
+async def forget(session: AsyncSession, user_id: int) -> None:
+    await _upsert(session, user_id, {"reply": None, "reply_at": None, "pushed": None, "pushed_at": None})
