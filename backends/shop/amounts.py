@@ -52,7 +52,11 @@ def amount_in(text: str, entities: Sequence[Entity] = (), *, bare: bool = False)
     said = answers.number(text)  # the whole answer as one number: "hai cân rưỡi" is 2.5, not 2
     if quantity is not None:
         number = said if said is not None else _number(quantity.value)
-        unit = next((e.value for e in entities if e.entity == "unit"), None)
+        unit_entity = next((e for e in entities if e.entity == "unit"), None)
+        unit = unit_entity.value if unit_entity is not None else None
+        after = fold(text[max(quantity.end, unit_entity.end if unit_entity else 0):]).split()[:1]
+        if number is not None and said is None and after and after[0] in ("ruoi", "ruoi."):
+            number += Decimal("0.5")  # "mua hai cân rưỡi chè": two and a half
         if number is not None:
             return Amount(number, _NLU_UNITS.get(unit or "", unit))
     if bare and said is not None:
