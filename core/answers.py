@@ -367,8 +367,10 @@ def choose(text: str, choices: Sequence[Choice], *, numbered: bool = False) -> C
         if len(inside) == 1:
             return inside[0]
     if 1 < len(bare.split()) <= 8:
-        # The label said inside a short sentence: "trả tiền mặt khi nhận hàng".
-        around = [c for c in choices if any(len(name.split()) >= 2 and _holds(typed, name)
+        # The label with a word or two around it: "trả tiền mặt khi nhận hàng". A longer sentence says
+        # more than the button does ("đặt lịch khám từ xa với bệnh viện huyện"): the NLU reads it.
+        said = len(typed.split())
+        around = [c for c in choices if any(2 <= len(name.split()) >= said - 2 and _holds(typed, name)
                                             for name in c.names())]
         if len(around) == 1:
             return around[0]

@@ -88,9 +88,11 @@ class Reply:
     document_url: str | None = None
     request_location: bool = False
     request_phone: bool = False
+    # "emergency": the 115 answer, which every channel shows so that it cannot be mistaken.
+    kind: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        shown = {
             "text": self.text,
             "buttons": [_button_json(b) for b in self.buttons],
             "audio_url": self.audio_url,
@@ -99,6 +101,9 @@ class Reply:
             "request_location": self.request_location,
             "request_phone": self.request_phone,
         }
+        if self.kind is not None:
+            shown["kind"] = self.kind
+        return shown
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
@@ -111,7 +116,28 @@ class Reply:
             document_url=data.get("document_url"),
             request_location=bool(data.get("request_location", False)),
             request_phone=bool(data.get("request_phone", False)),
+            kind=data.get("kind") if isinstance(data.get("kind"), str) else None,
         )
+
+
+def is_web_link(url: str | None) -> bool:
+    """An address a platform's link button can open (http or https)."""
+    return bool(url) and str(url).lower().startswith(("https://", "http://"))
+
+
+def phone_of(url: str | None) -> str | None:
+    """The number of a `tel:` link, or None."""
+    if not url or not url.lower().startswith("tel:"):
+        return None
+    number = url[4:].strip()
+    return number or None
+
+
+def call_button(label: str, number: str) -> Button:
+    """A button that dials `number` where the channel can (web chat, Zalo OA); elsewhere its press
+    answers with the number written out, which the phone makes tappable."""
+    digits = "".join(ch for ch in number if ch.isdigit() or ch == "+")
+    return Button(label, f"call:{digits}", url=f"tel:{digits}")
 
 
 def _button_json(button: Button) -> dict[str, str]:

@@ -2,12 +2,13 @@
 
 The button carries only a digest: the answer itself is kept sealed (FieldCipher, bound to its user) in
 `spoken_texts`, and only that user's press finds it. Adding the button synthesises nothing, so no answer
-waits for speech; the voice is made when the button is pressed. Staff commands and buttons, emergencies
-and replies that already carry audio get no button.
+waits for speech; the voice is made when the button is pressed. Staff commands and buttons and replies
+that already carry audio get no button; the 115 answer gets one, for those who cannot read it fast.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from sqlalchemy import delete
@@ -20,7 +21,6 @@ from core.media import media_url, store_media
 from core.messages import Button, Reply
 from core.models import utcnow
 from core.roles import requirement_for
-from nlu.engine import EMERGENCY
 
 FAMILY = "listen"
 MIN_CHARS = 200
@@ -46,26 +46,14 @@ async def add_buttons(context: Context, replies: list[Reply]) -> list[Reply]:
         return replies  # the farewell: its user no longer exists
     if context.turn.identity is None or not any(wants_button(context, reply) for reply in replies):
         return replies
-    if _emergency(context):
-        return replies
     label = context.t("announce.listen.button")
     out: list[Reply] = []
     for reply in replies:
         if wants_button(context, reply):
             digest = await _keep(context, reply.text)
-            reply = Reply(reply.text, (*reply.buttons, Button(label, f"{FAMILY}:{digest}")),
-                          reply.audio_url, reply.image_url, reply.document_url, reply.request_location,
-                          reply.request_phone)
+            reply = dataclasses.replace(reply, buttons=(*reply.buttons, Button(label, f"{FAMILY}:{digest}")))
         out.append(reply)
     return out
-
-
-def _emergency(context: Context) -> bool:
-    """An emergency answered by any flow (the menu, or inside a consult) is left as it is."""
-    if context.parse is not None:
-        return context.parse.intent == EMERGENCY
-    text = context.incoming.text
-    return bool(text) and context.services.nlu.parse(text or "").intent == EMERGENCY
 
 
 async def _keep(context: Context, text: str) -> str:

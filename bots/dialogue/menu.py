@@ -6,7 +6,7 @@ import re
 
 from bots.dialogue.base import Context, FlowHandler, Router
 from core.identity import set_language
-from core.messages import Button, Reply
+from core.messages import Button, Reply, call_button
 from core.roles import COMMAND_ROLES, command_name
 
 # Every service the assistant offers, in menu order.
@@ -76,7 +76,20 @@ async def emergency(context: Context) -> list[Reply]:
     station = commune.get("health_station", {})
     text = context.t("emergency", station=station.get("name", ""),
                      station_address=station.get("address", ""), station_phone=station.get("phone", ""))
-    return [Reply(text, (Button(context.t("button.menu"), "menu:help"),))]
+    number = str(commune.get("emergency_number") or "115")
+    buttons = [call_button(context.t("emergency.call", number=number), number)]
+    if station.get("phone"):
+        buttons.append(call_button(context.t("emergency.call_station"), str(station["phone"])))
+    buttons.append(Button(context.t("button.menu"), "menu:help"))
+    return [Reply(text, tuple(buttons), kind="emergency")]
+
+
+async def call(context: Context) -> list[Reply]:
+    """A call button pressed where the channel cannot dial (Telegram): the number, written to tap."""
+    number = (context.incoming.button or "").partition(":")[2]
+    if not number or not all(ch.isdigit() or ch == "+" for ch in number) or len(number) > 16:
+        return [Reply(context.t("unknown_button"))]
+    return [Reply(context.t("emergency.dial", number=number))]
 
 
 HEALTH_SERVICES = frozenset({"doctor_ask", "doctor_appointment"})
@@ -138,6 +151,8 @@ def register(router: Router) -> None:
     for command in COMMAND_ROLES:
         router.commands.setdefault(command, command_coming_soon)
     router.media.update({"location": location, "attachment": attachment, "voice": voice})
+    router.buttons["call"] = call
+    router.anywhere.add("call")
     router.unknown_command = unknown_command
     router.unknown_button = unknown_button
     router.fallback = out_of_scope

@@ -2,8 +2,8 @@
  *
  * Plain ES5-style JavaScript (no build step, no framework) so it also runs on
  * old and cheap phone browsers.  Server text is only ever rendered with
- * textContent, never as HTML; links come only from the reply's *_url fields
- * and only with http(s) (or same-origin relative) addresses.
+ * textContent, never as HTML; web addresses and phone numbers in it become
+ * links (http(s) and tel: only), as do the reply's *_url fields and buttons.
  *
  * Storage:
  *   localStorage   xaso.token   bearer token of the chat session
@@ -222,6 +222,45 @@
     return a.href;
   }
 
+  /* A `tel:` address with digits only (and a leading +), or null. */
+  function telUrl(value) {
+    if (typeof value !== 'string') return null;
+    var m = /^tel:(\+?[0-9]{3,15})$/i.exec(value.replace(/\s+/g, ''));
+    return m ? 'tel:' + m[1] : null;
+  }
+
+  /* Web addresses and Vietnamese phone numbers in a text become links to tap; everything else stays
+   * text (textContent), so nothing the server sends is ever parsed as HTML. */
+  var LINK_RE = /(https?:\/\/[^\s<>"'«»]+)|((?:\+84|\b0)(?:[ .]?\d){8,10}\b|\b11[345]\b(?![.,]\d))/g;
+  var TRAILING_RE = /[.,;:!?)\]»]+$/;
+
+  function linkified(text) {
+    var box = el('div', 'xaso-text');
+    var last = 0;
+    var m;
+    LINK_RE.lastIndex = 0;
+    while ((m = LINK_RE.exec(text)) !== null) {
+      var found = m[0];
+      var start = m.index;
+      var trail = '';
+      if (m[1]) {
+        var cut = TRAILING_RE.exec(found);
+        if (cut) { trail = cut[0]; found = found.slice(0, found.length - trail.length); }
+      }
+      var href = m[1] ? safeUrl(found) : 'tel:' + found.replace(/[ .]/g, '');
+      if (!href) continue;
+      if (start > last) box.appendChild(document.createTextNode(text.slice(last, start)));
+      var a = el('a', m[1] ? 'xaso-inline-link' : 'xaso-inline-tel', found);
+      a.href = href;
+      if (m[1]) { a.target = '_blank'; a.rel = 'noopener noreferrer'; }
+      box.appendChild(a);
+      if (trail) box.appendChild(document.createTextNode(trail));
+      last = start + m[0].length;
+    }
+    if (last < text.length) box.appendChild(document.createTextNode(text.slice(last)));
+    return box;
+  }
+
   /* ------------------------------------------------------------------ */
   /* rendering                                                            */
 
@@ -249,8 +288,13 @@
     var bubble = el('div', 'xaso-bubble xaso-bot');
     var hasContent = false;
 
+    if (entry.kind === 'emergency') {
+      bubble.className += ' xaso-emergency';
+      row.className += ' xaso-row-emergency';
+      bubble.setAttribute('role', 'alert');
+    }
     if (typeof entry.text === 'string' && entry.text !== '') {
-      bubble.appendChild(el('div', 'xaso-text', entry.text));
+      bubble.appendChild(linkified(entry.text));
       hasContent = true;
     }
 
@@ -313,6 +357,13 @@
           link.target = '_blank';
           link.rel = 'noopener noreferrer';
           actions.push(link);
+          continue;
+        }
+        var tel = telUrl(b.url);
+        if (tel) {
+          var call = el('a', 'xaso-action xaso-call', label);
+          call.href = tel;
+          actions.push(call);
           continue;
         }
         var btn = el('button', 'xaso-button', label);
@@ -416,6 +467,7 @@
     }
     return {
       r: 'b',
+      kind: typeof reply.kind === 'string' ? reply.kind : null,
       text: typeof reply.text === 'string' ? reply.text : (reply.text == null ? '' : String(reply.text)),
       buttons: buttons,
       audio_url: reply.audio_url || null,

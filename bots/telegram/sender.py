@@ -31,7 +31,7 @@ from core.crypto import Hasher
 from core.db import Database
 from core.i18n import Catalogue
 from core.identity import language_of, mark_unreachable
-from core.messages import Reply
+from core.messages import Reply, is_web_link
 from core.models import Media
 from core.outbox import SendError
 
@@ -95,7 +95,8 @@ class TelegramSender:
                 media.append((kind, item))
         inline = None
         if reply.buttons:
-            packed = [(button.label, button.url) if button.url else
+            # Telegram opens only web links from a button; a `tel:` one is pressed and answers the number.
+            packed = [(button.label, button.url) if is_web_link(button.url) else
                       (button.label, await callbacks.pack(self.hasher, session, button.data))
                       for button in reply.buttons]
             inline = inline_keyboard(packed)

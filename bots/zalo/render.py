@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from core.messages import phone_of
+
 T = TypeVar("T")
 
 TEXT_LIMIT = 2000
@@ -44,7 +46,10 @@ def query_buttons(payloads: Sequence[str]) -> list[dict[str, str]]:
 
 
 def link_button(label: str, url: str) -> dict[str, Any]:
-    """An OA button that opens a web page (Zalo's `oa.open.url`)."""
+    """An OA button that opens a web page (Zalo's `oa.open.url`) or dials a number (`oa.open.phone`)."""
+    number = phone_of(url)
+    if number is not None:
+        return {"title": label[:MAX_TITLE_CHARS], "type": "oa.open.phone", "payload": {"phone_code": number}}
     return {"title": label[:MAX_TITLE_CHARS], "type": "oa.open.url", "payload": {"url": url}}
 
 
@@ -52,7 +57,7 @@ def with_links(text: str, links: Sequence[tuple[str, str]]) -> str:
     """Text followed by "label: address" lines, for a platform without link buttons."""
     if not links:
         return text
-    lines = "\n".join(f"{label}: {url}" for label, url in links)
+    lines = "\n".join(f"{label}: {phone_of(url) or url}" for label, url in links)
     return f"{text}\n\n{lines}" if text.strip() else lines
 
 
