@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backends.addresses.hamlets import Hamlets
@@ -33,10 +34,12 @@ from backends.shop.catalogue import (
 )
 from backends.shop.orders import (
     Delivery,
+    Order,
     create_order,
     next_code,
     reserve,
     stock_of,
+    unseal,
 )
 from backends.shop.payments import PaymentError, PaymentRequest, ledger
 from bots.dialogue.account import normalize_phone
@@ -81,6 +84,11 @@ class Draft:
 
     def data(self) -> dict[str, Any]:
         return {"step": "order", **self.__dict__}
+
+
+def _masked(phone: str) -> str:
+    """"0912345678" → "0912 *** 678": enough to recognise one's own number on a shared screen."""
+    return f"{phone[:4]} *** {phone[-3:]}" if len(phone) >= 9 else phone
 
 
 class ShopDesk:
@@ -201,10 +209,10 @@ class ShopDesk:
                           (*buttons, Button(context.t("shop.button.outside"), f"{FAMILY}:hamlet:-"), cancel))]
         if draft.phone is None:
             phone = await self._phone_on_file(context)
-            if phone is None:
-                return [Reply(context.t("shop.ask_phone"), (cancel,), request_phone=True)]
-            draft.phone = phone
-            context.set_state(State(FLOW, draft.data()))
+            last = (Button(context.t("shop.button.last_phone", phone=_masked(phone)), f"{FAMILY}:phone",
+                           means="yes", synonyms=(phone,)),) if phone else ()
+            return [Reply(context.t("shop.ask_phone_again" if phone else "shop.ask_phone"), (*last, cancel),
+                          request_phone=True)]
         names = context.services.payments.names()
         if draft.provider not in names:
             draft.provider = None
@@ -241,10 +249,15 @@ class ShopDesk:
         return f"{', '.join(parts)} · {self._hamlet_name(context, draft.hamlet)}"
 
     async def _phone_on_file(self, context: Context) -> str | None:
+        """The number this buyer gave last: their account's (shared on the platform), else their latest
+        order's; offered as a button instead of asked again."""
         user = await context.session.get(User, context.identity.id)
-        if user is None or not user.phone_enc:
-            return None
-        return context.services.cipher.decrypt(user.phone_enc, "users.phone")
+        if user is not None and user.phone_enc:
+            return context.services.cipher.decrypt(user.phone_enc, "users.phone")
+        latest = (await context.session.execute(
+            select(Order).where(Order.user_id == context.identity.id, Order.phone_enc.is_not(None))
+            .order_by(Order.id.desc()).limit(1))).scalar_one_or_none()
+        return unseal(context.services.cipher, latest, "phone") if latest is not None else None
 
     # -- the draft's state: typed answers, shared location or contact
 
@@ -385,6 +398,8 @@ class ShopDesk:
                 draft.hamlet = "" if arg == "-" else arg
         elif action == "pay" and arg in context.services.payments.names():
             draft.provider = arg
+        elif action == "phone" and draft.phone is None:
+            draft.phone = await self._phone_on_file(context)
         elif action == "confirm":
             return await self.confirm(context, draft, arg)
         return await self._advance(context, draft)

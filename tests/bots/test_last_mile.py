@@ -1,0 +1,58 @@
+"""The last mile through the web chat API: what villagers and officials hit first when they really use
+xaso (the phone number offered again, «🔊 Nghe» inside a form, the 115 answer's buttons)."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from core.config import Settings
+from tests.bots.test_typed_answers import Villager
+from tests.support.chat import button_data, texts
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"rate_limit_burst": 400, "rate_limit_per_minute": 1200})
+
+
+async def test_the_last_phone_number_is_offered_as_a_button(client: TestClient) -> None:
+    v = await Villager.open(client)
+    for line in ("mua 1 can che bup", "nha ong tu, xom kem", "0912345678", "tien mat", "dong y"):
+        await v.say(line)
+    asked = await v.say("mua 1 can mat ong")
+    asked = await v.say("nha ong tu, xom kem") if "shop:phone" not in button_data(asked) else asked
+    assert "shop:phone" in button_data(asked), texts(asked)
+    label = next(b["label"] for reply in asked for b in reply["buttons"] if b["data"] == "shop:phone")
+    assert "0912 *** 678" in label and "0912345678" not in texts(asked)  # not shown whole
+    paying = await v.say("co")  # typed instead of tapped: the number offered
+    assert any(data.startswith("shop:pay:") for data in button_data(paying)), texts(paying)
+    state = await v.state()
+    assert state is not None and state.data["phone"] == "0912345678"
+
+
+async def test_listen_button_inside_an_open_form_reads_without_disturbing_it(client: TestClient) -> None:
+    v = await Villager.open(client)
+    for line in ("cho toi hoi bac si", "dong y", "con toi", "3 tuoi",
+                 "Cháu bị sốt 38 độ từ tối qua, ho nhiều về đêm, ăn kém, quấy khóc, đã cho uống hạ sốt",
+                 "từ tối hôm qua, khoảng 8 giờ tối, sau khi đi học về thì thấy người nóng"):
+        await v.say(line)
+    summary = await v.say("khong co")
+    listen = [data for data in button_data(summary) if data.startswith("listen:")]
+    assert listen and "form:confirm" in button_data(summary), texts(summary)
+    heard = await v.press(listen[0])
+    assert heard[0]["audio_url"] and "không còn dùng được" not in texts(heard)
+    state = await v.state()
+    assert state is not None and state.flow == "form" and state.data["form"]["confirming"]
+    assert "#" in texts(await v.say("dung roi"))  # the form goes on where it was
+
+
+async def test_the_115_answer_has_call_buttons(client: TestClient) -> None:
+    v = await Villager.open(client)
+    replies = await v.say("ong toi bat tinh roi")
+    emergency = replies[0]
+    assert emergency["kind"] == "emergency"
+    calls = {b["url"] for b in emergency["buttons"] if b.get("url", "").startswith("tel:")}
+    assert calls == {"tel:115", "tel:02083820115"}
+    dialled = await v.press("call:115")  # a channel that cannot dial sends the press: the number comes back
+    assert "115" in texts(dialled)
