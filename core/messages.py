@@ -90,6 +90,9 @@ class Reply:
     request_phone: bool = False
     # "emergency": the 115 answer, which every channel shows so that it cannot be mistaken.
     kind: str | None = None
+    # (label, value) pairs a person may need to paste elsewhere (an account number, a transfer note):
+    # the web chat shows a copy button for each; the values are in the text for every channel.
+    copy: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         shown = {
@@ -103,6 +106,8 @@ class Reply:
         }
         if self.kind is not None:
             shown["kind"] = self.kind
+        if self.copy:
+            shown["copy"] = [{"label": label, "value": value} for label, value in self.copy]
         return shown
 
     @classmethod
@@ -117,6 +122,8 @@ class Reply:
             request_location=bool(data.get("request_location", False)),
             request_phone=bool(data.get("request_phone", False)),
             kind=data.get("kind") if isinstance(data.get("kind"), str) else None,
+            copy=tuple((str(item["label"]), str(item["value"])) for item in data.get("copy") or ()
+                       if isinstance(item, dict) and "label" in item and "value" in item),
         )
 
 

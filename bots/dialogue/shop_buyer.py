@@ -34,8 +34,7 @@ class BuyerOrders:
             media_id = await store_media(context.session, start.qr_png, "image/png",
                                          owner_id=context.identity.id)
             url = media_url(context.services.hasher, context.services.settings.public_url, media_id)
-            text = context.t("shop.pay.vietqr", total=total, code=order.code, payload=start.qr_payload or "")
-            return Reply(text, (cancel,), image_url=url)
+            return self._transfer_reply(context, order, start, url, cancel)
         if start.pay_url is not None:  # a link button where the channel has them, the text elsewhere
             pay = Button(context.t("shop.button.pay_link", code=order.code), f"{FAMILY}:view:{order.code}",
                          url=start.pay_url)
@@ -43,6 +42,26 @@ class BuyerOrders:
         if start.provider == "cash":
             return Reply(context.t("shop.pay.cash", total=total), (cancel,))
         return Reply(context.t("shop.pay.pending", total=total), (cancel,))
+
+    @staticmethod
+    def _transfer_reply(context: Context, order: Order, start: PaymentStart, qr_url: str,
+                        cancel: Button) -> Reply:
+        """A bank transfer in lines a person reads (and hears with «🔊 Nghe») and copies into a banking
+        app on the same phone, with the QR for another phone; never the QR's raw payload."""
+        transfer = start.transfer
+        total = format_vnd(order.total_vnd)
+        if transfer is None:
+            return Reply(context.t("shop.pay.vietqr_short", total=total, code=order.code), (cancel,),
+                         image_url=qr_url)
+        text = context.t("shop.pay.vietqr", total=total, code=order.code, bank=transfer.bank_name,
+                         account=transfer.account_number, holder=transfer.account_name,
+                         amount=format_vnd(transfer.amount_vnd), note=transfer.note)
+        buttons = (Button(context.t("shop.button.bank_app"), f"{FAMILY}:view:{order.code}",
+                          url=transfer.deeplink),) if transfer.deeplink else ()
+        copy = ((context.t("shop.copy.account"), transfer.account_number),
+                (context.t("shop.copy.amount"), str(transfer.amount_vnd)),
+                (context.t("shop.copy.note"), transfer.note))
+        return Reply(text, (*buttons, cancel), image_url=qr_url, copy=copy)
 
     async def status(self, context: Context) -> list[Reply]:
         entities = context.parse.entities if context.parse else ()

@@ -75,7 +75,8 @@
       phoneSend: 'Gửi số',
       phoneInvalid: 'Số điện thoại chưa đúng. Bạn nhập lại giúp nhé (ví dụ 0912 345 678).',
       phonePrefix: '📞 ',
-      attachPrefix: '📎 '
+      attachPrefix: '📎 ',
+      copied: '✅ Đã chép'
     },
     en: {
       title: 'Xã Số — Trợ lý xã',
@@ -110,7 +111,8 @@
       phoneSend: 'Send number',
       phoneInvalid: 'That phone number does not look right. Please type it again (e.g. 0912 345 678).',
       phonePrefix: '📞 ',
-      attachPrefix: '📎 '
+      attachPrefix: '📎 ',
+      copied: '✅ Copied'
     }
   };
 
@@ -373,6 +375,17 @@
         actions.push(btn);
       }
     }
+    var copies = entry.copy;
+    if (copies && copies.length) {
+      for (var c = 0; c < copies.length; c++) {
+        var item = copies[c];
+        if (!item || typeof item.value !== 'string') continue;
+        var cp = el('button', 'xaso-action xaso-copy', String(item.label || item.value));
+        cp.type = 'button';
+        cp.setAttribute('data-copy', item.value);
+        actions.push(cp);
+      }
+    }
     if (entry.request_location) {
       var loc = el('button', 'xaso-action xaso-request-location', t('sendLocation'));
       loc.type = 'button';
@@ -456,6 +469,17 @@
     return node;
   }
 
+  function copyItems(raw) {
+    var items = [];
+    if (raw && raw.length) {
+      for (var i = 0; i < raw.length; i++) {
+        var it = raw[i];
+        if (it && typeof it.value === 'string') items.push({ label: String(it.label || ''), value: it.value });
+      }
+    }
+    return items;
+  }
+
   function botEntry(reply) {
     reply = reply || {};
     var buttons = [];
@@ -468,6 +492,7 @@
     return {
       r: 'b',
       kind: typeof reply.kind === 'string' ? reply.kind : null,
+      copy: copyItems(reply.copy),
       text: typeof reply.text === 'string' ? reply.text : (reply.text == null ? '' : String(reply.text)),
       buttons: buttons,
       audio_url: reply.audio_url || null,
@@ -997,8 +1022,41 @@
     if (target.closest('.xaso-request-location')) {
       ev.preventDefault();
       shareLocation();
+      return;
+    }
+    var copyBtn = target.closest('.xaso-copy');
+    if (copyBtn && list.contains(copyBtn)) {
+      ev.preventDefault();
+      copyText(copyBtn);
     }
   });
+
+  /* Copies a value (an account number, a transfer note) for pasting into a banking app. */
+  function copyText(btn) {
+    var value = btn.getAttribute('data-copy') || '';
+    var done = function () {
+      btn.setAttribute('data-copied', '1');
+      btn.textContent = t('copied') + ' ' + value;
+    };
+    if (navigator.clipboard && navigator.clipboard.writeText && window.isSecureContext) {
+      navigator.clipboard.writeText(value).then(done, function () { copyFallback(value, done); });
+    } else {
+      copyFallback(value, done);
+    }
+  }
+
+  function copyFallback(value, done) {
+    var area = document.createElement('textarea');
+    area.value = value;
+    area.setAttribute('readonly', '');
+    area.style.position = 'fixed';
+    area.style.opacity = '0';
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand('copy'); } catch (e) { /* the value stays shown in the message */ }
+    document.body.removeChild(area);
+    done();
+  }
 
   list.addEventListener('submit', function (ev) {
     var pform = ev.target;

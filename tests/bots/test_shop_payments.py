@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
-from backends.shop.payments import PaymentError, PaymentRequest, PaymentStart, ledger
+from backends.shop.payments import PaymentError, PaymentRequest, PaymentStart, Transfer, ledger
 from bots.server import ASSISTANT
 from core.config import Settings
 from tests.bots.shop_support import (
@@ -42,8 +42,10 @@ class FakeVietQR:
 
     async def start(self, request: PaymentRequest) -> PaymentStart:
         payload = f"00020101021238570010A000000727{request.amount_vnd}62{request.order_code}6304ABCD"
+        transfer = Transfer("Agribank", "3100205123456", "HTX CHE LA BANG", request.amount_vnd,
+                            f"{request.order_code} thanh toan")
         return PaymentStart(provider=self.name, reference=f"vietqr:{request.order_code}", qr_png=_png(),
-                            qr_payload=payload)
+                            qr_payload=payload, transfer=transfer)
 
 
 class FakeStripe:
@@ -96,12 +98,13 @@ async def test_every_provider_is_offered(client: TestClient, stripe: FakeStripe)
     assert "Chuyển khoản (VietQR)" in str(offered) and "Thẻ ngân hàng" in str(offered)
 
 
-async def test_vietqr_start_shows_the_qr_image_and_payload(client: TestClient, stripe: FakeStripe) -> None:
+async def test_vietqr_shows_the_qr_image_and_the_transfer(client: TestClient, stripe: FakeStripe) -> None:
     seller = await seller_joins(client, "htx_che_la_bang")
     buyer = await ChatSession.open(client)
     code, placed = await _place(buyer, "mua 1 cân chè búp", "vietqr")
     qr = next(r for r in placed if r["image_url"])
-    assert code in qr["text"] and "00020101" in qr["text"] and "350.000 đ" in qr["text"]
+    assert code in qr["text"] and "Số tài khoản: 3100205123456" in qr["text"] and "350.000 đ" in qr["text"]
+    assert "00020101" not in qr["text"]  # the payload is in the QR, for bank apps; never read to a person
     image = await client.get(qr["image_url"].split("8080", 1)[1])
     assert image.status == 200 and (await image.read()) == _png()
     assert f"seller:paid:{code}" in button_data(await pushed_with(client, seller, f"seller:paid:{code}"))

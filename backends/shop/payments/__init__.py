@@ -16,6 +16,7 @@ from backends.shop.payments.base import (
     PaymentRequest,
     Payments,
     PaymentStart,
+    Transfer,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "PaymentRequest",
     "PaymentStart",
     "Payments",
+    "Transfer",
 ]

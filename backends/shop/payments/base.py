@@ -21,6 +21,18 @@ class PaymentRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Transfer:
+    """A bank transfer as a person reads it and types it into a banking app."""
+
+    bank_name: str
+    account_number: str
+    account_name: str
+    amount_vnd: int
+    note: str  # the transfer's content: the seller finds the order by it
+    deeplink: str | None = None  # opens a banking app with all of it filled in, where configured
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentStart:
     """What the buyer is shown to pay: a link, a QR, or only instructions (cash)."""
 
@@ -29,7 +41,8 @@ class PaymentStart:
     status: PaymentStatus = "pending"
     pay_url: str | None = None
     qr_png: bytes | None = None
-    qr_payload: str | None = None
+    qr_payload: str | None = None  # for bank apps only: never shown or read to a person
+    transfer: Transfer | None = None
 
 
 class PaymentError(Exception):

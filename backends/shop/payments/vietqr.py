@@ -17,11 +17,12 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import qrcode
 import qrcode.constants
 
-from backends.shop.payments.base import PaymentError, PaymentRequest, PaymentStart
+from backends.shop.payments.base import PaymentError, PaymentRequest, PaymentStart, Transfer
 
 NAME = "vietqr"
 NAPAS_GUID = "A000000727"
@@ -72,6 +73,9 @@ class BankAccount:
     account_name: str
     city: str = ""
     bank_name: str = ""  # shown to buyers next to the QR
+    # A banking-app link where the commune's bank or a link service offers one, with {bin}, {account},
+    # {amount}, {note} and {name} filled in (URL-encoded); none by default.
+    deeplink: str = ""
 
     def __post_init__(self) -> None:
         if not _BIN.fullmatch(self.bank_bin):
@@ -91,7 +95,15 @@ class BankAccount:
         return cls(bank_bin=str(section.get("bank_bin", "")).strip(),
                    account_number=str(section["account_number"]).replace(" ", ""),
                    account_name=str(section.get("account_name", "")),
-                   city=str(section.get("city", "") or ""), bank_name=str(section.get("bank_name", "") or ""))
+                   city=str(section.get("city", "") or ""), bank_name=str(section.get("bank_name", "") or ""),
+                   deeplink=str(section.get("deeplink", "") or ""))
+
+    def link_for(self, amount_vnd: int, note: str) -> str | None:
+        if not self.deeplink.startswith("https://"):
+            return None
+        values = {"bin": self.bank_bin, "account": self.account_number, "amount": str(amount_vnd),
+                  "note": note, "name": ascii_text(self.account_name, NAME_MAX)}
+        return self.deeplink.format(**{key: quote(value) for key, value in values.items()})
 
 
 def payload(bank_bin: str, account_number: str, *, amount_vnd: int | None = None, purpose: str = "",
@@ -150,5 +162,11 @@ class VietQRPayments:
         except ValueError as error:
             raise PaymentError(NAME, "invalid", str(error)) from error
         png = await asyncio.to_thread(render_png, text)
+        note = purpose_of(request.order_code)
+        account = self.account
+        transfer = Transfer(bank_name=account.bank_name or f"BIN {account.bank_bin}",
+                            account_number=account.account_number, account_name=account.account_name,
+                            amount_vnd=request.amount_vnd, note=note,
+                            deeplink=account.link_for(request.amount_vnd, note))
         return PaymentStart(provider=NAME, reference=f"{NAME}:{request.order_code}", qr_payload=text,
-                            qr_png=png)
+                            qr_png=png, transfer=transfer)
