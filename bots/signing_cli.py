@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime as dt
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from cryptography import x509
 
+from backends.onestop.calendar import VIETNAM
 from core.config import Settings
 from core.signing import (
     KeyImportError,
     Keyring,
     KeysExist,
+    Reason,
     Verification,
     create_commune_keys,
     import_licensed_keys,
     verify_json,
+    verify_url,
 )
 from core.signing.verify import REASON_SUMMARY
 
+if TYPE_CHECKING:
+    from core.signing.pdf import PdfVerification
+
 EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+PDF_MAGIC = b"%PDF-"
 
 
 def keys_dir(settings: Settings) -> Path:
@@ -50,28 +59,55 @@ def keys_init(settings: Settings, args: argparse.Namespace, out: TextIO, err: Te
 
 
 def verify_file(settings: Settings, path: Path, trust: Path | None, out: TextIO) -> int:
-    """Exit 0 valid, 1 invalid, 2 unreadable (no such file, not an envelope, nothing to trust)."""
+    """Exit 0 valid, 1 invalid, 2 unreadable (no such file, neither kind of signed result, nothing to
+    trust). The kind is told by content: a PDF starts with `%PDF-`, a JSON envelope with `{`."""
     try:
         raw = path.read_bytes()
     except OSError as problem:
         print(f"cannot read {path}: {problem.strerror}", file=out)
         return EXIT_UNREADABLE
+    trusted = _trusted(settings, trust, out)
+    if trusted is None:
+        return EXIT_UNREADABLE
+    anchors, subjects = trusted
+    if raw.startswith(PDF_MAGIC):
+        return _verify_pdf_file(settings, raw, anchors, subjects, path, out)
+    if not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        print(f"NOT READABLE: {path} is neither a signed PDF nor a signed JSON result.", file=out)
+        print_accepted_kinds(settings, out)
+        return EXIT_UNREADABLE
+    checked = verify_json(raw, anchors, subjects)
+    print_verification(checked, path, out)
+    if Reason.MALFORMED in checked.reasons:
+        print_accepted_kinds(settings, out)
+    return _exit_code(checked.ok, checked.reasons)
+
+
+def _trusted(settings: Settings, trust: Path | None,
+             out: TextIO) -> tuple[list[x509.Certificate], set[str] | None] | None:
+    """The roots to trust and, with the commune's own keys, the subjects it signs as."""
     if trust is not None:
         try:
-            anchors = x509.load_pem_x509_certificates(trust.read_bytes())
+            return x509.load_pem_x509_certificates(trust.read_bytes()), None
         except (OSError, ValueError) as problem:
             print(f"cannot read the trusted root {trust}: {problem}", file=out)
-            return EXIT_UNREADABLE
-        checked = verify_json(raw, anchors)
-    else:
-        keyring = Keyring()
-        keyring.load(keys_dir(settings))
-        checked = keyring.verify(raw)
-    print_verification(checked, path, out)
-    if checked.ok:
+            return None
+    keyring = Keyring()
+    keyring.load(keys_dir(settings))
+    return keyring.anchors, keyring.signer_subjects or None
+
+
+def _exit_code(ok: bool, reasons: tuple[Reason, ...]) -> int:
+    if ok:
         return EXIT_VALID
-    unreadable = {"malformed", "no_trust_anchor"}
-    return EXIT_UNREADABLE if unreadable.intersection(checked.reasons) else EXIT_INVALID
+    unreadable = {Reason.MALFORMED, Reason.NO_TRUST_ANCHOR, Reason.NOT_SIGNED}
+    return EXIT_UNREADABLE if unreadable.intersection(reasons) else EXIT_INVALID
+
+
+def print_accepted_kinds(settings: Settings, out: TextIO) -> None:
+    print("FILE may be:", file=out)
+    print("  - a result PDF signed by the commune, as the chat sends it (it starts with %PDF-);", file=out)
+    print(f"  - the signed JSON of a result, from {verify_url(settings.public_url, 'CODE')}.json", file=out)
 
 
 def print_verification(checked: Verification, path: Path, out: TextIO) -> None:
@@ -79,13 +115,51 @@ def print_verification(checked: Verification, path: Path, out: TextIO) -> None:
         print(f"VALID: {path} is intact and signed by {checked.signer_name}.", file=out)
     else:
         print(f"NOT VALID: {path}", file=out)
-        for reason in checked.reasons:
-            print(f"  - {reason}: {REASON_SUMMARY[reason]}", file=out)
+        _print_reasons(checked.reasons, out)
     if checked.signer:
         print(f"signer: {checked.signer}", file=out)
     if checked.issuer_name:
         print(f"certified by: {checked.issuer_name}", file=out)
     if checked.envelope is not None:
         envelope = checked.envelope
-        print(f"signed at: {envelope.signed_at} (UTC)", file=out)
+        print(f"signed at: {envelope.signed_at} (UTC), {vietnam_time(envelope.signed_at_time)}", file=out)
         print(f"code: {envelope.code}  kind: {envelope.kind}", file=out)
+
+
+def _verify_pdf_file(settings: Settings, raw: bytes, anchors: list[x509.Certificate],
+                     subjects: set[str] | None, path: Path, out: TextIO) -> int:
+    from core.signing.pdf import verify_pdf  # pyHanko is slow to import: only for a PDF
+
+    checked = asyncio.run(verify_pdf(raw, anchors, subjects))
+    print_pdf_verification(checked, settings, path, out)
+    if Reason.MALFORMED in checked.reasons:
+        print_accepted_kinds(settings, out)
+    return _exit_code(checked.ok, checked.reasons)
+
+
+def print_pdf_verification(checked: PdfVerification, settings: Settings, path: Path, out: TextIO) -> None:
+    if checked.ok:
+        print(f"VALID: {path} is a signed PDF, unchanged since it was signed by {checked.signer_name}.",
+              file=out)
+    else:
+        print(f"NOT VALID: {path} (a PDF)", file=out)
+        _print_reasons(checked.reasons, out)
+    if checked.document_number:
+        print(f"document number: {checked.document_number} (its verification code; checked also at "
+              f"{verify_url(settings.public_url, checked.document_number)})", file=out)
+    rows = [("signer", checked.signer), ("on behalf of", checked.signed_for),
+            ("certified by", checked.issuer_name),
+            ("signed at", vietnam_time(checked.signed_at) if checked.signed_at else None),
+            ("reason", checked.reason), ("location", checked.location)]
+    for label, value in rows:
+        if value:
+            print(f"{label}: {value}", file=out)
+
+
+def _print_reasons(reasons: tuple[Reason, ...], out: TextIO) -> None:
+    for reason in reasons:
+        print(f"  - {reason}: {REASON_SUMMARY[reason]}", file=out)
+
+
+def vietnam_time(moment: dt.datetime) -> str:
+    return f"{moment.astimezone(VIETNAM):%d/%m/%Y %H:%M} (Vietnam time, UTC+7)"

@@ -1,5 +1,7 @@
 """`GET /verify/{code}`: the public check of a signed result, as a page for people (Vietnamese
-first, with a QR code of its own address) and as JSON for machines."""
+first, with a QR code of its own address) and as JSON for machines. The page names the signed
+document's fields and values as people read them (Vietnamese labels, the decision in words, times in
+Vietnam time); the JSON keeps the machine keys and UTC times that were signed."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bots.assistant import Assistant
+from bots.dialogue.announcements import hamlets, topic_label
+from bots.dialogue.base import Services
 from bots.webchat import error, json_response
 from core.media import media_url
 from core.models import Media
@@ -35,12 +39,31 @@ REASON_TEXT = {
     Reason.SIGNED_IN_FUTURE: "Thời điểm ký nằm ở tương lai (signing time in the future).",
     Reason.UNKNOWN_SIGNER: "Người ký không phải là cơ quan này (unknown signer).",
     Reason.NO_TRUST_ANCHOR: "Máy chủ chưa có chứng thư gốc để kiểm tra (no trust anchor configured).",
+    Reason.NOT_SIGNED: "Tệp PDF không có chữ ký số (not signed).",
 }
+# The keys of the documents xaso signs (dossier results, announcements), as people read them; a key
+# not listed is already a printed label ("Họ tên trẻ") and shows as it is. None: not shown.
+FIELD_LABELS: dict[str, str | None] = {
+    "commune": "Cơ quan ban hành / Issued by",
+    "dossier_code": "Mã hồ sơ / Dossier code",
+    "procedure": "Thủ tục / Procedure",
+    "decision": "Kết quả / Decision",
+    "decided_at": "Thời điểm quyết định / Decided at",
+    "text": "Nội dung / Text",
+    "topic": "Chủ đề / Topic",
+    "hamlets": "Gửi đến / Sent to",
+    "publish_at": "Thời điểm phát hành / Published at",
+    "audio": "Bản đọc / Audio",
+    "lang": None,
+}
+DECISIONS = {"approved": "Đã được duyệt", "rejected": "Không được duyệt"}
+TIMES = frozenset({"decided_at", "publish_at"})
 
 
 class VerifyPages:
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
+        self.names = Names(assistant.services)
 
     def routes(self) -> list[web.RouteDef]:
         # The .json route first: the page's pattern would not match a dot, but order keeps it obvious.
@@ -83,11 +106,27 @@ class VerifyPages:
         url = verify_url(settings.public_url, record.code)
         pdf_url = await self._pdf_url(record)
         return _html(200, _headline(checked.ok),
-                     render_result(record, checked, url, settings.commune_name, pdf_url))
+                     render_result(record, checked, url, settings.commune_name, pdf_url, self.names))
+
+
+class Names:
+    """Machine values of signed documents in words: topics and hamlets of announcements."""
+
+    def __init__(self, services: Services | None = None) -> None:
+        self.services = services
+
+    def topic(self, topic_id: str) -> str:
+        return topic_label(self.services, topic_id, "vi") if self.services else topic_id
+
+    def hamlets(self, ids: list[str]) -> str:
+        if not ids:
+            return "Toàn xã"
+        known = hamlets(self.services) if self.services else {}
+        return ", ".join(known.get(item, item) for item in ids)
 
 
 def render_result(record: SignedRecord, checked: Verification, url: str, commune: str,
-                  pdf_url: str | None = None) -> str:
+                  pdf_url: str | None = None, names: Names | None = None) -> str:
     status = "ok" if checked.ok else "bad"
     english = "This document is valid." if checked.ok else "This document was altered or is not valid."
     parts = [f'<p class="status {status}">{escape(_headline(checked.ok))}</p>',
@@ -95,7 +134,7 @@ def render_result(record: SignedRecord, checked: Verification, url: str, commune
     if not checked.ok:
         parts.append("<ul>" + "".join(f"<li>{escape(REASON_TEXT[reason])}</li>"
                                       for reason in checked.reasons) + "</ul>")
-    rows = [("Mã tra cứu / Code", record.code),
+    rows = [("Mã xác minh, số văn bản / Verification code", record.code),
             ("Người ký / Signed by", checked.signer_name or "?"),
             ("Chứng thư do / Certified by", checked.issuer_name or "?"),
             ("Thời điểm ký / Signed at", _when(checked.signed_at))]
@@ -104,8 +143,7 @@ def render_result(record: SignedRecord, checked: Verification, url: str, commune
     if document is not None:
         title = document.get("title")
         parts.append(f"<h2>{escape(str(title)) if title else 'Nội dung văn bản / Content'}</h2>")
-        parts.append(_table([(key, _text(value)) for key, value in document.items()
-                             if key not in ("title", "particulars")]))
+        parts.append(_table(document_rows(document, names or Names())))
         parts.append(_table(_particulars(document.get("particulars"))))
     if pdf_url is not None:
         parts.append(f'<p><a href="{escape(pdf_url)}">Tải bản PDF / Download the PDF</a></p>')
@@ -147,6 +185,42 @@ th{{color:#444;font-weight:normal;white-space:nowrap}}</style></head>
 def _table(rows: list[tuple[str, str]]) -> str:
     return "<table>" + "".join(f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>"
                                for key, value in rows) + "</table>"
+
+
+def document_rows(document: dict[str, Any], names: Names) -> list[tuple[str, str]]:
+    rows = []
+    for key, value in document.items():
+        if key in ("title", "particulars"):
+            continue
+        label = FIELD_LABELS.get(key, key)
+        if label is not None:
+            rows.append((label, _shown(key, value, document, names)))
+    return rows
+
+
+def _shown(key: str, value: Any, document: dict[str, Any], names: Names) -> str:
+    if key in TIMES and isinstance(value, str):
+        moment = _parsed_time(value)
+        return _when(moment) if moment else value
+    if key == "procedure":
+        return str(document.get("title") or value)  # the Vietnamese name, as signed
+    if key == "decision":
+        return DECISIONS.get(str(value), _text(value))
+    if key == "topic":
+        return names.topic(str(value))
+    if key == "hamlets" and isinstance(value, list):
+        return names.hamlets([str(item) for item in value])
+    if key == "audio" and isinstance(value, dict) and isinstance(value.get("seconds"), int | float):
+        return f"{round(value['seconds'])} giây"
+    return _text(value)
+
+
+def _parsed_time(text: str) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _text(value: Any) -> str:

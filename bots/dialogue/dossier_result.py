@@ -43,7 +43,7 @@ def result_signer(procedures: ProcedureCatalogue) -> ApprovalHook:
         record = await sign_and_store(context.session, signer, KIND, dossier.code, document)
         context.audit("dossier.signed", subject=f"dossier:{dossier.code}", detail={"code": record.code})
         url = record.verify_url(context.services.settings.public_url)
-        pdf_url = await store_result_pdf(context, dossier, record, document, url)
+        pdf_url = await store_result_pdf(context, dossier, record, document, url, signer, procedure)
         # This reply goes to the citizen, not to the official approving: the citizen's language.
         citizen = await context.session.get(User, dossier.user_id) if dossier.user_id else None
         lang = citizen.language if citizen else context.lang

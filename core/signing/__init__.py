@@ -1,7 +1,8 @@
 """Digital signatures of the commune's results (SECURITY.md, "Signatures out").
 
 `keys` makes or imports the commune's keys and loads them into a `Keyring`; `envelope` signs;
-`verify` checks; `store` keeps signed results for `GET /verify/{code}`.
+`verify` checks; `store` keeps signed results for `GET /verify/{code}`; `pdf` signs and checks PDFs
+(PAdES; import it directly: pyHanko is slow to import).
 """
 
 from core.signing.envelope import (

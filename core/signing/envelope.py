@@ -209,14 +209,18 @@ class Signer:
     def subject(self) -> str:
         return self.certificate.subject.rfc4514_string()
 
-    def sign(self, document: Mapping[str, Any], *, kind: str, code: str | None = None) -> SignedDocument:
-        if not KIND_PATTERN.fullmatch(kind):
-            raise ValueError("kind: 1 to 32 of a-z 0-9 _ . -")
-        now = self.clock().replace(microsecond=0)
+    def check_valid(self, now: dt.datetime) -> None:
+        """Raises `SigningError` when a certificate of the chain is not valid at `now`."""
         for item in (self.certificate, *self.chain):
             if not item.not_valid_before_utc <= now <= item.not_valid_after_utc:
                 raise SigningError(f"certificate {item.subject.rfc4514_string()} is not valid now: "
                                    "run `xaso keys init --force` or import a new one")
+
+    def sign(self, document: Mapping[str, Any], *, kind: str, code: str | None = None) -> SignedDocument:
+        if not KIND_PATTERN.fullmatch(kind):
+            raise ValueError("kind: 1 to 32 of a-z 0-9 _ . -")
+        now = self.clock().replace(microsecond=0)
+        self.check_valid(now)
         return sign_envelope(self.key, self.certificate, self.chain, document, kind=kind,
                              code=code or new_code(), signed_at=now)
 

@@ -14,6 +14,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,6 +23,9 @@ from cryptography.x509.oid import NameOID
 
 from core.signing.envelope import Signer, SigningKey, certificate_pem
 from core.signing.verify import Verification, verify_json
+
+if TYPE_CHECKING:
+    from core.signing.pdf import PdfVerification
 
 log = logging.getLogger(__name__)
 ROOT_KEY, ROOT_CERT = "root-ca.key", "root-ca.pem"
@@ -140,6 +144,11 @@ class Keyring:
 
     def verify(self, raw: bytes | str) -> Verification:
         return verify_json(raw, self.anchors, self.signer_subjects or None)
+
+    async def verify_pdf(self, raw: bytes) -> PdfVerification:
+        from core.signing.pdf import verify_pdf  # pyHanko is slow to import: only when a PDF is checked
+
+        return await verify_pdf(raw, self.anchors, self.signer_subjects or None)
 
 
 def _retired(keys_dir: Path, suffix: str) -> list[x509.Certificate]:

@@ -53,6 +53,7 @@ class Reason(StrEnum):
     SIGNED_IN_FUTURE = "signed_in_future"
     UNKNOWN_SIGNER = "unknown_signer"  # trusted CA, but not a certificate of this commune
     NO_TRUST_ANCHOR = "no_trust_anchor"  # nothing configured to check the chain against
+    NOT_SIGNED = "not_signed"  # a PDF that carries no signature
 
 
 REASON_SUMMARY = {
@@ -64,6 +65,7 @@ REASON_SUMMARY = {
     Reason.SIGNED_IN_FUTURE: "the signing time is in the future",
     Reason.UNKNOWN_SIGNER: "signed by a certificate that is not this commune's",
     Reason.NO_TRUST_ANCHOR: "no trusted root configured: run `xaso keys init` or pass --trust",
+    Reason.NOT_SIGNED: "the PDF carries no digital signature",
 }
 
 
@@ -119,8 +121,8 @@ def _verify(envelope: SignedDocument, anchors: Sequence[x509.Certificate],
     except ValueError as problem:
         return Verification(False, (Reason.MALFORMED,), envelope, details=(str(problem),))
     signed_at = envelope.signed_at_time
-    found = Verification(False, (), envelope, leaf.subject.rfc4514_string(), _name_of(leaf.subject),
-                         _name_of(leaf.issuer), signed_at)
+    found = Verification(False, (), envelope, leaf.subject.rfc4514_string(), name_of(leaf.subject),
+                         name_of(leaf.issuer), signed_at)
     reasons: list[Reason] = []
     if not _signature_ok(envelope, leaf):
         reasons.append(Reason.BAD_SIGNATURE)
@@ -203,7 +205,7 @@ _EE_POLICY = (ExtensionPolicy.permit_all()
               .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, _not_a_ca))
 
 
-def _name_of(name: x509.Name) -> str | None:
+def name_of(name: x509.Name) -> str | None:
     for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
         values = name.get_attributes_for_oid(oid)
         if values:

@@ -1,9 +1,11 @@
-"""The readable signed result (a PDF for the citizen, linked from /verify) and the satisfaction
-rating after delivery, through the real web chat API."""
+"""The readable signed result (a PDF for the citizen, itself signed with PAdES, linked from /verify)
+and the satisfaction rating after delivery, through the real web chat API."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,10 @@ from sqlalchemy import select
 
 from backends.onestop import result_pdf
 from backends.onestop.ratings import DossierRating
+from bots.signing_cli import verify_file
 from core.config import Settings
 from core.db import Database
+from core.signing import Keyring
 from tests.bots.test_dossier_chat import MOTHER_ID
 from tests.bots.test_dossier_staff import audit_rows, pushed_now, staff_member, submit
 from tests.support.chat import ChatSession, button_data, texts
@@ -73,6 +77,40 @@ async def test_the_citizen_gets_a_pdf_of_the_signed_result(client: TestClient, d
     again = await client.get(local_path(link))
     assert again.status == 200 and (await again.read()) == data
     assert [e.outcome for e in await audit_rows(database, "dossier.result_pdf")] == ["ok"]
+
+
+async def test_the_pdf_is_signed_and_says_who_signed_and_what_next(client: TestClient, settings: Settings,
+                                                                    tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    _, _, code, signed = await approved(client)
+    verification = re.search(r"Mã xác minh: (\w+)", signed["text"]).group(1)
+    data = await (await client.get(local_path(signed["document_url"]))).read()
+    printed = pdf_text(data)
+    for expected in (f"Số: {verification} (mã xác minh)", "TM. ỦY BAN NHÂN DÂN", "CHỦ TỊCH", "Hoàng Văn Minh",
+                     "Văn bản đã được ký số", "Ký bởi: Xã La Bằng", "Ngày ký:", "Việc cần làm tiếp theo",
+                     "giấy tờ tùy thân", "quét mã QR"):
+        assert expected in printed, expected
+    assert not [r for r in caplog.records if r.name.startswith("fontTools")], "fontTools floods the log"
+
+    keyring = Keyring()
+    keyring.load(settings.var_dir / "keys")
+    checked = await keyring.verify_pdf(data)
+    assert checked.ok, checked.reasons
+    assert checked.document_number == verification and checked.signer_name == "Xã La Bằng"
+    assert checked.signed_for == "Hoàng Văn Minh, Chủ tịch" and code in (checked.reason or "")
+
+    path = tmp_path / "ket-qua.pdf"
+    path.write_bytes(data)
+    out = io.StringIO()
+    assert await asyncio.to_thread(verify_file, settings, path, None, out) == 0, out.getvalue()
+    assert f"document number: {verification}" in out.getvalue()
+
+    page = await (await client.get(f"/verify/{verification}")).text()
+    for expected in ("Thủ tục / Procedure", "Đăng ký khai sinh", "Đã được duyệt", "(giờ Việt Nam, UTC+7)"):
+        assert expected in page, expected
+    assert "approved" not in page and "+00:00" not in page
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", page)
 
 
 async def test_the_verify_page_has_no_pdf_link_once_it_is_erased(client: TestClient,

@@ -1,24 +1,31 @@
-"""`GET /verify/{code}` through the real app, and `xaso keys init` / `xaso verify FILE` as subprocesses."""
+"""`GET /verify/{code}` through the real app, and `xaso keys init` / `xaso verify FILE` as subprocesses
+and in-process: the signed JSON, the signed result PDF (PAdES), and files that are neither."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from backends.onestop.result_pdf import FONT_DIR, REGULAR, ResultSheet, render_result
 from bots.assistant import Assistant
+from bots.cli import main as xaso_main
 from bots.server import create_app
 from core.config import Settings
 from core.db import Database
-from core.signing import SignedRecord, create_commune_keys, load_keys, sign_and_store
+from core.signing import KeySet, SignedRecord, create_commune_keys, load_keys, sign_and_store
+from core.signing.pdf import PdfSeal, sign_pdf
 from core.signing.store import SignedDocumentRow
 from nlu.engine import NLUEngine
 
@@ -143,3 +150,123 @@ async def test_verify_page_without_keys_says_it_cannot_vouch(settings: Settings,
         body = await (await client.get(f"/verify/{record.code}.json")).json()
     assert body["valid"] is False and body["reasons"] == ["no_trust_anchor"]
     assert json.dumps(body)  # still a complete answer
+
+
+# ---------------------------------------------------------------------------------------------------
+# xaso verify FILE, in-process: a signed PDF, the JSON, and what is neither
+
+PDF_CODE = "ABCD234XYZ"
+SIGNED_AT = dt.datetime(2026, 3, 9, 2, 5, 41, tzinfo=dt.UTC)  # 09:05 in Vietnam
+needs_font = pytest.mark.skipif(not (FONT_DIR / REGULAR).is_file(), reason="fonts-dejavu-core missing")
+
+
+def signed_result_pdf(keys: KeySet) -> bytes:
+    sheet = ResultSheet(commune="Xã La Bằng", title="Đăng ký khai sinh", dossier_code="LB-2026-000007",
+                        decided_at=SIGNED_AT, verification_code=PDF_CODE,
+                        verify_url=f"http://127.0.0.1:8080/verify/{PDF_CODE}", signer="Xã La Bằng",
+                        signer_title="Chủ tịch", signer_name="Hoàng Văn Minh", signed_at=SIGNED_AT)
+    rendered = render_result(sheet)
+    seal = PdfSeal(document_number=PDF_CODE, reason="Kết quả hồ sơ LB-2026-000007", location="Xã La Bằng",
+                   name="Hoàng Văn Minh, Chủ tịch", box=rendered.signature_box)
+    return asyncio.run(sign_pdf(rendered.pdf, keys.signer(), seal, signed_at=SIGNED_AT))
+
+
+Run = Callable[[Path], tuple[int, str]]  # xaso verify FILE → exit code, what it printed
+
+
+@pytest.fixture
+def verify_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+               capsys: pytest.CaptureFixture[str]) -> tuple[KeySet, Run]:
+    for name in [key for key in os.environ if key.startswith("XASO_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("XASO_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("XASO_SECRET_KEY", "verify-test-secret")
+    keys = create_commune_keys(tmp_path / "var" / "keys", "Xã La Bằng", now=SIGNED_AT - dt.timedelta(days=1))
+
+    def run(path: Path) -> tuple[int, str]:
+        capsys.readouterr()
+        code = xaso_main(["verify", str(path)])
+        return code, capsys.readouterr().out
+
+    return keys, run
+
+
+@needs_font
+def test_cli_verifies_the_signed_result_pdf(verify_cli: tuple[KeySet, Run], tmp_path: Path) -> None:
+    keys, run = verify_cli
+    pdf = tmp_path / "ket-qua.pdf"
+    pdf.write_bytes(signed_result_pdf(keys))
+    code, out = run(pdf)
+    assert code == 0, out
+    assert out.startswith(f"VALID: {pdf} is a signed PDF")
+    for expected in ("Xã La Bằng", f"document number: {PDF_CODE}", "09/03/2026 09:05 (Vietnam time, UTC+7)",
+                     "on behalf of: Hoàng Văn Minh, Chủ tịch", "certified by: Xã La Bằng - CA gốc"):
+        assert expected in out, expected
+
+    flipped = bytearray(pdf.read_bytes())
+    flipped[flipped.index(b"/MediaBox") + 1] ^= 0x01
+    tampered = tmp_path / "tampered.pdf"
+    tampered.write_bytes(bytes(flipped))
+    code, out = run(tampered)
+    assert code == 1 and out.startswith("NOT VALID") and "altered" in out
+
+    unsigned = tmp_path / "unsigned.pdf"
+    unsigned.write_bytes(render_result(ResultSheet("Xã La Bằng", "Đăng ký khai sinh", "LB-2026-000007",
+                                                   SIGNED_AT, PDF_CODE, "http://x/verify")).pdf)
+    code, out = run(unsigned)
+    assert code == 2 and "not_signed" in out
+
+
+def test_cli_names_the_accepted_kinds(verify_cli: tuple[KeySet, Run], tmp_path: Path) -> None:
+    keys, run = verify_cli
+    envelope = tmp_path / "result.json"
+    envelope.write_text(keys.signer().sign(DOCUMENT, kind="dossier_result").dumps(), encoding="utf-8")
+    code, out = run(envelope)
+    assert code == 0 and out.startswith("VALID") and "(Vietnam time, UTC+7)" in out
+
+    for name, content in (("notes.txt", "Xin chào, đây là một tệp văn bản.\n"), ("broken.json", "{oops")):
+        path = tmp_path / name
+        path.write_text(content, encoding="utf-8")
+        code, out = run(path)
+        assert code == 2, out
+        assert "FILE may be:" in out and "PDF" in out and "/verify/CODE.json" in out
+    code, out = run(tmp_path / "notes.txt")
+    assert out.startswith("NOT READABLE") and "neither a signed PDF nor a signed JSON" in out
+
+
+def test_verify_help_names_both_kinds(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        xaso_main(["verify", "--help"])
+    assert done.value.code == 0
+    assert "PDF" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------------
+# GET /verify/{code} in words people read
+
+RESULT = {
+    "commune": "Xã La Bằng", "dossier_code": "LB-2026-000007", "procedure": "birth_registration",
+    "title": "Đăng ký khai sinh", "decision": "approved", "decided_at": "2026-03-08T23:10:00+00:00",
+    "particulars": [["Họ tên trẻ", "Nguyễn Văn Bình"]],
+}
+
+
+async def test_verify_page_shows_vietnamese_labels_values_and_local_time(
+        signing_client: TestClient, settings: Settings, database: Database) -> None:
+    signer = load_keys(settings.var_dir / "keys").signer()
+    async with database.session() as session:
+        record = await sign_and_store(session, signer, "dossier_result", "LB-2026-000007", RESULT)
+        await session.commit()
+    html = await (await signing_client.get(f"/verify/{record.code}")).text()
+    for expected in ("Thủ tục / Procedure", "Đăng ký khai sinh", "Kết quả / Decision", "Đã được duyệt",
+                     "Mã hồ sơ / Dossier code", "Cơ quan ban hành / Issued by",
+                     "09/03/2026 06:10 (giờ Việt Nam, UTC+7)", "Nguyễn Văn Bình"):
+        assert expected in html, expected
+    for machine in ("decided_at", "dossier_code", "birth_registration", "approved", "+00:00"):
+        assert machine not in html, machine
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", html)
+    assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d \(giờ Việt Nam", html)  # the signing time too
+
+    body = await (await signing_client.get(f"/verify/{record.code}.json")).json()
+    assert body["document"]["decided_at"] == RESULT["decided_at"]  # machines keep what was signed
