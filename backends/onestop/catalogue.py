@@ -19,8 +19,10 @@ FORM_PREFIX = "procedure."
 _PROCEDURE_ID = re.compile(r"[a-z][a-z0-9_]{1,47}")
 _PROCEDURE_KEYS = frozenset({
     "id", "name", "synonyms", "fee", "fee_note", "time_limit_days", "in_person", "in_person_note",
-    "legal_basis", "fields", "papers", "version", "result_fields",
+    "legal_basis", "fields", "papers", "version", "result_fields", "notify",
 })
+# Who hears of a new dossier: the staff by default; a procedure may name other staff roles.
+NOTIFY_ROLES = frozenset({"staff", "admin"})
 _REQUIRED_KEYS = ("id", "name", "synonyms", "fee", "time_limit_days", "in_person", "legal_basis", "fields",
                   "papers")
 _PAPER_KEYS = frozenset({"name", "label", "required", "help"})
@@ -48,6 +50,8 @@ class Procedure:
     in_person_note: LocalText | None = None
     # The form fields printed on the signed result, in order: what the paper shows, nothing more.
     result_fields: tuple[str, ...] = ()
+    # The roles told at once of a new dossier of this procedure (procedures.yml `notify`).
+    notify: tuple[str, ...] = ("staff",)
 
     @property
     def form_id(self) -> str:
@@ -153,7 +157,14 @@ def _procedure(raw: Any, paper_prompt: LocalText, number: int) -> Procedure:
         fee_note=_optional_text(raw.get("fee_note"), f"{where}: 'fee_note'"),
         in_person_note=_optional_text(raw.get("in_person_note"), f"{where}: 'in_person_note'"),
         result_fields=_result_fields(raw.get("result_fields", []), form, len(fields), where),
+        notify=_notify(raw.get("notify", ["staff"]), where),
     )
+
+
+def _notify(raw: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(role, str) and role in NOTIFY_ROLES for role in raw):
+        raise ValueError(f"{where}: 'notify' must be a list of roles among {sorted(NOTIFY_ROLES)}")
+    return tuple(raw)
 
 
 def _papers(raw: Any, where: str) -> tuple[Paper, ...]:

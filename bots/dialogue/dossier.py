@@ -23,6 +23,7 @@ from backends.onestop.store import (
     history,
 )
 from bots.dialogue.base import Context, Router
+from bots.dialogue.dossier_notify import notify_staff_new
 from bots.dialogue.forms import Completion, Forms
 from bots.dialogue.menu import menu_reply
 from core.consent import grant_consent, has_consent
@@ -106,6 +107,7 @@ class DossierFlow:
             submission=Submission(procedure, context.identity.id, dict(values)),
         )
         context.audit("dossier.submit", subject=f"dossier:{dossier.code}", detail={"procedure": procedure.id})
+        await notify_staff_new(context, dossier, procedure)  # staff need not poll /dossiers
         papers = [self._paper_line(context, procedure, name, optional=False) for name in dossier.papers]
         text = context.t(
             "dossier.receipt", procedure=procedure.name_in(context.lang), code=dossier.code,

@@ -1,5 +1,6 @@
 """Notices about a dossier that go out through the outbox, in the same transaction as the change:
-to the citizen on their own channel, and to the official who asked for a missing item.
+to the citizen on their own channel, to the officials when a dossier comes in, and to the official who
+asked for a missing item.
 
 Each outbox key names the event it is about, so a notice is queued at most once per change."""
 
@@ -7,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import select
+
 from backends.onestop.catalogue import Procedure
 from backends.onestop.store import Dossier, DossierEvent
 from bots.dialogue.base import Context
 from bots.dialogue.dossier_rating import rating_buttons
 from core.messages import Button, Reply
-from core.models import User
+from core.models import User, UserRole
 
 REPLY_FAMILY = "dossier-reply"  # the citizen's "answer the request" button (public: checked in the flow)
 STAFF_FAMILY = "dossier-admin"  # staff-only, checked in core (core/roles.py BUTTON_ROLES)
@@ -63,3 +66,20 @@ async def notify_requester(context: Context, dossier: Dossier, request: DossierE
     text = t("dossier_staff.notify.answered", official.language, code=dossier.code)
     button = Button(t("dossier_staff.button.open", official.language), f"{STAFF_FAMILY}:open:{dossier.code}")
     await _send(context, official, [Reply(text, (button,))], f"dossier-answer:{answer_id}")
+
+
+async def notify_staff_new(context: Context, dossier: Dossier, procedure: Procedure) -> int:
+    """The officials whose roles the procedure names hear of a new dossier at once, with a button to
+    open it; no personal data in the notice. Returns how many were told."""
+    rows = await context.session.execute(
+        select(User).join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role.in_(procedure.notify), User.id != dossier.user_id).distinct().order_by(User.id))
+    officials = list(rows.scalars())
+    t = context.services.catalogue.t
+    for official in officials:
+        lang = official.language
+        text = t("dossier_staff.notify.new", lang, code=dossier.code, procedure=procedure.name_in(lang),
+                 due=dossier.due_date.strftime("%d/%m/%Y"))
+        button = Button(t("dossier_staff.button.open", lang), f"{STAFF_FAMILY}:open:{dossier.code}")
+        await _send(context, official, [Reply(text, (button,))], f"dossier-new:{dossier.code}:{official.id}")
+    return len(officials)

@@ -46,8 +46,25 @@ async def thanks(context: Context) -> list[Reply]:
     return [Reply(context.t("thanks"), (Button(context.t("button.menu"), "menu:help"),))]
 
 
+# What each role sees first under /help: its commands, and buttons for what it does most.
+ROLE_DESKS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("staff", (("help.staff.button.dossiers", "dossier-admin:queue"),
+               ("help.staff.button.reports", "report-admin:list"))),
+    ("doctor", (("help.doctor.button.queue", "doctor:queue"), ("help.doctor.button.today", "doctor:today"))),
+    ("seller", (("help.seller.button.orders", "seller:orders"),)),
+    ("admin", (("help.admin.button.deadletters", "admin:list"),)),
+)
+
+
+def role_desks(context: Context) -> list[Reply]:
+    """A reply per role the user holds (an administrator sees every desk): its commands and buttons."""
+    identity = context.identity
+    return [Reply(context.t(f"help.{role}"), tuple(Button(context.t(label), data) for label, data in buttons))
+            for role, buttons in ROLE_DESKS if role in identity.roles or "admin" in identity.roles]
+
+
 async def show_help(context: Context) -> list[Reply]:
-    return [menu_reply(context)]
+    return [*role_desks(context), menu_reply(context)]
 
 
 async def cancel(context: Context) -> list[Reply]:

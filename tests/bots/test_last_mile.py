@@ -6,9 +6,12 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bots.server import ASSISTANT
 from core.config import Settings
+from tests.bots.test_dossier_chat import jpeg
+from tests.bots.test_roles_and_invites import invite
 from tests.bots.test_typed_answers import Villager
-from tests.support.chat import button_data, texts
+from tests.support.chat import ChatSession, button_data, texts, wait_for_pushes
 
 
 @pytest.fixture
@@ -56,3 +59,32 @@ async def test_the_115_answer_has_call_buttons(client: TestClient) -> None:
     assert calls == {"tel:115", "tel:02083820115"}
     dialled = await v.press("call:115")  # a channel that cannot dial sends the press: the number comes back
     assert "115" in texts(dialled)
+
+
+async def test_staff_hear_of_a_new_dossier_at_once_and_help_shows_their_desk(client: TestClient) -> None:
+    official = await ChatSession.open(client)
+    await official.say(f"/join {await invite(client, 'staff')}")
+    desk = await official.say("/help")
+    assert "/dossiers" in texts(desk) and "/approve" in texts(desk)
+    assert {"dossier-admin:queue", "report-admin:list"} <= set(button_data(desk))
+    assert "menu:dossier_submit" in button_data(desk)  # the villager's menu still follows
+
+    villager = await ChatSession.open(client)
+    assert "/dossiers" not in texts(await villager.say("/help"))  # a villager sees only the menu
+    replies = await villager.press("dossier:start:marital_status")
+    if "dossier:consent:marital_status" in button_data(replies):
+        await villager.press("dossier:consent:marital_status")
+    for line in ("Nguyễn Thị Hoa", "019190123456", "12/03/1990", "chua ket hon", "vay von"):
+        await villager.say(line)
+    asked = await villager.say("0912345678")
+    while "form:confirm" not in button_data(asked):  # the papers: photos, or "không có" for optional ones
+        asked = await villager.say("khong co") if "form:skip" in button_data(asked) else \
+            (await villager.send(jpeg()))["replies"]
+    receipt = texts(await villager.say("dung roi"))
+    code = next(word for word in receipt.replace(".", " ").split() if word.startswith("LB-"))
+    (notice,) = await wait_for_pushes(client.app[ASSISTANT], official, lambda found: len(found) >= 1)
+    assert code in notice["text"] and "Xác nhận tình trạng hôn nhân" in notice["text"]
+    assert f"dossier-admin:open:{code}" in [b["data"] for b in notice["buttons"]]
+    assert "Nguyễn Thị Hoa" not in notice["text"]  # no personal data in a notice
+    opened = await official.press(f"dossier-admin:open:{code}")
+    assert code in texts(opened)

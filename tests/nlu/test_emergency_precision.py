@@ -21,7 +21,12 @@ from nlu.engine import EMERGENCY
 from nlu.normalize import fold, strip_diacritics
 from tests.nlu.conftest import PHRASES_YML
 
-NOT_EMERGENCY_TSV = Path(__file__).resolve().parent / "data" / "not_emergency.tsv"
+DATA = Path(__file__).resolve().parent / "data"
+NOT_EMERGENCY_TSV = DATA / "not_emergency.tsv"
+# Written later by another hand, without seeing the training data, the rules or the first set: it
+# found 5 false emergencies in 244 lines ("cháy lá", "hít thở", "ngất trời", "giật lag") that the
+# everyday list and danger terms now cover. Kept as a second regression set.
+FRESH_TSV = DATA / "not_emergency_fresh.tsv"
 MIN_LINES = 200
 KINDS = {"answer", "trap", "request"}
 # Red flags said the ways villagers do: alone, inside a sentence, at the end of a long one.
@@ -29,8 +34,8 @@ SENTENCES = ("{}", "bà tôi {} rồi", "cho hỏi con tôi bị {} phải làm 
              "sáng nay đi làm chè về thì thấy ông {} ở ngoài sân")
 
 
-def _rows() -> list[tuple[str, str]]:
-    lines = NOT_EMERGENCY_TSV.read_text(encoding="utf-8").splitlines()
+def _rows(path: Path = NOT_EMERGENCY_TSV) -> list[tuple[str, str]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "kind\ttext"
     rows = [tuple(line.split("\t")) for line in lines[1:] if line.strip()]
     assert all(len(row) == 2 for row in rows)
@@ -46,8 +51,9 @@ def test_the_everyday_set_is_large_varied_and_distinct() -> None:
     assert [text for text, n in folded.items() if n > 1] == []
 
 
-def test_no_everyday_message_is_an_emergency(nlu_engine: EmbeddedNLU) -> None:
-    wrong = [text for _, text in _rows() if nlu_engine.parse(text).intent == EMERGENCY]
+@pytest.mark.parametrize("path", [NOT_EMERGENCY_TSV, FRESH_TSV], ids=lambda path: path.name)
+def test_no_everyday_message_is_an_emergency(nlu_engine: EmbeddedNLU, path: Path) -> None:
+    wrong = [text for _, text in _rows(path) if nlu_engine.parse(text).intent == EMERGENCY]
     assert wrong == []
 
 
