@@ -48,6 +48,7 @@ from bots.dialogue.appointments import AppointmentDesk
 from bots.dialogue.base import Context, Router, Services
 from bots.dialogue.forms import Forms
 from bots.dialogue.uploads import store_upload
+from core import answers
 from core.consent import grant_consent, has_consent
 from core.db import Database
 from core.media import media_url
@@ -59,6 +60,7 @@ from nlu.engine import EMERGENCY
 
 log = logging.getLogger(__name__)
 FLOW = "consult"
+COMPOSE_FLOW = "consult-answer"  # a doctor writing the answer to one consult
 FORM = "consult"
 FAMILY = "doctor"  # doctor-only buttons, checked in core
 PUBLIC_FAMILY = "health"  # the villager's consent buttons
@@ -426,9 +428,18 @@ class HealthDesk:
                     since=unseal(cipher, consult.since_enc, "since", consult.id),
                     photo=photo,
                     messages=context.t("health.view_messages", lines="\n".join(lines)) if lines else "",
-                )
+                ),
+                self._consult_buttons(context, consult),
             )
         ]
+
+    @staticmethod
+    def _consult_buttons(context: Context, consult: Consult) -> tuple[Button, ...]:
+        """Answer and close with a tap, not only typed commands."""
+        if consult.status == CLOSED:
+            return ()
+        return (Button(context.t("health.button.answer", id=consult.id), f"{FAMILY}:reply:{consult.id}"),
+                Button(context.t("health.button.close", id=consult.id), f"{FAMILY}:close:{consult.id}"))
 
     def _link(self, context: Context, media_id: str) -> str:
         """The doctor's own link: a sealed photo opens only through it, and each opening is audited."""
@@ -447,7 +458,23 @@ class HealthDesk:
 
     async def answer(self, context: Context) -> list[Reply]:
         raw, _, text = context.args.partition(" ")
-        text = text.strip()
+        return await self._answer(context, raw, text.strip())
+
+    async def composing(self, context: Context) -> list[Reply] | None:
+        """The doctor pressed «Trả lời»: the next text is the answer to that consult."""
+        assert context.state is not None
+        text = (context.incoming.text or "").strip()
+        if context.incoming.button is not None or not text or text.startswith("/"):
+            context.set_state(None)
+            return None
+        context.set_state(None)
+        if not context.identity.has_any({"doctor"}):
+            return None  # the role was taken back meanwhile: nothing is sent
+        if answers.is_cancel(text):
+            return [Reply(context.t("health.answer_cancelled"))]
+        return await self._answer(context, str(context.state.data.get("id", "")), text)
+
+    async def _answer(self, context: Context, raw: str, text: str) -> list[Reply]:
         found = await self._open_one(context, raw, "health.consult_answer") if text else None
         if found is None:
             return [Reply(context.t("health.usage.answer"))]
@@ -476,8 +503,8 @@ class HealthDesk:
             )
         return [Reply(context.t("health.answered", id=found.id, patient=found.user_id))]
 
-    async def close(self, context: Context) -> list[Reply]:
-        found = await self._open_one(context, context.args, "health.consult_close")
+    async def close(self, context: Context, raw: str | None = None) -> list[Reply]:
+        found = await self._open_one(context, context.args if raw is None else raw, "health.consult_close")
         if found is None:
             return [Reply(context.t("health.usage.close"))]
         if isinstance(found, int):
@@ -501,6 +528,12 @@ class HealthDesk:
             return await self.read_alert(context, number)
         if action == "queue":
             return await self.queue(context)
+        if number is not None and action == "reply":
+            context.set_state(State(COMPOSE_FLOW, {"id": number}))
+            return [Reply(context.t("health.answer_prompt", id=number),
+                          (Button(context.t("health.button.cancel_answer"), f"{FAMILY}:queue"),))]
+        if number is not None and action == "close":
+            return await self.close(context, str(number))
         if action == "today" and self.appointments is not None:
             return await self.appointments.today(context)
         if action == "iam" and self.roster is not None and (doctor := self.roster.doctor(raw)) is not None:
@@ -579,6 +612,7 @@ def register(router: Router, forms: Forms, roster: Roster | None = None) -> Heal
     router.commands.update({"/queue": desk.queue, "/answer": desk.answer, "/close": desk.close})
     router.buttons.update({FAMILY: desk.button, PUBLIC_FAMILY: desk.consent_button})
     router.states[FLOW] = desk.relay
+    router.states[COMPOSE_FLOW] = desk.composing
     return desk
 
 

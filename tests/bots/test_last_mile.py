@@ -88,3 +88,21 @@ async def test_staff_hear_of_a_new_dossier_at_once_and_help_shows_their_desk(cli
     assert "Nguyễn Thị Hoa" not in notice["text"]  # no personal data in a notice
     opened = await official.press(f"dossier-admin:open:{code}")
     assert code in texts(opened)
+
+
+async def test_a_doctor_answers_and_closes_a_consult_with_buttons(client: TestClient) -> None:
+    doctor = await ChatSession.open(client)
+    await doctor.say(f"/join {await invite(client, 'doctor')}")
+    parent = await Villager.open(client)
+    for line in ("cho toi hoi bac si", "dong y", "con toi", "2 tuoi", "chau ho va so mui", "tu hom qua",
+                 "khong co", "gui di"):
+        await parent.say(line)
+    opened = await doctor.press("doctor:open:1")
+    assert {"doctor:reply:1", "doctor:close:1"} <= set(button_data(opened))
+    assert "#1" in texts(await doctor.press("doctor:reply:1"))
+    assert "Đã gửi câu trả lời" in texts(await doctor.say("Cho cháu uống nhiều nước ấm, theo dõi nhiệt độ"))
+    answer = await wait_for_pushes(client.app[ASSISTANT], parent.chat,
+                                   lambda found: any("nước ấm" in n["text"] for n in found))
+    assert any("nước ấm" in notice["text"] for notice in answer)
+    assert "#1" in texts(await doctor.press("doctor:close:1"))
+    assert "doctor:reply:1" not in button_data(await doctor.press("doctor:open:1"))  # closed: no buttons
