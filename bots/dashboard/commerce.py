@@ -11,8 +11,9 @@ from backends.health.appointments import BOOKED, Appointment
 from backends.loudspeaker.store import PUBLISHED, SCHEDULED, Announcement, AnnouncementSubscription
 from backends.shop.catalogue import MILLI
 from backends.shop.orders import CANCELLED, DELIVERED, NEW, OPEN_STATUSES, SHIPPED, Order, Stock
+from backends.shop.sellers import SellerAccount
 from bots.dashboard.figures import Bar, Figure, Item, Section, StatsContext
-from core.models import OutboxMessage
+from core.models import OutboxMessage, UserRole
 from core.outbox import SENT
 
 ORDER_STATUSES = (NEW, SHIPPED, DELIVERED, CANCELLED)
@@ -35,6 +36,10 @@ async def orders(context: StatsContext) -> Section:
         Order.paid_at >= context.day_start, Order.status != CANCELLED))
     open_total = await session.scalar(select(func.count()).select_from(Order)
                                       .where(Order.status.in_(OPEN_STATUSES)))
+    with_account = select(SellerAccount.seller_id).join(UserRole, UserRole.user_id == SellerAccount.user_id) \
+        .where(UserRole.role.in_(("seller", "admin")))
+    unreachable = (await session.execute(select(Order.code, Order.seller_id).where(
+        Order.status.in_(OPEN_STATUSES), Order.seller_id.not_in(with_account)).order_by(Order.id))).all()
     low = (await session.execute(select(Stock.product_id, Stock.stock_milli)
                                  .where(Stock.stock_milli < LOW_STOCK_MILLI)
                                  .order_by(Stock.stock_milli, Stock.product_id))).all()
@@ -44,12 +49,17 @@ async def orders(context: StatsContext) -> Section:
                  Figure("revenue_today_vnd", "dashboard.figure.revenue_today", _count(revenue), "vnd"),
                  Figure("open", "dashboard.figure.open_orders", _count(open_total)),
                  Figure("low_stock", "dashboard.figure.low_stock", len(low), alert=bool(low)),
+                 # Orders whose seller has no chat account: staff must pass them on by phone.
+                 Figure("seller_unreachable", "dashboard.figure.seller_unreachable", len(unreachable),
+                        alert=bool(unreachable)),
                  *(Figure(f"today_{status}", f"shop.status.{status}", _count(today.get(status)))
                    for status in ORDER_STATUSES)),
         bars=tuple(Bar(status, f"shop.status.{status}", _count(today.get(status)))
                    for status in ORDER_STATUSES),
-        items=tuple(Item(product, ("dashboard.item.stock_left", f"{milli / MILLI:g}"), alert=True)
-                    for product, milli in low[:LISTED_PRODUCTS]),
+        items=(*(Item(code, ("dashboard.item.seller_unreachable", seller), alert=True)
+                 for code, seller in unreachable[:LISTED_PRODUCTS]),
+               *(Item(product, ("dashboard.item.stock_left", f"{milli / MILLI:g}"), alert=True)
+                 for product, milli in low[:LISTED_PRODUCTS])),
     )
 
 

@@ -49,6 +49,7 @@ from bots.dialogue.shop_notify import (
     order_fields,
     payment_label,
     tell_sellers,
+    tell_staff_for_seller,
 )
 from bots.dialogue.shop_window import ShopWindow
 from core.messages import Button, Reply
@@ -453,11 +454,19 @@ class ShopDesk:
         context.set_state(None)
         context.audit("shop.order", subject=f"order:{order.code}",
                       detail={"product": product.id, "milli": draft.milli, "provider": provider.name})
-        await tell_sellers(context.services, session, self.shop, order, f"shop-new:{order.code}",
-                           "shop.notify.new_order", delivery=True, with_buttons=True)
+        told = await tell_sellers(context.services, session, self.shop, order, f"shop-new:{order.code}",
+                                  "shop.notify.new_order", delivery=True, with_buttons=True)
         fields = order_fields(context.services, self.shop, order, context.lang)
         paying = await self.orders.payment_reply(context, order, start)
-        return [Reply(context.t("shop.placed", **fields)), paying]
+        if told:
+            return [Reply(context.t("shop.placed", **fields)), paying]
+        # The seller is not on xaso: the commune's staff pass the order on, and the buyer hears the truth.
+        relayed = await tell_staff_for_seller(context.services, session, self.shop, order,
+                                              f"shop-new:{order.code}")
+        context.audit("shop.order_relayed", subject=f"order:{order.code}", detail={"staff": relayed})
+        seller = self.shop.sellers.get(order.seller_id)
+        key = "shop.placed_via_staff" if relayed else "shop.placed_call_seller"
+        return [Reply(context.t(key, seller_phone=seller.phone if seller else "", **fields)), paying]
 
 
 _PUNCTUATION = re.compile(r"[^\w\s]")

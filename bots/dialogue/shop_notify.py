@@ -115,11 +115,37 @@ def seller_buttons(order: Order) -> tuple[tuple[str, str], ...]:
 
 
 async def tell_sellers(services: Services, session: AsyncSession, shop: ShopCatalogue, order: Order,
-                       key: str, notice: str, *, delivery: bool = False, with_buttons: bool = False) -> None:
+                       key: str, notice: str, *, delivery: bool = False, with_buttons: bool = False) -> int:
+    """Tells the seller's accounts; returns how many there were (none: the seller has no chat account)."""
     reply_for = ReplyFor(services, shop, order, notice, delivery=delivery,
                          buttons=seller_buttons(order) if with_buttons else ())
-    for user_id in await seller_accounts(session, order.seller_id):
+    accounts = await seller_accounts(session, order.seller_id)
+    for user_id in accounts:
         await tell_user(services, session, user_id, reply_for, key)
+    return len(accounts)
+
+
+async def tell_staff_for_seller(services: Services, session: AsyncSession, shop: ShopCatalogue,
+                                order: Order, key: str) -> int:
+    """A seller with no chat account hears of a new order from the commune's staff, who get the order
+    with the seller's phone to call (and `/paid` once the money is in); returns how many were told."""
+    seller = shop.sellers.get(order.seller_id)
+    staff = await session.scalars(select(UserRole.user_id).where(UserRole.role == "staff").distinct()
+                                  .order_by(UserRole.user_id))
+    told = 0
+    for user_id in staff:
+        user = await session.get(User, user_id)
+        if user is None or user.id == order.user_id:
+            continue
+        lang = user.language
+        fields = order_fields(services, shop, order, lang) | delivery_fields(services, order, lang)
+        text = services.catalogue.t("shop.notify.no_seller_account", lang,
+                                    seller=seller.name if seller else order.seller_id,
+                                    seller_phone=seller.phone if seller else "—", **fields)
+        await services.outbox.enqueue(session, channel=user.channel, chat_id=user.external_id,
+                                      user_id=user.id, reply=Reply(text), key=f"{key}:staff:{user.id}")
+        told += 1
+    return told
 
 
 def paid_listener(services: Services, shop: ShopCatalogue) -> PaidListener:

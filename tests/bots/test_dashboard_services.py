@@ -133,11 +133,14 @@ async def test_new_sections_serve_exact_figures(client: TestClient) -> None:
     assert reports_section["alerts"] == ["open", "waiting_long"]
     assert reports_section["chart"] == {"road": 1, "water": 1, "other": 1}
     assert reports_section["items"] == [known["stale"], known["located"], known["nowhere"]]
+    # Seller "htx" has no chat account: both open orders wait for staff to pass them on.
     assert sections["orders"] == {
-        "figures": {"today": 2, "revenue_today_vnd": 215_000, "open": 2, "low_stock": 1, "today_new": 1,
-                    "today_shipped": 1, "today_delivered": 0, "today_cancelled": 0},
-        "alerts": ["low_stock"], "chart": {"new": 1, "shipped": 1, "delivered": 0, "cancelled": 0},
-        "items": ["mat-ong-thu"]}
+        "figures": {"today": 2, "revenue_today_vnd": 215_000, "open": 2, "low_stock": 1,
+                    "seller_unreachable": 2, "today_new": 1, "today_shipped": 1, "today_delivered": 0,
+                    "today_cancelled": 0},
+        "alerts": ["low_stock", "seller_unreachable"],
+        "chart": {"new": 1, "shipped": 1, "delivered": 0, "cancelled": 0},
+        "items": ["DH-900001", "DH-900002", "mat-ong-thu"]}
     assert sections["announcements"] == {
         "figures": {"published_today": 1, "scheduled": 1, "subscribers": 2, "delivered_today": 2},
         "alerts": [], "chart": {}, "items": []}

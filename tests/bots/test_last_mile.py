@@ -12,6 +12,7 @@ from tests.bots.test_dossier_chat import jpeg
 from tests.bots.test_roles_and_invites import invite
 from tests.bots.test_typed_answers import Villager
 from tests.support.chat import ChatSession, button_data, texts, wait_for_pushes
+from tests.support.dashboard import logged_in_staff
 
 
 @pytest.fixture
@@ -106,3 +107,18 @@ async def test_a_doctor_answers_and_closes_a_consult_with_buttons(client: TestCl
     assert any("nước ấm" in notice["text"] for notice in answer)
     assert "#1" in texts(await doctor.press("doctor:close:1"))
     assert "doctor:reply:1" not in button_data(await doctor.press("doctor:open:1"))  # closed: no buttons
+
+
+async def test_an_order_for_a_seller_without_an_account_goes_to_the_staff(client: TestClient) -> None:
+    official, _ = await logged_in_staff(client)
+    buyer = await Villager.open(client)
+    for line in ("mua 1 can che bup", "nha ong tu, xom kem", "0912345678", "tien mat"):
+        await buyer.say(line)
+    placed = texts(await buyer.say("dong y"))
+    assert "Người bán đã được báo" not in placed and "cán bộ xã đã được báo" in placed
+    notices = await wait_for_pushes(client.app[ASSISTANT], official,
+                                    lambda found: any("chưa dùng Xã Số" in n["text"] for n in found))
+    (notice,) = [n for n in notices if "chưa dùng Xã Số" in n["text"]]
+    assert "/paid DH-" in notice["text"] and "0912345678" in notice["text"]
+    orders = (await (await client.get("/api/stats")).json())["sections"]["orders"]
+    assert orders["figures"]["seller_unreachable"] == 1 and "seller_unreachable" in orders["alerts"]
