@@ -12,26 +12,46 @@ from typing import Any
 
 from core.config import Settings
 
+log = logging.getLogger(__name__)
+
 
 def _settings() -> Settings:
     return Settings()
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """The settings `xaso serve` runs with: its switches, and the public address (XASO_PUBLIC_URL, or
+    the address served when it is unset), told in the log with a warning when it looks wrong."""
+    from core.public_url import public_address
 
+    settings = _settings()
+    address = public_address(settings, args.host, args.port)
+    log.info(address.note)
+    if address.warning is not None:
+        log.warning(address.warning)
+    updates: dict[str, object] = {"public_url": address.url}
+    if args.telegram_polling:
+        updates["telegram_polling"] = True
+    if args.zalo_polling:
+        updates["zalo_bot_mode"] = "polling"
+    return settings.model_copy(update=updates)
+
+
+def serve_app(args: argparse.Namespace) -> Any:
+    """The aiohttp application `xaso serve` runs (its assistant started by the app's startup hook)."""
     from bots.assistant import Assistant
     from bots.server import create_app
 
-    settings = _settings()
-    if args.telegram_polling:
-        settings = settings.model_copy(update={"telegram_polling": True})
-    if args.zalo_polling:
-        settings = settings.model_copy(update={"zalo_bot_mode": "polling"})
-    assistant = Assistant.build(settings)
+    settings = serve_settings(args)
     print(f"xaso: serving {settings.commune_name} on http://{args.host}:{args.port}/chat "
           f"(database {settings.database_url.split('://')[0]})", flush=True)
-    web.run_app(create_app(assistant), host=args.host, port=args.port, print=None,
+    return create_app(Assistant.build(settings))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    web.run_app(serve_app(args), host=args.host, port=args.port, print=None,
                 shutdown_timeout=15.0, access_log=None)
     return 0
 
@@ -214,18 +234,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default=None, help="default: INFO for serve, WARNING otherwise")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the whole service (web chat, webhooks, outbox)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve = commands.add_parser(
+        "serve", help="run the whole service (web chat, webhooks, outbox)",
+        description="Run the whole service. Links in messages start with XASO_PUBLIC_URL; when it is unset, "
+        "with the address served, http://HOST:PORT (127.0.0.1 for 0.0.0.0 or ::).")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="the address to listen on; 0.0.0.0 for every interface (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8080,
+                       help="the TCP port to listen on; without XASO_PUBLIC_URL, links in messages use it "
+                       "too (default: %(default)s)")
     serve.add_argument("--telegram-polling", action="store_true",
-                       help="receive Telegram with getUpdates (no public address needed)")
+                       help="receive Telegram with getUpdates, no public address needed (default: off: "
+                       "the webhook, unless XASO_TELEGRAM_POLLING is true)")
     serve.add_argument("--zalo-polling", action="store_true",
-                       help="receive the Zalo Bot API with getUpdates (the default unless XASO_PUBLIC_URL "
-                       "is https)")
+                       help="receive the Zalo Bot API with getUpdates (default: off: XASO_ZALO_BOT_MODE "
+                       "decides; its auto polls unless XASO_PUBLIC_URL is https)")
     serve.set_defaults(run=cmd_serve)
 
     chat = commands.add_parser("chat", help="talk to the assistant in this terminal")
-    chat.add_argument("--user", default="console-user")
+    chat.add_argument("--user", default="console-user", metavar="ID",
+                      help="whom you chat as; the same ID finds the same conversation again "
+                      "(default: %(default)s)")
     chat.set_defaults(run=lambda args: asyncio.run(_chat(args)))
 
     nlu = commands.add_parser("nlu", help="the language model: parse, evaluate, train")
@@ -243,9 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     nlu.set_defaults(run=cmd_nlu)
 
     invite = commands.add_parser("invite", help="print a one-time code that grants ROLE with /join")
-    invite.add_argument("role")
+    invite.add_argument("role", help="the role granted: staff, doctor, seller or admin (required)")
     invite.add_argument("--seller", metavar="ID",
-                        help="with the role seller: the seller (data/products.yml) it acts for")
+                        help="with the role seller: the seller (data/products.yml) the code acts for "
+                        "(default: none, a plain seller role)")
     invite.set_defaults(run=lambda args: asyncio.run(_invite(args)))
 
     audit = commands.add_parser("audit", help="the audit log")
@@ -283,8 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     keys_init.add_argument("--force", action="store_true", help="replace existing keys")
     keys.set_defaults(run=cmd_keys)
 
-    verify = commands.add_parser("verify", help="check a signed result (exit 0 valid, 1 not, 2 unreadable)")
-    verify.add_argument("file")
+    verify = commands.add_parser(
+        "verify", help="check a signed result (exit 0 valid, 1 not, 2 unreadable)",
+        description="Check a signed result: the result PDF as the chat sends it (signed PAdES), or the "
+                    "signed JSON from /verify/CODE.json; the kind is read from the content. "
+                    "Exit 0 valid, 1 not valid, 2 unreadable or neither kind.")
+    verify.add_argument("file", metavar="FILE",
+                        help="a signed result PDF, or the .json from /verify/CODE.json")
     verify.add_argument("--trust", metavar="ROOT", help="trusted root(s), PEM (default: own keys)")
     verify.set_defaults(run=cmd_verify)
 

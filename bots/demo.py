@@ -16,13 +16,16 @@ log = logging.getLogger(__name__)
 
 def ensure_signing_keys(assistant: Assistant) -> bool:
     """A fresh installation signs with a self-made commune CA (SECURITY.md) until the operator imports
-    a licensed certificate with `xaso keys init --import-cert … --force`. True when keys were made."""
+    a licensed certificate with `xaso keys init --import-cert … --force`. True when keys were made.
+    Called before `Assistant.start()` (bots/server.py), which would otherwise warn that there are none."""
     keys_dir = assistant.settings.var_dir / "keys"
     if assistant.services.keyring.signer is not None or (keys_dir / "signing.key").exists():
         return False
     create_commune_keys(keys_dir, assistant.settings.commune_name)
     assistant.services.keyring.load(keys_dir)
-    log.warning("First start: made the commune's signing keys in %s (self-made CA); back them up.", keys_dir)
+    log.warning("First start: made the commune's signing keys in %s (a self-made CA); back them up. "
+                "A licensed CA's certificate replaces them with `xaso keys init --import-cert … --force`.",
+                keys_dir)
     return True
 
 

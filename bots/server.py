@@ -16,7 +16,7 @@ from bots.assistant import Assistant
 from bots.dashboard.figures import Registry
 from bots.dashboard.registry import default_registry
 from bots.dashboard.web import Dashboard
-from bots.demo import load_demo_data
+from bots.demo import ensure_signing_keys, load_demo_data
 from bots.dialogue.health import run_escalation
 from bots.hooks import HookReceiver
 from bots.loudspeaker_feed import LoudspeakerFeed
@@ -33,6 +33,7 @@ from bots.zalo.oa_channel import OAChannel
 from core.media import link_is_valid, media_bytes
 from core.models import Media
 from core.outbox import ChannelSender
+from core.public_url import agree_on_public_url
 
 log = logging.getLogger(__name__)
 ASSISTANT = web.AppKey("assistant", Assistant)
@@ -132,7 +133,12 @@ def senders(assistant: Assistant, telegram: TelegramChannel | None = None,
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     assistant = app[ASSISTANT]
+    if assistant.settings.load_demo_data:  # before start(), which warns when there are no keys
+        ensure_signing_keys(assistant)
     await assistant.start()
+    disagreement = await agree_on_public_url(assistant.database, assistant.settings.public_url)
+    if disagreement is not None:
+        log.warning(disagreement)
     if assistant.settings.load_demo_data:
         await load_demo_data(assistant)
     telegram = app.get(TELEGRAM)

@@ -7,11 +7,26 @@ import re
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_port(url: str) -> int | None:
+    """The port an http(s) address names, written or implied by its scheme; None when `url` is not an
+    http(s) address with a host and a valid port."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return port or DEFAULT_PORTS[parts.scheme]
 
 
 class Settings(BaseSettings):
@@ -20,6 +35,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///xaso.db"
     commune_code: str = "LB"
     commune_name: str = "Xã La Bằng"
+    # Where villagers reach the service: every link in a message starts with it. When unset, `xaso serve`
+    # takes the address it serves (core/public_url.py); other commands use this default.
     public_url: str = "http://127.0.0.1:8080"
     # When unset, a random key is made once and kept in var_dir/secret.key (see `secret()`).
     secret_key: SecretStr | None = None
@@ -106,12 +123,25 @@ class Settings(BaseSettings):
             raise ValueError("XASO_COMMUNE_CODE must be 2 to 4 capital letters, e.g. LB")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        url = value.strip().rstrip("/")
+        if url_port(url) is None:
+            raise ValueError("XASO_PUBLIC_URL must be an http(s) address, e.g. https://xaso.example.vn")
+        return url
+
     @field_validator("onestop_webhook_url")
     @classmethod
     def _onestop_webhook_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"https?://[^\s/]+", value):
             raise ValueError("XASO_ONESTOP_WEBHOOK_URL must be an http(s) URL")
         return value or None
+
+    @property
+    def public_url_is_set(self) -> bool:
+        """True when XASO_PUBLIC_URL (or the caller) chose the public address, not the default."""
+        return "public_url" in self.model_fields_set
 
     @property
     def is_sqlite(self) -> bool:

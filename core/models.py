@@ -215,3 +215,15 @@ class Media(Base):
     # Sealed media (health photos) hold FieldCipher.encrypt_bytes output; served decrypted, each read audited.
     sealed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SharedSetting(Base):
+    """A setting every node on this database must agree on (core/public_url.py: the public address),
+    as the last node to start recorded it: by which node, and when."""
+
+    __tablename__ = "shared_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    node: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
