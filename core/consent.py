@@ -11,6 +11,11 @@ from core.models import Consent, utcnow
 PURPOSES = ("contact", "dossier", "health", "shop", "announcements", "reports")
 
 
+def purpose_key(purpose: str) -> str:
+    """The catalogue key of a purpose's name as people read it ("Hỏi bác sĩ"), never the key itself."""
+    return f"consent.purpose.{purpose}"
+
+
 async def has_consent(session: AsyncSession, user_id: int, purpose: str) -> bool:
     query = select(Consent.id).where(Consent.user_id == user_id, Consent.purpose == purpose,
                                      Consent.withdrawn_at.is_(None))

@@ -3,7 +3,12 @@
 A booking takes one seat (1…capacity) of a slot. The seat is chosen and taken in one INSERT … SELECT
 guarded by partial unique indexes (a booked seat is held once; a person holds a slot once), so two
 villagers taking the last seat at the same moment cannot both win, on SQLite or PostgreSQL: the loser's
-insert does nothing and is told the slot is full. The optional reason is sealed with the field cipher."""
+insert does nothing and is told the slot is full. The optional reason is sealed with the field cipher.
+
+The id, and so the code `LH-NNNNNN`, comes from a counter (core/counters.py), never from the database:
+an erased villager's appointments are deleted, and SQLite would give their ids (codes, reminder keys)
+to the next bookings. A number taken by a tap that found the slot full stays unused (a gap, never a
+repeat)."""
 
 from __future__ import annotations
 
@@ -31,10 +36,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backends.health.consults import seal
 from backends.health.roster import Slot
+from core.counters import next_number
 from core.crypto import FieldCipher
 from core.models import Base, UTCDateTime, utcnow
 
 BOOKED, CANCELLED = "booked", "cancelled"
+CODE_PREFIX = "LH"
 _BOOKED_ONLY = text("status = 'booked'")
 
 
@@ -75,11 +82,11 @@ class RosterLink(Base):
 
 
 def appointment_code(appointment_id: int) -> str:
-    return f"LH-{appointment_id:06d}"
+    return f"{CODE_PREFIX}-{appointment_id:06d}"
 
 
 def parse_code(raw: str) -> int | None:
-    cleaned = raw.strip().upper().removeprefix("LH-").removeprefix("#")
+    cleaned = raw.strip().upper().removeprefix(f"{CODE_PREFIX}-").removeprefix("#")
     return int(cleaned) if cleaned.isdigit() and len(cleaned) <= 9 else None
 
 
@@ -104,18 +111,19 @@ async def own_booking(session: AsyncSession, user_id: int, slot_key: str) -> App
     return (await session.execute(query)).scalar_one_or_none()
 
 
-def _take_seat(dialect: str, slot: Slot, user_id: int, video_token: str | None,
+def _take_seat(dialect: str, slot: Slot, new_id: int, user_id: int, video_token: str | None,
                now: dt.datetime) -> Executable:
     seats = union_all(*(select(literal(n).label("n")) for n in range(1, slot.capacity + 1))).subquery("seats")
     taken = select(Appointment.seat).where(Appointment.slot_key == slot.key, Appointment.status == BOOKED)
     starts = slot.starts_at.astimezone(dt.UTC).replace(tzinfo=None)  # UTCDateTime's stored form
     created = now.astimezone(dt.UTC).replace(tzinfo=None)
-    chosen = (select(literal(slot.key, String(32)), literal(slot.kind, String(16)),
-                     literal(starts, DateTime()), seats.c.n, literal(user_id, Integer()),
-                     literal(BOOKED, String(16)), literal(video_token, String(32)),
-                     literal(created, DateTime()))
+    chosen = (select(literal(new_id, Integer()), literal(slot.key, String(32)),
+                     literal(slot.kind, String(16)), literal(starts, DateTime()), seats.c.n,
+                     literal(user_id, Integer()), literal(BOOKED, String(16)),
+                     literal(video_token, String(32)), literal(created, DateTime()))
               .where(seats.c.n.not_in(taken)).order_by(seats.c.n).limit(1))
-    columns = ["slot_key", "kind", "starts_at", "seat", "user_id", "status", "video_token", "created_at"]
+    columns = ["id", "slot_key", "kind", "starts_at", "seat", "user_id", "status", "video_token",
+               "created_at"]
     module = postgresql if dialect == "postgresql" else sqlite
     return (module.insert(Appointment).from_select(columns, chosen).on_conflict_do_nothing()
             .returning(Appointment.id))
@@ -123,12 +131,14 @@ def _take_seat(dialect: str, slot: Slot, user_id: int, video_token: str | None,
 
 async def book(session: AsyncSession, cipher: FieldCipher, slot: Slot, *, user_id: int, reason: str = "",
                video_token: str | None = None, now: dt.datetime) -> Booked:
-    """Takes a seat of `slot` for the user, atomically. The insert comes first (on SQLite it takes the
-    write lock before anything is read), then, if it did nothing, why: the user's own booking or a
-    full slot; a seat taken meanwhile by someone else is retried with the next free one."""
+    """Takes a seat of `slot` for the user, atomically. The number and the insert come first (on SQLite
+    they take the write lock before anything is read), then, if it did nothing, why: the user's own
+    booking or a full slot; a seat taken meanwhile by someone else is retried with the next free one."""
     dialect = session.get_bind().dialect.name
+    number = await next_number(session, CODE_PREFIX)
     for _ in range(slot.capacity + 1):
-        new_id = (await session.execute(_take_seat(dialect, slot, user_id, video_token, now))).scalar()
+        statement = _take_seat(dialect, slot, number, user_id, video_token, now)
+        new_id = (await session.execute(statement)).scalar()
         if new_id is not None:
             appointment = await session.get(Appointment, new_id)
             assert appointment is not None

@@ -2,8 +2,8 @@
 
 What the citizen typed (names, ID numbers, addresses…) is stored as one AES-GCM ciphertext bound to
 the dossier's code; papers are ids of the media store. Codes are `{COMMUNE}-{YYYY}-{NNNNNN}`, numbered
-by a counter row that is bumped in the same transaction as the insert, so they are unique and
-gap-free on SQLite and PostgreSQL alike.
+by a counter row (core/counters.py) that is bumped in the same transaction as the insert, so they
+are unique, never reused and gap-free on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import JSON
 
 from backends.onestop.calendar import VIETNAM, WorkingCalendar
 from backends.onestop.catalogue import Procedure
+from core.counters import Counter, next_number
 from core.crypto import FieldCipher
 from core.models import Base, UTCDateTime, utcnow
 
@@ -62,13 +61,7 @@ class DossierEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
-class DossierCounter(Base):
-    """The last number given per code prefix (`LB-2026`)."""
-
-    __tablename__ = "dossier_counters"
-
-    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
-    value: Mapped[int] = mapped_column(Integer, default=0)
+DossierCounter = Counter  # the code counters live in core now (core/counters.py)
 
 
 # (session, dossier, the new event, the status before it or None for a new dossier)
@@ -80,23 +73,6 @@ class Submission:
     procedure: Procedure
     user_id: int
     values: dict[str, Any]  # the completed form: fields and papers (media ids) together
-
-
-async def next_number(session: AsyncSession, prefix: str) -> int:
-    """Bumps the counter for `prefix` and returns the new value. The UPDATE holds the row's write
-    lock until the transaction ends, so concurrent callers queue behind it and a rollback leaves no gap."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(DossierCounter).values(prefix=prefix, value=0)
-        .on_conflict_do_nothing(index_elements=["prefix"])
-    )
-    bumped = await session.execute(
-        update(DossierCounter).where(DossierCounter.prefix == prefix)
-        .values(value=DossierCounter.value + 1).returning(DossierCounter.value)
-        .execution_options(synchronize_session=False)
-    )
-    return int(bumped.scalar_one())
 
 
 def _values_context(code: str) -> str:

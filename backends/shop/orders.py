@@ -18,8 +18,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backends.onestop.store import next_number
 from backends.shop.catalogue import MILLI, ShopCatalogue
+from core.counters import next_number
 from core.crypto import FieldCipher
 from core.models import Base, UTCDateTime, utcnow
 
@@ -194,6 +194,25 @@ async def mark_paid(session: AsyncSession, code: str, paid_at: dt.datetime) -> O
         order.paid_at = paid_at
         await session.flush()
     return order
+
+
+async def undelivered_of(session: AsyncSession, user_id: int) -> list[Order]:
+    """The buyer's orders still to ship or deliver, oldest first."""
+    query = select(Order).where(Order.user_id == user_id, Order.status.in_(OPEN_STATUSES))
+    rows = await session.scalars(query.order_by(Order.id))
+    return list(rows)
+
+
+async def cancel_for_erasure(session: AsyncSession, order: Order, now: dt.datetime) -> bool:
+    """Cancels an undelivered order of a buyer who erases their data, paid or not (the caller states
+    the refund and tells the seller). What was not shipped goes back to the stock; what is on its way
+    comes back to the seller, who restocks it by hand. False when the order was no longer open."""
+    shipped = order.status == SHIPPED
+    if not await move(session, order, OPEN_STATUSES, CANCELLED, now):
+        return False
+    if not shipped:
+        await release(session, order.product_id, order.quantity_milli)
+    return True
 
 
 async def deidentify(session: AsyncSession, user_id: int) -> int:

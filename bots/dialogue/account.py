@@ -1,5 +1,6 @@
 """The citizen's own account: roles by invite, consent, phone number, and /mydata (see, export,
-withdraw, delete). Admin commands /invite and /revoke live here too."""
+withdraw, delete; the deletion's warning and erasure are in bots/dialogue/erasure.py). Admin commands
+/invite and /revoke live here too."""
 
 from __future__ import annotations
 
@@ -7,20 +8,24 @@ import json
 import re
 from dataclasses import asdict
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from backends.addresses.store import saved_address
 from backends.health.mydata import health_records
+from backends.onestop.catalogue import FORM_PREFIX
+from backends.onestop.mydata import dossiers_of
+from backends.onestop.mydata import export_user as export_dossiers
+from backends.onestop.store import read_values
 from backends.reports.store import export_user as export_reports
-from backends.reports.store import forget_user as forget_reports
-from backends.shop.orders import deidentify, export_orders
-from bots.dialogue.base import Context, Router
+from backends.shop.orders import Order, export_orders, unseal
+from bots.dialogue.base import Context, FlowHandler, Router
+from bots.dialogue.erasure import Erasure
 from bots.dialogue.menu import menu_reply, with_menu
-from core.consent import active_purposes, grant_consent, has_consent, withdraw_consents
+from core.consent import active_purposes, grant_consent, has_consent, purpose_key, withdraw_consents
 from core.identity import GRANTABLE_ROLES, create_invite, redeem_invite, revoke_roles
 from core.media import media_url, store_media
 from core.messages import Button, Reply
-from core.models import Consent, Media, OutboxMessage, User, UserRole
+from core.models import Consent, Media, User, UserRole
 
 _PHONE = re.compile(r"^(?:\+?84|0)([35789]\d{8})$")
 
@@ -95,22 +100,51 @@ async def _phone_of(context: Context, user: User) -> str | None:
     return context.services.cipher.decrypt(user.phone_enc, "users.phone")
 
 
+async def _phones_given(context: Context, user_id: int) -> dict[str, list[str]]:
+    """Phone numbers given in orders and dossiers (all stored sealed), each with where it was given."""
+    given: dict[str, list[str]] = {}
+    orders = await context.session.scalars(select(Order).where(Order.user_id == user_id).order_by(Order.id))
+    for order in orders:
+        phone = unseal(context.services.cipher, order, "phone")
+        if phone:
+            given.setdefault(phone, []).append(order.code)
+    for dossier in await dossiers_of(context.session, user_id):
+        spec = context.services.forms.specs.get(FORM_PREFIX + dossier.procedure_id)
+        names = {f.name for f in spec.fields if f.type == "phone"} if spec else {"phone"}
+        values = read_values(context.services.cipher, dossier)
+        for phone in {str(values[name]) for name in names if values.get(name)}:
+            given.setdefault(phone, []).append(dossier.code)
+    return given
+
+
+async def _phone_line(context: Context, user: User) -> str:
+    """The real state: the account's number (sealed, verified or not), numbers given in orders and
+    dossiers (sealed), or none."""
+    own = await _phone_of(context, user)
+    parts = []
+    if own is not None:
+        parts.append(context.t("mydata.phone.verified" if user.phone_verified else "mydata.phone.saved",
+                               phone=own))
+    for phone, where in (await _phones_given(context, user.id)).items():
+        if phone != own:
+            parts.append(context.t("mydata.phone.given", phone=phone, where=", ".join(where)))
+    return "; ".join(parts) or context.t("mydata.none")
+
+
 async def my_data(context: Context) -> list[Reply]:
     user = await context.session.get(User, context.identity.id)
     assert user is not None
-    phone = await _phone_of(context, user)
     purposes = await active_purposes(context.session, user.id)
     media_count = (await context.session.execute(
         select(func.count()).select_from(Media).where(Media.owner_id == user.id))).scalar_one()
     none = context.t("mydata.none")
-    phone_text = none if phone is None else (
-        context.t("mydata.phone_verified", phone=phone) if user.phone_verified else phone)
     roles = sorted(context.identity.roles - {"citizen"})
+    phone = await _phone_line(context, user)
     text = context.t(
         "mydata.summary", commune=context.services.commune.get("name", ""), user=user.id,
         channel=user.channel, language=user.language,
-        roles=", ".join(_role_label(context, r) for r in roles) or none, phone=phone_text,
-        consents=", ".join(purposes) or none, media=media_count,
+        roles=", ".join(_role_label(context, r) for r in roles) or none, phone=phone,
+        consents=", ".join(context.t(purpose_key(p)) for p in purposes) or none, media=media_count,
         state=context.state.flow if context.state else none,
     )
     buttons = [Button(context.t("mydata.button.export"), "mydata:export")]
@@ -143,6 +177,7 @@ async def _export(context: Context) -> list[Reply]:
         "conversation": {"flow": context.state.flow, "data": context.state.data} if context.state else None,
         "health": await health_records(context.session, context.services.cipher, user.id),
         "orders": await export_orders(context.session, context.services.cipher, user.id),
+        "dossiers": await export_dossiers(context.session, context.services.cipher, user.id),
         "address_code": asdict(saved) if saved else None,
     }
     data = json.dumps(document, ensure_ascii=False, indent=2).encode()
@@ -163,44 +198,21 @@ async def _withdraw(context: Context) -> list[Reply]:
                   (Button(context.t("mydata.button.delete"), "mydata:delete"),))]
 
 
-async def _ask_delete(context: Context) -> list[Reply]:
-    return [Reply(context.t("mydata.delete_confirm"), (
-        Button(context.t("mydata.button.delete_yes"), "mydata:delete-confirm", means="yes"),
-        Button(context.t("mydata.button.keep"), "mydata:keep", means="no"),
-    ))]
+def mydata_buttons(erasure: Erasure) -> FlowHandler:
+    """The /mydata card's buttons: export, withdraw consents, and the two steps of the deletion."""
+    handlers: dict[str, FlowHandler] = {"export": _export, "withdraw": _withdraw, "delete": erasure.ask,
+                                        "delete-confirm": erasure.erase}
 
+    async def mydata_button(context: Context) -> list[Reply]:
+        action = (context.incoming.button or "").partition(":")[2]
+        if action == "keep":
+            return [menu_reply(context, "mydata.kept")]
+        handler = handlers.get(action)
+        if handler is None:
+            return [menu_reply(context, "unknown_button")]
+        return await handler(context)
 
-async def _delete(context: Context) -> list[Reply]:
-    """Erases the user row; the database cascades to roles, sessions, consents, files, state,
-    inbox and address code. Shop orders stay as commercial records without the buyer, address or
-    phone. The audit log keeps only the number, as it always did."""
-    user_id = context.identity.id
-    farewell = context.t("mydata.deleted")
-    await deidentify(context.session, user_id)
-    await context.session.execute(
-        delete(OutboxMessage).where(OutboxMessage.user_id == user_id, OutboxMessage.status != "sent"))
-    reports = await forget_reports(context.session, user_id)  # the reports stay, without the person
-    user = await context.session.get(User, user_id)
-    if user is not None:
-        await context.session.delete(user)
-        await context.session.flush()
-    context.set_state(None)
-    context.extras["user_deleted"] = True  # nothing may be stored for this user after this turn
-    context.audit("mydata.delete", subject=f"user:{user_id}",
-                  detail={"reports": reports} if reports else None)
-    return [Reply(farewell)]
-
-
-async def mydata_button(context: Context) -> list[Reply]:
-    action = (context.incoming.button or "").partition(":")[2]
-    handlers = {"export": _export, "withdraw": _withdraw, "delete": _ask_delete,
-                "delete-confirm": _delete}
-    if action == "keep":
-        return [menu_reply(context, "mydata.kept")]
-    handler = handlers.get(action)
-    if handler is None:
-        return [menu_reply(context, "unknown_button")]
-    return await handler(context)
+    return mydata_button
 
 
 async def contact(context: Context) -> list[Reply]:
@@ -238,5 +250,5 @@ async def consent_button(context: Context) -> list[Reply]:
 def register(router: Router) -> None:
     router.commands.update({"/join": join, "/invite": invite, "/revoke": revoke, "/mydata": my_data})
     router.intents["my_data"] = my_data
-    router.buttons.update({"mydata": mydata_button, "consent": consent_button})
+    router.buttons.update({"mydata": mydata_buttons(Erasure(router)), "consent": consent_button})
     router.media["contact"] = contact

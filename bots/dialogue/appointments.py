@@ -13,6 +13,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+
 from backends.health.appointments import (
     BOOKED,
     Appointment,
@@ -31,7 +33,7 @@ from bots.dialogue.base import Context
 from core import answers
 from core.consent import grant_consent, has_consent
 from core.messages import Button, Reply
-from core.models import User, utcnow
+from core.models import User, UserRole, utcnow
 from core.state import State
 from core.validators import fold
 from nlu.engine import EMERGENCY, OUT_OF_SCOPE, Parse
@@ -64,6 +66,17 @@ _KIND_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 def reminder_key(appointment_id: int) -> str:
     return f"appointment-reminder:{appointment_id}"
+
+
+async def cancel_booking(context: Context, appointment: Appointment, now: dt.datetime) -> bool:
+    """Cancels a booked appointment and withdraws its reminder, in the turn's transaction, audited;
+    False when it was no longer booked. The villager's own cancel and the erasure of their data share it."""
+    if not await cancel(context.session, appointment, now):
+        return False
+    withdrawn = await context.services.outbox.cancel(context.session, reminder_key(appointment.id))
+    context.audit("health.appointment_cancel", subject=f"appointment:{appointment.id}",
+                  detail={"reminder_withdrawn": withdrawn})
+    return True
 
 
 @dataclass
@@ -313,7 +326,12 @@ class AppointmentDesk:
         return [reply]
 
     def _booked_reply(self, context: Context, appointment: Appointment, key: str) -> Reply:
+        video: tuple[Button, ...] = ()
+        if appointment.video_token:
+            video = (Button(context.t("appointments.button.video"), f"{FAMILY}:video:{appointment.id}",
+                            url=self.roster.video_link(appointment.video_token)),)
         return Reply(context.t(key, line=self._describe(context, appointment)), (
+            *video,  # the one link that matters, as a button
             Button(context.t("appointments.button.cancel"), f"{FAMILY}:cancel:{appointment.id}"),
             Button(context.t("appointments.button.mine"), f"{FAMILY}:mine"),
         ))
@@ -367,16 +385,31 @@ class AppointmentDesk:
 
     async def cancel(self, context: Context, raw: str) -> list[Reply]:
         appointment = await self._own(context, raw)
-        if appointment is None or not await cancel(context.session, appointment, self.clock()):
+        if appointment is None or not await cancel_booking(context, appointment, self.clock()):
             return [Reply(context.t("appointments.not_found"), (
                 Button(context.t("appointments.button.mine"), f"{FAMILY}:mine"),))]
-        withdrawn = await context.services.outbox.cancel(context.session, reminder_key(appointment.id))
-        context.audit("health.appointment_cancel", subject=f"appointment:{appointment.id}",
-                      detail={"reminder_withdrawn": withdrawn})
         return [Reply(context.t("appointments.cancelled", code=appointment.code), (
             Button(context.t("appointments.button.new"), f"{FAMILY}:start"),
             Button(context.t("appointments.button.mine"), f"{FAMILY}:mine"),
         ))]
+
+    def describe(self, context: Context, appointment: Appointment, lang: str | None = None) -> str:
+        """One line: code, kind, day and time, place (and the video link of a remote consult)."""
+        return self._describe(context, appointment, lang)
+
+    async def tell_station(self, context: Context, appointment: Appointment, notice: str) -> int:
+        """Every doctor hears, through the outbox, that a booked place is free again (`notice` names the
+        reason; no patient named); returns how many were told."""
+        query = (select(User).join(UserRole, UserRole.user_id == User.id)
+                 .where(UserRole.role == "doctor", User.id != context.identity.id).order_by(User.id))
+        doctors = list((await context.session.execute(query)).scalars())
+        for doctor in doctors:
+            text = context.services.catalogue.t(notice, doctor.language,
+                                                line=self._describe(context, appointment, doctor.language))
+            await context.services.outbox.enqueue(
+                context.session, channel=doctor.channel, chat_id=doctor.external_id, user_id=doctor.id,
+                reply=Reply(text), key=f"appointment-freed:{appointment.id}:{doctor.id}")
+        return len(doctors)
 
     async def button(self, context: Context) -> list[Reply]:
         _, action, arg = [*(context.incoming.button or "").split(":", 2), "", ""][:3]
@@ -399,6 +432,10 @@ class AppointmentDesk:
             return await self.ask_cancel(context, arg)
         if action == "cancel-yes":
             return await self.cancel(context, arg)
+        if action == "video":  # where a channel cannot open a link button: the link, to tap
+            appointment = await self._own(context, arg)
+            if appointment is not None and appointment.video_token:
+                return [Reply(self._describe(context, appointment))]
         return [menu.menu_reply(context, "unknown_button")]
 
     @staticmethod
