@@ -39,7 +39,7 @@ from bots.dialogue import (
 from bots.dialogue import forms as form_flows
 from bots.dialogue import listen as listen_button
 from bots.dialogue.announcements import Scheduler
-from bots.dialogue.base import Dialogue, Router, Services
+from bots.dialogue.base import Context, Dialogue, FlowHandler, Router, Services
 from bots.dialogue.dashboard_link import register as register_dashboard_link
 from bots.dialogue.deadletters import register as register_dead_letters
 from bots.dialogue.dossier_result import result_signer
@@ -55,7 +55,7 @@ from core.db import Database
 from core.forms import load_forms
 from core.i18n import Catalogue
 from core.links import LinkPolicy
-from core.messages import Incoming
+from core.messages import Incoming, Reply
 from core.metrics import CountingAudit, Metrics
 from core.middlewares import (
     AuditMessages,
@@ -105,7 +105,15 @@ def build_router(nlu: NLUService, forms: Forms, procedures: ProcedureCatalogue,
         shop_seller.register(router, products)  # after account: wraps /invite and /join for sellers
     menu.register(router)
     address.register(router)  # after menu: a shared location answers with its address code
+    router.media["location"] = _emergency_place_first(router.desks["health"], router.media["location"])
     return router
+
+
+def _emergency_place_first(desk: health.HealthDesk, otherwise: FlowHandler) -> FlowHandler:
+    """A location shared just after an emergency goes to the doctors before anything else."""
+    async def located(context: Context) -> list[Reply]:
+        return await desk.located(context) or await otherwise(context)
+    return located
 
 
 def load_nlu(settings: Settings) -> EmbeddedNLU:
@@ -199,8 +207,10 @@ class Assistant:
                 await seed_stock(session, desk.shop)
         self.services.keyring.load(self.settings.var_dir / "keys")
         if self.services.keyring.signer is None:
+            # `xaso serve` makes them on its first start before this (bots/demo.py), unless demo data is off.
             log.warning("no signing keys in %s: approved results cannot be signed until an operator "
-                        "runs `xaso keys init`", self.settings.var_dir / "keys")
+                        "runs `xaso keys init` (or starts `xaso serve` with XASO_LOAD_DEMO_DATA on)",
+                        self.settings.var_dir / "keys")
         if self.settings.nlu_backend == "rasa" and self.nlu_session is None:
             self.nlu_session = aiohttp.ClientSession()
             self.router.nlu = nlu_service(self.settings, self.nlu_engine, self.nlu_session, self.metrics)

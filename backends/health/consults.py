@@ -9,11 +9,16 @@ from sqlalchemy import ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.counters import next_number
 from core.crypto import FieldCipher
 from core.models import Base, UTCDateTime, utcnow
 
 OPEN, ANSWERED, CLOSED = "open", "answered", "closed"
 ESCALATION_STEPS = 2  # the next doctor on the roster and staff; then every doctor and staff again
+# Consults are numbered `#N` for doctors, and ids name outbox notices and sealed texts: every id below
+# comes from a counter (core/counters.py), never the database's own, so an erased row's id is never
+# given again (SQLite would). Rows are only ever inserted through the functions of this module.
+CONSULT_NUMBERS, MESSAGE_NUMBERS, ALERT_NUMBERS = "consult", "consult_message", "emergency"
 
 
 class Consult(Base):
@@ -58,6 +63,11 @@ class EmergencyAlert(Base):
     category: Mapped[str] = mapped_column(String(32))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     text_enc: Mapped[str] = mapped_column(Text)
+    # The doctor who took the call (an id kept as history, not a link: an erased account leaves it).
+    handled_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    handled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Where the caller is, once known: "hamlet_id|lat,lon" sealed like the text.
+    place_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 def _ctx(kind: str, row_id: int) -> str:
@@ -85,7 +95,8 @@ async def open_consult(
     now: dt.datetime,
 ) -> Consult:
     consult = Consult(
-        user_id=user_id, who=who, age=age, symptoms_enc="", since_enc="", photo_id=photo_id, created_at=now
+        id=await next_number(session, CONSULT_NUMBERS), user_id=user_id, who=who, age=age, symptoms_enc="",
+        since_enc="", photo_id=photo_id, created_at=now,
     )
     session.add(consult)
     await session.flush()  # the id binds the ciphertexts to this consult
@@ -107,7 +118,8 @@ async def add_message(
     now: dt.datetime | None = None,
 ) -> ConsultMessage:
     message = ConsultMessage(
-        consult_id=consult.id, author=author, author_id=author_id, media_id=media_id, at=now or utcnow()
+        id=await next_number(session, MESSAGE_NUMBERS), consult_id=consult.id, author=author,
+        author_id=author_id, media_id=media_id, at=now or utcnow(),
     )
     session.add(message)
     await session.flush()
@@ -169,7 +181,8 @@ async def record_emergency(
     text: str,
     now: dt.datetime,
 ) -> EmergencyAlert:
-    alert = EmergencyAlert(user_id=user_id, channel=channel, category=category, at=now, text_enc="")
+    alert = EmergencyAlert(id=await next_number(session, ALERT_NUMBERS), user_id=user_id, channel=channel,
+                           category=category, at=now, text_enc="")
     session.add(alert)
     await session.flush()
     alert.text_enc = seal(cipher, text, "emergency", alert.id)

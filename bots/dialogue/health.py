@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -22,6 +23,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backends.addresses.hamlets import Hamlets
+from backends.addresses.plus_codes import decode
+from backends.addresses.store import saved_address
 from backends.health.appointments import link_doctor, links
 from backends.health.consults import (
     ANSWERED,
@@ -35,6 +39,7 @@ from backends.health.consults import (
     open_consult_of,
     queue_position,
     record_emergency,
+    seal,
     unanswered_since,
     unseal,
     waiting,
@@ -79,6 +84,21 @@ _CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("poisoning", ("ngo doc", "thuoc sau", "uong thuoc", "poison")),
     ("bite", ("ran", "can", "bite")),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where an emergency caller is: their hamlet (may be "") and a point."""
+
+    hamlet_id: str
+    lat: float
+    lon: float
+
+    def dump(self) -> str:
+        return f"{self.hamlet_id}|{self.lat:.6f},{self.lon:.6f}"
+
+    def map_url(self) -> str:
+        return f"https://www.openstreetmap.org/?mlat={self.lat:.6f}&mlon={self.lon:.6f}#map=17/{self.lat:.6f}/{self.lon:.6f}"
 
 
 def category_of(text: str) -> str:
@@ -136,6 +156,10 @@ class HealthDesk:
     async def emergency(self, context: Context) -> list[Reply]:
         replies = await menu.emergency(context)  # the 115 instruction first, whatever happens next
         await self.alert(context, context.incoming.text or "")
+        first = replies[0]
+        # Where the caller is lets the station come: asked at once, one tap on phones that share it.
+        replies[0] = dataclasses.replace(first, text=f"{first.text}\n{context.t('health.share_location')}",
+                                         request_location=True)
         return replies
 
     async def alert(self, context: Context, text: str) -> None:
@@ -155,6 +179,7 @@ class HealthDesk:
             now=now,
         )
         context.audit("health.emergency", subject=f"emergency:{alert.id}", detail={"category": category})
+        place = await self._known_place(context, alert)
         t = context.services.catalogue.t
         for user, roles in (await _holders(context.session, ("doctor", "staff", "admin"))).items():
             if "admin" in roles and len(roles) == 1:
@@ -166,12 +191,9 @@ class HealthDesk:
                 channel=context.incoming.channel,
                 at=_moment(now),
                 category=t(f"health.category.{category}", user.language),
-            )
-            buttons = (
-                (Button(t("health.alert.read", user.language), f"{FAMILY}:alert:{alert.id}"),)
-                if "doctor" in roles
-                else ()
-            )
+            ) + "\n" + self._place_line(context.services, user.language, place)
+            buttons = self._alert_buttons(context.services, user.language, alert.id) \
+                if "doctor" in roles else ()
             await _send(
                 context.services,
                 context.session,
@@ -201,6 +223,105 @@ class HealthDesk:
             )
         ]
 
+    @staticmethod
+    def _alert_buttons(services: Services, lang: str, alert_id: int) -> tuple[Button, ...]:
+        t = services.catalogue.t
+        return (Button(t("health.alert.read", lang), f"{FAMILY}:alert:{alert_id}"),
+                Button(t("health.alert.take", lang), f"{FAMILY}:take:{alert_id}"),
+                Button(t("health.alert.reply", lang), f"{FAMILY}:alert-reply:{alert_id}"))
+
+    async def _known_place(self, context: Context, alert: EmergencyAlert) -> Place | None:
+        """The caller's saved address code and hamlet, if they ever shared a location; kept on the alert."""
+        saved = await saved_address(context.session, context.services.cipher, alert.user_id)
+        if saved is None:
+            return None
+        lat, lon = decode(saved.code).centre
+        place = Place(saved.hamlet_id or "", lat, lon)
+        alert.place_enc = seal(context.services.cipher, place.dump(), "emergency-place", alert.id)
+        return place
+
+    @staticmethod
+    def _place_line(services: Services, lang: str, place: Place | None) -> str:
+        t = services.catalogue.t
+        if place is None:
+            return t("health.alert.place_unknown", lang)
+        hamlet = Hamlets.from_commune(services.commune).get(place.hamlet_id)
+        name = hamlet.name if hamlet else t("shop.outside_commune", lang)
+        return t("health.alert.place", lang, hamlet=name, map=place.map_url())
+
+    async def located(self, context: Context) -> list[Reply] | None:
+        """A location shared soon after an emergency goes to the doctors and staff at once."""
+        shared = context.incoming.location
+        if shared is None:
+            return None
+        since = self.clock() - dt.timedelta(seconds=ALERT_WINDOW_SECONDS * 3)
+        alert = (await context.session.execute(
+            select(EmergencyAlert).where(EmergencyAlert.user_id == context.identity.id,
+                                         EmergencyAlert.at >= since)
+            .order_by(EmergencyAlert.id.desc()).limit(1))).scalar_one_or_none()
+        if alert is None:
+            return None
+        hamlet = Hamlets.from_commune(context.services.commune).locate(shared.lat, shared.lon)
+        place = Place(hamlet.id if hamlet else "", shared.lat, shared.lon)
+        alert.place_enc = seal(context.services.cipher, place.dump(), "emergency-place", alert.id)
+        context.audit("health.emergency_place", subject=f"emergency:{alert.id}")
+        t = context.services.catalogue.t
+        for user, roles in (await _holders(context.session, ("doctor", "staff"))).items():
+            text = t("health.alert.located", user.language, id=alert.id, patient=alert.user_id,
+                     place=self._place_line(context.services, user.language, place))
+            buttons = self._alert_buttons(context.services, user.language, alert.id) \
+                if "doctor" in roles else ()
+            where = f"{round(shared.lat * 1e4)}:{round(shared.lon * 1e4)}"
+            await _send(context.services, context.session, user, Reply(text, buttons),
+                        f"emergency-place:{alert.id}:{where}:{user.id}")
+        return [Reply(context.t("health.location_sent"))]
+
+    async def take_alert(self, context: Context, alert_id: int) -> list[Reply]:
+        """A doctor takes the call: the others see who did, so nobody waits for someone else."""
+        alert = await context.session.get(EmergencyAlert, alert_id)
+        if alert is None:
+            return [Reply(context.t("health.alert.not_found", id=alert_id))]
+        if alert.handled_by is not None and alert.handled_by != context.identity.id:
+            taken = await self._doctor_name(context, alert.handled_by)
+            return [Reply(context.t("health.alert.already_taken", id=alert.id, doctor=taken,
+                                    at=_moment(alert.handled_at or alert.at)))]
+        if alert.handled_by is None:
+            alert.handled_by, alert.handled_at = context.identity.id, self.clock()
+            context.audit("health.emergency_take", subject=f"emergency:{alert.id}")
+            name = await self._doctor_name(context, context.identity.id)
+            t = context.services.catalogue.t
+            for user in await _holders(context.session, ("doctor", "staff")):
+                if user.id != context.identity.id:
+                    notice = t("health.alert.taken_notice", user.language, id=alert.id, doctor=name)
+                    await _send(context.services, context.session, user, Reply(notice),
+                                f"emergency-taken:{alert.id}:{user.id}")
+        return [Reply(context.t("health.alert.taken", id=alert.id, patient=alert.user_id),
+                      (Button(context.t("health.alert.reply"), f"{FAMILY}:alert-reply:{alert.id}"),))]
+
+    async def _doctor_name(self, context: Context, user_id: int) -> str:
+        linked = await links(context.session) if self.roster is not None else {}
+        roster_id = next((doctor for doctor, account in linked.items() if account == user_id), None)
+        doctor = self.roster.doctor(roster_id) if self.roster is not None and roster_id else None
+        return doctor.name if doctor is not None else f"BS#{user_id}"
+
+    async def answer_alert(self, context: Context, alert_id: int, text: str) -> list[Reply]:
+        """The doctor writes to the caller: the message goes out as a consult (sealed, audited) that the
+        caller can answer, and the doctor has taken the call."""
+        alert = await context.session.get(EmergencyAlert, alert_id)
+        if alert is None:
+            return [Reply(context.t("health.alert.not_found", id=alert_id))]
+        consult = await open_consult_of(context.session, alert.user_id)
+        if consult is None:
+            told = unseal(context.services.cipher, alert.text_enc, "emergency", alert.id)
+            consult = await open_consult(context.session, context.services.cipher, user_id=alert.user_id,
+                                         who="emergency", age=0, symptoms=told, since=_moment(alert.at),
+                                         photo_id=None, now=self.clock())
+            context.audit("health.consult_open", subject=f"consult:{consult.id}",
+                          detail={"emergency": alert.id})
+        if alert.handled_by is None:
+            alert.handled_by, alert.handled_at = context.identity.id, self.clock()
+        return await self._answer(context, str(consult.id), text)
+
     # -- the villager
 
     async def ask(self, context: Context) -> list[Reply]:
@@ -221,6 +342,16 @@ class HealthDesk:
         return await self.forms.start(context, FORM, then=FORM)
 
     async def consent_button(self, context: Context) -> list[Reply]:
+        _, action, argument = [*(context.incoming.button or "").split(":", 2), "", ""][:3]
+        if action == "reply":  # the villager answers the doctor: their next messages go to that consult
+            consult = await context.session.get(Consult, _number(argument) or 0)
+            if consult is None or consult.user_id != context.identity.id or consult.status == CLOSED:
+                return [menu.menu_reply(context, "health.consult_over")]
+            context.set_state(State(FLOW, {"id": consult.id}))
+            # Writing back to the doctor is the villager's own choice to share: recorded as consent.
+            if await grant_consent(context.session, context.identity.id, "health"):
+                context.audit("consent.granted", detail={"purpose": "health", "via": "reply_doctor"})
+            return [Reply(context.t("health.reply_prompt", id=consult.id))]
         answer = (context.incoming.button or "").split(":")[-1]
         if answer != "yes":
             context.audit("consent.declined", detail={"purpose": "health"})
@@ -472,6 +603,8 @@ class HealthDesk:
             return None  # the role was taken back meanwhile: nothing is sent
         if answers.is_cancel(text):
             return [Reply(context.t("health.answer_cancelled"))]
+        if "alert" in context.state.data:
+            return await self.answer_alert(context, int(context.state.data["alert"]), text)
         return await self._answer(context, str(context.state.data.get("id", "")), text)
 
     async def _answer(self, context: Context, raw: str, text: str) -> list[Reply]:
@@ -495,12 +628,12 @@ class HealthDesk:
         context.audit("health.consult_answer", subject=f"consult:{found.id}", detail={"message": message.id})
         patient = await context.session.get(User, found.user_id)
         if patient is not None:
-            notice = context.services.catalogue.t(
-                "health.notify.answer", patient.language, id=found.id, text=text
-            )
-            await _send(
-                context.services, context.session, patient, Reply(notice), f"consult-answer:{message.id}"
-            )
+            t = context.services.catalogue.t
+            notice = t("health.notify.answer", patient.language, id=found.id, text=text)
+            reply_button = Button(t("health.button.reply_doctor", patient.language),
+                                  f"{PUBLIC_FAMILY}:reply:{found.id}")
+            await _send(context.services, context.session, patient, Reply(notice, (reply_button,)),
+                        f"consult-answer:{message.id}")
         return [Reply(context.t("health.answered", id=found.id, patient=found.user_id))]
 
     async def close(self, context: Context, raw: str | None = None) -> list[Reply]:
@@ -534,6 +667,12 @@ class HealthDesk:
                           (Button(context.t("health.button.cancel_answer"), f"{FAMILY}:queue"),))]
         if number is not None and action == "close":
             return await self.close(context, str(number))
+        if number is not None and action == "take":
+            return await self.take_alert(context, number)
+        if number is not None and action == "alert-reply":
+            context.set_state(State(COMPOSE_FLOW, {"alert": number}))
+            return [Reply(context.t("health.alert.reply_prompt", id=number),
+                          (Button(context.t("health.button.cancel_answer"), f"{FAMILY}:queue"),))]
         if action == "today" and self.appointments is not None:
             return await self.appointments.today(context)
         if action == "iam" and self.roster is not None and (doctor := self.roster.doctor(raw)) is not None:

@@ -122,3 +122,44 @@ async def test_an_order_for_a_seller_without_an_account_goes_to_the_staff(client
     assert "/paid DH-" in notice["text"] and "0912345678" in notice["text"]
     orders = (await (await client.get("/api/stats")).json())["sections"]["orders"]
     assert orders["figures"]["seller_unreachable"] == 1 and "seller_unreachable" in orders["alerts"]
+
+
+async def test_a_doctor_takes_an_emergency_sees_the_place_and_writes_to_the_caller(
+        client: TestClient) -> None:
+    assistant = client.app[ASSISTANT]
+    first = await ChatSession.open(client)
+    await first.say(f"/join {await invite(client, 'doctor')}")
+    second = await ChatSession.open(client)
+    await second.say(f"/join {await invite(client, 'doctor')}")
+    caller = await Villager.open(client)
+    answer = await caller.say("cuu voi, bo toi bi dau nguc kho tho")
+    assert answer[0]["kind"] == "emergency" and answer[0]["request_location"] is True
+
+    alerts = await wait_for_pushes(assistant, first,
+                                   lambda found: any("KHẨN CẤP" in n["text"] for n in found))
+    alert = next(n for n in alerts if "KHẨN CẤP" in n["text"])
+    assert "chưa rõ" in alert["text"]
+    data = [b["data"] for b in alert["buttons"]]
+    alert_id = data[0].rsplit(":", 1)[1]
+    assert data == [f"doctor:alert:{alert_id}", f"doctor:take:{alert_id}", f"doctor:alert-reply:{alert_id}"]
+
+    sent = await caller.chat.send({"location": {"lat": 21.675, "lon": 105.59}})  # in Xóm Kèm
+    assert "Đã gửi vị trí" in texts(sent["replies"])
+    located = await wait_for_pushes(assistant, first, lambda found: any("vừa gửi vị trí" in n["text"]
+                                                                           for n in found))
+    place = next(n for n in located if "vừa gửi vị trí" in n["text"])["text"]
+    assert "Xóm Kèm" in place and "openstreetmap.org/?mlat=21.675000&mlon=105.590000" in place
+
+    assert "Bạn đã nhận ca" in texts(await first.press(f"doctor:take:{alert_id}"))
+    told = await wait_for_pushes(assistant, second, lambda found: any("đã có" in n["text"] for n in found))
+    assert any(f"#{alert_id}" in n["text"] and "đã có" in n["text"] for n in told)
+    assert "đã có" in texts(await second.press(f"doctor:take:{alert_id}"))  # taken: not twice
+
+    await first.press(f"doctor:alert-reply:{alert_id}")
+    assert "Đã gửi câu trả lời" in texts(await first.say("Tôi đang tới, cho bác nằm nghỉ, nới lỏng áo"))
+    notices = await wait_for_pushes(assistant, caller.chat, lambda found: any("nới lỏng áo" in n["text"]
+                                                                              for n in found))
+    message = next(n for n in notices if "nới lỏng áo" in n["text"])
+    reply_button = next(b["data"] for b in message["buttons"] if b["data"].startswith("health:reply:"))
+    await caller.press(reply_button)
+    assert "đã chuyển" in texts(await caller.say("bac da do hon, dang nam nghi")).lower()
