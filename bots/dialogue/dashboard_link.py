@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from bots.dashboard.store import Lifetimes, create_link
 from bots.dialogue.base import Context, Router
-from core.messages import Reply
+from core.messages import Button, Reply
 from core.models import User
 
 
@@ -22,7 +22,9 @@ async def dashboard_link(context: Context) -> list[Reply]:
     key = f"dashboard-link:{context.services.hasher.digest(token)[:32]}"
     await context.services.outbox.enqueue(
         context.session, channel=user.channel, chat_id=user.external_id, user_id=user.id,
-        reply=Reply(context.t("dashboard.link.message", url=url, minutes=minutes)), key=key)
+        reply=Reply(context.t("dashboard.link.message", url=url, minutes=minutes),
+                    (Button(context.t("dashboard.link.button"), "dashboard:login", url=url),)),
+        key=key)  # the link in the text for every channel, and as the message's one button
     context.audit("dashboard.link", outcome="ok", detail={"minutes": minutes})
     return [Reply(context.t("dashboard.link.sent", minutes=minutes))]
 

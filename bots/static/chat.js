@@ -347,6 +347,17 @@
 
     var buttons = entry.buttons;
     var actions = [];
+    var copies = entry.copy;  /* first: what to paste into a banking app */
+    if (copies && copies.length) {
+      for (var c = 0; c < copies.length; c++) {
+        var item = copies[c];
+        if (!item || typeof item.value !== 'string') continue;
+        var cp = el('button', 'xaso-action xaso-copy', String(item.label || item.value));
+        cp.type = 'button';
+        cp.setAttribute('data-copy', item.value);
+        actions.push(cp);
+      }
+    }
     if (buttons && buttons.length) {
       for (var i = 0; i < buttons.length; i++) {
         var b = buttons[i];
@@ -373,17 +384,6 @@
         btn.setAttribute('data-data', buttonDataAttr(data));
         btn.xasoData = data;
         actions.push(btn);
-      }
-    }
-    var copies = entry.copy;
-    if (copies && copies.length) {
-      for (var c = 0; c < copies.length; c++) {
-        var item = copies[c];
-        if (!item || typeof item.value !== 'string') continue;
-        var cp = el('button', 'xaso-action xaso-copy', String(item.label || item.value));
-        cp.type = 'button';
-        cp.setAttribute('data-copy', item.value);
-        actions.push(cp);
       }
     }
     if (entry.request_location) {

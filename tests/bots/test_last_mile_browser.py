@@ -4,7 +4,9 @@ an open form without disturbing it. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -15,6 +17,7 @@ from bots.server import create_app
 from core.config import Settings
 from core.db import Database
 from nlu.engine import NLUEngine
+from tests.bots.test_shop_purchase_e2e import _data_dir
 from tests.support.browser import CHROMIUM_FLAGS, artifact, chromium_path
 
 
@@ -80,5 +83,56 @@ async def test_links_in_messages_can_be_tapped(live_server: str) -> None:
             assert await video.count() >= 1
             assert await video.first.get_attribute("target") == "_blank"
             await page.screenshot(path=str(artifact("webchat-links.png")), full_page=True)
+        finally:
+            await browser.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def shop_server(settings: Settings, database: Database, nlu_engine: NLUEngine,
+                      tmp_path: Path) -> AsyncIterator[str]:
+    """The server with commune.yml's bank account set, so that VietQR is offered."""
+    port = free_port()  # links in messages (the QR image) point at this very server
+    with_bank = settings.model_copy(update={"data_dir": _data_dir(tmp_path),
+                                            "public_url": f"http://127.0.0.1:{port}"})
+    server = TestServer(create_app(Assistant.build(with_bank, nlu=nlu_engine, database=database)),
+                        host="127.0.0.1", port=port)
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+async def test_a_transfer_on_the_same_phone_reads_in_lines_with_copy_buttons(shop_server: str) -> None:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        try:
+            page = await browser.new_page(viewport={"width": 360, "height": 740}, locale="vi-VN")
+            await page.goto(f"{shop_server}/chat")
+            await page.locator(".xaso-bubble.xaso-bot").first.wait_for(timeout=15_000)
+            for line in ("mua 2 can che bup", "nha ong tu, xom kem", "0912345678"):
+                await say(page, line)
+            await page.locator(".xaso-button[data-data='shop:pay:vietqr']").last.click()
+            await page.locator(".xaso-button[data-data^='shop:confirm:']").last.wait_for(timeout=15_000)
+            await say(page, "dong y")
+            await page.locator(".xaso-copy").first.wait_for(timeout=15_000)
+            transfer = page.locator(".xaso-bubble.xaso-bot", has_text="Số tài khoản")
+            text = await transfer.last.inner_text()
+            assert "3100205123456" in text and "000201" not in text
+            copies = page.locator(".xaso-copy")
+            assert await copies.count() == 3
+            values = [await copies.nth(i).get_attribute("data-copy") for i in range(3)]
+            assert values[0] == "3100205123456" and values[2].endswith("thanh toan")
+            await copies.first.click()
+            await page.locator(".xaso-copy[data-copied]").first.wait_for(timeout=5_000)
+            assert "Đã chép" in await copies.first.inner_text()
+            qr = page.locator(".xaso-bubble img.xaso-image").last  # the QR, for another phone
+            await qr.scroll_into_view_if_needed()
+            assert await qr.evaluate("img => img.complete && img.naturalWidth > 100")
+            await page.screenshot(path=str(artifact("webchat-vietqr.png")), full_page=True)
         finally:
             await browser.close()
