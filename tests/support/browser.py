@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Page, async_playwright
 
 from core.config import REPO_ROOT
 
@@ -30,3 +35,28 @@ def chromium_path() -> str:
 def artifact(name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
+
+
+@asynccontextmanager
+async def live_server(app: web.Application, port: int | None = None) -> AsyncIterator[str]:
+    """The app served on loopback (on `port` when links in messages must point at it); its address."""
+    server = TestServer(app, host="127.0.0.1", **({"port": port} if port else {}))
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+@asynccontextmanager
+async def phone_page(url: str) -> AsyncIterator[Page]:
+    """The web chat at `url` on a 360×740 phone screen, once its greeting has come."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        try:
+            page = await browser.new_page(viewport={"width": 360, "height": 740}, locale="vi-VN")
+            await page.goto(url)
+            await page.locator(".xaso-bubble.xaso-bot").first.wait_for(timeout=15_000)
+            yield page
+        finally:
+            await browser.close()
