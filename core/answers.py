@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal
 
 Meaning = Literal["yes", "no", "skip", "cancel", "back"]
@@ -47,6 +48,7 @@ _PUNCTUATION = re.compile(r"(?<!\d)[.,]|[.,](?!\d)|[!?;:\"“”'()\[\]…]+")
 _SPACES = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=8192)
 def strip_marks(text: str) -> str:
     """Lower case, no tone or vowel marks, đ → d, spaces collapsed."""
     decomposed = unicodedata.normalize("NFD", text.lower())
@@ -54,10 +56,12 @@ def strip_marks(text: str) -> str:
     return _SPACES.sub(" ", bare).strip()
 
 
+@lru_cache(maxsize=8192)
 def has_marks(text: str) -> bool:
     return strip_marks(text) != _SPACES.sub(" ", text.lower()).strip()
 
 
+@lru_cache(maxsize=8192)  # labels and synonyms come back every turn
 def words(text: str) -> str:
     """The text as comparable words: NFC, lower case, emoji and punctuation gone, abbreviations
     expanded, letters typed three times squeezed ("okkk" → "ok"). Diacritics are kept."""
@@ -320,8 +324,13 @@ class Choice:
     synonyms: tuple[str, ...] = ()
     means: str | None = None  # Meaning, or "rating:N"
 
-    def names(self) -> set[str]:
-        return {words(name) for name in (*self.labels, *self.synonyms) if words(name)}
+    def names(self) -> frozenset[str]:
+        return _names(self.labels, self.synonyms)
+
+
+@lru_cache(maxsize=4096)
+def _names(labels: tuple[str, ...], synonyms: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(said for said in (words(name) for name in (*labels, *synonyms)) if said)
 
 
 def _same(typed: str, name: str) -> bool:

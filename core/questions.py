@@ -24,6 +24,7 @@ from core.models import OfferedChoices, utcnow
 # A pushed question ("is it fixed?", a rating) may be answered days later; a direct one is the turn's.
 PUSHED_LIFETIME = timedelta(days=7)
 REPLY_LIFETIME = timedelta(hours=12)
+REFRESH_AFTER = timedelta(hours=1)  # the same question asked again is rewritten at most this often
 MAX_CHOICES = 40
 
 
@@ -34,19 +35,37 @@ class Offered:
     pushed: tuple[Choice, ...]
     pushed_at: datetime | None
 
+    def asks_again(self, buttons: Sequence[Button], now: datetime) -> bool:
+        """Whether `buttons` are the question already recorded, recently enough to need no new write
+        (most turns end on the same menu)."""
+        if self.pushed_at is not None and (self.reply_at is None or self.pushed_at > self.reply_at):
+            return False  # a notice came since: this answer must become the latest question again
+        if not buttons:
+            return not self.reply
+        fresh = self.reply_at is not None and now - self.reply_at < REFRESH_AFTER
+        return fresh and self.reply == _load(_dump(buttons))
+
     def latest(self, now: datetime) -> tuple[Choice, ...]:
         """The most recent question still open: the last answer's, or a notice pushed since."""
         reply = self.reply if self.reply_at and now - self.reply_at < REPLY_LIFETIME else ()
         pushed = self.pushed if self.pushed_at and now - self.pushed_at < PUSHED_LIFETIME else ()
-        if pushed and (not reply or (self.pushed_at and self.reply_at and self.pushed_at > self.reply_at)):
-            return pushed
-        return reply
+        # An answer given since the notice, even one asking nothing, closes the notice's question.
+        answered_since = self.reply_at is not None and self.pushed_at is not None \
+            and self.reply_at >= self.pushed_at
+        return reply if not pushed or answered_since else pushed
+
+
+# Buttons that ask nothing: the main menu and «🔊 Nghe». A reply offering only these leaves no question
+# open (typed, the menu's words go to the NLU, which knows them), and most turns end on it: no write.
+NOT_A_QUESTION = ("menu:", "listen:")
 
 
 def last_buttons(replies: Sequence[Reply]) -> tuple[Button, ...]:
-    """The question of a turn is its last message with buttons."""
+    """The question of a turn: its last message with buttons, unless those only offer the menu."""
     for reply in reversed(replies):
         if reply.buttons:
+            if all(button.data.startswith(NOT_A_QUESTION) for button in reply.buttons):
+                return ()
             return reply.buttons
     return ()
 
@@ -86,8 +105,7 @@ async def remember(session: AsyncSession, user_id: int, buttons: Sequence[Button
                    now: datetime | None = None) -> None:
     """The buttons of this turn's answer (none: no question is open any more)."""
     dumped = _dump(buttons)
-    at = (now or utcnow()) if dumped else None
-    await _upsert(session, user_id, {"reply": dumped or None, "reply_at": at})
+    await _upsert(session, user_id, {"reply": dumped or None, "reply_at": now or utcnow()})
 
 
 async def remember_push(session: AsyncSession, user_id: int, buttons: Sequence[Button],

@@ -297,8 +297,7 @@ class Dialogue:
         started = time.perf_counter()
         state = await load_state(turn.session, turn.identity.id, self.services.cipher)
         context = Context(turn, self.services, state=state)
-        if turn.incoming.kind == "text":
-            context.offered = await offered(turn.session, turn.identity.id)
+        context.offered = await offered(turn.session, turn.identity.id)
         replies = await self.router.route(context)
         for finish in self.router.finishers:
             replies = await finish(context, replies)
@@ -319,7 +318,8 @@ class Dialogue:
         if context.extras.get("user_deleted"):
             return  # the farewell of an erased account: there is no one to ask
         buttons = last_buttons(replies)
-        known = context.offered
-        if not buttons and (context.incoming.kind == "text" and (known is None or not known.reply)):
-            return  # nothing was open and nothing is asked: no write
+        if context.offered is not None and context.offered.asks_again(buttons, utcnow()):
+            return  # the same question as last time, recently: nothing to write
+        if not buttons and context.offered is None:
+            return  # nothing was open and nothing is asked
         await remember(context.session, context.identity.id, buttons)

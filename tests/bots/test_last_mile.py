@@ -163,3 +163,15 @@ async def test_a_doctor_takes_an_emergency_sees_the_place_and_writes_to_the_call
     reply_button = next(b["data"] for b in message["buttons"] if b["data"].startswith("health:reply:"))
     await caller.press(reply_button)
     assert "đã chuyển" in texts(await caller.say("bac da do hon, dang nam nghi")).lower()
+
+
+async def test_a_notice_answered_later_is_no_longer_the_open_question(client: TestClient) -> None:
+    """«Sự việc đã được khắc phục chưa?» pushed, then the villager talks of something else: a later
+    «co» answers what was asked last, not the old notice."""
+    from tests.bots.test_typed_answers import fix_answer, report_fixed
+
+    v = await Villager.open(client)
+    await report_fixed(v)
+    await v.say("xin chao")  # the menu: the newest question
+    await v.say("co")
+    assert await fix_answer(v, []) == "?"  # the report is still waiting for its answer
