@@ -8,8 +8,9 @@ from aiohttp.test_utils import TestClient
 
 from bots.server import ASSISTANT
 from core.config import Settings
+from tests.bots.test_consult import doctor_joins
 from tests.bots.test_dossier_chat import jpeg
-from tests.bots.test_roles_and_invites import invite
+from tests.bots.test_reports import staff_joins
 from tests.bots.test_typed_answers import Villager
 from tests.support.chat import ChatSession, button_data, texts, wait_for_pushes
 from tests.support.dashboard import logged_in_staff
@@ -63,8 +64,7 @@ async def test_the_115_answer_has_call_buttons(client: TestClient) -> None:
 
 
 async def test_staff_hear_of_a_new_dossier_at_once_and_help_shows_their_desk(client: TestClient) -> None:
-    official = await ChatSession.open(client)
-    await official.say(f"/join {await invite(client, 'staff')}")
+    official = await staff_joins(client)
     desk = await official.say("/help")
     assert "/dossiers" in texts(desk) and "/approve" in texts(desk)
     assert {"dossier-admin:queue", "report-admin:list"} <= set(button_data(desk))
@@ -92,8 +92,7 @@ async def test_staff_hear_of_a_new_dossier_at_once_and_help_shows_their_desk(cli
 
 
 async def test_a_doctor_answers_and_closes_a_consult_with_buttons(client: TestClient) -> None:
-    doctor = await ChatSession.open(client)
-    await doctor.say(f"/join {await invite(client, 'doctor')}")
+    doctor = await doctor_joins(client)
     parent = await Villager.open(client)
     for line in ("cho toi hoi bac si", "dong y", "con toi", "2 tuoi", "chau ho va so mui", "tu hom qua",
                  "khong co", "gui di"):
@@ -127,10 +126,7 @@ async def test_an_order_for_a_seller_without_an_account_goes_to_the_staff(client
 async def test_a_doctor_takes_an_emergency_sees_the_place_and_writes_to_the_caller(
         client: TestClient) -> None:
     assistant = client.app[ASSISTANT]
-    first = await ChatSession.open(client)
-    await first.say(f"/join {await invite(client, 'doctor')}")
-    second = await ChatSession.open(client)
-    await second.say(f"/join {await invite(client, 'doctor')}")
+    first, second = await doctor_joins(client), await doctor_joins(client)
     caller = await Villager.open(client)
     answer = await caller.say("cuu voi, bo toi bi dau nguc kho tho")
     assert answer[0]["kind"] == "emergency" and answer[0]["request_location"] is True

@@ -30,7 +30,7 @@ from tests.bots.shop_support import confirm_button, order_until_summary, pushed_
 from tests.bots.test_appointments import MONDAY_MORNING, REMOTE_TUESDAY, set_clock
 from tests.bots.test_consult import ask_about_child, doctor_joins
 from tests.bots.test_dossier_chat import fill_fields, open_birth_form, send_papers_and_confirm
-from tests.bots.test_roles_and_invites import invite
+from tests.bots.test_reports import staff_joins
 from tests.support.chat import ChatSession, button_data, texts
 
 SELLER = "htx_che_la_bang"
@@ -41,12 +41,6 @@ ORDER = re.compile(r"DH-\d{6}")
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"rate_limit_burst": 400, "rate_limit_per_minute": 1200})
-
-
-async def staff_joins(client: TestClient) -> ChatSession:
-    official = await ChatSession.open(client)
-    assert "cán bộ" in texts(await official.say(f"/join {await invite(client, 'staff')}"))
-    return official
 
 
 async def paid_order(client: TestClient, buyer: ChatSession, seller: ChatSession) -> str:
