@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backends.health.consults import CLOSED as CONSULT_CLOSED
 from backends.health.consults import OPEN as CONSULT_OPEN
 from backends.health.consults import Consult
-from backends.onestop.calendar import VIETNAM
 from backends.onestop.store import STATUSES as DOSSIER_STATUSES
 from backends.onestop.store import Dossier
 from backends.onestop.workflow import OPEN_STATUSES as DOSSIER_OPEN
 from backends.reports import queries as reports
 from core.models import AuditEntry, User
+from core.timezones import VIETNAM
 
 start_of_day = reports.start_of_day  # "today" for /stats and the dashboard alike: midnight in Vietnam
 

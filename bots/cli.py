@@ -63,7 +63,7 @@ async def _chat(args: argparse.Namespace) -> int:
     assistant = Assistant.build(_settings())
     await assistant.start()
     try:
-        await ConsoleChat(assistant, args.user).run()
+        await ConsoleChat(assistant.handle, assistant.services.outbox, args.user).run()
     finally:
         await assistant.close()
     return 0
@@ -123,15 +123,17 @@ async def _with_database(action: Callable[[Any], Coroutine[Any, Any, int]], migr
 
 
 async def _invite(args: argparse.Namespace) -> int:
+    from bots.services.assembly import grantable_roles
     from core.audit import AuditLog
     from core.crypto import Hasher
-    from core.identity import GRANTABLE_ROLES, create_invite
+    from core.identity import create_invite
 
     args.role = args.role.lower()
-    if args.role not in GRANTABLE_ROLES:
-        print(f"unknown role {args.role!r}; choose one of: {', '.join(GRANTABLE_ROLES)}", file=sys.stderr)
-        return 2
     settings = _settings()
+    roles = grantable_roles(settings.data_dir)  # as the services declare them
+    if args.role not in roles:
+        print(f"unknown role {args.role!r}; choose one of: {', '.join(roles)}", file=sys.stderr)
+        return 2
     if args.seller is not None:  # tied to one seller of data/products.yml (bots/shop_cli.py)
         from bots.shop_cli import invite_seller
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
-from bots.assistant import Assistant
+from bots.channels.base import Handler
 from core.messages import Contact, Incoming, Location, Reply
+from core.outbox import Outbox
 
 CHANNEL = "console"
 
@@ -35,8 +36,9 @@ class ConsoleChat:
     per_chat_rate = float("inf")
     global_rate = float("inf")
 
-    def __init__(self, assistant: Assistant, user: str, out: TextIO = sys.stdout) -> None:
-        self.assistant = assistant
+    def __init__(self, handle: Handler, outbox: Outbox, user: str, out: TextIO = sys.stdout) -> None:
+        self.handle = handle
+        self.outbox = outbox
         self.user = user
         self.out = out
         self.buttons: list[str] = []
@@ -49,7 +51,7 @@ class ConsoleChat:
             self.out.flush()
 
     def to_incoming(self, line: str) -> Incoming:
-        common = {"channel": CHANNEL, "chat_id": self.user, "user_id": self.user}
+        common: dict[str, Any] = {"channel": CHANNEL, "chat_id": self.user, "user_id": self.user}
         stripped = line.strip()
         if stripped.isdigit() and 1 <= int(stripped) <= len(self.buttons):
             return Incoming(**common, button=self.buttons[int(stripped) - 1])
@@ -64,7 +66,7 @@ class ConsoleChat:
         return Incoming(**common, text=line)
 
     async def say(self, line: str) -> list[Reply]:
-        outcome = await self.assistant.handle(self.to_incoming(line))
+        outcome = await self.handle(self.to_incoming(line))
         self.buttons = [button.data for reply in outcome.replies for button in reply.buttons]
         number = 1
         for reply in outcome.replies:
@@ -74,7 +76,7 @@ class ConsoleChat:
 
     async def run(self, stdin: TextIO = sys.stdin) -> None:
         stop = asyncio.Event()
-        pushed = asyncio.create_task(self.assistant.services.outbox.run(self, stop))
+        pushed = asyncio.create_task(self.outbox.run(self, stop))
         loop = asyncio.get_running_loop()
         self.out.write("Xã Số — trợ lý xã. Gõ tin nhắn rồi Enter; số để bấm nút; Ctrl-D để thoát.\n")
         await self.say("/start")

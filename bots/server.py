@@ -1,35 +1,36 @@
-"""The aiohttp application: health, metrics, media, the web chat, and the outbox senders, with a
-graceful shutdown that lets the outbox finish what is due."""
+"""The aiohttp application: health, metrics, media, the configured channels (bots/channels/registry.py:
+the web chat always, Telegram and the Zalo modes when their credentials are set), the pages and hooks,
+and the outbox senders, with a graceful shutdown that lets the outbox finish what is due."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import aiohttp
 from aiohttp import web
 
 from backends.onestop.catalogue import load_catalogue
 from bots.assistant import Assistant
+from bots.channels.base import Channel, ChannelKit
+from bots.channels.registry import configured_channels
 from bots.dashboard.figures import Registry
 from bots.dashboard.registry import default_registry
 from bots.dashboard.web import Dashboard
 from bots.demo import ensure_signing_keys, load_demo_data
-from bots.dialogue.health import run_escalation
-from bots.hooks import HookReceiver
-from bots.loudspeaker_feed import LoudspeakerFeed
-from bots.onestop_in import OnestopInbound
+from bots.hooks.onestop_in import OnestopInbound
+from bots.hooks.receiver import HookReceiver
+from bots.hooks.stripe_webhook import StripeWebhook
 from bots.onestop_out import make_sender, outbound_secret
-from bots.pay_page import PayPage
-from bots.shop_web import ProductPhotos
-from bots.stripe_webhook import StripeWebhook
-from bots.telegram.channel import RequestFactory, TelegramChannel
-from bots.verify import VerifyPages
-from bots.webchat import WebChat, WebInboxSender, error, json_response
-from bots.zalo.bot_channel import BotChannel
-from bots.zalo.oa_channel import OAChannel
+from bots.pages.loudspeaker_feed import LoudspeakerFeed
+from bots.pages.pay_page import PayPage
+from bots.pages.shop_web import ProductPhotos
+from bots.pages.verify import VerifyPages
+from bots.telegram.channel import RequestFactory
+from bots.web_json import error, json_response
+from core.config import Settings
 from core.media import link_is_valid, media_bytes
 from core.models import Media
 from core.outbox import ChannelSender
@@ -37,9 +38,7 @@ from core.public_url import agree_on_public_url
 
 log = logging.getLogger(__name__)
 ASSISTANT = web.AppKey("assistant", Assistant)
-TELEGRAM = web.AppKey("telegram", TelegramChannel)
-ZALO_OA = web.AppKey("zalo_oa", OAChannel)
-ZALO_BOT = web.AppKey("zalo_bot", BotChannel)
+CHANNELS = web.AppKey("channels", dict[str, Channel])  # by name: "web", "telegram", "zalo", "zalobot"
 SHUTDOWN_FLUSH_SECONDS = 10.0
 
 
@@ -118,14 +117,18 @@ async def home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/chat")
 
 
-def senders(assistant: Assistant, telegram: TelegramChannel | None = None,
-            hooks_session: aiohttp.ClientSession | None = None,
-            zalo: tuple[OAChannel | BotChannel, ...] = ()) -> list[ChannelSender]:
-    found: list[ChannelSender] = [WebInboxSender(assistant)]
-    if telegram is not None:
-        found.append(telegram.sender)
-    found.extend(channel.sender for channel in zalo)
-    onestop = make_sender(assistant.settings, hooks_session) if hooks_session is not None else None
+def channel_kit(assistant: Assistant) -> ChannelKit:
+    """What channels are given: the assistant's `handle` and the services they use, not the assistant."""
+    services = assistant.services
+    return ChannelKit(settings=assistant.settings, database=assistant.database, handle=assistant.handle,
+                      outbox=services.outbox, catalogue=services.catalogue, hasher=services.hasher,
+                      cipher=services.cipher, audit=services.audit, metrics=assistant.metrics)
+
+
+def senders(channels: Iterable[Channel], settings: Settings,
+            hooks_session: aiohttp.ClientSession | None = None) -> list[ChannelSender]:
+    found = [channel.sender for channel in channels if channel.sender is not None]
+    onestop = make_sender(settings, hooks_session) if hooks_session is not None else None
     if onestop is not None:
         found.append(onestop)
     return found
@@ -141,29 +144,20 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         log.warning(disagreement)
     if assistant.settings.load_demo_data:
         await load_demo_data(assistant)
-    telegram = app.get(TELEGRAM)
-    if telegram is not None:
-        await telegram.start()
-    zalo = tuple(channel for channel in (app.get(ZALO_OA), app.get(ZALO_BOT)) if channel is not None)
-    for channel in zalo:
+    channels = list(app[CHANNELS].values())
+    for channel in channels:
         await channel.start()
     stop = asyncio.Event()
     # Signed POSTs to the provincial one-stop system (bots/onestop_out.py), when configured.
     hooks_session = aiohttp.ClientSession() if outbound_secret(assistant.settings) else None
-    channel_senders = senders(assistant, telegram, hooks_session, zalo)
+    channel_senders = senders(channels, assistant.settings, hooks_session)
     outbox = assistant.services.outbox
     tasks = [asyncio.create_task(outbox.run(sender, stop), name=f"outbox-{sender.name}")
              for sender in channel_senders]
-    desk = assistant.router.desks["health"]  # late consults alert staff and the other doctors
-    escalation = run_escalation(assistant.database, assistant.services, stop, desk=desk)
-    tasks.append(asyncio.create_task(escalation, name="consult-escalation"))
-    scheduler = assistant.router.desks["announce"]  # scheduled announcements, published when due
-    tasks.append(asyncio.create_task(scheduler.run(assistant.database, assistant.services, stop),
-                                     name="announcements"))
+    # The services' own loops: late consults escalated, scheduled announcements published when due.
+    tasks.extend(asyncio.create_task(run, name=name) for name, run in assistant.background(stop))
     yield
-    if telegram is not None:
-        await telegram.stop_receiving()
-    for channel in zalo:
+    for channel in channels:
         await channel.stop_receiving()
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -171,9 +165,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await outbox.flush(sender, SHUTDOWN_FLUSH_SECONDS)
     if hooks_session is not None:
         await hooks_session.close()
-    if telegram is not None:
-        await telegram.close()
-    for channel in zalo:
+    for channel in channels:
         await channel.close()
     await assistant.close()
 
@@ -181,38 +173,30 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None = None,
                dashboard: Registry | None = None) -> web.Application:
     """`telegram_request` makes the HTTP client python-telegram-bot uses (tests pass a loopback-only one);
-    the Telegram channel is on when XASO_TELEGRAM_TOKEN is set. `dashboard` is what the staff dashboard
-    shows (bots/dashboard/registry.py by default)."""
+    the Telegram channel is on when XASO_TELEGRAM_TOKEN is set (bots/channels/registry.py). `dashboard` is
+    what the staff dashboard shows (bots/dashboard/registry.py by default)."""
     app = web.Application(middlewares=[timed, json_errors],
                           client_max_size=assistant.settings.max_request_bytes)
     app[ASSISTANT] = assistant
-    if assistant.settings.telegram_token is not None:
-        telegram = TelegramChannel(assistant, telegram_request)
-        app[TELEGRAM] = telegram
-        app.add_routes(telegram.routes())
-    settings = assistant.settings
-    if settings.zalo_app_id and settings.zalo_oa_secret is not None:  # Zalo OA: POST /zalo/webhook
-        app[ZALO_OA] = OAChannel(assistant)
-        app.add_routes(app[ZALO_OA].routes())
-    if settings.zalo_bot_token is not None:  # Zalo Bot API: POST /zalo/bot/webhook, or polling
-        app[ZALO_BOT] = BotChannel(assistant)
-        app.add_routes(app[ZALO_BOT].routes())
+    channels = configured_channels(channel_kit(assistant), telegram_request=telegram_request)
+    app[CHANNELS] = {channel.name: channel for channel in channels}
+    for channel in channels:
+        app.add_routes(channel.routes())
     app.add_routes([
         web.get("/healthz", healthz),
         web.get("/metrics", metrics),
         web.get("/media/{media_id}", media),
-        *WebChat(assistant).routes(),
         *VerifyPages(assistant).routes(),
-        *Dashboard(assistant, dashboard or default_registry()).routes(),
+        *Dashboard(assistant, dashboard or default_registry(assistant.assembly)).routes(),
         *PayPage(assistant).routes(),
         *StripeWebhook(assistant).routes(),
         *LoudspeakerFeed(assistant).routes(),
         *HookReceiver(assistant, {"onestop": OnestopInbound(
             assistant.services, load_catalogue(assistant.settings.data_dir / "procedures.yml"))}).routes(),
     ])
-    shop = assistant.router.desks.get("shop")
-    if shop is not None:
-        app.add_routes(ProductPhotos(shop.shop, assistant.settings.data_dir / "products").routes())
+    if assistant.kit.products is not None:
+        photos = ProductPhotos(assistant.kit.products, assistant.settings.data_dir / "products")
+        app.add_routes(photos.routes())
     app.router.add_get("/", home)
     app.cleanup_ctx.append(_lifecycle)
     return app

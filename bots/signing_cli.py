@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, TextIO
 
 from cryptography import x509
 
-from backends.onestop.calendar import VIETNAM
 from core.config import Settings
 from core.signing import (
     KeyImportError,
@@ -24,6 +23,7 @@ from core.signing import (
     verify_url,
 )
 from core.signing.verify import REASON_SUMMARY
+from core.timezones import VIETNAM
 
 if TYPE_CHECKING:
     from core.signing.pdf import PdfVerification

@@ -1,5 +1,7 @@
 """The web chat channel: the page at /chat and its JSON API (sessions with Bearer tokens, messages,
-and notifications pushed later through the outbox)."""
+and notifications pushed later through the outbox). Always on; its answers come back in the HTTP
+response, so the pipeline pushes nothing for it (no outbox prefix): only later notices go through the
+outbox, into the user's inbox that the page polls."""
 
 from __future__ import annotations
 
@@ -10,14 +12,18 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bots.assistant import Assistant
-from core.crypto import FieldCipher
+from bots.channels.base import Handler
+from bots.web_json import error, json_response
+from core.config import Settings
+from core.crypto import FieldCipher, Hasher
+from core.db import Database
+from core.i18n import Catalogue
 from core.messages import Attachment, Contact, Incoming, Location, Reply
 from core.models import ChatSession, User, WebInboxMessage
 from core.outbox import SendError
@@ -39,24 +45,19 @@ STATUS_CODES = {"rate_limited": 429, "too_long": 413, "unknown_user": 401}
 SESSION_CACHE_SECONDS = 30.0
 
 
-def json_response(data: Any, status: int = 200) -> web.Response:
-    # Vietnamese stays readable and about half the size of \u escapes: cheap phones, slow links.
-    return web.json_response(data, status=status, dumps=_dumps)
-
-
-def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-
-def error(status: int, code: str, message: str) -> web.Response:
-    return json_response({"error": code, "message": message}, status=status)
-
-
 class WebChat:
-    def __init__(self, assistant: Assistant) -> None:
-        self.assistant = assistant
-        self.catalogue = assistant.services.catalogue
-        settings = assistant.settings
+    name: ClassVar[str] = CHANNEL
+    outbox_prefix: ClassVar[str | None] = None  # answers in the response
+
+    def __init__(self, settings: Settings, handle: Handler, *, database: Database, catalogue: Catalogue,
+                 hasher: Hasher, cipher: FieldCipher) -> None:
+        self.settings = settings
+        self.handle = handle
+        self.database = database
+        self.catalogue = catalogue
+        self.hasher = hasher
+        self.cipher = cipher
+        self.sender = WebInboxSender(database, cipher)
         # Session creation is cheap to call and makes a user row: limit it per client address.
         self.session_limiter = KeyedLimiter(rate=settings.web_sessions_per_minute / 60.0,
                                             capacity=settings.web_sessions_burst)
@@ -64,7 +65,7 @@ class WebChat:
         # harmless, since the pipeline refuses a web user who no longer exists.
         self.sessions = TTLCache[WebUser](SESSION_CACHE_SECONDS, max_items=50_000)
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[web.AbstractRouteDef]:
         return [
             web.get("/chat", self.page),
             web.post("/api/chat/sessions", self.create_session),
@@ -72,6 +73,15 @@ class WebChat:
             web.get("/api/chat/messages", self.pushed_messages),
             web.static("/static", STATIC_DIR),
         ]
+
+    async def start(self) -> None:
+        pass  # nothing to reach: villagers come to us
+
+    async def stop_receiving(self) -> None:
+        pass  # each answer is made inside its own request
+
+    async def close(self) -> None:
+        pass
 
     async def page(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "chat.html", headers=PAGE_HEADERS)
@@ -87,11 +97,11 @@ class WebChat:
         language = language if language in ("vi", "en") else "vi"
         token = secrets.token_urlsafe(32)
         external_id = uuid.uuid4().hex
-        async with self.assistant.database.session() as session:
+        async with self.database.session() as session:
             user = User(channel=CHANNEL, external_id=external_id, language=language)
             session.add(user)
             await session.flush()
-            session.add(ChatSession(token_hash=self.assistant.services.hasher.digest(token), user_id=user.id))
+            session.add(ChatSession(token_hash=self.hasher.digest(token), user_id=user.id))
         return json_response({"token": token, "user_id": external_id})
 
     async def _authenticate(self, request: web.Request) -> WebUser | None:
@@ -99,11 +109,11 @@ class WebChat:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
-        digest = self.assistant.services.hasher.digest(token.strip())
+        digest = self.hasher.digest(token.strip())
         cached = self.sessions.get(digest)
         if cached is not None:
             return cached
-        async with self.assistant.database.session() as session:
+        async with self.database.session() as session:
             query = select(User.id, User.external_id, User.language).join(
                 ChatSession, ChatSession.user_id == User.id).where(ChatSession.token_hash == digest)
             row = (await session.execute(query)).first()
@@ -125,7 +135,7 @@ class WebChat:
         parsed = self._incoming(body, user, lang)
         if isinstance(parsed, web.Response):
             return parsed
-        outcome = await self.assistant.handle(parsed)
+        outcome = await self.handle(parsed)
         return self._respond(outcome)
 
     def _respond(self, outcome: Outcome) -> web.Response:
@@ -151,7 +161,7 @@ class WebChat:
             "language": lang,
         }
         try:
-            return Incoming(**common, **_payload(kinds[0], body[kinds[0]], self.assistant.settings))
+            return Incoming(**common, **_payload(kinds[0], body[kinds[0]], self.settings))
         except _TooLarge:
             return error(413, "too_large", self._t("web.too_large", lang))
         except (TypeError, ValueError, KeyError, binascii.Error):
@@ -164,13 +174,12 @@ class WebChat:
         after_text = request.query.get("after", "0")
         if not after_text.isdigit():
             return error(400, "bad_request", self._t("web.bad_shape", user.language))
-        async with self.assistant.database.session() as session:
+        async with self.database.session() as session:
             rows = (await session.execute(
                 select(WebInboxMessage).where(WebInboxMessage.user_id == user.id,
                                               WebInboxMessage.id > int(after_text))
                 .order_by(WebInboxMessage.id).limit(INBOX_PAGE))).scalars()
-            cipher = self.assistant.services.cipher
-            messages = [{"id": row.id, **open_inbox(cipher, row.payload, row.outbox_key).to_json()}
+            messages = [{"id": row.id, **open_inbox(self.cipher, row.payload, row.outbox_key).to_json()}
                         for row in rows]
         return json_response({"messages": messages})
 
@@ -186,7 +195,7 @@ class _TooLarge(ValueError):
     pass
 
 
-def _payload(kind: str, value: Any, settings: Any) -> dict[str, Any]:
+def _payload(kind: str, value: Any, settings: Settings) -> dict[str, Any]:
     """The typed field of `Incoming` for one API body; raises on anything malformed."""
     if kind == "text":
         if not isinstance(value, str):
@@ -241,9 +250,9 @@ class WebInboxSender:
     per_chat_rate = float("inf")
     global_rate = float("inf")
 
-    def __init__(self, assistant: Assistant) -> None:
-        self.database = assistant.database
-        self.cipher = assistant.services.cipher
+    def __init__(self, database: Database, cipher: FieldCipher) -> None:
+        self.database = database
+        self.cipher = cipher
 
     async def send(self, chat_id: str, reply: Reply, key: str) -> None:
         async with self.database.session() as session:

@@ -20,6 +20,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
+from core.text import fold, has_marks
+
 Meaning = Literal["yes", "no", "skip", "cancel", "back"]
 
 # --- normalising ------------------------------------------------------------------------------------
@@ -45,20 +47,6 @@ _PRONOUNS = frozenset({
 })  # fmt: skip
 _EMOJI_AND_MARKS = re.compile(r"[^\w\s/:.,\-+'%]", re.UNICODE)
 _PUNCTUATION = re.compile(r"(?<!\d)[.,]|[.,](?!\d)|[!?;:\"“”'()\[\]…]+")
-_SPACES = re.compile(r"\s+")
-
-
-@lru_cache(maxsize=8192)
-def strip_marks(text: str) -> str:
-    """Lower case, no tone or vowel marks, đ → d, spaces collapsed."""
-    decomposed = unicodedata.normalize("NFD", text.lower())
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("đ", "d")
-    return _SPACES.sub(" ", bare).strip()
-
-
-@lru_cache(maxsize=8192)
-def has_marks(text: str) -> bool:
-    return strip_marks(text) != _SPACES.sub(" ", text.lower()).strip()
 
 
 @lru_cache(maxsize=8192)  # labels and synonyms come back every turn
@@ -71,12 +59,12 @@ def words(text: str) -> str:
     text = re.sub(r"([^\W\d_])\1{2,}", r"\1", text)
     expanded = " ".join(_CHAT_WORDS.get(word, word) for word in text.split())
     # Typed without marks, the expansions stay without them: "ko biet" is "khong biet", not mixed.
-    return expanded if has_marks(text) else strip_marks(expanded)
+    return expanded if has_marks(text) else fold(expanded)
 
 
 # Typed without marks, a word's bare letters may be another word: "co" is có, "ba" three, "ong" bee.
-_BARE_PARTICLES = frozenset(strip_marks(p) for p in _PARTICLES) - {"ho"}
-_BARE_PRONOUNS = frozenset(strip_marks(p) for p in _PRONOUNS) - {"co", "ba", "ong", "con"}
+_BARE_PARTICLES = frozenset(fold(p) for p in _PARTICLES) - {"ho"}
+_BARE_PRONOUNS = frozenset(fold(p) for p in _PRONOUNS) - {"co", "ba", "ong", "con"}
 
 
 def soft_words(text: str) -> str:
@@ -102,12 +90,12 @@ class Phrases:
     def __init__(self, phrases: Iterable[str]) -> None:
         normalised = {words(p) for p in phrases if p.strip()}
         self.exact = frozenset(normalised)
-        self.folded = frozenset(strip_marks(p) for p in normalised)
+        self.folded = frozenset(fold(p) for p in normalised)
 
     def __contains__(self, text: object) -> bool:
         if not isinstance(text, str):
             return False
-        return (text in self.exact) if has_marks(text) else (strip_marks(text) in self.folded)
+        return (text in self.exact) if has_marks(text) else (fold(text) in self.folded)
 
     def starts(self, text: str) -> str | None:
         """The longest phrase that ``text`` begins with (whole words), or None."""
@@ -192,7 +180,7 @@ _DIGITS = {
 }  # fmt: skip
 # Without diacritics, "nam" is năm (5) and "tu" tư (4); "mot" một, "bon" bốn. Ambiguous bare words
 # ("ba" = three or father) only count inside a number phrase or as the whole answer.
-_FOLDED_DIGITS = {strip_marks(word): value for word, value in _DIGITS.items() }
+_FOLDED_DIGITS = {fold(word): value for word, value in _DIGITS.items() }
 _HUNDRED = {"trăm", "tram", "hundred"}
 _THOUSAND = {"nghìn", "nghin", "ngàn", "ngan", "thousand"}
 _HALF = {"rưỡi", "ruoi", "rưởi"}
@@ -212,7 +200,7 @@ def _spelled(tokens: Sequence[str]) -> tuple[Decimal, int] | None:
     "bảy mươi hai" → 72, "hai trăm linh năm" → 205, "hai rưỡi" → 2.5, "mười lăm" → 15."""
     total, current, used, seen = 0, 0, 0, False
     for index, word in enumerate(tokens):
-        folded = strip_marks(word)
+        folded = fold(word)
         if word == "mười" or word == "ten" or (folded == "muoi" and not has_marks(word)
                                                 and not (seen and current % 10)):
             current += 10
@@ -224,7 +212,7 @@ def _spelled(tokens: Sequence[str]) -> tuple[Decimal, int] | None:
             total += (current or 1) * 1000
             current = 0
         elif (digit := _digit(word)) is not None:
-            if seen and current % 10 != 0 and strip_marks(tokens[index - 1]) not in ("linh", "le"):
+            if seen and current % 10 != 0 and fold(tokens[index - 1]) not in ("linh", "le"):
                 break  # "hai ba" is two numbers, not 23
             current += digit
         elif seen and folded in _HALF:
@@ -262,12 +250,12 @@ def number(text: str) -> Decimal | None:
         assert match is not None
         value = Decimal(match.group(0).replace(",", "."))
         tail = token[match.end():]
-        after = [strip_marks(t) for t in tokens[tokens.index(token) + 1:][:2]]
+        after = [fold(t) for t in tokens[tokens.index(token) + 1:][:2]]
         if tail in ("r", "ruoi", "rưỡi") or any(word in _HALF for word in after):
             value += Decimal("0.5")
         return value
     kept = [t for t in tokens if t not in _NUMBER_FILLERS]
-    if len(kept) == 1 and strip_marks(kept[0]) in _HALF_ALONE:
+    if len(kept) == 1 and fold(kept[0]) in _HALF_ALONE:
         return Decimal("0.5")
     if not kept:
         return None
@@ -334,21 +322,21 @@ def _names(labels: tuple[str, ...], synonyms: tuple[str, ...]) -> frozenset[str]
 
 
 def _same(typed: str, name: str) -> bool:
-    return typed == name if has_marks(typed) else strip_marks(typed) == strip_marks(name)
+    return typed == name if has_marks(typed) else fold(typed) == fold(name)
 
 
 def _within(typed: str, name: str) -> bool:
     """``typed`` is a run of whole words of ``name`` ("tra cuu" in "tra cứu hồ sơ")."""
     if has_marks(typed):
         return f" {typed} " in f" {name} "
-    return f" {strip_marks(typed)} " in f" {strip_marks(name)} "
+    return f" {fold(typed)} " in f" {fold(name)} "
 
 
 def _holds(typed: str, name: str) -> bool:
     """``name`` is a run of whole words of ``typed`` ("tiền mặt khi nhận hàng" in what was typed)."""
     if has_marks(typed):
         return f" {name} " in f" {typed} "
-    return f" {strip_marks(name)} " in f" {strip_marks(typed)} "
+    return f" {fold(name)} " in f" {fold(typed)} "
 
 
 def choose(text: str, choices: Sequence[Choice], *, numbered: bool = False) -> Choice | None:

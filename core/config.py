@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import warnings
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Old setting → the one that replaced it. The old one is still read (when the new one is not set), with
+# a warning, so that an existing .env keeps working.
+RENAMED = {"telegram_inbox_workers": "inbox_workers", "telegram_inbox_keep_days": "inbox_keep_days"}
 
 
 def url_port(url: str) -> int | None:
@@ -55,10 +59,9 @@ class Settings(BaseSettings):
     telegram_per_chat_rate: float = 1.0
     telegram_group_per_minute: float = 20.0
     telegram_global_rate: float = 30.0
-    # Updates are stored before Telegram gets its 200, handled by a few workers (one chat at a time
-    # each, in order), and done ones kept this many days.
-    telegram_inbox_workers: int = Field(default=4, ge=1, le=64)
-    telegram_inbox_keep_days: float = Field(default=3.0, gt=0)
+    # Deprecated: XASO_INBOX_WORKERS and XASO_INBOX_KEEP_DAYS, since every channel shares the inbox.
+    telegram_inbox_workers: int | None = Field(default=None, ge=1, le=64)
+    telegram_inbox_keep_days: float | None = Field(default=None, gt=0)
     zalo_app_id: str | None = None
     zalo_app_secret: SecretStr | None = None
     zalo_oa_secret: SecretStr | None = None
@@ -90,6 +93,11 @@ class Settings(BaseSettings):
     # Standard Webhooks out: new dossiers and status changes are POSTed here, signed with
     # hook_secrets["onestop"]; off while either is unset.
     onestop_webhook_url: str | None = None
+
+    # Webhook channels (Telegram, Zalo OA, Zalo Bot) store each event before the platform gets its 200;
+    # a few workers handle them (one chat at a time each, in order), and done ones are kept this many days.
+    inbox_workers: int = Field(default=4, ge=1, le=64)
+    inbox_keep_days: float = Field(default=3.0, gt=0)
 
     # Policy knobs (SECURITY.md): per-user token bucket, input limits, outbox retries.
     rate_limit_per_minute: int = 30
@@ -137,6 +145,20 @@ class Settings(BaseSettings):
         if value is not None and not re.match(r"https?://[^\s/]+", value):
             raise ValueError("XASO_ONESTOP_WEBHOOK_URL must be an http(s) URL")
         return value or None
+
+    @model_validator(mode="after")
+    def _renamed(self) -> Settings:
+        for old, new in RENAMED.items():
+            value = getattr(self, old)
+            if value is None:
+                continue
+            if new in self.model_fields_set:
+                advice = f"XASO_{new.upper()} is set too and wins"
+            else:
+                setattr(self, new, value)
+                advice = f"use XASO_{new.upper()}"
+            warnings.warn(f"XASO_{old.upper()} is deprecated: {advice}", FutureWarning, stacklevel=2)
+        return self
 
     @property
     def public_url_is_set(self) -> bool:

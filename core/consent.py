@@ -3,7 +3,10 @@ stored, recorded with its time, withdrawable at any time."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import Consent, utcnow
@@ -33,10 +36,10 @@ async def grant_consent(session: AsyncSession, user_id: int, purpose: str) -> bo
 
 
 async def withdraw_consents(session: AsyncSession, user_id: int) -> int:
-    result = await session.execute(
+    result = cast(CursorResult[Any], await session.execute(
         update(Consent).where(Consent.user_id == user_id, Consent.withdrawn_at.is_(None))
         .values(withdrawn_at=utcnow())
-    )
+    ))
     return result.rowcount or 0
 
 

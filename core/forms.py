@@ -22,6 +22,7 @@ import yaml
 from core import answers, validators
 from core.i18n import DEFAULT_LANGUAGE, Catalogue, LocalText, local
 from core.messages import Button, Incoming, Reply
+from core.text import fold
 from core.validators import Invalid, Option, Result, Valid, Value
 
 __all__ = [
@@ -377,7 +378,7 @@ _EDIT_WORDS = frozenset({"sua", "sua lai", "chinh sua", "edit"})
 
 
 def _command_word(text: str) -> str:
-    return validators.fold(text).strip(" .!?,;:")
+    return fold(text).strip(" .!?,;:")
 
 
 def _parse_button(data: str) -> _Action:
@@ -587,7 +588,7 @@ class FormRunner:
         if word in _EDIT_WORDS or answer is False:
             return _Action("edit")
         for number, spec in enumerate(self.spec.fields, 1):
-            labels = {validators.fold(label) for label in (spec.label or spec.prompt).values()}
+            labels = {fold(label) for label in (spec.label or spec.prompt).values()}
             if word == str(number) or word in labels:
                 return _Action("edit_field", spec.name)
         return _Action("input")

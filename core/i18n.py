@@ -40,6 +40,10 @@ class Catalogue:
             raise ValueError(f"no {DEFAULT_LANGUAGE}/*.yml in {directory}")
         return cls(strings)
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self._strings)
+
     def t(self, key: str, lang: str | None = None, **params: Any) -> str:
         lang = lang if lang in self._strings else DEFAULT_LANGUAGE
         template = self._strings[lang].get(key) or self._strings[DEFAULT_LANGUAGE].get(key)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,8 +17,10 @@ from core.crypto import Hasher
 from core.i18n import DEFAULT_LANGUAGE
 from core.models import Invite, User, UserRole, utcnow
 
-ROLES = ("citizen", "staff", "doctor", "seller", "admin")
-GRANTABLE_ROLES = ("staff", "doctor", "seller", "admin")
+# Which roles exist is declared by the services (bots/dialogue/service.py `Role`); core only keeps
+# names well formed. Everyone holds "citizen", which is never granted.
+CITIZEN = "citizen"
+_ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{1,31}")
 INVITE_LIFETIME = timedelta(days=7)
 _SEEN_EVERY = timedelta(minutes=5)
 
@@ -57,7 +62,7 @@ async def find_user(session: AsyncSession, channel: str, external_id: str) -> Id
     now = utcnow()
     if now - last_seen_at > _SEEN_EVERY:
         await session.execute(update(User).where(User.id == user_id).values(last_seen_at=now))
-    roles = {"citizen", *(row.role for row in rows if row.role is not None)}
+    roles = {CITIZEN, *(row.role for row in rows if row.role is not None)}
     return Identity(user_id, channel, external_id, language, frozenset(roles))
 
 
@@ -91,9 +96,13 @@ async def mark_unreachable(session: AsyncSession, channel: str, external_id: str
         .values(unreachable=True).returning(User.id))).scalar_one_or_none()
 
 
+def _check_role(role: str) -> None:
+    if role == CITIZEN or not _ROLE_NAME.fullmatch(role):
+        raise ValueError(f"not a role that can be granted: {role!r}")
+
+
 async def grant_role(session: AsyncSession, user_id: int, role: str, granted_by: str) -> bool:
-    if role not in GRANTABLE_ROLES:
-        raise ValueError(f"unknown role {role!r}")
+    _check_role(role)
     existing = await session.get(UserRole, (user_id, role))
     if existing is not None:
         return False
@@ -106,14 +115,13 @@ async def revoke_roles(session: AsyncSession, user_id: int, role: str | None = N
     query = delete(UserRole).where(UserRole.user_id == user_id)
     if role is not None:
         query = query.where(UserRole.role == role)
-    result = await session.execute(query)
+    result = cast(CursorResult[Any], await session.execute(query))
     return result.rowcount or 0
 
 
 async def create_invite(session: AsyncSession, hasher: Hasher, role: str, created_by: str,
                         lifetime: timedelta = INVITE_LIFETIME) -> str:
-    if role not in GRANTABLE_ROLES:
-        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(GRANTABLE_ROLES)}")
+    _check_role(role)
     code = "-".join(secrets.token_hex(3).upper() for _ in range(3))
     session.add(Invite(code_hash=hasher.digest(code), role=role, created_by=created_by,
                        expires_at=utcnow() + lifetime))
@@ -142,10 +150,10 @@ async def redeem_invite(session: AsyncSession, hasher: Hasher, code: str, user_i
     if invite.expires_at < now:
         return InviteOutcome(False, reason="expired")
     # Conditional update: of two concurrent redeemers only one changes the row.
-    claimed = await session.execute(
+    claimed = cast(CursorResult[Any], await session.execute(
         update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None))
         .values(used_at=now, used_by=user_id)
-    )
+    ))
     if not claimed.rowcount:
         return InviteOutcome(False, reason="used")
     await grant_role(session, user_id, invite.role, granted_by=f"invite:{invite.id}")

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Any, cast
 
 from sqlalchemy import delete
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.crypto import FieldCipher, Hasher
@@ -38,7 +40,7 @@ def media_bytes(item: Media, cipher: FieldCipher) -> bytes:
 
 
 async def delete_media_of(session: AsyncSession, owner_id: int) -> int:
-    result = await session.execute(delete(Media).where(Media.owner_id == owner_id))
+    result = cast(CursorResult[Any], await session.execute(delete(Media).where(Media.owner_id == owner_id)))
     return result.rowcount or 0
 
 

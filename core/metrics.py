@@ -1,14 +1,14 @@
 """Prometheus figures of one running service, in a registry of its own (no global state).
 
 Besides the pipeline's own series, services are counted from what they audit: `CountingAudit`
-wraps the pipeline's audit sink and turns the actions listed in `SERVICE_EVENTS` (outcome ok) into
+wraps the pipeline's audit sink and turns the actions the services declared (outcome ok) into
 `xaso_service_events_total{service,event}`, so a flow only has to audit what it does. What is
 audited outside the pipeline (the announcement scheduler, the Stripe webhook) is passed to
 `Metrics.count_audited` by its writer."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -16,38 +16,16 @@ from core.pipeline import AuditScalar, AuditSink
 
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
-# audit action → (service, event). A dossier's transition is counted by the status it moved to.
-SERVICE_EVENTS: dict[str, tuple[str, str]] = {
-    "dossier.submit": ("onestop", "submitted"),
-    "dossier.answer": ("onestop", "answered"),
-    "dossier.signed": ("onestop", "signed"),
-    "health.emergency": ("health", "emergencies"),
-    "health.consult_open": ("health", "consults_opened"),
-    "health.consult_answer": ("health", "consult_answers"),
-    "health.consult_close": ("health", "consults_closed"),
-    "report.open": ("reports", "opened"),
-    "report.link": ("reports", "linked"),
-    "report.assign": ("reports", "assigned"),
-    "report.resolve": ("reports", "resolved"),
-    "report.confirm": ("reports", "confirmed"),
-    "report.reopen": ("reports", "reopened"),
-    "shop.order": ("shop", "orders_placed"),
-    "shop.payment_confirm": ("shop", "orders_paid"),  # cash or transfer, confirmed by the seller
-    "shop.payment_settled": ("shop", "orders_paid"),  # card, from the Stripe webhook
-    "shop.shipped": ("shop", "orders_shipped"),
-    "shop.delivered": ("shop", "orders_delivered"),
-    "shop.cancel": ("shop", "orders_cancelled"),
-    "announce.published": ("announcements", "published"),  # now, or by the scheduler at its time
-    "announce.scheduled": ("announcements", "scheduled"),
-    "role.join": ("account", "roles_joined"),
-    "mydata.export": ("account", "exports"),
-    "mydata.delete": ("account", "deletions"),
-}
-_DOSSIER_MOVES = frozenset({"processing", "needs_info", "approved", "rejected", "delivered"})
+# How an audited action is counted: a fixed event name, or one read from the entry's detail (a
+# dossier's transition is counted by the status it moved to; None: not counted).
+EventName = str | Callable[[Mapping[str, AuditScalar] | None], str | None]
+# audit action → (service label, event), declared by the services (bots/dialogue/service.py).
+ServiceEvents = Mapping[str, tuple[str, EventName]]
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, events: ServiceEvents | None = None) -> None:
+        self.events: ServiceEvents = events or {}
         self.registry = CollectorRegistry()
         self.messages = Counter("xaso_messages", "Messages handled by the pipeline",
                                 ["channel", "status"], registry=self.registry)
@@ -83,14 +61,13 @@ class Metrics:
     def count_audited(self, action: str, outcome: str, detail: Mapping[str, AuditScalar] | None) -> None:
         if outcome != "ok":
             return
-        if action == "dossier.transition":
-            moved = str((detail or {}).get("to"))
-            if moved in _DOSSIER_MOVES:
-                self.service_events.labels(service="onestop", event=moved).inc()
+        found = self.events.get(action)
+        if found is None:
             return
-        found = SERVICE_EVENTS.get(action)
-        if found is not None:
-            self.service_events.labels(service=found[0], event=found[1]).inc()
+        service, event = found
+        name = event if isinstance(event, str) else event(detail)
+        if name is not None:
+            self.service_events.labels(service=service, event=name).inc()
 
     def render(self, outbox_stats: dict[str, int]) -> bytes:
         for status, count in outbox_stats.items():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.i18n import Catalogue
@@ -16,7 +17,7 @@ from core.messages import Reply
 from core.models import ProcessedMessage
 from core.pipeline import Handler, Outcome, Turn
 from core.ratelimit import KeyedLimiter
-from core.roles import requirement_for
+from core.roles import AccessRules
 
 
 class LinkChecker(Protocol):
@@ -31,12 +32,12 @@ class Deduplicate:
         message_id = turn.incoming.message_id
         if not message_id:
             return await handler(turn)
-        dialect = turn.session.bind.dialect.name
+        dialect = turn.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = insert(ProcessedMessage).values(
             channel=turn.incoming.channel, message_id=message_id[:128]
         ).on_conflict_do_nothing()
-        result = await turn.session.execute(statement)
+        result = cast(CursorResult[Any], await turn.session.execute(statement))
         if result.rowcount == 0:
             return Outcome((), "duplicate")
         return await handler(turn)
@@ -48,9 +49,11 @@ class RateLimit:
     def __init__(self, catalogue: Catalogue, per_minute: int, burst: int,
                  clock: Callable[[], float] | None = None) -> None:
         rate = per_minute / 60.0
-        options = {} if clock is None else {"clock": clock}
-        self.users = KeyedLimiter(rate, burst, **options)
-        self.chats = KeyedLimiter(rate * 3, burst * 3, **options)
+        if clock is None:
+            self.users, self.chats = KeyedLimiter(rate, burst), KeyedLimiter(rate * 3, burst * 3)
+        else:
+            self.users = KeyedLimiter(rate, burst, clock=clock)
+            self.chats = KeyedLimiter(rate * 3, burst * 3, clock=clock)
         self.catalogue = catalogue
 
     async def __call__(self, turn: Turn, handler: Handler) -> Outcome:
@@ -63,14 +66,17 @@ class RateLimit:
 
 
 class IdentifyAndAuthorize:
-    """Finds (or creates) the user, then checks the role any staff command or button needs.
+    """Finds (or creates) the user, then checks the role any staff command or button needs, by the
+    access rules the services declared (core/roles.py).
     Every staff decision, allow or deny, is audited.
 
     Users of `registered_only` channels (the web chat) exist only through their session: a message
     from one that is gone (deleted with /mydata) is refused rather than silently re-creating it."""
 
-    def __init__(self, catalogue: Catalogue, registered_only: frozenset[str] = frozenset()) -> None:
+    def __init__(self, catalogue: Catalogue, access: AccessRules,
+                 registered_only: frozenset[str] = frozenset()) -> None:
         self.catalogue = catalogue
+        self.access = access
         self.registered_only = registered_only
 
     async def __call__(self, turn: Turn, handler: Handler) -> Outcome:
@@ -82,7 +88,7 @@ class IdentifyAndAuthorize:
         else:
             turn.identity = await resolve_user(turn.session, incoming.channel, incoming.user_id,
                                                incoming.language, incoming.display_name)
-        requirement = requirement_for(incoming.text, incoming.button)
+        requirement = self.access.requirement_for(incoming.text, incoming.button)
         if requirement is None:
             return await handler(turn)
         allowed = turn.identity.has_any(requirement.roles)

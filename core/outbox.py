@@ -18,10 +18,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
@@ -249,8 +250,8 @@ class Outbox:
     async def cancel(self, session: AsyncSession, key: str) -> bool:
         """Withdraws, in the caller's transaction, a message no sender has taken yet (a scheduled
         reminder whose appointment was cancelled); False when there is none pending under `key`."""
-        result = await session.execute(
-            delete(OutboxMessage).where(OutboxMessage.key == key, OutboxMessage.status == PENDING))
+        result = cast(CursorResult[Any], await session.execute(
+            delete(OutboxMessage).where(OutboxMessage.key == key, OutboxMessage.status == PENDING)))
         return bool(result.rowcount)
 
     async def wake(self, channel: str) -> None:

@@ -1,49 +1,36 @@
-"""Who may do what: deny by default for every staff command and staff button.
+"""Who may do what: deny by default, from what the services declared.
 
-The table is the single place where a command or button family gets its roles. Button data comes
-from the client and is never trusted, so a button is checked exactly like the command it stands for.
+Core names no service. Each service declares its commands and button families, each with an
+`Audience` (public, or the roles allowed); the assembly hands the resulting `AccessRules` to the
+pipeline's `IdentifyAndAuthorize`, which checks every message against them. A command or family
+cannot be declared without an audience, so nothing becomes public by being forgotten. Button data
+comes from the client and is never trusted: a button is checked exactly like the command it stands for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-STAFF = frozenset({"staff"})
-DOCTOR = frozenset({"doctor"})
-SELLER = frozenset({"seller"})
-ADMIN = frozenset({"admin"})
 
-COMMAND_ROLES: dict[str, frozenset[str]] = {
-    "/dossiers": STAFF,
-    "/dossier": STAFF,
-    "/approve": STAFF,
-    "/reject": STAFF,
-    "/request": STAFF,
-    "/announce": STAFF,
-    "/reports": STAFF,
-    "/stats": STAFF,
-    "/dashboard": STAFF,  # a one-time login link to the web dashboard (bots/dialogue/dashboard_link.py)
-    "/queue": DOCTOR,
-    "/answer": DOCTOR,
-    "/close": DOCTOR,
-    "/orders": SELLER,
-    "/ship": SELLER,
-    "/paid": SELLER | STAFF,  # a bank transfer or cash received (bots/dialogue/shop_seller.py)
-    "/invite": ADMIN,
-    "/revoke": ADMIN,
-    "/deadletters": ADMIN,
-}
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who may use a command or a button family: everyone (`PUBLIC`) or holders of one of `roles`."""
 
-# Button data is "family:action[:args]"; staff families are listed here, everything else is public.
-BUTTON_ROLES: dict[str, frozenset[str]] = {
-    "staff": STAFF,
-    "dossier-admin": STAFF,
-    "announce": STAFF,
-    "report-admin": STAFF,
-    "doctor": DOCTOR,
-    "seller": SELLER,
-    "admin": ADMIN,
-}
+    roles: frozenset[str]
+    public: bool = False
+
+    def __post_init__(self) -> None:
+        if self.public == bool(self.roles):
+            raise ValueError("an audience is either public or a non-empty set of roles")
+
+
+PUBLIC = Audience(frozenset(), public=True)
+
+
+def only(*roles: str) -> Audience:
+    """The audience of a staff command: `only("staff")`, `only("seller", "staff")`."""
+    return Audience(frozenset(roles))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +47,36 @@ def command_name(text: str) -> str | None:
     return stripped.split(maxsplit=1)[0].split("@", 1)[0].lower()
 
 
-def requirement_for(text: str | None, button: str | None) -> Requirement | None:
-    """The roles needed for this message, or None for what every citizen may do."""
-    if button is not None:
-        family = button.split(":", 1)[0]
-        roles = BUTTON_ROLES.get(family)
-        return Requirement(f"button:{family}", roles) if roles else None
-    if text is not None:
-        name = command_name(text)
-        if name is not None and name in COMMAND_ROLES:
-            return Requirement(name, COMMAND_ROLES[name])
-    return None
+def button_family(data: str) -> str:
+    """`dossier-admin:approve:LB-…` → `dossier-admin`."""
+    return data.split(":", 1)[0]
+
+
+class AccessRules:
+    """The roles each declared command and button family needs. What no service declared has no
+    handler either, so it reaches only the dialogue's polite "unknown" answer."""
+
+    def __init__(self, commands: Mapping[str, Audience], buttons: Mapping[str, Audience]) -> None:
+        for name, audience in (*commands.items(), *buttons.items()):
+            if not isinstance(audience, Audience):
+                raise TypeError(f"{name!r} has no audience: declare PUBLIC or only(...)")
+        self.commands = dict(commands)
+        self.buttons = dict(buttons)
+
+    def requirement_for(self, text: str | None, button: str | None) -> Requirement | None:
+        """The roles needed for this message, or None for what every citizen may do."""
+        if button is not None:
+            family = button_family(button)
+            audience = self.buttons.get(family)
+            if audience is not None and not audience.public:
+                return Requirement(f"button:{family}", audience.roles)
+            return None
+        if text is not None:
+            name = command_name(text)
+            audience = self.commands.get(name) if name is not None else None
+            if name is not None and audience is not None and not audience.public:
+                return Requirement(name, audience.roles)
+        return None
+
+    def staff_commands(self) -> dict[str, frozenset[str]]:
+        return {name: audience.roles for name, audience in self.commands.items() if not audience.public}

@@ -13,9 +13,10 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-Value = str | int | bool
+from core.text import fold, has_marks
+from core.timezones import VIETNAM
 
-VIETNAM_TZ = dt.timezone(dt.timedelta(hours=7))  # no daylight saving, so no tz database needed
+Value = str | int | bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,22 +43,10 @@ class Option:
 
 
 def vietnam_today() -> dt.date:
-    return dt.datetime.now(VIETNAM_TZ).date()
+    return dt.datetime.now(VIETNAM).date()
 
 
 # --- text helpers ----------------------------------------------------------------------------------------
-
-
-def fold(text: str) -> str:
-    """Lower-case, strip diacritics (đ → d) and collapse spaces: "Hủy  BỎ" → "huy bo"."""
-    decomposed = unicodedata.normalize("NFD", text)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    bare = bare.replace("đ", "d").replace("Đ", "D")
-    return " ".join(bare.lower().split())
-
-
-def has_diacritics(text: str) -> bool:
-    return fold(text) != " ".join(text.lower().split())
 
 
 def _squeeze(text: str) -> str:
@@ -262,7 +251,7 @@ _NO_FOLDED = frozenset(fold(word) for word in _NO)
 def yes_no(raw: str) -> Result:
     exact = _squeeze(raw).lower().strip(" .!")
     # Typed without diacritics, "co" can only mean "có"; with them, the exact word must match.
-    folded = fold(exact) if not has_diacritics(exact) else None
+    folded = fold(exact) if not has_marks(exact) else None
     if exact in _YES or folded in _YES_FOLDED:
         return Valid(True)
     if exact in _NO or folded in _NO_FOLDED:

@@ -1,15 +1,15 @@
 """The commune's hamlets (xóm) and their outlines: which hamlet a shared location falls in.
 
-Outlines come from data/commune.yml as [latitude, longitude] vertices; the commune edits them.
+Outlines come from data/commune.yml as [latitude, longitude] vertices (read once: core/commune.py);
+the commune edits them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-Point = tuple[float, float]  # (latitude, longitude)
+from core.commune import Commune, Point
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +41,9 @@ class Hamlets:
         self._by_id = {hamlet.id: hamlet for hamlet in self._hamlets}
 
     @classmethod
-    def from_commune(cls, commune: Mapping[str, Any]) -> Hamlets:
-        hamlets = []
-        for entry in commune.get("hamlets") or ():
-            polygon = tuple((float(lat), float(lon)) for lat, lon in entry.get("polygon") or ())
-            if polygon and len(polygon) < 3:
-                raise ValueError(f"hamlet {entry['id']}: an outline needs at least 3 vertices")
-            hamlets.append(Hamlet(id=str(entry["id"]), name=str(entry["name"]), polygon=polygon))
-        return cls(hamlets)
+    def from_commune(cls, commune: Commune) -> Hamlets:
+        """The commune's hamlets, in the order of commune.yml (checked when it was read: core/commune.py)."""
+        return cls([Hamlet(id=area.id, name=area.name, polygon=area.polygon) for area in commune.hamlets])
 
     def __iter__(self) -> Iterator[Hamlet]:
         return iter(self._hamlets)

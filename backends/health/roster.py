@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from backends.onestop.calendar import VIETNAM, WorkingCalendar
+from backends.onestop.calendar import WorkingCalendar
+from core.timezones import VIETNAM
 
 KINDS = ("station", "remote", "vaccination", "antenatal")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

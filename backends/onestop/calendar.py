@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+from core.timezones import VIETNAM
+
 # A dossier received after the office closes counts as received on the next working day.
 CLOSING_TIME = dt.time(17, 0)
 

@@ -13,7 +13,7 @@ import yaml
 
 from core.forms import FormSpec
 from core.i18n import DEFAULT_LANGUAGE, LocalText, local
-from core.validators import fold
+from core.text import fold
 
 FORM_PREFIX = "procedure."
 _PROCEDURE_ID = re.compile(r"[a-z][a-z0-9_]{1,47}")

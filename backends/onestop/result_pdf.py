@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from backends.onestop.calendar import VIETNAM
+from core.timezones import VIETNAM
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 REGULAR, BOLD = "DejaVuSans.ttf", "DejaVuSans-Bold.ttf"

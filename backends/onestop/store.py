@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import JSON
 
-from backends.onestop.calendar import VIETNAM, WorkingCalendar
+from backends.onestop.calendar import WorkingCalendar
 from backends.onestop.catalogue import Procedure
 from core.counters import Counter, next_number
 from core.crypto import FieldCipher
 from core.models import Base, UTCDateTime, utcnow
+from core.timezones import VIETNAM
 
 STATUSES: tuple[str, ...] = ("received", "processing", "needs_info", "approved", "rejected", "delivered")
 CODE_DIGITS = 6

@@ -4,7 +4,7 @@ more specific kinds (a landslide on a road, a street light) come before the gene
 
 from __future__ import annotations
 
-from core.validators import fold
+from core.text import fold
 
 KINDS: tuple[str, ...] = (
     "road", "power", "water", "waste", "landslide", "fallen_tree", "burning", "noise", "other",

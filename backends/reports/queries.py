@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.addresses.hamlets import Hamlets
-from backends.onestop.calendar import VIETNAM
 from backends.reports.store import CLOSED, OPEN_STATUSES, RESOLVED, STATUSES, Report, ReportLink
+from core.timezones import VIETNAM
 
 __all__ = ["OPEN_STATUSES", "ReportPoint", "counts_by_status", "linked_counts", "median_resolve_seconds",
            "new_today", "open_by_hamlet_and_kind", "open_points", "open_reports", "start_of_day"]

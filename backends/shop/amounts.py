@@ -10,11 +10,25 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from typing import Protocol
 
 from backends.shop.catalogue import Amount
 from core import answers
-from core.validators import fold
-from nlu.engine import Entity
+from core.text import fold
+
+
+class Entity(Protocol):
+    """What is read of one NLU entity (``nlu.engine.Entity`` fits): a backend never imports the NLU."""
+
+    @property
+    def entity(self) -> str: ...
+
+    @property
+    def value(self) -> str: ...
+
+    @property
+    def end(self) -> int: ...
+
 
 # Folded surface → canonical unit (the keys of products.yml `units`).
 UNIT_WORDS: dict[str, str] = {

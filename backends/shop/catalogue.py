@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from core.i18n import local
-from core.validators import fold
+from core.text import fold
 
 MILLI = 1000
 

@@ -19,7 +19,8 @@ from core.outbox import SENT
 ORDER_STATUSES = (NEW, SHIPPED, DELIVERED, CANCELLED)
 LOW_STOCK_MILLI = 5 * MILLI  # fewer than five units (kg, bunches…) left: tell the sellers
 LISTED_PRODUCTS = 8
-ANNOUNCEMENT_KEYS = "ann:%"  # one outbox row per subscriber reached (bots/dialogue/announcements.py)
+# One outbox row per subscriber reached (bots/services/announcements/scheduler.py).
+ANNOUNCEMENT_KEYS = "ann:%"
 
 
 def _count(value: int | None) -> int:

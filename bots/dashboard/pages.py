@@ -14,6 +14,7 @@ from bots.dashboard.figures import Figure, Layer, Section
 from core.audit import AuditRecord, VerifyResult
 from core.i18n import Catalogue
 from core.outbox import DeadLetter
+from core.timezones import VIETNAM
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,4 @@ def audit_body(t: T, verdict: VerifyResult, entries: Sequence[AuditRecord], acto
 
 
 def _local(at: Any) -> str:
-    from backends.onestop.calendar import VIETNAM
-
     return at.astimezone(VIETNAM).strftime(TIME_FORMAT)

@@ -1,33 +1,24 @@
-"""The dashboard's contents, in one visible place: the figure providers (one section each on the
-overview and one key in /api/stats) and the map's layer providers, in the order shown.
-
-A new service adds its providers here (a section provider and, if it has places, a layer).
+"""The dashboard's contents, in one visible place: the operations figures of the dashboard itself
+(messages first; the outbox and the audit chain last) around the sections and map layers the services
+declare (`Panel`s in bots/services/*/unit.py, ordered by position).
 """
 
 from __future__ import annotations
 
-from bots.dashboard import commerce, providers, reports
+from bots.dashboard import providers
 from bots.dashboard.figures import Registry
+from bots.dialogue.service import Assembly
 
 
-def default_registry() -> Registry:
+def default_registry(assembly: Assembly) -> Registry:
     audit = providers.AuditFigures()
     return Registry(
         figures=(
             providers.messages,
-            providers.dossiers,
-            providers.consults,
-            providers.payments,
-            reports.report_figures_section,
-            commerce.orders,
-            commerce.announcements,
-            commerce.appointments,
+            *(panel.provider for panel in assembly.figures),
             providers.outbox,
             audit,
         ),
-        layers=(
-            reports.report_layer,
-            providers.dossier_layer,
-        ),
+        layers=tuple(panel.provider for panel in assembly.layers),
         extra={"audit": audit},
     )

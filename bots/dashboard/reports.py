@@ -11,12 +11,12 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from backends.onestop.calendar import VIETNAM
 from backends.reports import queries
 from backends.reports.kinds import KINDS
 from backends.reports.store import Report
 from backends.stats import report_figures
 from bots.dashboard.figures import Bar, Figure, Item, Layer, Marker, Section, StatsContext
+from core.timezones import VIETNAM
 
 LISTED_REPORTS = 8
 STALE_AFTER = dt.timedelta(days=3)  # an open report older than this is drawn in red

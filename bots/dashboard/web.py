@@ -16,15 +16,15 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.addresses.hamlets import Hamlets
-from backends.onestop.calendar import VIETNAM
 from backends.stats import start_of_day
 from bots.assistant import Assistant
 from bots.dashboard import pages, store
 from bots.dashboard.figures import Layer, Registry, Section, StatsContext, collect
 from bots.dashboard.pages import Texts
 from bots.dashboard.store import Lifetimes, Staff
-from bots.webchat import json_response
+from bots.web_json import json_response
 from core.models import utcnow
+from core.timezones import VIETNAM
 
 LANGUAGES = ("vi", "en")
 DEAD_LETTER_PAGE = 200

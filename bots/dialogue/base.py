@@ -26,7 +26,7 @@ from core.models import utcnow
 from core.outbox import Outbox
 from core.pipeline import AuditScalar, Outcome, Turn
 from core.questions import Offered, last_buttons, offered, remember
-from core.roles import command_name, requirement_for
+from core.roles import button_family, command_name
 from core.signing import Keyring
 from core.state import State, clear_state, load_state, save_state
 from nlu.engine import EMERGENCY, OUT_OF_SCOPE, NLUEngine, NLUService, Parse
@@ -34,6 +34,7 @@ from nlu.engine import EMERGENCY, OUT_OF_SCOPE, NLUEngine, NLUService, Parse
 if TYPE_CHECKING:
     from backends.loudspeaker.tts import Speech
     from bots.dialogue.forms import Forms
+    from bots.dialogue.service import Assembly
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,23 @@ class Services:
     speech: Speech | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Press:
+    family: str
+    action: str
+    arg: str  # everything after the action, as sent ("LB-2026-000001", "3:2026-03-02")
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return tuple(self.arg.split(":")) if self.arg else ()
+
+    @classmethod
+    def parse(cls, data: str) -> Press:
+        family, _, rest = data.partition(":")
+        action, _, arg = rest.partition(":")
+        return cls(family, action, arg)
+
+
 @dataclass
 class Context:
     turn: Turn
@@ -67,6 +85,17 @@ class Context:
     extras: dict[str, Any] = field(default_factory=dict)
     # The buttons of the last question asked (core/questions.py), loaded for typed messages.
     offered: Offered | None = None
+    # The assembled services: the intents by name, the menu, the roles (bots/dialogue/service.py).
+    assembly: Assembly | None = None
+
+    @property
+    def press(self) -> Press | None:
+        """The button pressed, in its parts: `family:action[:args]`."""
+        data = self.turn.incoming.button
+        return Press.parse(data) if data is not None else None
+
+    def intent_handler(self, intent: str) -> FlowHandler | None:
+        return self.assembly.intents.get(intent) if self.assembly is not None else None
 
     @property
     def incoming(self) -> Incoming:
@@ -109,7 +138,7 @@ class Context:
 
 
 FlowHandler = Callable[[Context], Awaitable[list[Reply]]]
-# Runs on every turn's replies after routing (e.g. the "🔊 Nghe" button of bots/dialogue/listen.py).
+# Runs on every turn's replies after routing (e.g. the "🔊 Nghe" button of bots/services/listen/button.py).
 Finisher = Callable[[Context, list[Reply]], Awaitable[list[Reply]]]
 # A state handler may decline a message (None) so that normal routing takes it.
 StateHandler = Callable[[Context], Awaitable[list[Reply] | None]]
@@ -118,29 +147,33 @@ StateHandler = Callable[[Context], Awaitable[list[Reply] | None]]
 ESCAPE_COMMANDS = frozenset({"/start", "/cancel", "/help"})
 
 
-@dataclass
 class Router:
-    nlu: NLUService
-    states: dict[str, StateHandler] = field(default_factory=dict)
-    commands: dict[str, FlowHandler] = field(default_factory=dict)
-    buttons: dict[str, FlowHandler] = field(default_factory=dict)
-    intents: dict[str, FlowHandler] = field(default_factory=dict)
-    media: dict[str, FlowHandler] = field(default_factory=dict)  # location, contact, attachment
-    unknown_command: FlowHandler | None = None
-    unknown_button: FlowHandler | None = None
-    fallback: FlowHandler | None = None
-    # Objects a flow's background task needs (the health desk for escalation), by flow name.
-    desks: dict[str, Any] = field(default_factory=dict)
-    finishers: list[Finisher] = field(default_factory=list)
-    # Button families that work anywhere without touching the open flow ("🔊 Nghe" inside a form).
-    anywhere: set[str] = field(default_factory=set)
+    """Routes a message by the tables of the assembled services (bots/dialogue/service.py)."""
 
-    def command(self, *names: str) -> Callable[[FlowHandler], FlowHandler]:
-        def register(handler: FlowHandler) -> FlowHandler:
-            for name in names:
-                self.commands[name] = handler
-            return handler
-        return register
+    def __init__(self, nlu: NLUService, assembly: Assembly) -> None:
+        self.nlu = nlu
+        self.assembly = assembly
+        self.states = assembly.states
+        self.commands = assembly.commands
+        self.intents = assembly.intents
+        self.finishers = assembly.finishers
+        self.anywhere = frozenset(name for name, family in assembly.buttons.items() if family.anywhere)
+
+    async def _press(self, context: Context) -> list[Reply]:
+        press = context.press
+        assert press is not None
+        family = self.assembly.buttons.get(press.family)
+        handler = None
+        if family is not None:
+            handler = family.actions.get(press.action) or family.handler
+        return await (handler or self.assembly.fallbacks.button)(context)
+
+    async def _media(self, context: Context) -> list[Reply]:
+        for handler in self.assembly.media.get(context.incoming.kind, ()):
+            replies = await handler(context)
+            if replies is not None:
+                return replies
+        return await self.assembly.fallbacks.text(context)
 
     async def route(self, context: Context) -> list[Reply]:
         """The open flow first, with typed text read as the answer to the question just asked; a red
@@ -150,13 +183,13 @@ class Router:
         if command in ESCAPE_COMMANDS:
             context.set_state(None)
             return await self.commands[command](context)
-        if incoming.button is not None and incoming.button.split(":", 1)[0] in self.anywhere:
-            return await self.buttons[incoming.button.split(":", 1)[0]](context)
+        if incoming.button is not None and button_family(incoming.button) in self.anywhere:
+            return await self._press(context)
         typed = command is None and incoming.kind == "text" and bool((incoming.text or "").strip())
         first: list[Reply] = []
         if typed and context.state is not None and _red_flag(context):
             first = await self._emergency(context)  # 115 first, wherever the villager is
-            if context.state.flow not in GO_ON_AFTER_EMERGENCY:
+            if context.state.flow not in self.assembly.through_emergency:
                 context.set_state(None)  # a real emergency leaves the flow
                 return first
         if context.state is not None:
@@ -164,15 +197,16 @@ class Router:
             if handler is None:  # a flow that no longer exists: forget it rather than get stuck
                 context.set_state(None)
             else:
-                if typed and not context.emergency_answered and context.state.flow not in SELF_READING_FLOWS:
-                    _press_typed(context, context.offered.reply if context.offered else ())
+                reads_itself = context.state.flow in self.assembly.reads_typed
+                if typed and not context.emergency_answered and not reads_itself:
+                    self._press_typed(context, context.offered.reply if context.offered else ())
                 replies = await handler(context)
                 if replies is not None:
                     return first + replies
                 if context.emergency_answered:
                     return first
         if context.incoming.kind == "text" and command is None and context.offered is not None:
-            _press_typed(context, context.offered.latest(utcnow()))
+            self._press_typed(context, context.offered.latest(utcnow()))
         return first + await self._route_stateless(context, command)
 
     async def _emergency(self, context: Context) -> list[Reply]:
@@ -185,45 +219,34 @@ class Router:
     async def _route_stateless(self, context: Context, command: str | None) -> list[Reply]:
         incoming = context.incoming
         if command is not None:
-            handler = self.commands.get(command, self.unknown_command)
-        elif incoming.button is not None:
-            handler = self.buttons.get(incoming.button.split(":", 1)[0], self.unknown_button)
-        elif incoming.kind != "text":
-            handler = self.media.get(incoming.kind, self.fallback)
-        else:
-            context.parse = _answer_first(context, await self.nlu.understand(incoming.text or ""))
-            pending = context.offered.latest(utcnow()) if context.offered else ()
-            if _real_question(pending) and not _clear_request(context.parse, incoming.text or ""):
-                return [_ask_again(context, pending)]
-            handler = self.intents.get(context.parse.intent, self.fallback)
-        assert handler is not None, "router is missing a fallback handler"
-        return await handler(context)
+            return await self.commands.get(command, self.assembly.fallbacks.command)(context)
+        if incoming.button is not None:
+            return await self._press(context)
+        if incoming.kind != "text":
+            return await self._media(context)
+        context.parse = _answer_first(context, await self.nlu.understand(incoming.text or ""))
+        pending = context.offered.latest(utcnow()) if context.offered else ()
+        if _real_question(pending) and not _clear_request(context.parse, incoming.text or ""):
+            return [_ask_again(context, pending)]
+        return await self.intents.get(context.parse.intent, self.assembly.fallbacks.text)(context)
 
-
-# Flows that read typed answers themselves, field by field (the form engine knows each field's type).
-SELF_READING_FLOWS = frozenset({"form"})
-# Flows that still take a message after its 115 answer: the consult (the doctor reads it) and the
-# village report (a danger described there is still a report). Every other flow is left.
-GO_ON_AFTER_EMERGENCY = frozenset({"consult", "report"})
+    def _press_typed(self, context: Context, choices: Sequence[answers.Choice]) -> bool:
+        """Turns a typed answer into the press of the button it names, if the user was offered one."""
+        incoming = context.incoming
+        choice = answers.choose(incoming.text or "", choices) if choices else None
+        if choice is None:
+            return False
+        requirement = self.assembly.access.requirement_for(None, choice.value)
+        if requirement is not None and not context.identity.has_any(requirement.roles):
+            return False  # a staff button offered before a role was revoked stays out of reach
+        context.turn.incoming = dataclasses.replace(incoming, button=choice.value, text=None)
+        context.extras["typed_answer"] = incoming.text
+        return True
 
 
 def _red_flag(context: Context) -> bool:
     rules = getattr(context.services.nlu, "rules", None)
     return rules is not None and rules.match(context.incoming.text or "") is not None
-
-
-def _press_typed(context: Context, choices: Sequence[answers.Choice]) -> bool:
-    """Turns a typed answer into the press of the button it names, if the user was offered one."""
-    incoming = context.incoming
-    choice = answers.choose(incoming.text or "", choices) if choices else None
-    if choice is None:
-        return False
-    requirement = requirement_for(None, choice.value)
-    if requirement is not None and not context.identity.has_any(requirement.roles):
-        return False  # a staff button offered before a role was revoked stays out of reach
-    context.turn.incoming = dataclasses.replace(incoming, button=choice.value, text=None)
-    context.extras["typed_answer"] = incoming.text
-    return True
 
 
 def _answer_first(context: Context, parse: Parse) -> Parse:
@@ -278,8 +301,8 @@ def handled_by(router: Router, context: Context, state: State | None) -> str:
     if state is not None and state.flow in router.states:
         return f"state:{state.flow}"
     if incoming.button is not None:
-        family = incoming.button.split(":", 1)[0]
-        return f"button:{family}" if family in router.buttons else "button"
+        family = button_family(incoming.button)
+        return f"button:{family}" if family in router.assembly.buttons else "button"
     return incoming.kind
 
 
@@ -296,7 +319,7 @@ class Dialogue:
         assert turn.identity is not None
         started = time.perf_counter()
         state = await load_state(turn.session, turn.identity.id, self.services.cipher)
-        context = Context(turn, self.services, state=state)
+        context = Context(turn, self.services, state=state, assembly=self.router.assembly)
         context.offered = await offered(turn.session, turn.identity.id)
         replies = await self.router.route(context)
         for finish in self.router.finishers:

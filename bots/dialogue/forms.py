@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bots.dialogue.base import Context, Router
+from bots.dialogue.base import Context
 from bots.dialogue.menu import menu_reply
 from bots.dialogue.uploads import store_upload
 from core.forms import FormRunner, FormSpec
@@ -69,7 +69,3 @@ class Forms:
             return None
         return await store_upload(context, sealed=context.state is not None
                                   and context.state.data.get("form_id") in self.sealed)
-
-
-def register(router: Router, forms: Forms) -> None:
-    router.states[FLOW] = forms.handle

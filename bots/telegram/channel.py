@@ -2,9 +2,10 @@
 
 Receipt follows one fixed order: secret (401) → content type and JSON (400) → stored in the inbox table
 (a repeated update_id changes nothing) → 200; a database failure answers 500, so that Telegram retries.
-The inbox processor then handles it off the request path, in order within its chat: callback data
-checked and answered, files fetched under the upload limits, the pipeline run (which puts the replies in
-the outbox), the sender woken. Polling stores what getUpdates returns before acknowledging its offset.
+The shared inbox processor (bots/channels/) then handles it off the request path, in order within its
+chat: callback data checked and answered, files fetched under the upload limits, the pipeline run (which
+puts the replies in the outbox), the sender woken. Polling stores what getUpdates returns before
+acknowledging its offset.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 from telegram import Bot, CallbackQuery, Update
@@ -23,23 +24,28 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 from telegram.request import BaseRequest
 
-from bots.assistant import PUSHED_REPLY_PREFIXES, Assistant
+from bots.channels.base import Handler
+from bots.channels.processor import Receipt
+from bots.channels.turns import Turns
 from bots.telegram import callbacks
 from bots.telegram.inbox import TelegramInbox, bot_id_of
 from bots.telegram.parse import CHANNEL, Parsed, parse_callback, parse_message
-from bots.telegram.processor import InboxProcessor
 from bots.telegram.sender import TelegramSender
 from core.config import Settings
-from core.messages import Incoming, Reply
-from core.pipeline import Outcome
+from core.crypto import Hasher
+from core.db import Database
+from core.i18n import Catalogue
+from core.messages import Incoming
+from core.metrics import Metrics
+from core.outbox import Outbox
 from core.security import verify_telegram_secret
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 WEBHOOK_PATH = "/telegram/webhook"
 ALLOWED_UPDATES = ("message", "callback_query")
+OUTBOX_PREFIX = "tg"
 MAX_RETRY_DELAY = 300.0
-STOP_TIMEOUT = 10.0  # for the workers to finish the update in hand
 RequestFactory = Callable[[], BaseRequest]
 
 
@@ -62,20 +68,29 @@ def build_application(settings: Settings, request: RequestFactory | None = None)
 
 
 class TelegramChannel:
-    def __init__(self, assistant: Assistant, request: RequestFactory | None = None) -> None:
-        self.assistant = assistant
-        self.settings = assistant.settings
-        self.application = build_application(self.settings, request)
-        services = assistant.services
-        self.sender = TelegramSender(self.application.bot, assistant.database, services.hasher,
-                                     self.settings, services.catalogue)
-        token = self.settings.telegram_token
+    name: ClassVar[str] = CHANNEL
+    outbox_prefix: ClassVar[str | None] = OUTBOX_PREFIX
+
+    def __init__(self, settings: Settings, handle: Handler, *, database: Database, outbox: Outbox,
+                 catalogue: Catalogue, hasher: Hasher, metrics: Metrics,
+                 request: RequestFactory | None = None) -> None:
+        self.settings = settings
+        self.database = database
+        self.outbox = outbox
+        self.catalogue = catalogue
+        self.hasher = hasher
+        self.metrics = metrics
+        self.application = build_application(settings, request)
+        self.sender = TelegramSender(self.application.bot, database, hasher, settings, catalogue)
+        self.turns = Turns(CHANNEL, OUTBOX_PREFIX, handle, database=database, outbox=outbox,
+                           catalogue=catalogue)
+        token = settings.telegram_token
         assert token is not None
-        self.inbox = TelegramInbox(assistant.database, bot_id_of(token.get_secret_value()))
-        self.processor = InboxProcessor(self.inbox, self._handle_stored,
-                                        workers=self.settings.telegram_inbox_workers,
-                                        keep=timedelta(days=self.settings.telegram_inbox_keep_days))
-        self._processing: asyncio.Task[None] | None = None
+        self.inbox = TelegramInbox(database, bot_id_of(token.get_secret_value()))
+        # Updates of a chat in order, one worker per chat (bots/channels/processor.py). No in-memory
+        # backlog: a database failure answers 500, so that Telegram retries.
+        self.receipt = Receipt(CHANNEL, self.inbox, self._handle_stored, workers=settings.inbox_workers,
+                               keep=timedelta(days=settings.inbox_keep_days))
         self._connected = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -90,7 +105,7 @@ class TelegramChannel:
     def bot(self) -> Bot:
         return self.application.bot
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[web.AbstractRouteDef]:
         return [web.post(WEBHOOK_PATH, self.webhook)]
 
     # Lifecycle
@@ -117,7 +132,7 @@ class TelegramChannel:
         log.info("telegram: connected as @%s (%s)", self.bot.username,
                  "polling" if self.settings.telegram_polling else "webhook")
         # Updates stored before a restart (or while Telegram was unreachable) are taken up here.
-        self._processing = asyncio.create_task(self.processor.run(), name="telegram-inbox")
+        self.receipt.start()
         if self.settings.telegram_polling:
             self._tasks.append(asyncio.create_task(self._poll(), name="telegram-poll"))
 
@@ -127,15 +142,7 @@ class TelegramChannel:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        if self._processing is not None:
-            self.processor.stop()
-            try:
-                await asyncio.wait_for(self._processing, STOP_TIMEOUT)
-            except TimeoutError:
-                log.warning("telegram: updates still in hand at shutdown; retaken when their lease expires")
-            except Exception:
-                log.exception("telegram: the inbox processor failed")
-            self._processing = None
+        await self.receipt.stop()
         self._connected.clear()
         if self.application.running:
             await self.application.stop()
@@ -148,7 +155,7 @@ class TelegramChannel:
     # Receiving
 
     async def webhook(self, request: web.Request) -> web.Response:
-        rejections = self.assistant.metrics.webhook_rejections
+        rejections = self.metrics.webhook_rejections
         secret = self.settings.telegram_webhook_secret
         if not verify_telegram_secret(request.headers.get(SECRET_HEADER),
                                       secret.get_secret_value() if secret else None):
@@ -159,8 +166,7 @@ class TelegramChannel:
             rejections.labels(source=CHANNEL, reason="malformed").inc()
             return web.Response(status=400)
         # Stored even before Telegram is reachable from here: processing starts once it is.
-        await self.inbox.accept(update)
-        self.processor.wake()
+        await self.receipt.store(update)
         return web.Response(status=200)
 
     async def _poll(self) -> None:
@@ -184,14 +190,13 @@ class TelegramChannel:
                 continue
             try:
                 for update in updates:
-                    await self.inbox.accept(update.to_dict())
+                    await self.receipt.store(update.to_dict())
                     # Acknowledged by the next getUpdates, only once stored.
                     offset = update.update_id + 1
             except Exception:
                 log.exception("telegram: polled updates could not be stored, retrying in %.0f s", delay)
                 await asyncio.sleep(delay)
                 delay = min(60.0, delay * 2)
-            self.processor.wake()
 
     # Processing
 
@@ -211,17 +216,15 @@ class TelegramChannel:
                 parsed.incoming if parsed is not None else None)
         if incoming is None:
             return
-        outcome = await self.assistant.handle(incoming)
-        await self._enqueue_failure(incoming, outcome)
-        await self.assistant.services.outbox.wake(CHANNEL)
+        await self.turns.run(incoming)
 
     async def _button(self, update: Update, query: CallbackQuery) -> Incoming | None:
-        async with self.assistant.database.session() as session:
-            button = await callbacks.unpack(self.assistant.services.hasher, session, query.data)
+        async with self.database.session() as session:
+            button = await callbacks.unpack(self.hasher, session, query.data)
         if button is None:
-            self.assistant.metrics.webhook_rejections.labels(source=CHANNEL, reason="forged_button").inc()
+            self.metrics.webhook_rejections.labels(source=CHANNEL, reason="forged_button").inc()
         # Always answered, so that the client stops its spinner; a refused button says why.
-        text = None if button is not None else self.assistant.services.catalogue.t(
+        text = None if button is not None else self.catalogue.t(
             "telegram.button_expired", query.from_user.language_code or "vi")
         try:
             await query.answer(text=text)
@@ -235,17 +238,20 @@ class TelegramChannel:
         assert parsed.file is not None
         limit = self.settings.max_attachment_bytes
         if (parsed.file.file_size or 0) > limit:
-            return await self._refuse_too_large(parsed.incoming)
+            await self._refuse_too_large(parsed.incoming)
+            return None
         file = await self.bot.get_file(parsed.file.file_id)
         if (file.file_size or 0) > limit:
-            return await self._refuse_too_large(parsed.incoming)
+            await self._refuse_too_large(parsed.incoming)
+            return None
         path = file.file_path or ""
         if not path.startswith(self._file_prefix()):
             log.warning("telegram: getFile gave a path outside the Bot API's file address; ignored")
             return None
         data = bytes(await self.bot.request.retrieve(path))
         if len(data) > limit:
-            return await self._refuse_too_large(parsed.incoming)
+            await self._refuse_too_large(parsed.incoming)
+            return None
         return parsed.with_attachment(data)
 
     def _file_prefix(self) -> str:
@@ -254,24 +260,8 @@ class TelegramChannel:
         return f"{file_base(self.settings)}{token.get_secret_value()}/"
 
     async def _refuse_too_large(self, incoming: Incoming) -> None:
-        """Answered here, without the pipeline: there is nothing to hand it."""
-        lang = "en" if (incoming.language or "").startswith("en") else "vi"
-        text = self.assistant.services.catalogue.t("upload.too_large", lang)
-        await self._push(incoming, (Reply(text),), "big")
-        await self.assistant.services.outbox.wake(CHANNEL)
-
-    async def _enqueue_failure(self, incoming: Incoming, outcome: Outcome) -> None:
-        # A failed turn rolled back, replies included: its apology goes out on its own.
-        if outcome.status == "error":
-            await self._push(incoming, outcome.replies, "e")
-
-    async def _push(self, incoming: Incoming, replies: tuple[Reply, ...], tag: str) -> None:
-        prefix = PUSHED_REPLY_PREFIXES[CHANNEL]
-        async with self.assistant.database.session() as session:
-            for number, reply in enumerate(replies):
-                await self.assistant.services.outbox.enqueue(
-                    session, channel=CHANNEL, chat_id=incoming.chat_id, reply=reply,
-                    key=f"{prefix}:{incoming.message_id}:{tag}{number}")
+        language = "en" if (incoming.language or "").startswith("en") else "vi"
+        await self.turns.refuse_too_large(incoming, language)
 
 
 async def _read_update(request: web.Request, bot: Bot) -> dict[str, Any] | None:

@@ -1,50 +1,17 @@
-"""Durable receipt of Telegram updates: each accepted update is a row before Telegram gets its 200.
-
-Telegram never redelivers an update it got a 200 for, so the webhook (and the poller, before it
-acknowledges an offset) writes the raw update here first. A processor then leases pending rows, in
-`update_id` order within each chat, and marks them done. A row left `processing` by a process that died
-is due again once its lease expires, like the outbox. Done rows are purged after a few days.
-
-A chat is served by one worker at a time: a row is only claimed when no earlier unfinished row of its
-chat is waiting (leased by a live worker, or backing off after a failure).
-"""
+"""Telegram's table in the durable inbox (bots/channels/inbox.py): one row per update, unique by
+(bot, update_id), ordered by update_id within its chat (migration 0003)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Index,
-    Integer,
-    String,
-    UniqueConstraint,
-    and_,
-    delete,
-    exists,
-    func,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Mapped, aliased, mapped_column
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
 
+from bots.channels.inbox import MAX_CHAT_KEY_CHARS, PENDING, DurableInbox, InboxTable
 from core.db import Database
 from core.models import Base, UTCDateTime, utcnow
-
-PENDING = "pending"
-PROCESSING = "processing"
-DONE = "done"
-FAILED = "failed"
-UNFINISHED = (PENDING, PROCESSING)
-MAX_CHAT_KEY_CHARS = 64
-# Claims are serialised on PostgreSQL (several `xaso serve` on one database) so that two processes never
-# lease rows of one chat at once; any constant shared by all processes will do.
-CLAIM_LOCK_KEY = 0x7E1E_6A11
 
 
 class TelegramUpdate(Base):
@@ -68,14 +35,8 @@ class TelegramUpdate(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-@dataclass(frozen=True, slots=True)
-class Leased:
-    id: int
-    update_id: int
-    chat_key: str
-    payload: dict[str, Any]
-    attempts: int
-    lease_until: datetime
+TELEGRAM_INBOX = InboxTable(TelegramUpdate, scope="bot_id", key="update_id", order="update_id",
+                            lock_key=0x7E1E_6A11)
 
 
 def bot_id_of(token: str) -> int:
@@ -98,110 +59,13 @@ def chat_key(update: dict[str, Any]) -> str:
     return f"user:{sender['id']}"[:MAX_CHAT_KEY_CHARS] if "id" in sender else ""
 
 
-class LeasedInbox:
-    """What every durable inbox does to its leased rows (`model` is the table, `_scope` the rows of this
-    bot or source): finish, retry with back-off, hand back, purge, count. Each inbox claims its own way."""
-
-    model: Any
-    database: Database
-    max_attempts: int
-
-    def _scope(self) -> Any:
-        raise NotImplementedError
-
-    async def done(self, leased: Leased) -> None:
-        await self._record(leased, status=DONE, done_at=utcnow())
-
-    async def failed(self, leased: Leased) -> bool:
-        """Puts a row back for a later try (with back-off); True when it was given up for good."""
-        attempts = leased.attempts + 1
-        if attempts >= self.max_attempts:
-            await self._record(leased, status=FAILED, attempts=attempts, done_at=utcnow())
-            return True
-        delay = min(60.0, 2.0 ** attempts)
-        await self._record(leased, status=PENDING, attempts=attempts,
-                           next_attempt_at=utcnow() + timedelta(seconds=delay))
-        return False
-
-    async def release(self, leased: list[Leased]) -> None:
-        """Hands rows not started back, due at once, without counting an attempt."""
-        for item in leased:
-            await self._record(item, status=PENDING, next_attempt_at=utcnow())
-
-    async def purge(self, older_than: timedelta) -> int:
-        cutoff = utcnow() - older_than
-        statement = delete(self.model).where(self._scope(), self.model.status.in_((DONE, FAILED)),
-                                             self.model.received_at < cutoff)
-        async with self.database.session() as session:
-            result = await session.execute(statement)
-        return int(getattr(result, "rowcount", 0) or 0)
-
-    async def counts(self) -> dict[str, int]:
-        query = select(self.model.status, func.count()).where(self._scope()).group_by(self.model.status)
-        async with self.database.session() as session:
-            found = {status: count for status, count in (await session.execute(query)).all()}
-        return {status: found.get(status, 0) for status in (PENDING, PROCESSING, DONE, FAILED)}
-
-    async def _record(self, leased: Leased, **values: Any) -> None:
-        """Fenced by the lease: a worker whose lease ran out and was taken over changes nothing."""
-        statement = (update(self.model)
-                     .where(self.model.id == leased.id, self.model.status == PROCESSING,
-                            self.model.next_attempt_at == leased.lease_until)
-                     .values(**values)
-                     .execution_options(synchronize_session=False))
-        async with self.database.session() as session:
-            await session.execute(statement)
+def identify(update: dict[str, Any]) -> tuple[int, str]:
+    return int(update["update_id"]), chat_key(update)
 
 
-class TelegramInbox(LeasedInbox):
-    model = TelegramUpdate
+class TelegramInbox(DurableInbox):
+    """The updates of one bot (several bots may share the table)."""
 
     def __init__(self, database: Database, bot_id: int, *, lease: float = 120.0,
                  max_attempts: int = 5) -> None:
-        self.database = database
-        self.bot_id = bot_id
-        self.lease = lease
-        self.max_attempts = max_attempts
-
-    async def accept(self, update: dict[str, Any]) -> bool:
-        """Stores an update (committed on return); False when this update_id was already stored."""
-        now = utcnow()
-        values = {"bot_id": self.bot_id, "update_id": int(update["update_id"]), "chat_key": chat_key(update),
-                  "payload": update, "status": PENDING, "attempts": 0, "next_attempt_at": now,
-                  "received_at": now}
-        dialect = self.database.engine.dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (insert(TelegramUpdate).values(values)
-                     .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
-                     .returning(TelegramUpdate.id))
-        async with self.database.session() as session:
-            return (await session.execute(statement)).scalar_one_or_none() is not None
-
-    async def claim(self, limit: int) -> list[Leased]:
-        """Leases up to `limit` due rows, lowest update_id first, skipping every chat that has an earlier
-        unfinished row not due yet (in the hands of a live worker, or waiting to be retried)."""
-        now = utcnow()
-        lease_until = now + timedelta(seconds=self.lease)
-        row, earlier = aliased(TelegramUpdate), aliased(TelegramUpdate)
-        blocked = exists().where(and_(earlier.bot_id == row.bot_id, earlier.chat_key == row.chat_key,
-                                      earlier.update_id < row.update_id, earlier.status.in_(UNFINISHED),
-                                      earlier.next_attempt_at > now))
-        due = (select(row.id)
-               .where(row.bot_id == self.bot_id, row.status.in_(UNFINISHED), row.next_attempt_at <= now,
-                      ~blocked)
-               .order_by(row.update_id).limit(limit))
-        statement = (update(TelegramUpdate)
-                     .where(TelegramUpdate.id.in_(due))
-                     .values(status=PROCESSING, next_attempt_at=lease_until)
-                     .returning(TelegramUpdate.id, TelegramUpdate.update_id, TelegramUpdate.chat_key,
-                                TelegramUpdate.payload, TelegramUpdate.attempts)
-                     .execution_options(synchronize_session=False))
-        async with self.database.session() as session:
-            if self.database.engine.dialect.name == "postgresql":
-                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
-            rows = (await session.execute(statement)).all()
-        return sorted((Leased(r.id, r.update_id, r.chat_key, r.payload, r.attempts, lease_until)
-                       for r in rows), key=lambda leased: leased.update_id)
-
-    def _scope(self) -> Any:
-        return TelegramUpdate.bot_id == self.bot_id
+        super().__init__(database, TELEGRAM_INBOX, bot_id, identify, lease=lease, max_attempts=max_attempts)

@@ -1,14 +1,11 @@
 """Pure helpers for turning a `Reply` into Bot API calls: text split to Telegram's limit, keyboard
-layout, and recognising links to our own media store (the only media we ever send)."""
+layout (links to our own media store are recognised by bots/channels/media.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import parse_qs, urlsplit
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
-
-from core.crypto import Hasher
 
 # Telegram counts message length in UTF-16 code units.
 TEXT_LIMIT = 4096
@@ -73,20 +70,3 @@ def request_keyboard(phone_label: str | None, location_label: str | None) -> Rep
         row.append(KeyboardButton(location_label, request_location=True))
     return ReplyKeyboardMarkup([row], resize_keyboard=True, one_time_keyboard=True)
 
-
-def own_media_id(url: str, public_url: str, hasher: Hasher) -> str | None:
-    """The media id behind a signed link to our own store (`{public_url}/media/{id}?exp=…&sig=…`), or
-    None for any other address: those are never fetched, only shown as text. The link's expiry is not
-    checked here, since a retried outbox message may be older than the link."""
-    link, own = urlsplit(url), urlsplit(public_url)
-    if (link.scheme, link.netloc) != (own.scheme, own.netloc):
-        return None
-    prefix = own.path.rstrip("/") + "/media/"
-    if not link.path.startswith(prefix):
-        return None
-    media_id = link.path[len(prefix):]
-    query = parse_qs(link.query)
-    expires, signature = query.get("exp", [""])[0], query.get("sig", [""])[0]
-    if not media_id or not expires or not signature:
-        return None
-    return media_id if hasher.verify(f"media:{media_id}:{expires}", signature) else None

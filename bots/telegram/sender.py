@@ -22,10 +22,11 @@ from telegram.error import (
     TelegramError,
 )
 
-from bots.send_parts import PartProgress, Step
+from bots.channels.media import own_media_id
+from bots.channels.send_parts import PartProgress, Step
 from bots.telegram import callbacks
 from bots.telegram.parse import CHANNEL
-from bots.telegram.render import inline_keyboard, own_media_id, request_keyboard, split_text
+from bots.telegram.render import inline_keyboard, request_keyboard, split_text
 from core.config import Settings
 from core.crypto import Hasher
 from core.db import Database

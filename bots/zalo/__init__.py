@@ -1,7 +1,9 @@
 """The Zalo channels: the Official Account (OA API v3) and the newer Zalo Bot API.
 
-- `models`: the tables (durable inbox, tokens, buttons sent, Zalo-verified addresses);
-- `inbox`: events stored before the 200, drained by the Telegram channel's `InboxProcessor`;
+- `models`: the tables (the `zalo_inbox` table of the durable inbox, tokens, buttons sent,
+  Zalo-verified addresses);
+- `receiver`: what both modes share: events stored before the 200 and drained in order, one chat at a
+  time (the shared inbox of bots/channels/), downloads, each event handed to the pipeline;
 - `oa_parse` / `bot_parse`: one event → one `Incoming`;
 - `buttons`: buttons sent to a user, so that the text a button sends back is routed as its press;
 - `render`: text split to 2,000 characters, buttons as a numbered list where they cannot be buttons;

@@ -13,19 +13,24 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 from aiohttp import web
 
-from bots.assistant import Assistant
+from bots.channels.base import Handler
 from bots.zalo import BOT_CHANNEL
 from bots.zalo.bot_api import BotAPIError, BotClient
 from bots.zalo.bot_parse import chat_of, parse_update, unwrap, update_key
 from bots.zalo.bot_sender import BotSender
 from bots.zalo.receiver import ZaloReceiver
 from core.config import Settings
+from core.crypto import Hasher
+from core.db import Database
+from core.i18n import Catalogue
 from core.messages import Attachment, Incoming
+from core.metrics import Metrics
+from core.outbox import Outbox
 from core.security import verify_telegram_secret
 
 log = logging.getLogger(__name__)
@@ -41,26 +46,27 @@ def polling(settings: Settings) -> bool:
 
 
 class BotChannel(ZaloReceiver):
-    channel = BOT_CHANNEL
+    name: ClassVar[str] = BOT_CHANNEL
+    outbox_prefix: ClassVar[str | None] = "zb"
 
-    def __init__(self, assistant: Assistant) -> None:
-        super().__init__(assistant, fetch_hosts=(assistant.settings.zalo_bot_api_base,))
-        token = self.settings.zalo_bot_token
+    def __init__(self, settings: Settings, handle: Handler, *, database: Database, outbox: Outbox,
+                 catalogue: Catalogue, hasher: Hasher, metrics: Metrics) -> None:
+        super().__init__(settings, handle, database=database, outbox=outbox, catalogue=catalogue,
+                         metrics=metrics, fetch_hosts=(settings.zalo_bot_api_base,))
+        token = settings.zalo_bot_token
         assert token is not None
-        self.client = BotClient(None, self.settings.zalo_bot_api_base, token.get_secret_value())
-        services = assistant.services
-        self.sender = BotSender(self.client, assistant.database, services.hasher, self.settings,
-                                services.catalogue)
-        self.polling = polling(self.settings)
+        self.client = BotClient(None, settings.zalo_bot_api_base, token.get_secret_value())
+        self.sender = BotSender(self.client, database, hasher, settings, catalogue)
+        self.polling = polling(settings)
         self._typing_tasks: set[asyncio.Task[None]] = set()
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[web.AbstractRouteDef]:
         return [web.post(WEBHOOK_PATH, self.webhook)]
 
     async def start(self) -> None:
         self.http = aiohttp.ClientSession(trust_env=False)
         self.client.http = self.http
-        self.start_processing()
+        self.receipt.start()
         if self.polling:
             self._tasks.append(asyncio.create_task(self._poll(), name="zalobot-poll"))
         log.info("zalo bot: %s", "polling with getUpdates" if self.polling else f"webhook at {WEBHOOK_PATH}")
@@ -73,7 +79,7 @@ class BotChannel(ZaloReceiver):
     # Receipt
 
     async def webhook(self, request: web.Request) -> web.Response:
-        rejections = self.assistant.metrics.webhook_rejections
+        rejections = self.metrics.webhook_rejections
         secret = self.settings.zalo_bot_webhook_secret
         if not verify_telegram_secret(request.headers.get(SECRET_HEADER),
                                       secret.get_secret_value() if secret else None):
@@ -86,7 +92,7 @@ class BotChannel(ZaloReceiver):
         if update is None:
             rejections.labels(source=BOT_CHANNEL, reason="malformed").inc()
             return web.Response(status=400)
-        await self.store(update_key(update), chat_of(update), update)
+        await self.receipt.store(update)
         return web.Response(status=200)
 
     async def _poll(self) -> None:
@@ -110,9 +116,12 @@ class BotChannel(ZaloReceiver):
             for item in found:
                 update = unwrap(item)
                 if update is not None:
-                    await self.store(update_key(update), chat_of(update), update)
+                    await self.receipt.store(update)
 
     # Processing
+
+    def identify(self, payload: dict[str, Any]) -> tuple[str, str]:
+        return update_key(payload), chat_of(payload)
 
     async def handle_stored(self, payload: dict[str, Any]) -> None:
         parsed = parse_update(payload)
@@ -147,7 +156,7 @@ class BotChannel(ZaloReceiver):
             log.warning("zalo bot: a photo outside Zalo's file hosts was ignored")
             return None
         if data is None:
-            await self.refuse_too_large(incoming)
+            await self.turns.refuse_too_large(incoming)
             return None
         return Incoming(channel=incoming.channel, chat_id=incoming.chat_id, user_id=incoming.user_id,
                         message_id=incoming.message_id, text=incoming.text, language=incoming.language,

@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bots.send_parts import PartProgress, Step
-from bots.telegram.render import own_media_id
+from bots.channels.media import own_media_id
+from bots.channels.send_parts import PartProgress, Step
 from bots.zalo import BOT_CHANNEL, buttons
 from bots.zalo.bot_api import BotAPIError, BotClient
 from bots.zalo.render import numbered, split_text, with_links

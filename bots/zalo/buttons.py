@@ -4,7 +4,7 @@ for its chat before it leaves, and a text from that chat equal to one of them is
 
 Forgery: only buttons this very chat was sent count, newest first, for `LIFETIME`; anything else stays
 text. Typing a button's label is then the same as tapping it, which the user could do anyway; what the
-button does is still checked against the user's roles by the pipeline (`core.roles.requirement_for`).
+button does is still checked against the user's roles by the pipeline (`core.roles.AccessRules`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The Zalo tables, on `core.models.Base` (migration 0013)."""
+"""The Zalo tables, on `core.models.Base` (migration 0013); `zalo_inbox` is one table of the durable
+inbox (bots/channels/inbox.py) for both Zalo modes, `source` telling them apart."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bots.channels.inbox import MAX_CHAT_KEY_CHARS, InboxTable
 from core.models import Base, UTCDateTime, utcnow
 
 MAX_KEY_CHARS = 128
-MAX_CHAT_KEY_CHARS = 64
 
 
 class ZaloEvent(Base):
@@ -43,6 +44,11 @@ class ZaloEvent(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# A repeated key (the OA's `msg_id`, the Bot API's `message_id`, or a digest of an event that has none)
+# changes nothing; the row id stands in for Telegram's update_id: arrival order.
+ZALO_INBOX = InboxTable(ZaloEvent, scope="source", key="event_key", order="id", lock_key=0x2A10_0B0C)
 
 
 class ZaloToken(Base):

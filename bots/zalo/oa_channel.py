@@ -16,13 +16,13 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 from aiohttp import web
 from sqlalchemy import update
 
-from bots.assistant import Assistant
+from bots.channels.base import Handler
 from bots.zalo import OA_CHANNEL
 from bots.zalo.models import ZaloAddress
 from bots.zalo.oa_api import OAClient
@@ -30,9 +30,16 @@ from bots.zalo.oa_parse import Parsed, event_key, parse_event, user_of
 from bots.zalo.oa_sender import OASender
 from bots.zalo.receiver import ZaloReceiver
 from bots.zalo.tokens import TokenStore, keep_fresh
+from core.audit import AuditLog
+from core.config import Settings
 from core.consent import has_consent
+from core.crypto import FieldCipher, Hasher
+from core.db import Database
+from core.i18n import Catalogue
 from core.identity import find_user
+from core.metrics import Metrics
 from core.models import User, utcnow
+from core.outbox import Outbox
 from core.security import verify_zalo_signature, zalo_timestamp_fresh
 
 log = logging.getLogger(__name__)
@@ -41,19 +48,23 @@ SIGNATURE_HEADER = "X-ZEvent-Signature"
 
 
 class OAChannel(ZaloReceiver):
-    channel = OA_CHANNEL
+    name: ClassVar[str] = OA_CHANNEL
+    outbox_prefix: ClassVar[str | None] = "za"
 
-    def __init__(self, assistant: Assistant) -> None:
-        super().__init__(assistant, fetch_hosts=(assistant.settings.zalo_api_base,))
-        services = assistant.services
-        self.tokens = TokenStore(assistant.database, services.cipher, self.settings)
-        self.client = OAClient(None, self.settings.zalo_api_base, self.tokens)
-        self.sender = OASender(self.client, assistant.database, services.hasher, self.settings,
-                               services.catalogue, services.audit)
+    def __init__(self, settings: Settings, handle: Handler, *, database: Database, outbox: Outbox,
+                 catalogue: Catalogue, hasher: Hasher, cipher: FieldCipher, audit: AuditLog,
+                 metrics: Metrics) -> None:
+        super().__init__(settings, handle, database=database, outbox=outbox, catalogue=catalogue,
+                         metrics=metrics, fetch_hosts=(settings.zalo_api_base,))
+        self.cipher = cipher
+        self.audit = audit
+        self.tokens = TokenStore(database, cipher, settings)
+        self.client = OAClient(None, settings.zalo_api_base, self.tokens)
+        self.sender = OASender(self.client, database, hasher, settings, catalogue, audit)
         self._stop = asyncio.Event()
         self._refresher: asyncio.Task[None] | None = None
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[web.AbstractRouteDef]:
         return [web.post(WEBHOOK_PATH, self.webhook)]
 
     async def start(self) -> None:
@@ -65,7 +76,7 @@ class OAChannel(ZaloReceiver):
         except Exception:
             log.exception("zalo: the OA tokens could not be seeded")
         self._refresher = asyncio.create_task(keep_fresh(self.tokens, self._stop), name="zalo-tokens")
-        self.start_processing()
+        self.receipt.start()
         log.info("zalo: Official Account webhook at %s", WEBHOOK_PATH)
 
     async def close(self) -> None:
@@ -78,7 +89,7 @@ class OAChannel(ZaloReceiver):
     # Receipt
 
     async def webhook(self, request: web.Request) -> web.Response:
-        rejections = self.assistant.metrics.webhook_rejections
+        rejections = self.metrics.webhook_rejections
         try:
             body = await request.read()
             event = json.loads(body)
@@ -97,10 +108,13 @@ class OAChannel(ZaloReceiver):
         if not zalo_timestamp_fresh(event["timestamp"], time.time()):
             rejections.labels(source=OA_CHANNEL, reason="stale").inc()
             return web.Response(status=400)
-        await self.store(event_key(event), user_of(event) or "", event)
+        await self.receipt.store(event)
         return web.Response(status=200)
 
     # Processing
+
+    def identify(self, payload: dict[str, Any]) -> tuple[str, str]:
+        return event_key(payload), user_of(payload) or ""
 
     async def handle_stored(self, payload: dict[str, Any]) -> None:
         parsed = parse_event(payload)
@@ -109,8 +123,7 @@ class OAChannel(ZaloReceiver):
         incoming = parsed.incoming
         if parsed.unfollow:
             await self._set_unreachable(incoming.user_id, True)
-            await self.assistant.services.audit.record("channel:zalo", "zalo.unfollow",
-                                                       subject=f"zalo:{incoming.user_id[:40]}")
+            await self.audit.record("channel:zalo", "zalo.unfollow", subject=f"zalo:{incoming.user_id[:40]}")
             return
         await self._set_unreachable(incoming.user_id, False)
         if parsed.file is not None:
@@ -132,20 +145,20 @@ class OAChannel(ZaloReceiver):
             log.warning("zalo: an attachment outside Zalo's file hosts was ignored")
             return None
         if data is None:
-            await self.refuse_too_large(parsed.incoming)
+            await self.turns.refuse_too_large(parsed.incoming)
             return None
         return parsed.with_attachment(data)
 
     async def _set_unreachable(self, user_id: str, unreachable: bool) -> None:
-        async with self.assistant.database.session() as session:
+        async with self.database.session() as session:
             await session.execute(update(User).where(User.channel == OA_CHANNEL, User.external_id == user_id,
                                                      User.unreachable.is_not(unreachable))
                                   .values(unreachable=unreachable))
 
     async def _keep_address(self, zalo_user: str, address: str) -> None:
         """The address from Zalo's form, sealed, once the user has agreed to keep contact details."""
-        cipher = self.assistant.services.cipher
-        async with self.assistant.database.session() as session:
+        cipher = self.cipher
+        async with self.database.session() as session:
             identity = await find_user(session, OA_CHANNEL, zalo_user)
             if identity is None or not await has_consent(session, identity.id, "contact"):
                 return
@@ -155,5 +168,4 @@ class OAChannel(ZaloReceiver):
                 session.add(ZaloAddress(user_id=identity.id, address_enc=sealed, updated_at=utcnow()))
             else:
                 row.address_enc, row.updated_at = sealed, utcnow()
-        await self.assistant.services.audit.record(f"user:{identity.id}", "zalo.address_saved",
-                                                   subject=f"user:{identity.id}")
+        await self.audit.record(f"user:{identity.id}", "zalo.address_saved", subject=f"user:{identity.id}")

@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bots.send_parts import PartProgress, Step
-from bots.telegram.render import own_media_id
+from bots.channels.media import own_media_id
+from bots.channels.send_parts import PartProgress, Step
 from bots.zalo import OA_CHANNEL, buttons
 from bots.zalo.oa_api import OAClient, ZaloAPIError
 from bots.zalo.render import groups, link_button, query_buttons, split_text

@@ -198,7 +198,9 @@ class Signer:
     def __init__(self, key: SigningKey, certificate: x509.Certificate,
                  chain: Sequence[x509.Certificate] = (),
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
-        if key.public_key().public_numbers() != certificate.public_key().public_numbers():
+        certified = certificate.public_key()
+        if (not isinstance(certified, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
+                or key.public_key().public_numbers() != certified.public_numbers()):
             raise ValueError("the private key does not belong to the certificate")
         self.key = key
         self.certificate = certificate

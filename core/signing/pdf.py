@@ -96,7 +96,8 @@ async def _sign(pdf: bytes, signer: Signer, seal: PdfSeal, moment: dt.datetime) 
         field_name=seal.field_name, md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES,
         reason=seal.reason, location=seal.location, name=seal.name, contact_info=seal.contact_info,
     )
-    field_spec = SigFieldSpec(seal.field_name, on_page=0, box=seal.box)
+    # pyHanko annotates the box as ints but writes any PDF number (FloatObject) for its corners.
+    field_spec = SigFieldSpec(seal.field_name, on_page=0, box=seal.box)  # type: ignore[arg-type]
     pdf_signer = PdfSigner(meta, _pyhanko_signer(signer), stamp_style=BLANK_STAMP, new_field_spec=field_spec)
     return await _sign_at(pdf_signer, writer, moment)
 
@@ -116,7 +117,8 @@ async def _sign_at(pdf_signer: PdfSigner, writer: IncrementalPdfFileWriter, mome
     )
     await signed.post_signature_processing(output)
     output.seek(0)
-    return output.read()
+    signed_pdf: bytes = output.read()  # pyHanko types its output stream as a bare IO
+    return signed_pdf
 
 
 def _pyhanko_signer(signer: Signer) -> SimpleSigner:

@@ -11,13 +11,14 @@ import pytest
 import yaml
 from sqlalchemy import select, text
 
-from backends.onestop.calendar import VIETNAM, WorkingCalendar, load_calendar
+from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue, parse_catalogue
 from backends.onestop.store import Dossier, Submission, create_dossier, dossier_of_user, read_values
 from core.config import REPO_ROOT
 from core.crypto import FieldCipher
 from core.db import Database
 from core.models import User
+from core.timezones import VIETNAM
 
 DATA = REPO_ROOT / "data"
 IDS = {"birth_registration", "death_registration", "marriage_registration", "marital_status",

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from backends.health.roster import load_roster, parse_slot_key
-from backends.onestop.calendar import VIETNAM, WorkingCalendar, load_calendar
+from backends.onestop.calendar import WorkingCalendar, load_calendar
 from core.config import REPO_ROOT
+from core.timezones import VIETNAM
 
 ROSTER = REPO_ROOT / "data" / "doctors.yml"
 

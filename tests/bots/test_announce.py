@@ -18,9 +18,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from backends.loudspeaker.store import PUBLISHED, SCHEDULED, Announcement, AnnouncementSubscription
-from bots.dialogue.announce import parse_when
-from bots.dialogue.announcements import Scheduler, publish
 from bots.server import ASSISTANT
+from bots.services.announcements.scheduler import Scheduler, publish
+from bots.services.announcements.staff import parse_when
 from core.config import Settings
 from core.db import Database
 from core.models import AuditEntry, Media, OutboxMessage, User
@@ -172,7 +172,7 @@ async def test_step_by_step_typed_time_and_scheduler(client: TestClient, databas
     assert "hẹn phát" in texts(scheduled)
 
     assistant = client.app[ASSISTANT]
-    services, desk = assistant.services, assistant.router.desks["announce"]
+    services, desk = assistant.services, assistant.assembly.desk("announcements")
     assert isinstance(desk, Scheduler)
     async with database.session() as session:
         row = (await session.scalars(select(Announcement))).one()

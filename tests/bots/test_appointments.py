@@ -15,7 +15,6 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import inspect, select, text
 
 from backends.health.appointments import Appointment, book
-from backends.onestop.calendar import VIETNAM
 from bots.assistant import Assistant
 from bots.server import ASSISTANT
 from core.config import Settings
@@ -24,6 +23,7 @@ from core.identity import resolve_user
 from core.messages import Incoming
 from core.models import OutboxMessage
 from core.outbox import Outbox
+from core.timezones import VIETNAM
 from tests.bots.test_consult import doctor_joins
 from tests.bots.test_dossier_staff import audit_rows
 from tests.support.chat import ChatSession, button_data, texts
@@ -39,7 +39,7 @@ def settings(settings: Settings) -> Settings:
 
 
 def set_clock(assistant: Assistant, now: list[dt.datetime]) -> None:
-    assistant.router.desks["health"].set_clock(lambda: now[0])
+    assistant.assembly.desk("health").set_clock(lambda: now[0])
 
 
 def buttons(replies: list[dict[str, Any]]) -> dict[str, str]:
@@ -167,7 +167,7 @@ async def test_a_date_in_the_request_picks_the_day(client: TestClient) -> None:
     replies = await villager.say(message)
     kinds = await villager.press("appt:kind:station:" + day.strftime("%Y%m%d"))
     first = next(data for data in button_data(kinds) if data.startswith("appt:pick:"))
-    roster = assistant.router.desks["health"].roster
+    roster = assistant.assembly.desk("health").roster
     if any(slot.starts_at.date() == day for slot in roster.slots(real_now, "station")):
         assert first.startswith(f"appt:pick:station:{day.strftime('%Y%m%d')}")
     else:
@@ -189,7 +189,7 @@ async def test_a_date_in_the_request_picks_the_day(client: TestClient) -> None:
 
 async def test_two_villagers_take_the_last_place_at_once_over_two_sessions(assistant: Assistant,
                                                                             database: Database) -> None:
-    roster = assistant.router.desks["health"].roster
+    roster = assistant.assembly.desk("health").roster
     slot = roster.slot(REMOTE_TUESDAY, MONDAY_MORNING)
     assert slot is not None and slot.capacity == 1
     async with database.session() as session:

@@ -19,10 +19,12 @@ import pytest
 from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.engine import Connection
 
+from bots.services.assembly import grantable_roles
 from core.audit import AuditLog
+from core.config import REPO_ROOT
 from core.crypto import Hasher
 from core.db import Database
-from core.identity import GRANTABLE_ROLES, InviteOutcome, redeem_invite, resolve_user
+from core.identity import InviteOutcome, redeem_invite, resolve_user
 from core.models import AuditEntry, AuditHead, Invite
 from nlu.embedded import EmbeddedNLU
 from tests.support.db import POSTGRES_URL
@@ -189,7 +191,7 @@ async def test_invite_prints_a_one_time_code_on_the_last_line(xaso: Xaso, databa
     message = refused.stdout + refused.stderr
     assert "Traceback" not in message
     assert "emperor" in message
-    for role in GRANTABLE_ROLES:
+    for role in grantable_roles(REPO_ROOT / "data"):
         assert role in message, (role, message)
     assert await _invite_count(database) == 1
 

@@ -37,7 +37,7 @@ class Console:
 
     def __init__(self, assistant: Assistant) -> None:
         self.out = io.StringIO()
-        self.chat = ConsoleChat(assistant, USER, out=self.out)
+        self.chat = ConsoleChat(assistant.handle, assistant.services.outbox, USER, out=self.out)
 
     async def type(self, line: str) -> str:
         start = len(self.out.getvalue())

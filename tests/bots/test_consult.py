@@ -13,7 +13,7 @@ from sqlalchemy import inspect, select, text
 
 from backends.health.consults import messages_of
 from bots.assistant import Assistant
-from bots.dialogue.health import run_escalation
+from bots.services.health.desk import run_escalation
 from core.config import Settings
 from core.consent import active_purposes, withdraw_consents
 from core.db import Database
@@ -144,7 +144,7 @@ async def test_unanswered_consults_escalate_along_the_roster(assistant: Assistan
                                                              database: Database) -> None:
     # Wednesday 15:00 in Vietnam: BS. Hoa and BS. Tuấn are on duty (in roster order), YS. Lan is not.
     now = [dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)]
-    desk = assistant.router.desks["health"]
+    desk = assistant.assembly.desk("health")
     desk.set_clock(lambda: now[0])
     async with database.session() as session:
         doctors = [await resolve_user(session, "console", f"doc{n}", "vi") for n in (1, 2, 3)]

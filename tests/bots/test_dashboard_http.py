@@ -76,11 +76,11 @@ async def test_the_cookie_is_secure_behind_https(client: TestClient, settings: S
     from bots.dashboard.web import Dashboard
 
     assistant = client.app[ASSISTANT]
-    secure = Dashboard(assistant, default_registry())
+    secure = Dashboard(assistant, default_registry(assistant.assembly))
     assert not secure.secure
     assistant.settings = settings.model_copy(update={"public_url": "https://xa.example.vn"})
     try:
-        dashboard = Dashboard(assistant, default_registry())
+        dashboard = Dashboard(assistant, default_registry(assistant.assembly))
         assert dashboard.secure and dashboard.cookie == "__Host-xaso_dash"
         assert "Strict-Transport-Security" in dashboard._headers()
     finally:

@@ -36,10 +36,11 @@ async def broken(context: StatsContext) -> Section:
 
 @pytest.fixture
 async def grown(settings: Settings, database: Database, nlu_engine: NLUEngine) -> AsyncIterator[TestClient]:
-    base = default_registry()
+    assistant = Assistant.build(settings, nlu=nlu_engine, database=database)
+    base = default_registry(assistant.assembly)
     registry = Registry(figures=(*base.figures, broken, water_leaks), layers=(water_layer, *base.layers),
                         extra=base.extra)
-    app = create_app(Assistant.build(settings, nlu=nlu_engine, database=database), dashboard=registry)
+    app = create_app(assistant, dashboard=registry)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
 
@@ -73,16 +74,16 @@ async def test_an_added_provider_shows_everywhere_and_a_failing_one_is_left_out(
 
 async def test_the_map_data_cannot_break_out_of_its_block(grown: TestClient) -> None:
     assistant = grown.app[ASSISTANT]
-    first = next(iter(assistant.services.commune["hamlets"]))
-    first["name"] = "</script><script>alert(1)</script>"
-    try:
-        from bots.dashboard.web import Dashboard
-        page = Dashboard(assistant, default_registry()).hamlet_features()
-        from bots.dashboard.pages import Texts, map_body
-        body = map_body(Texts(assistant.services.catalogue, "vi"), page, [])
-        assert "</script><script>" not in body and "&lt;/script&gt;" in body
-    finally:
-        first["name"] = "Xóm Tiến Thành"
+    from backends.addresses.hamlets import Hamlet, Hamlets
+    from bots.dashboard.web import Dashboard
+    dashboard = Dashboard(assistant, default_registry(assistant.assembly))
+    first, *others = dashboard.hamlets  # the commune is read once and frozen: replace the dashboard's copy
+    hostile = Hamlet(first.id, "</script><script>alert(1)</script>", first.polygon)
+    dashboard.hamlets = Hamlets([hostile, *others])
+    page = dashboard.hamlet_features()
+    from bots.dashboard.pages import Texts, map_body
+    body = map_body(Texts(assistant.services.catalogue, "vi"), page, [])
+    assert "</script><script>" not in body and "&lt;/script&gt;" in body
 
 
 async def test_a_layer_draws_its_counts_on_the_map_offline(grown: TestClient) -> None:

@@ -13,7 +13,6 @@ from backends.addresses.hamlets import Hamlets
 from backends.health.appointments import book, cancel
 from backends.health.roster import Slot
 from backends.loudspeaker.store import PUBLISHED, SCHEDULED, Announcement, AnnouncementSubscription
-from backends.onestop.calendar import VIETNAM
 from backends.reports import store as reports
 from backends.shop.orders import SHIPPED, Delivery, Stock, create_order, mark_paid, move
 from backends.stats import headline, start_of_day
@@ -21,6 +20,7 @@ from bots.server import ASSISTANT
 from core.config import Settings
 from core.messages import Reply
 from core.models import User, utcnow
+from core.timezones import VIETNAM
 from tests.support.chat import texts
 from tests.support.dashboard import logged_in_staff
 

@@ -9,7 +9,7 @@ import yaml
 from sqlalchemy import select
 
 from bots.assistant import Assistant
-from bots.dialogue.health import category_of
+from bots.services.health.desk import category_of
 from core.config import REPO_ROOT
 from core.identity import grant_role, resolve_user
 from core.messages import Incoming

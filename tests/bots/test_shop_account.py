@@ -95,7 +95,7 @@ async def test_stock_is_seeded_once_and_not_reset_on_restart(client: TestClient)
     from backends.shop.orders import seed_stock, stock_of
 
     assistant = client.app[ASSISTANT]
-    shop = assistant.router.desks["shop"].shop
+    shop = assistant.kit.products
     async with assistant.database.session() as session:
         assert await stock_of(session, "honey") == 20_000
         await session.execute(text("UPDATE shop_stock SET stock_milli = 1500 WHERE product_id = 'honey'"))

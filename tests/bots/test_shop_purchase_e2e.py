@@ -321,9 +321,10 @@ async def test_a_card_paid_before_the_cancellation_keeps_the_order(
 
 def test_the_card_provider_is_the_real_one(settings: Settings) -> None:
     from backends.shop.payments.configured import configured_payments
+    from core.commune import Commune
     from core.crypto import Hasher
 
-    commune = yaml.safe_load((settings.data_dir / "commune.yml").read_text(encoding="utf-8"))
+    commune = Commune.load(settings.data_dir / "commune.yml")
     payments = configured_payments(settings, commune, Hasher(b"k"))
     assert payments.names() == ["vietqr", "stripe", "cash"]
     assert isinstance(payments.get("stripe"), StripePayments)

@@ -10,8 +10,8 @@ from dataclasses import replace
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bots.dialogue.announcements import Scheduler
 from bots.server import ASSISTANT
+from bots.services.announcements.scheduler import Scheduler
 from core.config import Settings
 from core.models import utcnow
 from tests.bots.shop_support import confirm_button, order_until_summary, seller_joins
@@ -107,7 +107,7 @@ async def test_metrics_count_orders_and_announcements(client: TestClient) -> Non
     await write_until_preview(official, when="6 giờ 30 sáng mai")
     assert "hẹn phát" in texts(await official.press("announce:confirm"))
     assistant = client.app[ASSISTANT]
-    desk = assistant.router.desks["announce"]
+    desk = assistant.assembly.desk("announcements")
     assert isinstance(desk, Scheduler) and desk.observe == assistant.metrics.count_audited
     later = utcnow() + dt.timedelta(days=2)
     published = await replace(desk, clock=lambda: later).publish_due(assistant.database, assistant.services)

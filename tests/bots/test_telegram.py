@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from bots.assistant import Assistant
-from bots.server import TELEGRAM, create_app
+from bots.server import CHANNELS, create_app
 from bots.telegram.channel import TelegramChannel
 from core.config import Settings
 from core.db import Database
@@ -51,7 +51,7 @@ async def open_client(settings: Settings, database: Database, nlu: NLUEngine) ->
     client = TestClient(TestServer(app))
     await client.start_server()
     async with asyncio.timeout(10):
-        await app[TELEGRAM].wait_ready()
+        await app[CHANNELS]["telegram"].wait_ready()  # type: ignore[attr-defined]
     return client
 
 
@@ -310,5 +310,5 @@ async def test_polling_mode_receives_updates_from_get_updates(
 def test_channel_is_off_without_a_token(settings: Settings, nlu_engine: NLUEngine,
                                         database: Database) -> None:
     app = create_app(Assistant.build(settings, nlu=nlu_engine, database=database))
-    assert app.get(TELEGRAM) is None
-    assert TelegramChannel  # imported for the type of app[TELEGRAM]
+    assert "telegram" not in app[CHANNELS]
+    assert TelegramChannel.name == "telegram"

@@ -14,9 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from bots.assistant import Assistant
-from bots.server import TELEGRAM, create_app
-from bots.telegram.inbox import DONE, PENDING, TelegramInbox, TelegramUpdate, bot_id_of, chat_key
-from bots.telegram.processor import InboxProcessor
+from bots.channels.inbox import DONE, PENDING
+from bots.channels.processor import InboxProcessor
+from bots.server import CHANNELS, create_app
+from bots.telegram.inbox import TelegramInbox, TelegramUpdate, bot_id_of, chat_key
 from core.config import Settings
 from core.db import Database
 from core.models import utcnow
@@ -106,9 +107,9 @@ async def test_a_repeated_update_id_is_stored_once_and_answered_once(
 
 async def test_updates_of_a_chat_are_handled_in_order_and_chats_concurrently(
         settings: Settings, database: Database, nlu_engine: NLUEngine, fake: FakeTelegram) -> None:
-    client = await open_client(telegram_settings(settings, fake, telegram_inbox_workers=3), database,
+    client = await open_client(telegram_settings(settings, fake, inbox_workers=3), database,
                                nlu_engine)
-    channel = client.server.app[TELEGRAM]
+    channel = client.server.app[CHANNELS]["telegram"]
     seen: list[tuple[int, int]] = []
     running = 0
     most = 0

@@ -23,21 +23,22 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from backends.health.appointments import Appointment
-from backends.onestop.calendar import VIETNAM, load_calendar
+from backends.onestop.calendar import load_calendar
 from backends.onestop.catalogue import load_catalogue
 from backends.onestop.ratings import rating_of
 from backends.onestop.store import Dossier, Submission, create_dossier
 from backends.reports.store import Place, Report, open_report, resolve
 from backends.shop.orders import Order
 from bots.assistant import Assistant
-from bots.dialogue.dossier_rating import rating_buttons
-from bots.dialogue.report_notify import notify_reporters
 from bots.server import ASSISTANT
+from bots.services.dossiers.rating import rating_buttons
+from bots.services.reports.notify import notify_reporters
 from core.config import Settings
 from core.consent import has_consent
 from core.identity import find_user
 from core.messages import Button, Reply
 from core.state import State, load_state
+from core.timezones import VIETNAM
 from tests.bots.test_dossier_chat import jpeg
 from tests.support.chat import ChatSession, button_data, texts, wait_for_pushes
 
@@ -506,7 +507,7 @@ def test_the_table_is_large_and_covers_every_question() -> None:
 async def test_typed_answers(client: TestClient, question: str) -> None:
     reach, check = QUESTIONS[question]
     assistant: Assistant = client.app[ASSISTANT]
-    assistant.router.desks["health"].set_clock(lambda: MONDAY.astimezone(dt.UTC))
+    assistant.assembly.desk("health").set_clock(lambda: MONDAY.astimezone(dt.UTC))
     engine = assistant.services.nlu
     clock = getattr(engine, "clock", None)
     if clock is not None:

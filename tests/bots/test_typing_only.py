@@ -17,7 +17,7 @@ from backends.loudspeaker.store import subscription_of
 from backends.onestop.store import Dossier
 from backends.reports.store import Report, resolve
 from backends.shop.orders import Order
-from bots.dialogue.report_notify import notify_reporters
+from bots.services.reports.notify import notify_reporters
 from core.config import Settings
 from tests.bots.test_dossier_chat import jpeg
 from tests.bots.test_typed_answers import MONDAY, Villager, rating_given, rating_notice
@@ -68,7 +68,7 @@ async def test_a_consult_typed_without_diacritics(client: TestClient) -> None:
 
 async def test_an_appointment_typed_without_diacritics(client: TestClient) -> None:
     v = await Villager.open(client)
-    v.assistant.router.desks["health"].set_clock(lambda: MONDAY.astimezone(dt.UTC))
+    v.assistant.assembly.desk("health").set_clock(lambda: MONDAY.astimezone(dt.UTC))
     engine = v.assistant.services.nlu
     clock = engine.clock
     engine.clock = lambda: MONDAY

@@ -9,13 +9,19 @@ from sqlalchemy import func, select
 from sqlalchemy import text as sql
 
 from bots.dialogue.base import Router
-from bots.dialogue.menu import SERVICES
 from bots.server import ASSISTANT
 from core.identity import set_language
 from core.messages import Reply
 from core.models import ConversationState, User
 from core.state import State
 from tests.support.chat import ChatSession, button_data, deliver_pushes, texts
+
+# The main menu, in order (the services' MenuEntry positions).
+SERVICES = (
+    "dossier_submit", "dossier_status", "procedure_info", "doctor_ask", "doctor_appointment",
+    "emergency", "shop_browse", "order_status", "announcement_latest", "announcement_subscribe",
+    "address_code", "report_problem", "my_data",
+)
 
 
 async def test_health_and_metrics(client: TestClient) -> None:
@@ -61,14 +67,11 @@ async def test_social_turns(client: TestClient) -> None:
 
 async def test_every_service_and_staff_command_has_its_flow(client: TestClient) -> None:
     """No menu entry, intent or staff command is left on the "being built" answer."""
-    from bots.dialogue.menu import SERVICES, command_coming_soon
-    from core.roles import COMMAND_ROLES
-
-    router = client.app[ASSISTANT].router
-    unbuilt = [intent for intent in SERVICES if "coming_soon" in router.intents[intent].__qualname__]
+    assembly = client.app[ASSISTANT].assembly
+    unbuilt = [intent for intent in assembly.menu if "coming_soon" in assembly.intents[intent].__qualname__]
     assert unbuilt == []
-    assert [command for command in COMMAND_ROLES if router.commands[command] is command_coming_soon] == []
-    for intent in SERVICES:  # a fresh visitor each: one visitor this quick would be rate limited
+    assert set(assembly.access.staff_commands()) <= set(assembly.commands)
+    for intent in assembly.menu:  # a fresh visitor each: one visitor this quick would be rate limited
         session = await ChatSession.open(client)
         replies = await session.press(f"menu:{intent}")
         assert replies and "đang được xây dựng" not in texts(replies), intent

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from bots.server import ZALO_BOT, ZALO_OA
+from bots.server import ASSISTANT, CHANNELS
 from bots.zalo import admin
 from bots.zalo.bot_channel import polling
 from core.config import Settings
@@ -131,8 +131,7 @@ async def test_a_whole_conversation_by_numbers_and_labels_like_the_web_chat(chat
 
 
 async def test_a_photo_reply_uses_send_photo_with_a_signed_link(bot: TestClient, fake: FakeZalo) -> None:
-    channel = bot.app[ZALO_BOT]
-    assistant = channel.assistant
+    assistant = bot.app[ASSISTANT]
     async with assistant.database.session() as session:
         media_id = await store_media(session, b"\x89PNG small", "image/png")
         link = media_url(assistant.services.hasher, assistant.settings.public_url, media_id)
@@ -144,7 +143,7 @@ async def test_a_photo_reply_uses_send_photo_with_a_signed_link(bot: TestClient,
 
 
 async def test_a_link_button_becomes_its_address_in_the_text(bot: TestClient, fake: FakeZalo) -> None:
-    assistant = bot.app[ZALO_BOT].assistant
+    assistant = bot.app[ASSISTANT]
     pay = "https://xa.example.vn/pay/abc?sig=1"
     async with assistant.database.session() as session:
         await assistant.services.outbox.enqueue(
@@ -162,7 +161,7 @@ async def test_blocked_users_are_marked_unreachable(chat: BotChat, fake: FakeZal
     async with database.session() as session:
         user = (await session.execute(select(User).where(User.channel == "zalobot"))).scalar_one()
     assert user.unreachable
-    dead = await chat.client.app[ZALO_BOT].assistant.services.outbox.dead_letters("zalobot")
+    dead = await chat.client.app[ASSISTANT].services.outbox.dead_letters("zalobot")
     assert dead and "403" in (dead[0].last_error or "")
 
 
@@ -186,7 +185,7 @@ async def test_polling_receives_updates_without_a_public_address(settings: Setti
         await settle(database, "zalobot")
         assert "Xin chào" in calls[0].text
         assert fake.sent("deleteWebhook") and not fake.webhook
-        assert ZALO_OA not in client.app
+        assert "zalo" not in client.app[CHANNELS]
     finally:
         await client.close()
 

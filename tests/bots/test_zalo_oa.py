@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from bots.assistant import Assistant
-from bots.server import ZALO_OA, create_app
+from bots.server import ASSISTANT, CHANNELS, create_app
 from bots.zalo.models import ZaloAddress
 from core.config import Settings
 from core.crypto import FieldCipher
@@ -355,7 +355,7 @@ async def test_unreachable_users_are_marked_and_surfaced_to_staff(chat: OAChat, 
     async with database.session() as session:
         user = (await session.execute(select(User).where(User.external_id == USER))).scalar_one()
         assert user.unreachable
-    dead = await oa.app[ZALO_OA].assistant.services.outbox.dead_letters("zalo")
+    dead = await oa.app[ASSISTANT].services.outbox.dead_letters("zalo")
     assert dead and str(code) in (dead[0].last_error or "") and "unreachable" in (dead[0].last_error or "")
     assert "zalo.unreachable" in await actions(database)
 
@@ -379,7 +379,7 @@ async def test_rate_limit_backs_off(oa: TestClient, fake: FakeZalo, database: Da
 async def test_bad_parameter_is_permanent(chat: OAChat, fake: FakeZalo, oa: TestClient) -> None:
     fake.fail_oa(-201)
     await chat.say("xin chào")
-    dead = await oa.app[ZALO_OA].assistant.services.outbox.dead_letters("zalo")
+    dead = await oa.app[ASSISTANT].services.outbox.dead_letters("zalo")
     assert dead and "-201" in (dead[0].last_error or "")
 
 
@@ -389,7 +389,7 @@ def test_zalo_event_payload_is_json_serialisable() -> None:
 
 async def test_a_database_refusal_still_answers_200_and_the_event_is_kept(
         oa: TestClient, fake: FakeZalo, monkeypatch: pytest.MonkeyPatch) -> None:
-    channel = oa.app[ZALO_OA]
+    channel = oa.app[CHANNELS]["zalo"]
     real_accept = channel.inbox.accept
     failures = iter([True])
 

@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
-from bots.server import ZALO_OA
+from bots.server import ASSISTANT, CHANNELS
 from bots.zalo import admin
 from bots.zalo.models import ZaloToken
 from bots.zalo.oa_channel import OAChannel
@@ -47,18 +47,20 @@ async def oa(settings: Settings, database: Database, nlu_engine: NLUEngine,
 
 
 async def deliver(oa: TestClient, reply: Reply, key: str = "test:1") -> None:
-    channel: OAChannel = oa.app[ZALO_OA]
-    outbox = channel.assistant.services.outbox
-    async with channel.assistant.database.session() as session:
+    assistant = oa.app[ASSISTANT]
+    outbox = assistant.services.outbox
+    async with assistant.database.session() as session:
         await outbox.enqueue(session, channel="zalo", chat_id=USER, reply=reply, key=key)
     await outbox.wake("zalo")
 
 
 async def own_link(oa: TestClient, data: bytes, content_type: str) -> str:
-    channel: OAChannel = oa.app[ZALO_OA]
-    async with channel.assistant.database.session() as session:
+    channel = oa.app[CHANNELS]["zalo"]
+    assert isinstance(channel, OAChannel)
+    assistant = oa.app[ASSISTANT]
+    async with assistant.database.session() as session:
         media_id = await store_media(session, data, content_type)
-    return media_url(channel.assistant.services.hasher, channel.settings.public_url, media_id)
+    return media_url(assistant.services.hasher, channel.settings.public_url, media_id)
 
 
 # Rendering

@@ -16,6 +16,14 @@ from core.messages import Incoming, Reply
 from core.middlewares import AuditMessages, Deduplicate, IdentifyAndAuthorize, InputLimits, RateLimit
 from core.models import ProcessedMessage
 from core.pipeline import Outcome, Pipeline, Turn
+from core.roles import PUBLIC, AccessRules, only
+
+# What the services declare (bots/services/*/unit.py), as a table of the test's own.
+ACCESS = AccessRules(
+    {"/approve": only("staff"), "/invite": only("admin"), "/queue": only("doctor"), "/ship": only("seller"),
+     "/start": PUBLIC},
+    {"staff": only("staff"), "admin": only("admin"), "menu": PUBLIC},
+)
 
 
 @dataclass
@@ -88,7 +96,7 @@ async def test_rate_limit_per_user_does_not_touch_others(catalogue: Catalogue) -
 
 
 async def test_identity_creates_the_user_once(database: Database, catalogue: Catalogue) -> None:
-    step, handler = IdentifyAndAuthorize(catalogue), Handler()
+    step, handler = IdentifyAndAuthorize(catalogue, ACCESS), Handler()
     ids = []
     for _ in range(2):
         async with database.session() as session:
@@ -108,7 +116,7 @@ async def test_identity_creates_the_user_once(database: Database, catalogue: Cat
 ])
 async def test_staff_commands_and_buttons_are_denied_to_citizens(message: dict[str, Any], database: Database,
                                                                  catalogue: Catalogue) -> None:
-    handler, step = Handler(), IdentifyAndAuthorize(catalogue)
+    handler, step = Handler(), IdentifyAndAuthorize(catalogue, ACCESS)
     async with database.session() as session:
         turn = Turn(incoming(**message), session)
         outcome = await step(turn, handler)
@@ -118,7 +126,7 @@ async def test_staff_commands_and_buttons_are_denied_to_citizens(message: dict[s
 
 
 async def test_role_holders_are_allowed_and_audited(database: Database, catalogue: Catalogue) -> None:
-    handler, step = Handler(), IdentifyAndAuthorize(catalogue)
+    handler, step = Handler(), IdentifyAndAuthorize(catalogue, ACCESS)
     async with database.session() as session:
         identity = await resolve_user(session, "web", "u1")
         await grant_role(session, identity.id, "doctor", granted_by="test")
@@ -131,7 +139,7 @@ async def test_role_holders_are_allowed_and_audited(database: Database, catalogu
 
 
 async def test_admin_may_do_everything(database: Database, catalogue: Catalogue) -> None:
-    step, handler = IdentifyAndAuthorize(catalogue), Handler()
+    step, handler = IdentifyAndAuthorize(catalogue, ACCESS), Handler()
     async with database.session() as session:
         identity = await resolve_user(session, "web", "u1")
         await grant_role(session, identity.id, "admin", granted_by="test")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from core import validators
 from core.i18n import Catalogue
+from core.text import fold
 from core.validators import PROVINCE_CODES, Invalid, Option, Valid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,11 +39,11 @@ def error_key(result: validators.Result) -> str:
     [("Hủy  Bỏ", "huy bo"), ("ĐƯỜNG Đê", "duong de"), ("  quay lại ", "quay lai"), ("Ừ", "u"), ("", "")],
 )
 def test_fold_strips_case_diacritics_and_spaces(raw: str, folded: str) -> None:
-    assert validators.fold(raw) == folded
+    assert fold(raw) == folded
 
 
 def test_fold_handles_decomposed_input() -> None:
-    assert validators.fold(unicodedata.normalize("NFD", "Nguyễn Thị Ánh")) == "nguyen thi anh"
+    assert fold(unicodedata.normalize("NFD", "Nguyễn Thị Ánh")) == "nguyen thi anh"
 
 
 # --- text ------------------------------------------------------------------------------------------------

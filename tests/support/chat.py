@@ -17,7 +17,8 @@ async def deliver_pushes(assistant: Assistant, seconds: float = 5.0) -> None:
     claimed a message a moment earlier: wait until nothing is in flight, so nothing is missed."""
     from bots.webchat import WebInboxSender
 
-    await assistant.services.outbox.flush(WebInboxSender(assistant), seconds)
+    sender = WebInboxSender(assistant.database, assistant.services.cipher)
+    await assistant.services.outbox.flush(sender, seconds)
     for _ in range(int(seconds / 0.02)):
         if not (await assistant.services.outbox.stats())["sending"]:
             return

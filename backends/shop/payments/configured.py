@@ -4,19 +4,18 @@ VietQR when the commune's bank account is configured, Stripe when its API key is
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from backends.shop.payments.base import CashOnDelivery, PaymentProvider, Payments
 from backends.shop.payments.stripe import StripePayments
 from backends.shop.payments.vietqr import BankAccount, VietQRPayments
+from core.commune import Commune
 from core.config import Settings
 from core.crypto import Hasher
 
 log = logging.getLogger(__name__)
 
 
-def configured_payments(settings: Settings, commune: Mapping[str, Any], hasher: Hasher) -> Payments:
+def configured_payments(settings: Settings, commune: Commune, hasher: Hasher) -> Payments:
     providers: list[PaymentProvider] = []
     account = BankAccount.from_commune(commune)
     if account is not None:

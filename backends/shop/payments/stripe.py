@@ -2,8 +2,8 @@
 
 The official SDK speaks to any server given as its API base (Stripe, stripe-mock, localstripe). Its
 ``*_async`` methods run on an aiohttp session of their own, so nothing blocks the event loop. The
-buyer gets a signed, expiring link to ``GET /pay/{token}`` (bots/pay_page.py), which loads Stripe.js
-and confirms the intent in the browser; Stripe then tells us by webhook (bots/stripe_webhook.py),
+buyer gets a signed, expiring link to ``GET /pay/{token}`` (bots/pages/pay_page.py), which loads Stripe.js
+and confirms the intent in the browser; Stripe then tells us by webhook (bots/hooks/stripe_webhook.py),
 and only the webhook settles the payment in the ledger.
 """
 

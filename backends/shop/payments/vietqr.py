@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
 import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
 import qrcode
 import qrcode.constants
 
 from backends.shop.payments.base import PaymentError, PaymentRequest, PaymentStart, Transfer
+from core.commune import ACCOUNT_NUMBER, BANK_BIN, Commune
 
 NAME = "vietqr"
 NAPAS_GUID = "A000000727"
@@ -34,8 +32,8 @@ PURPOSE_MAX = 25  # field 62-08 as NAPAS sizes it
 NAME_MAX, CITY_MAX = 25, 15  # EMVCo fields 59 and 60
 BOX_SIZE, BORDER = 8, 4  # PNG pixels per module, quiet zone in modules
 
-_BIN = re.compile(r"[0-9]{6}")
-_ACCOUNT = re.compile(r"[0-9A-Za-z]{1,19}")
+_BIN = BANK_BIN  # the same rules as commune.yml's (core/commune.py)
+_ACCOUNT = ACCOUNT_NUMBER
 
 
 def tlv(tag: str, value: str) -> str:
@@ -86,17 +84,14 @@ class BankAccount:
             raise ValueError("payments.account_name must be the account holder's name")
 
     @classmethod
-    def from_commune(cls, commune: Mapping[str, Any]) -> BankAccount | None:
+    def from_commune(cls, commune: Commune) -> BankAccount | None:
         """The account in commune.yml's `payments:` section; None when there is none (VietQR is off).
-        A section with a missing or malformed field is an error, not silently off."""
-        section = commune.get("payments")
-        if not isinstance(section, Mapping) or not section.get("account_number"):
+        A section with a missing or malformed field was refused when commune.yml was read."""
+        bank = commune.payments
+        if bank is None:
             return None
-        return cls(bank_bin=str(section.get("bank_bin", "")).strip(),
-                   account_number=str(section["account_number"]).replace(" ", ""),
-                   account_name=str(section.get("account_name", "")),
-                   city=str(section.get("city", "") or ""), bank_name=str(section.get("bank_name", "") or ""),
-                   deeplink=str(section.get("deeplink", "") or ""))
+        return cls(bank_bin=bank.bank_bin, account_number=bank.account_number, account_name=bank.account_name,
+                   city=bank.city, bank_name=bank.bank_name, deeplink=bank.deeplink)
 
     def link_for(self, amount_vnd: int, note: str) -> str | None:
         if not self.deeplink.startswith("https://"):

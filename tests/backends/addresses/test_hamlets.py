@@ -1,16 +1,15 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from backends.addresses.hamlets import Hamlets
+from core.commune import Commune
 from core.config import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
 def hamlets() -> Hamlets:
-    commune = yaml.safe_load((REPO_ROOT / "data" / "commune.yml").read_text(encoding="utf-8"))
-    return Hamlets.from_commune(commune)
+    return Hamlets.from_commune(Commune.load(REPO_ROOT / "data" / "commune.yml"))
 
 
 def test_every_demo_hamlet_has_an_outline_holding_its_centre(hamlets: Hamlets) -> None:
@@ -40,9 +39,9 @@ def test_outside_the_commune_is_no_hamlet(hamlets: Hamlets) -> None:
 
 def test_an_outline_of_two_points_is_refused() -> None:
     with pytest.raises(ValueError, match="3 vertices"):
-        Hamlets.from_commune({"hamlets": [{"id": "x", "name": "X", "polygon": [[1, 2], [3, 4]]}]})
+        Commune.parse({"hamlets": [{"id": "x", "name": "X", "polygon": [[1, 2], [3, 4]]}]})
 
 
 def test_hamlets_without_outlines_are_listed_but_never_located() -> None:
-    hamlets = Hamlets.from_commune({"hamlets": [{"id": "x", "name": "Xóm X"}]})
+    hamlets = Hamlets.from_commune(Commune.parse({"hamlets": [{"id": "x", "name": "Xóm X"}]}))
     assert [h.id for h in hamlets] == ["x"] and hamlets.locate(21.6, 105.6) is None

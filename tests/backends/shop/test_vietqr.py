@@ -22,6 +22,7 @@ from backends.shop.payments.vietqr import (
     payload,
     render_png,
 )
+from core.commune import Commune
 from core.config import REPO_ROOT
 
 # Published by subiz/vietqr (README, "Sử dụng"): vietqr.Generate(120000, "970415", "0011001932418",
@@ -108,14 +109,14 @@ def test_text_is_folded_to_ascii_and_bounded() -> None:
 ])
 def test_a_malformed_bank_section_is_an_error(section: dict[str, str]) -> None:
     with pytest.raises(ValueError):
-        BankAccount.from_commune({"payments": section})
+        BankAccount.from_commune(Commune.parse({"payments": section}))
 
 
 def test_no_bank_section_means_no_vietqr() -> None:
-    assert BankAccount.from_commune({}) is None
-    assert BankAccount.from_commune({"payments": {"bank_bin": "970405"}}) is None
-    found = BankAccount.from_commune({"payments": {"bank_bin": "970405", "account_number": "3100 2051 23456",
-                                                   "account_name": "HTX Che"}})
+    assert BankAccount.from_commune(Commune.parse({})) is None
+    assert BankAccount.from_commune(Commune.parse({"payments": {"bank_bin": "970405"}})) is None
+    found = BankAccount.from_commune(Commune.parse({"payments": {
+        "bank_bin": "970405", "account_number": "3100 2051 23456", "account_name": "HTX Che"}}))
     assert found is not None and found.account_number == "3100205123456"
 
 
@@ -152,6 +153,6 @@ def test_the_commented_example_in_commune_yml_is_valid() -> None:
     lines = (REPO_ROOT / "data" / "commune.yml").read_text(encoding="utf-8").splitlines()
     start = lines.index("# payments:")
     example = "\n".join(line.removeprefix("# ") for line in lines[start:] if line.startswith("# "))
-    account = BankAccount.from_commune(yaml.safe_load(example))
+    account = BankAccount.from_commune(Commune.parse(yaml.safe_load(example)))
     assert account is not None and account.bank_bin == "970405"
     assert crc_ok(account_payload(account, 10_000, "DH-000001"))

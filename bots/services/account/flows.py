@@ -1,0 +1,270 @@
+"""The citizen's own account: roles by invite, consent, phone number, and /mydata (see, export,
+withdraw, delete; the deletion's warning and erasure are in bots/services/account/erasure.py). Admin commands
+/invite and /revoke live here too."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict
+
+from sqlalchemy import func, select
+
+from backends.addresses.store import saved_address
+from backends.health.mydata import health_records
+from backends.onestop.catalogue import FORM_PREFIX
+from backends.onestop.mydata import dossiers_of
+from backends.onestop.mydata import export_user as export_dossiers
+from backends.onestop.store import read_values
+from backends.reports.store import export_user as export_reports
+from backends.shop.orders import Order, export_orders, unseal
+from bots.dialogue.base import Context, FlowHandler
+from bots.dialogue.menu import menu_reply, with_menu
+from bots.dialogue.notify import notify
+from bots.dialogue.service import Role
+from bots.services.pressed import pressed
+from core.consent import active_purposes, grant_consent, has_consent, purpose_key, withdraw_consents
+from core.identity import create_invite, redeem_invite, revoke_roles
+from core.media import media_url, store_media
+from core.messages import Button, Reply
+from core.models import Consent, Media, User, UserRole
+
+_PHONE = re.compile(r"^(?:\+?84|0)([35789]\d{8})$")
+
+
+def normalize_phone(raw: str) -> str | None:
+    digits = re.sub(r"[\s.\-()]", "", raw)
+    match = _PHONE.match(digits)
+    return f"0{match.group(1)}" if match else None
+
+
+def _role_label(context: Context, role: str) -> str:
+    return context.t(f"role.{role}")
+
+
+async def join(context: Context) -> list[Reply]:
+    code = context.args
+    if not code:
+        return [Reply(context.t("join.usage"))]
+    outcome = await redeem_invite(context.session, context.services.hasher, code, context.identity.id)
+    context.audit("role.join",
+                                        outcome="ok" if outcome.ok else outcome.reason or "refused",
+                                        detail={"role": outcome.role} if outcome.role else None)
+    if not outcome.ok or outcome.role is None:
+        return [Reply(context.t(f"join.{outcome.reason}"))]
+    await _notify_admins(context, outcome.role)
+    replies = [with_menu(context, context.t("join.ok", role=_role_label(context, outcome.role)))]
+    for declared in (context.assembly.roles.values() if context.assembly is not None else ()):
+        if declared.joined is not None:  # a seller's invite also links the account to its seller
+            replies.extend(await declared.joined(context))
+    return replies
+
+
+async def _notify_admins(context: Context, role: str) -> None:
+    admins = (await context.session.execute(
+        select(User).join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == "admin", User.id != context.identity.id)
+    )).scalars()
+    for admin in admins:
+        await notify(context.session, context.services, admin, "join.notify_admins",
+                     f"role-joined:{context.identity.id}:{role}:{admin.id}", user=context.identity.id,
+                     role=context.services.catalogue.t(f"role.{role}", admin.language))
+
+
+def _roles(context: Context) -> Mapping[str, Role]:
+    """The roles the services declare (staff and admin here, doctor, seller…)."""
+    return context.assembly.roles if context.assembly is not None else {}
+
+
+async def invite(context: Context) -> list[Reply]:
+    """`/invite ROLE`; a role whose service needs more (`/invite seller ID`) has its own invite."""
+    role = (context.args.split() or [""])[0].lower()
+    declared = _roles(context).get(role)
+    if declared is not None and declared.invite is not None and len(context.args.split()) > 1:
+        return await declared.invite(context)
+    role = context.args.lower()
+    if role not in _roles(context):
+        return [Reply(context.t("invite.usage"))]
+    code = await create_invite(context.session, context.services.hasher, role,
+                               created_by=f"user:{context.identity.id}")
+    context.audit("role.invite", detail={"role": role})
+    return [Reply(context.t("invite.ok", role=_role_label(context, role), code=code))]
+
+
+async def revoke(context: Context) -> list[Reply]:
+    parts = context.args.split()
+    if not parts or not parts[0].lstrip("#").isdigit():
+        return [Reply(context.t("revoke.usage"))]
+    user_id = int(parts[0].lstrip("#"))
+    role = parts[1].lower() if len(parts) > 1 else None
+    if role is not None and role not in _roles(context):
+        return [Reply(context.t("revoke.usage"))]
+    count = await revoke_roles(context.session, user_id, role)
+    context.audit("role.revoke",
+                                        subject=f"user:{user_id}", detail={"role": role, "count": count})
+    key = "revoke.ok" if count else "revoke.none"
+    return [Reply(context.t(key, count=count, user=user_id))]
+
+
+async def _phone_of(context: Context, user: User) -> str | None:
+    if not user.phone_enc:
+        return None
+    return context.services.cipher.decrypt(user.phone_enc, "users.phone")
+
+
+async def _phones_given(context: Context, user_id: int) -> dict[str, list[str]]:
+    """Phone numbers given in orders and dossiers (all stored sealed), each with where it was given."""
+    given: dict[str, list[str]] = {}
+    orders = await context.session.scalars(select(Order).where(Order.user_id == user_id).order_by(Order.id))
+    for order in orders:
+        phone = unseal(context.services.cipher, order, "phone")
+        if phone:
+            given.setdefault(phone, []).append(order.code)
+    for dossier in await dossiers_of(context.session, user_id):
+        spec = context.services.forms.specs.get(FORM_PREFIX + dossier.procedure_id)
+        names = {f.name for f in spec.fields if f.type == "phone"} if spec else {"phone"}
+        values = read_values(context.services.cipher, dossier)
+        for phone in {str(values[name]) for name in names if values.get(name)}:
+            given.setdefault(phone, []).append(dossier.code)
+    return given
+
+
+async def _phone_line(context: Context, user: User) -> str:
+    """The real state: the account's number (sealed, verified or not), numbers given in orders and
+    dossiers (sealed), or none."""
+    own = await _phone_of(context, user)
+    parts = []
+    if own is not None:
+        parts.append(context.t("mydata.phone.verified" if user.phone_verified else "mydata.phone.saved",
+                               phone=own))
+    for phone, where in (await _phones_given(context, user.id)).items():
+        if phone != own:
+            parts.append(context.t("mydata.phone.given", phone=phone, where=", ".join(where)))
+    return "; ".join(parts) or context.t("mydata.none")
+
+
+async def my_data(context: Context) -> list[Reply]:
+    user = await context.session.get(User, context.identity.id)
+    assert user is not None
+    purposes = await active_purposes(context.session, user.id)
+    media_count = (await context.session.execute(
+        select(func.count()).select_from(Media).where(Media.owner_id == user.id))).scalar_one()
+    none = context.t("mydata.none")
+    roles = sorted(context.identity.roles - {"citizen"})
+    phone = await _phone_line(context, user)
+    text = context.t(
+        "mydata.summary", commune=context.services.commune.name, user=user.id,
+        channel=user.channel, language=user.language,
+        roles=", ".join(_role_label(context, r) for r in roles) or none, phone=phone,
+        consents=", ".join(context.t(purpose_key(p)) for p in purposes) or none, media=media_count,
+        state=context.state.flow if context.state else none,
+    )
+    buttons = [Button(context.t("mydata.button.export"), "mydata:export")]
+    if purposes:
+        buttons.append(Button(context.t("mydata.button.withdraw"), "mydata:withdraw"))
+    buttons.append(Button(context.t("mydata.button.delete"), "mydata:delete"))
+    context.audit("mydata.view", subject=f"user:{user.id}")
+    return [Reply(text, tuple(buttons))]
+
+
+async def export(context: Context) -> list[Reply]:
+    user = await context.session.get(User, context.identity.id)
+    assert user is not None
+    consents = (await context.session.execute(
+        select(Consent).where(Consent.user_id == user.id).order_by(Consent.id))).scalars()
+    media = (await context.session.execute(
+        select(Media.id, Media.content_type, Media.size, Media.created_at).where(Media.owner_id == user.id)))
+    saved = await saved_address(context.session, context.services.cipher, user.id)
+    document = {
+        "user": {"id": user.id, "channel": user.channel, "display_name": user.display_name,
+                 "language": user.language, "phone": await _phone_of(context, user),
+                 "phone_verified": user.phone_verified, "created_at": user.created_at.isoformat()},
+        "roles": sorted(context.identity.roles),
+        "consents": [{"purpose": c.purpose, "granted_at": c.granted_at.isoformat(),
+                      "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None}
+                     for c in consents],
+        "files": [{"id": m.id, "content_type": m.content_type, "size": m.size,
+                   "created_at": m.created_at.isoformat()} for m in media],
+        "reports": await export_reports(context.session, context.services.cipher, user.id),
+        "conversation": {"flow": context.state.flow, "data": context.state.data} if context.state else None,
+        "health": await health_records(context.session, context.services.cipher, user.id),
+        "orders": await export_orders(context.session, context.services.cipher, user.id),
+        "dossiers": await export_dossiers(context.session, context.services.cipher, user.id),
+        "address_code": asdict(saved) if saved else None,
+    }
+    data = json.dumps(document, ensure_ascii=False, indent=2).encode()
+    # The export holds health records: stored sealed, opened only through the owner's own link.
+    media_id = await store_media(context.session, data, "application/json", owner_id=user.id,
+                                 cipher=context.services.cipher)
+    settings = context.services.settings
+    context.audit("mydata.export", subject=f"user:{user.id}")
+    url = media_url(context.services.hasher, settings.public_url, media_id, viewer=user.id)
+    return [Reply(context.t("mydata.export_ready"), document_url=url)]
+
+
+async def withdraw(context: Context) -> list[Reply]:
+    count = await withdraw_consents(context.session, context.identity.id)
+    context.audit("consent.withdraw",
+                                        detail={"count": count})
+    return [Reply(context.t("mydata.withdrawn", count=count),
+                  (Button(context.t("mydata.button.delete"), "mydata:delete"),))]
+
+
+async def keep(context: Context) -> list[Reply]:
+    """«Keep my account» under the deletion question."""
+    return [menu_reply(context, "mydata.kept")]
+
+
+async def unknown(context: Context) -> list[Reply]:
+    return [menu_reply(context, "unknown_button")]
+
+
+def exact(handler: FlowHandler) -> FlowHandler:
+    """A /mydata button carries its action and nothing more: `mydata:export:…` is an unknown button."""
+
+    async def exactly(context: Context) -> list[Reply]:
+        return await (unknown if pressed(context).arg else handler)(context)
+
+    return exactly
+
+
+async def contact(context: Context) -> list[Reply]:
+    shared = context.incoming.contact
+    assert shared is not None
+    if not await has_consent(context.session, context.identity.id, "contact"):
+        return [Reply(context.t("consent.ask.contact"), (
+            Button(context.t("consent.button.yes"), "consent:yes:contact", means="yes"),
+            Button(context.t("consent.button.no"), "consent:no:contact", means="no"),
+        ))]
+    phone = normalize_phone(shared.phone)
+    if phone is None:
+        return [Reply(context.t("contact.bad_phone"), request_phone=True)]
+    user = await context.session.get(User, context.identity.id)
+    assert user is not None
+    user.phone_enc = context.services.cipher.encrypt(phone, "users.phone")
+    user.phone_verified = shared.verified
+    context.audit("contact.saved",
+                                        detail={"verified": shared.verified})
+    verified = context.t("contact.verified") if shared.verified else ""
+    return [with_menu(context, context.t("contact.saved", phone=phone, verified=verified))]
+
+
+def _contact_consent(context: Context) -> bool:
+    """`consent:yes:contact` and `consent:no:contact`: the phone number is the only purpose asked here."""
+    args = pressed(context).args
+    return bool(args) and args[0] == "contact"
+
+
+async def consent_yes(context: Context) -> list[Reply]:
+    if not _contact_consent(context):
+        return await unknown(context)
+    await grant_consent(context.session, context.identity.id, "contact")
+    context.audit("consent.grant", subject="contact")
+    return [Reply(context.t("consent.granted_contact"), request_phone=True)]
+
+
+async def consent_no(context: Context) -> list[Reply]:
+    if not _contact_consent(context):
+        return await unknown(context)
+    return [menu_reply(context, "consent.refused")]
