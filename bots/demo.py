@@ -7,8 +7,8 @@ import logging
 from sqlalchemy import select
 
 from bots.assistant import Assistant
-from core.identity import create_invite
-from core.models import Invite, UserRole, utcnow
+from core.identity import create_invite, users_with_role
+from core.models import Invite, utcnow
 from core.signing import create_commune_keys
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,7 @@ async def load_demo_data(assistant: Assistant) -> str | None:
     Returns the code when one was made."""
     ensure_signing_keys(assistant)
     async with assistant.database.session() as session:
-        has_admin = (await session.execute(
-            select(UserRole.user_id).where(UserRole.role == "admin").limit(1))).first()
+        has_admin = bool(await users_with_role(session, "admin"))
         open_invite = (await session.execute(
             select(Invite.id).where(Invite.role == "admin", Invite.used_at.is_(None),
                                     Invite.expires_at > utcnow()).limit(1))).first()

@@ -129,13 +129,17 @@ SKIP = Phrases((
     "không gửi", "không có gì", "skip", "none", "no", "next", "later", "không biết", "ko biết",
     "chưa xác định", "không xác định", "chưa rõ", "không rõ", "không có cha", "không có bố",
 ))  # fmt: skip
+# The one stop vocabulary of every flow (ARCHITECTURE.md: "hủy"/"cancel" work in every form and step).
+# Typed without diacritics "dung" is "dừng" here, and "đúng" among the yeses: where a yes is an answer
+# (a yes/no question, a summary to confirm) the yes wins.
 CANCEL = Phrases((
-    "hủy", "huỷ", "hủy bỏ", "hủy đi", "thôi", "thôi không làm nữa", "không làm nữa", "thôi khỏi",
-    "dừng lại", "thoát", "hủy đơn", "hủy đơn hàng", "không mua nữa", "thôi không mua nữa",
-    "không đặt nữa", "thôi không đặt nữa", "không gửi nữa", "hủy lịch", "hủy hồ sơ", "không muốn làm nữa",
-    "thôi không", "bỏ đi", "hủy hết", "cancel", "stop", "quit", "exit", "/cancel", "/huy",
+    "hủy", "huỷ", "hủy bỏ", "huỷ bỏ", "hủy đi", "thôi", "thôi không làm nữa", "không làm nữa", "thôi khỏi",
+    "dừng", "dừng lại", "dừng đi", "ngừng", "ngừng lại", "thoát", "hủy đơn", "hủy đơn hàng", "không mua",
+    "không mua nữa", "thôi không mua nữa", "không đặt nữa", "thôi không đặt nữa", "không gửi nữa",
+    "hủy lịch", "hủy hồ sơ", "không muốn làm nữa", "thôi không", "bỏ đi", "hủy hết", "cancel", "stop",
+    "quit", "exit", "/cancel", "/huy", "/stop",
 ))  # fmt: skip
-BACK = Phrases(("quay lại", "trở lại", "lùi lại", "câu trước", "back", "/back"))
+BACK = Phrases(("quay lại", "trở lại", "lùi lại", "câu trước", "back", "/back", "go back"))
 # Not an answer either way: "có lẽ", "không biết", "chưa chắc".
 UNSURE = Phrases((
     "có lẽ", "có thể", "có khi", "chắc là", "chắc không", "không biết", "không chắc", "chưa biết",
@@ -379,9 +383,11 @@ def _by_meaning(text: str, choices: Sequence[Choice]) -> Choice | None:
     if not meanings:
         return None
     said = core_words(text)
-    if ("cancel" in meanings or "no" in meanings) and is_cancel(text) and said not in YES:
-        # "thôi", "hủy đơn" at a yes/no question is its no; elsewhere they stop.
-        return meanings.get("no") or meanings["cancel"]
+    if "no" in meanings and is_cancel(text) and said not in YES:
+        return meanings["no"]  # "thôi", "hủy đơn" at a yes/no question is its no
+    if "cancel" in meanings and is_cancel(text, strict=True) and said not in YES:
+        # Elsewhere only a stop word alone stops: "hủy hoại hoa màu" may be the answer (a description).
+        return meanings["cancel"]
     if "back" in meanings and said in BACK:
         return meanings["back"]
     answer = yes_no(text)
@@ -398,10 +404,17 @@ def _by_meaning(text: str, choices: Sequence[Choice]) -> Choice | None:
     return None
 
 
-def is_cancel(text: str) -> bool:
+def is_cancel(text: str, *, strict: bool = False) -> bool:
+    """The user wants out of what they are doing: "hủy", "huy", "thôi", "dừng", "cancel", "không làm
+    nữa" (particles aside: "hủy nhé", "dừng lại ạ"), and, unless `strict`, a short "hủy …" ("hủy đơn
+    này", "huy lich nay"). `strict` where the answer is free text (a description, an announcement, a
+    message to the doctor): there only a message that is nothing but a stop word stops, and a sentence
+    that holds one ("dừng cấp nước sáng mai", "hủy hoại hoa màu") is the answer."""
     said = core_words(text)
     if said in CANCEL or words(text) in CANCEL:
         return True
+    if strict:
+        return False
     tokens = said.split()  # "hủy đơn", "huy lich nay"
     first = tokens[0] if tokens else ""
     return 1 < len(tokens) <= 4 and (first in ("hủy", "huỷ") or (first == "huy" and not has_marks(said)))
@@ -412,7 +425,8 @@ def is_skip(text: str) -> bool:
 
 
 def is_back(text: str) -> bool:
-    return core_words(text) in BACK
+    """One step back: "quay lại", "trở lại", "back"."""
+    return core_words(text) in BACK or words(text) in BACK
 
 
 def short(text: str, limit: int = 2) -> bool:

@@ -8,7 +8,7 @@ person. A counter only grows, whatever is deleted, on SQLite and PostgreSQL alik
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, String, update
+from sqlalchemy import Integer, String, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,17 +27,29 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(Integer, default=0)
 
 
-async def next_number(session: AsyncSession, prefix: str) -> int:
-    """Bumps the counter for `prefix` and returns the new value. The UPDATE holds the row's write
-    lock until the transaction ends, so concurrent callers queue behind it and a rollback leaves no gap."""
+async def _ensure(session: AsyncSession, prefix: str) -> None:
+    """The counter row for `prefix` exists (at 0 when new)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     await session.execute(
         insert(Counter).values(prefix=prefix, value=0).on_conflict_do_nothing(index_elements=["prefix"])
     )
+
+
+async def next_number(session: AsyncSession, prefix: str) -> int:
+    """Bumps the counter for `prefix` and returns the new value. The UPDATE holds the row's write
+    lock until the transaction ends, so concurrent callers queue behind it and a rollback leaves no gap."""
+    await _ensure(session, prefix)
     bumped = await session.execute(
         update(Counter).where(Counter.prefix == prefix)
         .values(value=Counter.value + 1).returning(Counter.value)
         .execution_options(synchronize_session=False)
     )
     return int(bumped.scalar_one())
+
+
+async def hold(session: AsyncSession, prefix: str) -> None:
+    """Takes the counter row's lock for `prefix` until the transaction ends, without taking a number:
+    callers that must check something before numbering (a duplicate report) run one after the other."""
+    await _ensure(session, prefix)
+    await session.execute(select(Counter.value).where(Counter.prefix == prefix).with_for_update())

@@ -368,11 +368,12 @@ _PLAIN_BUTTONS: dict[str, _Action] = {
     "form:yes": _Action("yes"),
     "form:no": _Action("no"),
 }
+# Stop and back are core/answers' words (`is_cancel`, `is_back`), read in `FormRunner._typed`.
 _TYPED_COMMANDS: dict[str, _Action] = {
-    **dict.fromkeys(("huy", "huy bo", "cancel", "thoi", "/cancel", "/huy"), _Action("cancel")),
-    **dict.fromkeys(("quay lai", "back", "tro lai", "/back"), _Action("back")),
     **dict.fromkeys(("bo qua", "skip", "/skip"), _Action("skip")),
 }
+# Fields whose answer is free words: only a stop word alone stops there ("Huy Hoàng" is a name).
+_FREE_TEXT: frozenset[str] = frozenset({"text", "name"})
 _CONFIRM_WORDS = frozenset({"xac nhan", "dung roi", "confirm", "/confirm"})
 _EDIT_WORDS = frozenset({"sua", "sua lai", "chinh sua", "edit"})
 
@@ -410,10 +411,6 @@ def _classify(incoming: Incoming) -> _Action:
         typed = _TYPED_COMMANDS.get(_command_word(incoming.text))
         if typed is not None:
             return typed
-        if answers.is_cancel(incoming.text):
-            return _Action("cancel")
-        if answers.is_back(incoming.text):
-            return _Action("back")
     return _Action("input")
 
 
@@ -505,14 +502,29 @@ class FormRunner:
         self, state: dict[str, Any], incoming: Incoming, lang: str, attachment_ref: str | None = None
     ) -> Step:
         action = _classify(incoming)
+        current = _State.parse(state, self.spec)
+        if action.kind == "input" and incoming.text is not None:
+            action = self._typed(current, incoming.text)
         if action.kind == "cancel":  # even from a stale state: the user wants out, not a fresh start
             return Step(None, (Reply(self._t("form.cancelled", lang)),), "cancelled")
-        current = _State.parse(state, self.spec)
         if current is None:
             return self._continue(_State(index=0), lang, notice=self._t("form.restarted", lang))
         if current.confirming:
             return self._at_summary(current, action, incoming, lang)
         return self._at_field(current, action, incoming, lang, attachment_ref)
+
+    def _typed(self, current: _State | None, text: str) -> _Action:
+        """A typed stop or back, in the one vocabulary of core/answers; otherwise the answer itself."""
+        spec = self._field(current) if current is not None and not current.confirming else None
+        free = spec is not None and spec.type in _FREE_TEXT
+        # Where a yes is an answer, "dung" is "đúng" (yes), not "dừng" (stop).
+        kind = "summary" if current is not None and current.confirming else spec.type if spec else None
+        yes_here = kind in ("summary", "yes_no")
+        if answers.is_cancel(text, strict=free) and not (yes_here and answers.yes_no(text) is True):
+            return _Action("cancel")
+        if answers.is_back(text):
+            return _Action("back")
+        return _Action("input")
 
     # -- one field
 

@@ -119,6 +119,25 @@ async def revoke_roles(session: AsyncSession, user_id: int, role: str | None = N
     return result.rowcount or 0
 
 
+async def role_holders(session: AsyncSession, *roles: str,
+                       exclude: int | None = None) -> dict[User, set[str]]:
+    """The users holding any of `roles`, each with those of them it holds, in user id order. An
+    administrator counts only where "admin" is named; `exclude` leaves one user out (who acted)."""
+    query = (select(User, UserRole.role).join(UserRole, UserRole.user_id == User.id)
+             .where(UserRole.role.in_(roles)).order_by(User.id, UserRole.role))
+    if exclude is not None:
+        query = query.where(User.id != exclude)
+    found: dict[int, tuple[User, set[str]]] = {}
+    for user, role in await session.execute(query):
+        found.setdefault(user.id, (user, set()))[1].add(role)
+    return dict(found.values())
+
+
+async def users_with_role(session: AsyncSession, *roles: str, exclude: int | None = None) -> list[User]:
+    """The users holding any of `roles`, once each, in user id order (see `role_holders`)."""
+    return list(await role_holders(session, *roles, exclude=exclude))
+
+
 async def create_invite(session: AsyncSession, hasher: Hasher, role: str, created_by: str,
                         lifetime: timedelta = INVITE_LIFETIME) -> str:
     _check_role(role)

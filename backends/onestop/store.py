@@ -21,7 +21,7 @@ from sqlalchemy.types import JSON
 
 from backends.onestop.calendar import WorkingCalendar
 from backends.onestop.catalogue import Procedure
-from core.counters import Counter, next_number
+from core.counters import next_number
 from core.crypto import FieldCipher
 from core.models import Base, UTCDateTime, utcnow
 from core.timezones import VIETNAM
@@ -60,9 +60,6 @@ class DossierEvent(Base):
     status: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
-
-
-DossierCounter = Counter  # the code counters live in core now (core/counters.py)
 
 
 # (session, dossier, the new event, the status before it or None for a new dossier)

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backends.onestop.store import DossierCounter, next_number
+from core.counters import hold, next_number
 from core.crypto import FieldCipher
 from core.models import Base, Media, User, UTCDateTime, utcnow
 
@@ -136,12 +134,7 @@ async def serialise_new_reports(session: AsyncSession) -> None:
     """Holds the report counter's row lock until the transaction ends, so that two villagers reporting
     the same problem at once on PostgreSQL are checked for duplicates one after the other (SQLite
     already runs one message at a time). Takes no number."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(insert(DossierCounter).values(prefix=CODE_PREFIX, value=0)
-                          .on_conflict_do_nothing(index_elements=["prefix"]))
-    await session.execute(select(DossierCounter.value).where(DossierCounter.prefix == CODE_PREFIX)
-                          .with_for_update())
+    await hold(session, CODE_PREFIX)
 
 
 async def find_duplicate(session: AsyncSession, *, kind: str, place: Place, now: dt.datetime,

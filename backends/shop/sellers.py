@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ColumnElement, ForeignKey, String, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.crypto import Hasher
 from core.identity import create_invite
-from core.models import Base, Invite, User, UTCDateTime, utcnow
+from core.models import Base, Invite, User, UserRole, UTCDateTime, utcnow
+
+# A linked account acts for its seller while its user holds one of these roles.
+ACTING_ROLES = ("seller", "admin")
 
 
 class SellerInvite(Base):
@@ -31,6 +34,11 @@ class SellerAccount(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     seller_id: Mapped[str] = mapped_column(String(64), index=True)
     linked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def acting() -> ColumnElement[bool]:
+    """The condition on `SellerAccount` rows: the account's user still holds a role of ACTING_ROLES."""
+    return exists().where(UserRole.user_id == SellerAccount.user_id, UserRole.role.in_(ACTING_ROLES))
 
 
 async def create_seller_invite(session: AsyncSession, hasher: Hasher, seller_id: str, created_by: str) -> str:

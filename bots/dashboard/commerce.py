@@ -11,9 +11,9 @@ from backends.health.appointments import BOOKED, Appointment
 from backends.loudspeaker.store import PUBLISHED, SCHEDULED, Announcement, AnnouncementSubscription
 from backends.shop.catalogue import MILLI
 from backends.shop.orders import CANCELLED, DELIVERED, NEW, OPEN_STATUSES, SHIPPED, Order, Stock
-from backends.shop.sellers import SellerAccount
+from backends.shop.sellers import SellerAccount, acting
 from bots.dashboard.figures import Bar, Figure, Item, Section, StatsContext
-from core.models import OutboxMessage, UserRole
+from core.models import OutboxMessage
 from core.outbox import SENT
 
 ORDER_STATUSES = (NEW, SHIPPED, DELIVERED, CANCELLED)
@@ -37,8 +37,7 @@ async def orders(context: StatsContext) -> Section:
         Order.paid_at >= context.day_start, Order.status != CANCELLED))
     open_total = await session.scalar(select(func.count()).select_from(Order)
                                       .where(Order.status.in_(OPEN_STATUSES)))
-    with_account = select(SellerAccount.seller_id).join(UserRole, UserRole.user_id == SellerAccount.user_id) \
-        .where(UserRole.role.in_(("seller", "admin")))
+    with_account = select(SellerAccount.seller_id).where(acting())
     unreachable = (await session.execute(select(Order.code, Order.seller_id).where(
         Order.status.in_(OPEN_STATUSES), Order.seller_id.not_in(with_account)).order_by(Order.id))).all()
     low = (await session.execute(select(Stock.product_id, Stock.stock_milli)

@@ -8,12 +8,10 @@ from aiohttp.test_utils import TestClient
 
 from bots.server import ASSISTANT
 from core.config import Settings
-from tests.bots.test_consult import doctor_joins
-from tests.bots.test_dossier_chat import jpeg
-from tests.bots.test_reports import staff_joins
-from tests.bots.test_typed_answers import Villager
-from tests.support.chat import ChatSession, button_data, texts, wait_for_pushes
+from tests.support.chat import ChatSession, button_data, jpeg, texts, wait_for_pushes
 from tests.support.dashboard import logged_in_staff
+from tests.support.roles import doctor_joins, staff_joins
+from tests.support.villager import Villager, fix_answer, report_fixed
 
 
 @pytest.fixture
@@ -164,7 +162,6 @@ async def test_a_doctor_takes_an_emergency_sees_the_place_and_writes_to_the_call
 async def test_a_notice_answered_later_is_no_longer_the_open_question(client: TestClient) -> None:
     """«Sự việc đã được khắc phục chưa?» pushed, then the villager talks of something else: a later
     «co» answers what was asked last, not the old notice."""
-    from tests.bots.test_typed_answers import fix_answer, report_fixed
 
     v = await Villager.open(client)
     await report_fixed(v)

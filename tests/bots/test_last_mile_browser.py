@@ -16,8 +16,8 @@ from bots.server import create_app
 from core.config import Settings
 from core.db import Database
 from nlu.engine import NLUEngine
-from tests.bots.test_shop_purchase_e2e import _data_dir
 from tests.support.browser import artifact, live_server, phone_page
+from tests.support.shop import data_dir_with_bank
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ async def shop_server(settings: Settings, database: Database, nlu_engine: NLUEng
                       tmp_path: Path) -> AsyncIterator[str]:
     """The server with commune.yml's bank account set, so that VietQR is offered."""
     port = free_port()  # links in messages (the QR image) point at this very server
-    with_bank = settings.model_copy(update={"data_dir": _data_dir(tmp_path),
+    with_bank = settings.model_copy(update={"data_dir": data_dir_with_bank(tmp_path),
                                             "public_url": f"http://127.0.0.1:{port}"})
     async with live_server(create_app(Assistant.build(with_bank, nlu=nlu_engine, database=database)),
                            port) as url:

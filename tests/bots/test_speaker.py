@@ -23,7 +23,8 @@ from bots.speaker import Speaker
 from core.config import Settings
 from core.signing import SignedDocument, create_commune_keys
 from core.signing.envelope import sign_envelope
-from tests.bots.test_announce import staff_member, write_until_preview
+from tests.support.announcements import write_until_preview
+from tests.support.roles import staff_joins
 
 CONFIRMED = "Đã ký số và phát hành"
 
@@ -39,7 +40,7 @@ def root_of(settings: Settings) -> list[x509.Certificate]:
 
 
 async def publish_three(client: TestClient) -> None:
-    official = await staff_member(client)
+    official = await staff_joins(client)
     for hamlets, text in ((("kem",), "Xóm Kèm: sáng mai phun thuốc muỗi, đóng cửa sổ."),
                           ((), "Toàn xã: thứ bảy tổng vệ sinh đường làng."),
                           (("la_cut",), "Xóm La Cút: chiều nay mất nước từ 14 giờ.")):

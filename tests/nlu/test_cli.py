@@ -10,7 +10,7 @@ import pytest
 from nlu.cli import load_labelled, run_evaluate, run_parse, run_train
 from nlu.embedded import EmbeddedNLU
 from tests.nlu.conftest import NLU_YML, PHRASES_YML
-from tests.nlu.test_embedded import HELD_OUT
+from tests.support.nlu import HELD_OUT
 
 
 class FlushCounter(io.StringIO):

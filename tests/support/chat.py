@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp.test_utils import TestClient
+from PIL import Image
 
 if TYPE_CHECKING:
     from bots.assistant import Assistant
@@ -80,3 +83,20 @@ def texts(replies: list[dict[str, Any]]) -> str:
 
 def button_data(replies: list[dict[str, Any]]) -> list[str]:
     return [button["data"] for reply in replies for button in reply["buttons"]]
+
+
+def jpeg(colour: tuple[int, int, int] = (30, 120, 200)) -> dict[str, dict[str, str]]:
+    """A small JPEG photo as the web chat API takes an attachment (`ChatSession.send`)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 60), colour).save(buffer, "JPEG")
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return {"attachment": {"filename": "giay.jpg", "content_type": "image/jpeg", "data": data}}
+
+
+async def pushed_now(client: TestClient, chat: ChatSession, seen: int = 0) -> list[dict[str, Any]]:
+    """What the outbox pushed to `chat` after the first `seen`, once delivered now."""
+    from bots.server import ASSISTANT
+
+    assistant = client.app[ASSISTANT]
+    await deliver_pushes(assistant)
+    return (await chat.pushed())[seen:]

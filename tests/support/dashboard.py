@@ -3,12 +3,19 @@ link pushed through the outbox."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from aiohttp.test_utils import TestClient
 
+from backends.health.consults import ANSWERED, OPEN, Consult
+from backends.onestop.store import Dossier
+from backends.shop.payments.ledger import CANCELLED, PENDING, SUCCEEDED, Payment
 from bots.server import ASSISTANT
 from core.identity import create_invite
+from core.messages import Reply
+from core.models import User, utcnow
+from core.outbox import SendError
 from tests.support.chat import ChatSession, deliver_pushes, texts
 
 LINK = re.compile(r"https?://\S+/dashboard/login\?token=([A-Za-z0-9_-]+)")
@@ -58,3 +65,48 @@ async def open_link(client: TestClient, token: str, expect: int = 303) -> str:
 async def logged_in_staff(client: TestClient, role: str = "staff") -> tuple[ChatSession, str]:
     chat = await member(client, role)
     return chat, await open_link(client, await login_token(client, chat))
+
+
+async def known_data(client: TestClient) -> None:
+    """Dossiers, consults and payments written straight to the database, and one telegram message
+    waiting in the outbox (`dead-1`), for the figures the dashboard must show."""
+    assistant = client.app[ASSISTANT]
+    now = utcnow()
+    today = now.date()
+    async with assistant.database.session() as session:
+        villager = User(channel="telegram", external_id="tg-1", language="vi")
+        session.add(villager)
+        await session.flush()
+        for number, (status, due) in enumerate((
+                ("received", today + dt.timedelta(days=3)), ("processing", today - dt.timedelta(days=2)),
+                ("needs_info", today - dt.timedelta(days=1)), ("approved", today - dt.timedelta(days=5)),
+                ("delivered", today), ("processing", today + dt.timedelta(days=1)))):
+            session.add(Dossier(code=f"LB-2020-{number + 1:06d}", procedure_id="birth", user_id=villager.id,
+                                status=status, values_enc="x", papers={}, submitted_at=now, due_date=due))
+        consults = ((OPEN, 20, None), (OPEN, 5, None), (ANSWERED, 40, 30), (ANSWERED, 20, 14))
+        for status, age, answered in consults:
+            answered_at = None if answered is None else now - dt.timedelta(minutes=answered)
+            session.add(Consult(user_id=villager.id, who="self", age=40, symptoms_enc="x", since_enc="x",
+                                status=status, created_at=now - dt.timedelta(minutes=age),
+                                answered_at=answered_at))
+        for reference, status, amount, provider in (("c1", SUCCEEDED, 50_000, "cash"),
+                                                    ("s1", SUCCEEDED, 120_000, "stripe"),
+                                                    ("c2", PENDING, 30_000, "cash"),
+                                                    ("c3", CANCELLED, 10_000, "cash")):
+            session.add(Payment(order_code=f"DH-{reference}", provider=provider, reference=reference,
+                                amount_vnd=amount, status=status, created_at=now,
+                                paid_at=now if status == SUCCEEDED else None))
+        await assistant.services.outbox.enqueue(session, channel="telegram", chat_id="tg-1",
+                                                reply=Reply("x"), key="dead-1", user_id=villager.id)
+
+
+async def dead_letter_pending(client: TestClient, channel: str = "telegram") -> None:
+    """Drains `channel`'s outbox once through a sender the platform refuses for good: what was
+    pending becomes a dead letter."""
+    class Blocked:
+        name, per_chat_rate, global_rate = channel, float("inf"), float("inf")
+
+        async def send(self, chat_id: str, reply: Reply, key: str) -> None:
+            raise SendError("Forbidden: bot was blocked by the user", permanent=True)
+
+    await client.app[ASSISTANT].services.outbox.drain_once(Blocked())

@@ -39,8 +39,9 @@ from bots.dialogue.notify import notify
 from bots.services.health.appointments import AppointmentDesk, cancel_booking
 from bots.services.shop.notify import ReplyFor, order_fields, seller_accounts, tell_user
 from core.i18n import local
+from core.identity import users_with_role
 from core.messages import Button, Reply
-from core.models import OutboxMessage, User, UserRole, utcnow
+from core.models import OutboxMessage, User, utcnow
 
 log = logging.getLogger(__name__)
 FINISHED_DOSSIERS = ("rejected", "delivered")
@@ -277,10 +278,8 @@ class Erasure:
 
     async def _tell_staff(self, context: Context, dossier: Dossier) -> None:
         """The one-stop staff learn that a dossier in progress lost its declared values and papers."""
-        query = (select(User).join(UserRole, UserRole.user_id == User.id)
-                 .where(UserRole.role == "staff", User.id != context.identity.id).order_by(User.id))
         t = context.services.catalogue.t
-        for official in (await context.session.execute(query)).scalars():
+        for official in await users_with_role(context.session, "staff", exclude=context.identity.id):
             lang = official.language
             text = t("mydata.notify.dossier_erased", lang, code=dossier.code,
                      procedure=self._procedure(context, dossier, lang),

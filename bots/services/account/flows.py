@@ -25,10 +25,10 @@ from bots.dialogue.notify import notify
 from bots.dialogue.service import Role
 from bots.services.pressed import pressed
 from core.consent import active_purposes, grant_consent, has_consent, purpose_key, withdraw_consents
-from core.identity import create_invite, redeem_invite, revoke_roles
+from core.identity import create_invite, redeem_invite, revoke_roles, users_with_role
 from core.media import media_url, store_media
 from core.messages import Button, Reply
-from core.models import Consent, Media, User, UserRole
+from core.models import Consent, Media, User
 
 _PHONE = re.compile(r"^(?:\+?84|0)([35789]\d{8})$")
 
@@ -62,11 +62,7 @@ async def join(context: Context) -> list[Reply]:
 
 
 async def _notify_admins(context: Context, role: str) -> None:
-    admins = (await context.session.execute(
-        select(User).join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role == "admin", User.id != context.identity.id)
-    )).scalars()
-    for admin in admins:
+    for admin in await users_with_role(context.session, "admin", exclude=context.identity.id):
         await notify(context.session, context.services, admin, "join.notify_admins",
                      f"role-joined:{context.identity.id}:{role}:{admin.id}", user=context.identity.id,
                      role=context.services.catalogue.t(f"role.{role}", admin.language))

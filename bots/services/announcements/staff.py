@@ -33,6 +33,7 @@ from bots.services.announcements.scheduler import (
     topics,
 )
 from bots.services.pressed import pressed
+from core import answers
 from core.media import store_media
 from core.messages import Button, Reply
 from core.models import Media, utcnow
@@ -75,6 +76,11 @@ async def typed(context: Context) -> list[Reply] | None:
     assert context.state is not None
     step = context.state.data.get("step")
     text = (context.incoming.text or "").strip()
+    # The text is free: only a stop word alone stops there ("Dừng cấp nước sáng mai" is an announcement).
+    if text and answers.is_cancel(text, strict=step == "text"):
+        return await cancel(context)
+    if text and answers.is_back(text):
+        return await _back(context, dict(context.state.data))
     if step == "text":
         return await _got_text(context, text)
     if step == "when" and text:
@@ -92,6 +98,25 @@ async def cancel(context: Context) -> list[Reply]:
     await _forget_preview(context)
     context.set_state(None)
     return [Reply(context.t("announce.cancelled"))]
+
+
+# The steps in order; "quay lại" goes to the one before (the text is asked again from the audience).
+_STEPS = ("text", "audience", "topic", "when", "preview")
+_PREVIEW_KEYS = frozenset({"at", "mp3", "ogg", "duration", "mp3_sha256", "engine"})  # what "when" made
+
+
+async def _back(context: Context, data: dict[str, Any]) -> list[Reply]:
+    step = str(data.get("step"))
+    if step not in _STEPS[1:]:
+        first = context.t("form.at_first") + "\n" + context.t("announce.ask_text")
+        return [Reply(first, (_cancel_button(context),))]
+    if step == "preview":  # its audio is made again once a time is chosen
+        await _forget_preview(context)
+        data = {key: value for key, value in data.items() if key not in _PREVIEW_KEYS}
+    if step == "audience":
+        context.set_state(State(FLOW, {"step": "text"}))
+        return [Reply(context.t("announce.ask_text"), (_cancel_button(context),))]
+    return _move(context, data, _STEPS[_STEPS.index(step) - 1])
 
 
 # A button of the announcement being written, at its step: the data to change, the button's argument.

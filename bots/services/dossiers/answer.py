@@ -16,12 +16,11 @@ from bots.dialogue.uploads import store_upload
 from bots.services.dossiers.notify import notify_requester
 from bots.services.dossiers.staff import CODE
 from bots.services.pressed import pressed
+from core import answers
 from core.messages import Button, Reply
 from core.state import State
-from core.text import fold
 
 FLOW = "dossier-reply"
-_CANCEL_WORDS = frozenset({"huy", "huy bo", "cancel", "thoi"})
 
 
 async def _waiting(context: Context, code: str) -> Dossier | None:
@@ -52,7 +51,7 @@ async def pending(context: Context) -> list[Reply] | None:
     if incoming.button is not None or (incoming.text or "").strip().startswith("/"):
         context.set_state(None)
         return None
-    if incoming.text is not None and fold(incoming.text).strip(" .!") in _CANCEL_WORDS:
+    if incoming.text is not None and answers.is_cancel(incoming.text, strict=True):  # the answer is free text
         context.set_state(None)
         return [Reply(context.t("cancelled"))]
     text = (incoming.text or "").strip() or None

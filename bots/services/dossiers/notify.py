@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
-
 from backends.onestop.catalogue import Procedure
 from backends.onestop.store import Dossier, DossierEvent
 from bots.dialogue.base import Context
 from bots.dialogue.notify import notify
 from bots.services.dossiers.rating import rating_buttons
+from core.identity import users_with_role
 from core.messages import Button, Reply
-from core.models import User, UserRole
+from core.models import User
 
 REPLY_FAMILY = "dossier-reply"  # the citizen's "answer the request" button (public: checked in the flow)
 STAFF_FAMILY = "dossier-admin"  # staff-only, checked in core (declared in unit.py)
@@ -70,10 +69,7 @@ async def notify_requester(context: Context, dossier: Dossier, request: DossierE
 async def notify_staff_new(context: Context, dossier: Dossier, procedure: Procedure) -> int:
     """The officials whose roles the procedure names hear of a new dossier at once, with a button to
     open it; no personal data in the notice. Returns how many were told."""
-    rows = await context.session.execute(
-        select(User).join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role.in_(procedure.notify), User.id != dossier.user_id).distinct().order_by(User.id))
-    officials = list(rows.scalars())
+    officials = await users_with_role(context.session, *procedure.notify, exclude=dossier.user_id)
     t = context.services.catalogue.t
     for official in officials:
         lang = official.language

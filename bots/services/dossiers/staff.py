@@ -30,18 +30,17 @@ from bots.dialogue.base import Context
 from bots.services.dossiers.notify import STAFF_FAMILY, notify_citizen
 from bots.services.dossiers.rating import average_line, staff_line
 from bots.services.pressed import pressed
+from core import answers
 from core.forms import FieldSpec
 from core.media import media_url
 from core.messages import Button, Reply
 from core.models import utcnow
 from core.roles import only
 from core.state import State
-from core.text import fold
 from core.timezones import VIETNAM
 
 FLOW = "dossier-staff"
 CODE = re.compile(r"[A-Za-z]{2,4}-\d{4}-\d{6}")
-_CANCEL_WORDS = frozenset({"huy", "huy bo", "cancel", "thoi"})
 # Decisions a staff button may ask for; reject and request need words, asked for next.
 _NEEDS_WORDS = {"reject": "rejected", "request": "needs_info"}
 
@@ -280,7 +279,7 @@ class StaffDesk:
         if not context.identity.has_any(STAFF.roles):
             context.audit("authorize", subject=f"state:{FLOW}", outcome="deny")
             return [Reply(context.t("role.denied"))]
-        if fold(text).strip(" .!") in _CANCEL_WORDS:
+        if answers.is_cancel(text, strict=True):  # a stop word alone: the reason is free text
             return [Reply(context.t("cancelled"))]
         wanted = _NEEDS_WORDS.get(str(data.get("action")))
         code = str(data.get("code", ""))

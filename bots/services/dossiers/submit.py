@@ -25,6 +25,7 @@ from backends.onestop.store import (
 from bots.dialogue.base import Context
 from bots.dialogue.forms import Completion, Forms
 from bots.dialogue.menu import menu_reply
+from bots.dialogue.stop import cancelled, wants_out
 from bots.services.dossiers.notify import notify_staff_new
 from bots.services.pressed import pressed
 from core.consent import grant_consent, has_consent
@@ -232,10 +233,14 @@ class DossierFlow:
         return [self._info(context, procedure)] if procedure is not None else await _unknown(context)
 
     async def pending(self, context: Context) -> list[Reply] | None:
-        """A typed "có"/"không" to the question just asked; anything else goes to normal routing."""
+        """A typed "có"/"không" to the question just asked; anything else goes to normal routing. A stop
+        ("hủy", "thôi", "dừng") leaves: at the consent question it is its «no», at the confirmation
+        (whose «no» lists the other procedures) the polite "cancelled"."""
         assert context.state is not None
         data = context.state.data
         context.set_state(None)
+        if data.get("step") == "confirm" and wants_out(context):
+            return cancelled(context)
         procedure = self.procedures.get(str(data.get("procedure", "")))
         text = context.incoming.text
         answer = yes_no(text) if text and context.incoming.button is None else None

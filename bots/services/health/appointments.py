@@ -13,8 +13,6 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from backends.health.appointments import (
     BOOKED,
     Appointment,
@@ -30,11 +28,13 @@ from backends.health.roster import Roster, Slot, parse_slot_key
 from bots.dialogue import menu
 from bots.dialogue.base import Context
 from bots.dialogue.notify import notify
+from bots.dialogue.stop import cancelled, wants_out
 from bots.services.pressed import pressed
 from core import answers
 from core.consent import grant_consent, has_consent
+from core.identity import users_with_role
 from core.messages import Button, Reply
-from core.models import User, UserRole, utcnow
+from core.models import User, utcnow
 from core.state import State
 from core.text import fold
 from core.timezones import VIETNAM
@@ -44,7 +44,8 @@ FLOW = "appointment"
 FAMILY = "appt"
 MAX_REASON = 200
 _CURSOR = re.compile(r"\d{8}(\d{4})?")
-_CANCEL_WORDS = re.compile(r"\b(huy|hoan|doi|cancel)\b.*\b(lich|hen|kham|appointment)")
+# "hủy lịch khám", "đổi lịch hẹn": a booking to cancel (the conversation's own stop is core/answers').
+_CANCEL_BOOKING = re.compile(r"\b(huy|hoan|doi|cancel)\b.*\b(lich|hen|kham|appointment)")
 _MINE_WORDS = re.compile(
     r"\b(lich|hen)\b.*\b(cua toi|cua minh|da dat|da hen)\b|\bmy appointment|\bxem lich\b")
 # Typed at the confirmation step, these are a new request rather than the reason for the visit.
@@ -57,7 +58,6 @@ _ELSEWHERE = frozenset({
 _NEW_REQUEST = re.compile(r"\b(dat lich|dang ky|hen kham|kham thai|tiem|vac xin|tu xa|lich kham)\b")
 _PARTS_OF_DAY = {"morning": "07:00", "noon": "11:00", "afternoon": "13:00", "evening": "17:00",
                  "night": "19:00"}
-_STOP_WORDS = frozenset({"huy", "thoi", "khong", "cancel", "stop", "quay lai", "back"})
 # Words that name a kind in a request ("đặt lịch tiêm cho cháu"), diacritics-free.
 _KIND_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("vaccination", re.compile(r"\b(tiem|vac xin|vaccin\w*|chung ngua)\b")),
@@ -125,8 +125,8 @@ class AppointmentDesk:
 
     async def start(self, context: Context) -> list[Reply]:
         words = fold(context.incoming.text or "")
-        if _CANCEL_WORDS.search(words) or _MINE_WORDS.search(words):
-            return await self.mine(context, cancelling=bool(_CANCEL_WORDS.search(words)))
+        if _CANCEL_BOOKING.search(words) or _MINE_WORDS.search(words):
+            return await self.mine(context, cancelling=bool(_CANCEL_BOOKING.search(words)))
         day = self._day_entity(context)
         moment = self._moment_entity(context, day)
         kind = next((kind for kind, pattern in _KIND_WORDS if pattern.search(words)), None)
@@ -134,10 +134,13 @@ class AppointmentDesk:
             return await self.offer(context, kind, day or (moment.date() if moment else None), moment)
         suffix = (f":{moment.strftime('%Y%m%d%H%M')}" if moment else
                   f":{day.strftime('%Y%m%d')}" if day else "")
+        return [self._choose_kind(context, suffix)]
+
+    def _choose_kind(self, context: Context, suffix: str = "") -> Reply:
         buttons = [Button(self._kind(context, kind), f"{FAMILY}:kind:{kind}{suffix}")
                    for kind in self.roster.kinds]
         buttons.append(Button(context.t("appointments.button.mine"), f"{FAMILY}:mine"))
-        return [Reply(context.t("appointments.choose_kind"), tuple(buttons))]
+        return Reply(context.t("appointments.choose_kind"), tuple(buttons))
 
     def _day_entity(self, context: Context) -> dt.date | None:
         found = context.parse.first("date") if context.parse else None
@@ -207,22 +210,28 @@ class AppointmentDesk:
                                     means="no")))]
 
     async def typed(self, context: Context) -> list[Reply] | None:
-        """In the confirmation step, text is the optional reason; buttons and commands route normally."""
+        """In the confirmation step, text is the optional reason; buttons and commands route normally.
+        A stop leaves (only a stop word alone where the text is the reason); a back goes one step back."""
         assert context.state is not None
         text = (context.incoming.text or "").strip()
         press = context.press
         if press is not None or not text or text.startswith("/"):
+            if press is not None and press.family == FAMILY and wants_out(context):
+                return cancelled(context)  # "hủy", "thôi" typed, read as the confirmation's «no»
             if press is None or press.family != FAMILY:
                 context.set_state(None)  # the villager went elsewhere: a later text is not a reason
             return None
         words = fold(text)
-        if words in _STOP_WORDS or answers.is_cancel(text):
-            context.set_state(None)
-            return [menu.menu_reply(context, "cancelled")]
-        if "offer" in context.state.data:
+        offering = "offer" in context.state.data  # else confirming, and the text is the reason
+        none_of_these = offering and answers.core_words(text) in answers.NO  # "không" to the slots shown
+        if answers.is_cancel(text, strict=not offering) or none_of_these:
+            return cancelled(context)
+        if answers.is_back(text):
+            return await self._back(context)
+        if offering:
             return await self._typed_time(context, str(context.state.data["offer"]), text)
         intent = context.services.nlu.parse(text).intent
-        other = intent in _ELSEWHERE or _CANCEL_WORDS.search(words) or _MINE_WORDS.search(words)
+        other = intent in _ELSEWHERE or _CANCEL_BOOKING.search(words) or _MINE_WORDS.search(words)
         if intent == EMERGENCY or other:
             context.set_state(None)  # an emergency (115 first) or another request: not a reason
             return None
@@ -230,12 +239,22 @@ class AppointmentDesk:
             return [Reply(context.t("appointments.reason_too_long", max=MAX_REASON))]
         return await self.pick(context, str(context.state.data.get("slot", "")), text)
 
+    async def _back(self, context: Context) -> list[Reply]:
+        """From the confirmation to the slots of its kind; from the slots to the kinds."""
+        assert context.state is not None
+        key = context.state.data.get("slot")
+        slot = self.roster.slot(str(key), self.clock()) if key else None
+        if slot is not None:
+            return await self.offer(context, slot.kind)
+        context.set_state(None)
+        return [self._choose_kind(context)]
+
     async def _typed_time(self, context: Context, kind: str, text: str) -> list[Reply] | None:
         """A day or time typed at the slot step ("8 giờ sáng mai", "chiều thứ năm", "thứ 5 tuần sau lúc
         9h"): the free slot nearest to it is chosen, and the villager is told which."""
         parse = context.services.nlu.parse(text)
         words = fold(text)
-        if _NEW_REQUEST.search(words) or _CANCEL_WORDS.search(words) or _MINE_WORDS.search(words):
+        if _NEW_REQUEST.search(words) or _CANCEL_BOOKING.search(words) or _MINE_WORDS.search(words):
             context.set_state(None)  # "đặt lịch khám thai thứ sáu", "xem lịch của tôi": asked afresh
             return None
         day, moment = self._wanted(parse)
@@ -405,9 +424,7 @@ class AppointmentDesk:
     async def tell_station(self, context: Context, appointment: Appointment, notice: str) -> int:
         """Every doctor hears, through the outbox, that a booked place is free again (`notice` names the
         reason; no patient named); returns how many were told."""
-        query = (select(User).join(UserRole, UserRole.user_id == User.id)
-                 .where(UserRole.role == "doctor", User.id != context.identity.id).order_by(User.id))
-        doctors = list((await context.session.execute(query)).scalars())
+        doctors = await users_with_role(context.session, "doctor", exclude=context.identity.id)
         for doctor in doctors:
             await notify(context.session, context.services, doctor, notice,
                          f"appointment-freed:{appointment.id}:{doctor.id}",

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,9 +55,10 @@ from bots.services.pressed import pressed
 from core import answers
 from core.consent import grant_consent, has_consent
 from core.db import Database
+from core.identity import role_holders, users_with_role
 from core.media import media_url
 from core.messages import Button, Reply
-from core.models import User, UserRole, utcnow
+from core.models import User, utcnow
 from core.state import State
 from core.text import fold
 from core.timezones import VIETNAM
@@ -123,20 +124,6 @@ def _pressed_number(context: Context) -> int | None:
     return _number(pressed(context).arg)
 
 
-async def _holders(session: AsyncSession, roles: Sequence[str]) -> dict[User, set[str]]:
-    """Users holding any of `roles`, with the ones of those they hold."""
-    rows = await session.execute(
-        select(User, UserRole.role)
-        .join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role.in_(roles))
-        .order_by(User.id)
-    )
-    found: dict[int, tuple[User, set[str]]] = {}
-    for user, role in rows:
-        found.setdefault(user.id, (user, set()))[1].add(role)
-    return {user: held for user, held in found.values()}
-
-
 @dataclass
 class HealthDesk:
     forms: Forms
@@ -180,7 +167,7 @@ class HealthDesk:
         context.audit("health.emergency", subject=f"emergency:{alert.id}", detail={"category": category})
         place = await self._known_place(context, alert)
         t = context.services.catalogue.t
-        for user, roles in (await _holders(context.session, ("doctor", "staff", "admin"))).items():
+        for user, roles in (await role_holders(context.session, "doctor", "staff", "admin")).items():
             if "admin" in roles and len(roles) == 1:
                 continue  # an administrator alone is not on call
             body = t(
@@ -260,7 +247,7 @@ class HealthDesk:
         alert.place_enc = seal(context.services.cipher, place.dump(), "emergency-place", alert.id)
         context.audit("health.emergency_place", subject=f"emergency:{alert.id}")
         t = context.services.catalogue.t
-        for user, roles in (await _holders(context.session, ("doctor", "staff"))).items():
+        for user, roles in (await role_holders(context.session, "doctor", "staff")).items():
             text = t("health.alert.located", user.language, id=alert.id, patient=alert.user_id,
                      place=self._place_line(context.services, user.language, place))
             buttons = self._alert_buttons(context.services, user.language, alert.id) \
@@ -283,7 +270,7 @@ class HealthDesk:
             alert.handled_by, alert.handled_at = context.identity.id, self.clock()
             context.audit("health.emergency_take", subject=f"emergency:{alert.id}")
             name = await self._doctor_name(context, context.identity.id)
-            for user in await _holders(context.session, ("doctor", "staff")):
+            for user in await users_with_role(context.session, "doctor", "staff"):
                 if user.id != context.identity.id:
                     await notify(context.session, context.services, user, "health.alert.taken_notice",
                                  f"emergency-taken:{alert.id}:{user.id}", id=alert.id, doctor=name)
@@ -412,6 +399,9 @@ class HealthDesk:
         text = (context.incoming.text or "").strip()
         if context.incoming.button is not None or not text or text.startswith("/"):
             return None
+        if answers.is_cancel(text, strict=True):  # "hủy", "dừng" alone: not for the doctor; the consult stays
+            context.set_state(None)
+            return [menu.with_menu(context, context.t("health.relay_stopped", id=consult.id))]
         await self._record_patient_message(context, consult, text=text)
         if context.services.nlu.parse(text).intent == EMERGENCY:
             return None  # kept in the consult too, but the emergency handler answers (115 first) and alerts
@@ -438,7 +428,7 @@ class HealthDesk:
     async def _tell_doctors(self, session: AsyncSession, services: Services, consult: Consult, kind: str,
                             key: str) -> None:
         """A follow-up goes to the doctor who answered, else to the doctors told of the consult so far."""
-        doctors = await _holders(session, ("doctor",))
+        doctors = await role_holders(session, "doctor")
         told = _id_set(consult.notified)
         wanted = {consult.doctor_id} if consult.doctor_id is not None else told
         chosen = {user: held for user, held in doctors.items() if not wanted or user.id in wanted}
@@ -472,7 +462,7 @@ class HealthDesk:
     async def duty_chain(self, session: AsyncSession, now: dt.datetime) -> list[User]:
         """Doctor accounts in escalation order: those linked to a roster name, on duty first, each group in
         roster order; then doctor accounts not on the roster, oldest first."""
-        doctors = {user.id: user for user in await _holders(session, ("doctor",))}
+        doctors = {user.id: user for user in await users_with_role(session, "doctor")}
         linked = await links(session) if self.roster is not None else {}
         chain = [doctors[linked[d.id]] for d in (self.roster.duty_order(now) if self.roster else [])
                  if d.id in linked and linked[d.id] in doctors]
@@ -597,7 +587,7 @@ class HealthDesk:
         context.set_state(None)
         if not context.identity.has_any({"doctor"}):
             return None  # the role was taken back meanwhile: nothing is sent
-        if answers.is_cancel(text):
+        if answers.is_cancel(text, strict=True):  # a stop word alone; a sentence holding one is the answer
             return [Reply(context.t("health.answer_cancelled"))]
         if "alert" in context.state.data:
             return await self.answer_alert(context, int(context.state.data["alert"]), text)
@@ -717,7 +707,7 @@ class HealthDesk:
             told = _id_set(consult.notified)
             waiting_doctors = [user for user in await self.duty_chain(session, now) if user.id not in told]
             doctors = waiting_doctors[:1] if step == 1 else waiting_doctors
-            staff = {user: held for user, held in (await _holders(session, ("staff",))).items()
+            staff = {user: held for user, held in (await role_holders(session, "staff")).items()
                      if user not in doctors}
             recipients = {**{user: {"doctor"} for user in doctors}, **staff}
             consult.escalation_step, consult.escalated_at = step, now

@@ -7,15 +7,15 @@ and notify in the same way."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.reports.store import Report, ReportEvent, audience, resolution_of
 from bots.dialogue.base import Services
 from bots.dialogue.notify import notify
+from core.identity import users_with_role
 from core.media import media_url
 from core.messages import Button, Reply
-from core.models import User, UserRole
+from core.models import User
 
 PUBLIC_FAMILY = "report"  # the villager's buttons: checked in the flow (own report only)
 STAFF_FAMILY = "report-admin"  # staff-only, checked in core (declared in unit.py)
@@ -77,13 +77,8 @@ async def notify_assignee(session: AsyncSession, services: Services, report: Rep
 async def notify_staff_new(session: AsyncSession, services: Services, report: Report,
                            event: ReportEvent) -> None:
     """The operations centre hears of every new report, with buttons to open and take it."""
-    rows = await session.execute(
-        select(User).join(UserRole, UserRole.user_id == User.id).where(UserRole.role == "staff")
-        .order_by(User.id))
     t = services.catalogue.t
-    for staff in rows.scalars().unique():
-        if staff.id == report.reporter_id:
-            continue
+    for staff in await users_with_role(session, "staff", exclude=report.reporter_id):
         lang = staff.language
         text = t("report_staff.notify.new", lang, code=report.code,
                  kind=kind_label(services, report.kind, lang),

@@ -33,6 +33,7 @@ from bots.dialogue.base import Context
 from bots.dialogue.uploads import store_upload
 from bots.services.pressed import pressed
 from bots.services.reports.notify import STAFF_FAMILY, hamlet_label, kind_label, notify_reporters
+from core import answers
 from core.media import media_url
 from core.messages import Button, Reply
 from core.models import utcnow
@@ -45,7 +46,6 @@ FLOW = "report-staff"
 CODE = re.compile(r"PA-\d{6}", re.IGNORECASE)
 LIST_LIMIT = 8
 MAX_NOTE = 1000
-_CANCEL_WORDS = frozenset({"huy", "huy bo", "cancel", "thoi"})
 STAFF = only("staff")  # who may go on with a pending staff answer (the role is checked again)
 
 
@@ -245,7 +245,7 @@ class ReportStaffDesk:
             data["photo"] = stored
             context.set_state(State(FLOW, data))
             return [Reply(context.t("report_staff.photo_kept", code=code))]
-        if fold(text).strip(" .!") in _CANCEL_WORDS:
+        if answers.is_cancel(text, strict=True):  # a stop word alone: the note is free text
             return [Reply(context.t("cancelled"))]
         if len(text) > MAX_NOTE:
             context.set_state(State(FLOW, data))

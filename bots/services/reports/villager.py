@@ -43,6 +43,7 @@ from bots.services.reports.notify import (
     notify_reporters,
     notify_staff_new,
 )
+from core import answers
 from core.consent import grant_consent, has_consent
 from core.messages import Button, Reply
 from core.models import utcnow
@@ -54,7 +55,6 @@ FLOW = "report"
 PURPOSE = "reports"  # consent: the commune keeps what the villager sends to handle it and reply
 MIN_DESCRIPTION, MAX_DESCRIPTION = 3, 1000
 DESCRIPTION_FROM_INTENT_WORDS = 4  # "mất điện cả xóm từ sáng" already says what is wrong
-_CANCEL_WORDS = frozenset({"huy", "huy bo", "cancel", "thoi", "dung"})
 _SKIP_WORDS = frozenset({"khong", "ko", "k", "bo qua", "khong co", "skip", "no", "none"})
 
 
@@ -153,7 +153,7 @@ class ReportDesk:
         if not data.get("consent"):  # only the consent buttons answer the consent question
             typed = (incoming.text or "").strip()
             if incoming.kind == "text" and typed and not typed.startswith("/"):
-                cancelled = fold(typed).strip(" .!") in _CANCEL_WORDS
+                cancelled = answers.is_cancel(typed)
                 return self._cancel(context) if cancelled else self._next(context, data)
             context.set_state(None)
             return None
@@ -171,8 +171,12 @@ class ReportDesk:
         if text.startswith("/"):
             context.set_state(None)
             return None
-        if fold(text).strip(" .!") in _CANCEL_WORDS:
+        # What is wrong, in the villager's own words: there only a stop word alone stops.
+        own_words = "kind" not in data or "description" not in data
+        if answers.is_cancel(text, strict=own_words):
             return self._cancel(context)
+        if answers.is_back(text):
+            return self._back(context, data)
         replies = await self._typed(context, data, text)
         # A report that describes a danger to life gets the `emergency` intent's answer too (115 first,
         # doctors and staff alerted), before the report goes on.
@@ -225,6 +229,14 @@ class ReportDesk:
     def _cancel(self, context: Context) -> list[Reply]:
         context.set_state(None)
         return [menu.menu_reply(context, "report.cancelled")]
+
+    def _back(self, context: Context, data: dict[str, Any]) -> list[Reply]:
+        """One step back: the piece answered last (the photo, the words, the kind) is asked again."""
+        for piece in ("photo", "description", "kind"):
+            if piece in data:
+                del data[piece]
+                return self._next(context, data)
+        return self._next(context, data, context.t("form.at_first") + "\n")
 
     # -- the `report:<action>[:<argument>]` buttons (bots/services/reports/unit.py)
 

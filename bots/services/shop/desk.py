@@ -55,6 +55,7 @@ from bots.services.shop.notify import (
     tell_staff_for_seller,
 )
 from bots.services.shop.window import ShopWindow
+from core import answers
 from core.messages import Button, Reply
 from core.models import User
 from core.state import State
@@ -63,7 +64,6 @@ from nlu.engine import EMERGENCY
 
 FLOW = "shop"
 FAMILY = "shop"
-CANCEL_WORDS = frozenset({"huy", "huy bo", "thoi", "khong mua", "cancel", "stop"})
 
 
 class _OutOfStock(Exception):
@@ -297,8 +297,11 @@ class ShopDesk:
         text = (incoming.text or "").strip()
         if text.startswith("/"):
             return None
-        if text and fold(text) in CANCEL_WORDS:
-            return self._abort(context)
+        ordering = data.get("step") == "order"
+        if text and answers.is_cancel(text, strict=ordering and _at_address(Draft.of(data))):
+            return self._abort(context)  # at the address, only a stop word alone: it is free text
+        if text and ordering and answers.is_back(text):
+            return await self._back(context, Draft.of(data))
         if text and context.services.nlu.parse(text).intent == EMERGENCY:
             context.set_state(None)
             return None  # never an address: the emergency answer (115 first) takes it
@@ -361,6 +364,20 @@ class ShopDesk:
         if phone is None:
             return [Reply(context.t("shop.bad.phone"), request_phone=True)]
         draft.phone = phone
+        return await self._advance(context, draft)
+
+    async def _back(self, context: Context, draft: Draft) -> list[Reply]:
+        """One step back: the piece answered last (payment, phone, where, amount) is asked again."""
+        if draft.milli is None:
+            return [Reply(context.t("form.at_first")), *await self._advance(context, draft)]
+        if _at_address(draft):
+            draft.milli = None
+        elif draft.hamlet is None or draft.phone is None:
+            draft.address = draft.code = draft.hamlet = None  # where: the address and its hamlet
+        elif draft.provider not in context.services.payments.names():
+            draft.phone = None
+        else:
+            draft.provider = None
         return await self._advance(context, draft)
 
     def _abort(self, context: Context) -> list[Reply]:
@@ -521,6 +538,11 @@ class ShopDesk:
 
 
 _PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def _at_address(draft: Draft) -> bool:
+    """The draft asks where to deliver: the answer is free text."""
+    return draft.milli is not None and draft.address is None and draft.code is None
 
 
 def _short_hamlet(name: str) -> str:

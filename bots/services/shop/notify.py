@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.addresses.hamlets import Hamlets
 from backends.shop.catalogue import ShopCatalogue, format_milli, format_vnd
 from backends.shop.orders import Order, mark_paid, unseal
 from backends.shop.payments import PaidEvent, PaidListener
-from backends.shop.sellers import SellerAccount
+from backends.shop.sellers import SellerAccount, acting
 from bots.dialogue.base import Services
 from bots.dialogue.notify import notify
+from core.identity import users_with_role
 from core.messages import Button, Reply
-from core.models import User, UserRole
+from core.models import User
 from core.timezones import VIETNAM
 
 
@@ -92,9 +93,8 @@ class ReplyFor:
 
 async def seller_accounts(session: AsyncSession, seller_id: str) -> list[int]:
     """Users linked to the seller who still hold the seller (or admin) role."""
-    held = exists().where(UserRole.user_id == SellerAccount.user_id, UserRole.role.in_(("seller", "admin")))
     rows = await session.scalars(select(SellerAccount.user_id)
-                                 .where(SellerAccount.seller_id == seller_id, held)
+                                 .where(SellerAccount.seller_id == seller_id, acting())
                                  .order_by(SellerAccount.user_id))
     return list(rows)
 
@@ -130,13 +130,8 @@ async def tell_staff_for_seller(services: Services, session: AsyncSession, shop:
     """A seller with no chat account hears of a new order from the commune's staff, who get the order
     with the seller's phone to call (and `/paid` once the money is in); returns how many were told."""
     seller = shop.sellers.get(order.seller_id)
-    staff = await session.scalars(select(UserRole.user_id).where(UserRole.role == "staff").distinct()
-                                  .order_by(UserRole.user_id))
     told = 0
-    for user_id in staff:
-        user = await session.get(User, user_id)
-        if user is None or user.id == order.user_id:
-            continue
+    for user in await users_with_role(session, "staff", exclude=order.user_id):
         lang = user.language
         fields = order_fields(services, shop, order, lang) | delivery_fields(services, order, lang)
         text = services.catalogue.t("shop.notify.no_seller_account", lang,

@@ -17,15 +17,14 @@ from core.config import Settings
 from core.db import Database
 from core.messages import Button, Reply
 from nlu.engine import NLUEngine
-from tests.bots.test_telegram import SECRET as TELEGRAM_SECRET
-from tests.bots.test_telegram import open_client as open_telegram
-from tests.bots.test_telegram import telegram_settings
-from tests.bots.test_zalo_bot import bot_settings
-from tests.bots.test_zalo_oa import open_client as open_zalo
-from tests.bots.test_zalo_oa import zalo_settings
 from tests.support.channel_drivers import Driver, TelegramDriver, WebDriver, ZaloDriver
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.fake_zalo import FakeZalo
+from tests.support.telegram import SECRET as TELEGRAM_SECRET
+from tests.support.telegram import open_client as open_telegram
+from tests.support.telegram import telegram_settings
+from tests.support.zalo import bot_settings, zalo_settings
+from tests.support.zalo import open_client as open_zalo
 from tests.support.zalo_chat import BotChat, OAChat
 
 NAMES = ("web", "telegram", "zalo", "zalobot")
