@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backends.shop.payments import CashOnDelivery, Payments
 from core import answers
 from core.audit import AuditLog
+from core.commune import Commune
 from core.config import Settings
 from core.crypto import FieldCipher, Hasher
 from core.i18n import Catalogue
@@ -46,7 +47,7 @@ class Services:
     audit: AuditLog
     hasher: Hasher
     cipher: FieldCipher
-    commune: dict[str, Any]
+    commune: Commune
     forms: Forms
     # The commune's signing key and trusted roots, loaded by Assistant.start (core.signing).
     keyring: Keyring = field(default_factory=Keyring)
