@@ -33,13 +33,6 @@ CHAT = "a1b2c3d4e5"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeZalo]:
-    server = await FakeZalo().start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
 async def bot(settings: Settings, database: Database, nlu_engine: NLUEngine,
               fake: FakeZalo) -> AsyncIterator[TestClient]:
     client = await open_client(bot_settings(settings, fake), database, nlu_engine)

@@ -10,7 +10,6 @@ import hmac
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,7 +22,6 @@ from core.config import Settings
 from core.crypto import FieldCipher
 from core.db import Database
 from core.models import AuditEntry, OutboxMessage, User
-from nlu.engine import NLUEngine
 from tests.support.chat import ChatSession, jpeg, texts
 from tests.support.fake_zalo import (
     ACCESS_TOKEN,
@@ -36,23 +34,8 @@ from tests.support.fake_zalo import (
     signed,
     text_event,
 )
-from tests.support.zalo import USER, open_client, zalo_settings
+from tests.support.zalo import USER
 from tests.support.zalo_chat import OAChat, joined, labels_of, settle
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeZalo]:
-    server = await FakeZalo().start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def oa(settings: Settings, database: Database, nlu_engine: NLUEngine,
-             fake: FakeZalo) -> AsyncIterator[TestClient]:
-    client = await open_client(zalo_settings(settings, fake), database, nlu_engine)
-    yield client
-    await client.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import aiohttp
@@ -29,21 +28,6 @@ from core.models import utcnow
 from nlu.engine import NLUEngine
 from tests.support.fake_zalo import ACCESS_TOKEN, REFRESH_TOKEN, FakeZalo
 from tests.support.zalo import USER, open_client, zalo_settings
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeZalo]:
-    server = await FakeZalo().start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def oa(settings: Settings, database: Database, nlu_engine: NLUEngine,
-             fake: FakeZalo) -> AsyncIterator[TestClient]:
-    client = await open_client(zalo_settings(settings, fake), database, nlu_engine)
-    yield client
-    await client.close()
 
 
 async def deliver(oa: TestClient, reply: Reply, key: str = "test:1") -> None:
