@@ -74,6 +74,9 @@ class Press:
         return cls(family, action, arg)
 
 
+_NO_PRESS = Press("", "", "")
+
+
 @dataclass
 class Context:
     turn: Turn
@@ -94,6 +97,12 @@ class Context:
         """The button pressed, in its parts: `family:action[:args]`."""
         data = self.turn.incoming.button
         return Press.parse(data) if data is not None else None
+
+    @property
+    def pressed(self) -> Press:
+        """The press being handled, or an empty one when the message is not a press: a handler reached
+        some other way then reads no argument (and answers as to a bad one) rather than failing."""
+        return self.press or _NO_PRESS
 
     def intent_handler(self, intent: str) -> FlowHandler | None:
         return self.assembly.intents.get(intent) if self.assembly is not None else None

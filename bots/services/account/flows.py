@@ -23,7 +23,6 @@ from bots.dialogue.base import Context, FlowHandler
 from bots.dialogue.menu import menu_reply, with_menu
 from bots.dialogue.notify import notify
 from bots.dialogue.service import Role
-from bots.services.pressed import pressed
 from core.consent import active_purposes, grant_consent, has_consent, purpose_key, withdraw_consents
 from core.identity import create_invite, redeem_invite, revoke_roles, users_with_role
 from core.media import media_url, store_media
@@ -220,7 +219,7 @@ def exact(handler: FlowHandler) -> FlowHandler:
     """A /mydata button carries its action and nothing more: `mydata:export:…` is an unknown button."""
 
     async def exactly(context: Context) -> list[Reply]:
-        return await (unknown if pressed(context).arg else handler)(context)
+        return await (unknown if context.pressed.arg else handler)(context)
 
     return exactly
 
@@ -248,7 +247,7 @@ async def contact(context: Context) -> list[Reply]:
 
 def _contact_consent(context: Context) -> bool:
     """`consent:yes:contact` and `consent:no:contact`: the phone number is the only purpose asked here."""
-    args = pressed(context).args
+    args = context.pressed.args
     return bool(args) and args[0] == "contact"
 
 

@@ -14,7 +14,6 @@ from bots.services.announcements.scheduler import (
     topic_label,
     topics,
 )
-from bots.services.pressed import pressed
 from core.messages import Button, Reply
 
 LATEST = 3
@@ -81,11 +80,11 @@ async def _toggle(context: Context, kind: str, value: str) -> list[Reply]:
 
 
 async def hamlet(context: Context) -> list[Reply]:
-    return await _toggle(context, "hamlet", pressed(context).arg)
+    return await _toggle(context, "hamlet", context.pressed.arg)
 
 
 async def topic(context: Context) -> list[Reply]:
-    return await _toggle(context, "topic", pressed(context).arg)
+    return await _toggle(context, "topic", context.pressed.arg)
 
 
 async def off(context: Context) -> list[Reply]:

@@ -32,7 +32,6 @@ from bots.services.announcements.scheduler import (
     topic_label,
     topics,
 )
-from bots.services.pressed import pressed
 from core import answers
 from core.media import store_media
 from core.messages import Button, Reply
@@ -139,7 +138,7 @@ def _at(step: str) -> Callable[[StepButton], FlowHandler]:
             data = _writing(context)
             if data is None:
                 return [Reply(context.t("announce.expired"))]
-            replies = await handler(context, data, pressed(context).arg) if data.get("step") == step else None
+            replies = await handler(context, data, context.pressed.arg) if data.get("step") == step else None
             return replies if replies is not None else [_step_reply(context, data)]
 
         return at_step

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bots.dialogue.base import Context
-from bots.services.pressed import pressed
 from core.messages import Button, Reply
 from core.models import utcnow
 from core.outbox import DeadLetter
@@ -57,7 +56,7 @@ class DeadLetterDesk:
         return [Reply("\n".join([head, *lines, *more]), buttons)]
 
     async def replay(self, context: Context) -> list[Reply]:
-        arg = pressed(context).arg
+        arg = context.pressed.arg
         if not arg.isdigit() or len(arg) > 18:
             return await self.unknown(context)
         replayed = await context.services.outbox.replay(int(arg), session=context.session)
@@ -68,5 +67,5 @@ class DeadLetterDesk:
 
     async def unknown(self, context: Context) -> list[Reply]:
         """An action that is not ours, or a replay of no letter: refused, and audited as a bad request."""
-        context.audit("outbox.replay", subject=f"outbox:{pressed(context).arg[:18]}", outcome="bad_request")
+        context.audit("outbox.replay", subject=f"outbox:{context.pressed.arg[:18]}", outcome="bad_request")
         return [Reply(context.t("deadletters.unknown"))]

@@ -15,7 +15,6 @@ from bots.dialogue.base import Context
 from bots.dialogue.uploads import store_upload
 from bots.services.dossiers.notify import notify_requester
 from bots.services.dossiers.staff import CODE
-from bots.services.pressed import pressed
 from core import answers
 from core.messages import Button, Reply
 from core.state import State
@@ -35,7 +34,7 @@ def _not_waiting(context: Context, code: str) -> list[Reply]:
 
 async def button(context: Context) -> list[Reply]:
     """`dossier-reply:<CODE>`: the data is the code, not an action."""
-    press = pressed(context)
+    press = context.pressed
     code = f"{press.action}:{press.arg}".upper() if press.arg else press.action.upper()
     if not CODE.fullmatch(code) or await _waiting(context, code) is None:
         context.audit("dossier.answer_open", subject=f"dossier:{code[:24] or '-'}", outcome="not_waiting")

@@ -9,7 +9,6 @@ import re
 from backends.onestop.ratings import HIGHEST, LOWEST, rating_of, rating_summary, record_rating
 from backends.onestop.store import Dossier, dossier_of_user
 from bots.dialogue.base import Context
-from bots.services.pressed import pressed
 from core.messages import Button, Reply
 from core.timezones import VIETNAM
 
@@ -30,7 +29,7 @@ def rating_buttons(code: str) -> tuple[Button, ...]:
 
 async def rate(context: Context) -> list[Reply]:
     """`dossier-rate:<CODE>:<N>`: the data is a code and a rating, not an action."""
-    press = pressed(context)
+    press = context.pressed
     if not _CODE.fullmatch(press.action) or not _RATING.fullmatch(press.arg):
         return [Reply(context.t("unknown_button"))]
     code, rating = press.action.upper(), int(press.arg)

@@ -29,7 +29,6 @@ from backends.onestop.workflow import (
 from bots.dialogue.base import Context
 from bots.services.dossiers.notify import STAFF_FAMILY, notify_citizen
 from bots.services.dossiers.rating import average_line, staff_line
-from bots.services.pressed import pressed
 from core import answers
 from core.forms import FieldSpec
 from core.media import media_url
@@ -61,7 +60,7 @@ def _moment(at: dt.datetime) -> str:
 
 def _pressed_code(context: Context) -> str | None:
     """`dossier-admin:<action>:<CODE>` → the code, upper-cased; a bad one → None."""
-    code = pressed(context).arg.upper()
+    code = context.pressed.arg.upper()
     return code if CODE.fullmatch(code) else None
 
 
@@ -262,7 +261,7 @@ class StaffDesk:
 
     async def ask_words(self, context: Context) -> list[Reply]:
         """Reject and request: the reason or the missing item is the next text (`pending`)."""
-        action, code = pressed(context).action, _pressed_code(context)
+        action, code = context.pressed.action, _pressed_code(context)
         if code is None or action not in _NEEDS_WORDS:
             return await self.unknown(context)
         context.set_state(State(FLOW, {"action": action, "code": code}))

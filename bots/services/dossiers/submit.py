@@ -27,7 +27,6 @@ from bots.dialogue.forms import Completion, Forms
 from bots.dialogue.menu import menu_reply
 from bots.dialogue.stop import cancelled, wants_out
 from bots.services.dossiers.notify import notify_staff_new
-from bots.services.pressed import pressed
 from core.consent import grant_consent, has_consent
 from core.messages import Button, Reply
 from core.state import State
@@ -213,12 +212,12 @@ class DossierFlow:
         return [self._list(context, "dossier.pick", "pick")]
 
     async def view_pressed(self, context: Context) -> list[Reply]:
-        code = pressed(context).arg
+        code = context.pressed.arg
         return await (self.view(context, code.upper()) if _CODE.fullmatch(code) else _unknown(context))
 
     def _pressed_procedure(self, context: Context) -> Procedure | None:
         """`dossier:<action>:<procedure id>`, the id checked against the catalogue."""
-        return self.procedures.get(pressed(context).arg)
+        return self.procedures.get(context.pressed.arg)
 
     async def begin_pressed(self, context: Context) -> list[Reply]:
         procedure = self._pressed_procedure(context)

@@ -29,7 +29,6 @@ from bots.dialogue import menu
 from bots.dialogue.base import Context
 from bots.dialogue.notify import notify
 from bots.dialogue.stop import cancelled, wants_out
-from bots.services.pressed import pressed
 from core import answers
 from core.consent import grant_consent, has_consent
 from core.identity import users_with_role
@@ -442,7 +441,7 @@ class AppointmentDesk:
         return await self._offer_pressed(context, at_day=False)
 
     async def _offer_pressed(self, context: Context, *, at_day: bool) -> list[Reply]:
-        match pressed(context).args:
+        match context.pressed.args:
             case (kind,):
                 cursor = ""
             case (kind, cursor):
@@ -457,20 +456,20 @@ class AppointmentDesk:
         return await self.offer(context, kind, day, since)
 
     async def pick_pressed(self, context: Context) -> list[Reply]:
-        return await self.pick(context, pressed(context).arg)
+        return await self.pick(context, context.pressed.arg)
 
     async def book_pressed(self, context: Context) -> list[Reply]:
-        return await self.book(context, pressed(context).arg)
+        return await self.book(context, context.pressed.arg)
 
     async def cancel_pressed(self, context: Context) -> list[Reply]:
-        return await self.ask_cancel(context, pressed(context).arg)
+        return await self.ask_cancel(context, context.pressed.arg)
 
     async def cancel_yes_pressed(self, context: Context) -> list[Reply]:
-        return await self.cancel(context, pressed(context).arg)
+        return await self.cancel(context, context.pressed.arg)
 
     async def video_pressed(self, context: Context) -> list[Reply]:
         """Where a channel cannot open a link button: the link, to tap."""
-        appointment = await self._own(context, pressed(context).arg)
+        appointment = await self._own(context, context.pressed.arg)
         if appointment is None or not appointment.video_token:
             return await _unknown(context)
         return [Reply(self._describe(context, appointment))]

@@ -51,7 +51,6 @@ from bots.dialogue.forms import Forms
 from bots.dialogue.notify import notify
 from bots.dialogue.uploads import store_upload
 from bots.services.health.appointments import AppointmentDesk
-from bots.services.pressed import pressed
 from core import answers
 from core.consent import grant_consent, has_consent
 from core.db import Database
@@ -121,7 +120,7 @@ def _number(raw: str) -> int | None:
 
 def _pressed_number(context: Context) -> int | None:
     """`doctor:<action>:<number>` → the number (a consult's or an alert's)."""
-    return _number(pressed(context).arg)
+    return _number(context.pressed.arg)
 
 
 @dataclass
@@ -322,7 +321,7 @@ class HealthDesk:
 
     async def reply_doctor(self, context: Context) -> list[Reply]:
         """`health:reply:<consult>`: the villager answers the doctor; their next messages go there."""
-        consult = await context.session.get(Consult, _number(pressed(context).arg) or 0)
+        consult = await context.session.get(Consult, _number(context.pressed.arg) or 0)
         if consult is None or consult.user_id != context.identity.id or consult.status == CLOSED:
             return [menu.menu_reply(context, "health.consult_over")]
         context.set_state(State(FLOW, {"id": consult.id}))
@@ -334,7 +333,7 @@ class HealthDesk:
     async def consent(self, context: Context) -> list[Reply]:
         """`health:consent:yes|no`. The last part is the answer, whatever comes before it: anything but
         «yes» is a refusal, answered with the station's number."""
-        press = pressed(context)
+        press = context.pressed
         answer = press.args[-1] if press.args else press.action
         if answer != "yes":
             context.audit("consent.declined", detail={"purpose": "health"})
@@ -683,7 +682,7 @@ class HealthDesk:
 
     async def iam_pressed(self, context: Context) -> list[Reply]:
         """`doctor:iam:<roster id>`: this account is that doctor of the roster."""
-        doctor = self.roster.doctor(pressed(context).arg) if self.roster is not None else None
+        doctor = self.roster.doctor(context.pressed.arg) if self.roster is not None else None
         if doctor is None:
             return await self.unknown(context)
         await link_doctor(context.session, doctor.id, context.identity.id, self.clock())

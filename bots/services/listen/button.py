@@ -17,7 +17,6 @@ from backends.loudspeaker.audio import MP3_TYPE, OGG_TYPE
 from backends.loudspeaker.store import SpokenText
 from backends.loudspeaker.tts import TTSUnavailable
 from bots.dialogue.base import Context
-from bots.services.pressed import pressed
 from core.media import media_url, store_media
 from core.messages import Button, Reply
 from core.models import utcnow
@@ -72,7 +71,7 @@ async def _keep(context: Context, text: str) -> str:
 
 async def listen(context: Context) -> list[Reply]:
     """`listen:<digest>`: the data is the digest of the text, not an action (and has no `:` in it)."""
-    press = pressed(context)
+    press = context.pressed
     digest = press.action if not press.arg else ""
     row = await context.session.get(SpokenText, digest) if 0 < len(digest) <= 32 else None
     if row is None or row.user_id != context.identity.id:

@@ -31,7 +31,6 @@ from backends.reports.store import (
 )
 from bots.dialogue.base import Context
 from bots.dialogue.uploads import store_upload
-from bots.services.pressed import pressed
 from bots.services.reports.notify import STAFF_FAMILY, hamlet_label, kind_label, notify_reporters
 from core import answers
 from core.media import media_url
@@ -51,7 +50,7 @@ STAFF = only("staff")  # who may go on with a pending staff answer (the role is 
 
 def _pressed_code(context: Context) -> str | None:
     """`report-admin:<action>:<PA-NNNNNN>` → the code, upper-cased; a bad one → None."""
-    code = pressed(context).arg.upper()
+    code = context.pressed.arg.upper()
     return code if CODE.fullmatch(code) else None
 
 
@@ -271,7 +270,7 @@ class ReportStaffDesk:
 
     async def list_pressed(self, context: Context) -> list[Reply]:
         """All open reports, or those of a hamlet (`h=<id>`) or of a kind (`k=<kind>`)."""
-        filter_kind, _, value = pressed(context).arg.partition("=")
+        filter_kind, _, value = context.pressed.arg.partition("=")
         if filter_kind == "h" and self._hamlets(context).get(value):
             return await self.listing(context, hamlet_id=value)
         if filter_kind == "k" and value in KINDS:
@@ -279,7 +278,7 @@ class ReportStaffDesk:
         return await self.listing(context)
 
     async def filter_pressed(self, context: Context) -> list[Reply]:
-        by = pressed(context).arg
+        by = context.pressed.arg
         return self._filter_choices(context, by) if by in ("hamlet", "kind") else await self.unknown(context)
 
     async def open_pressed(self, context: Context) -> list[Reply]:

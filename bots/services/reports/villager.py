@@ -34,7 +34,6 @@ from backends.reports.store import (
 from bots.dialogue import menu
 from bots.dialogue.base import Context
 from bots.dialogue.uploads import store_upload
-from bots.services.pressed import pressed
 from bots.services.reports.notify import (
     PUBLIC_FAMILY,
     hamlet_label,
@@ -96,7 +95,7 @@ def _in_report(step: ReportButton) -> Callable[[ReportDesk, Context], Awaitable[
         data = _reporting(context)
         if data is None:
             return _expired(context)
-        replies = await step(self, context, data, pressed(context).arg)
+        replies = await step(self, context, data, context.pressed.arg)
         if replies is None:
             return self._next(context, data, context.t("unknown_button") + "\n")
         return replies
@@ -242,10 +241,10 @@ class ReportDesk:
 
     async def fixed(self, context: Context) -> list[Reply]:
         """The reporter's answer to a resolution, any time later: checked against the report's followers."""
-        return await self._answer_fix(context, pressed(context).arg, fixed=True)
+        return await self._answer_fix(context, context.pressed.arg, fixed=True)
 
     async def not_fixed(self, context: Context) -> list[Reply]:
-        return await self._answer_fix(context, pressed(context).arg, fixed=False)
+        return await self._answer_fix(context, context.pressed.arg, fixed=False)
 
     async def cancel_pressed(self, context: Context) -> list[Reply]:
         return self._cancel(context) if _reporting(context) is not None else _expired(context)

@@ -46,7 +46,6 @@ from backends.shop.orders import (
 from backends.shop.payments import PaymentError, PaymentRequest, ledger
 from bots.dialogue.base import Context
 from bots.services.account.flows import normalize_phone
-from bots.services.pressed import pressed
 from bots.services.shop.buyer import BuyerOrders
 from bots.services.shop.notify import (
     order_fields,
@@ -109,7 +108,7 @@ def _on_draft(step: DraftButton) -> Callable[[ShopDesk, Context], Awaitable[list
         if draft is None:
             return [Reply(context.t("shop.draft_gone"), (Button(context.t("shop.button.categories"),
                                                                  f"{FAMILY}:browse"),))]
-        replies = await step(self, context, draft, pressed(context).arg)
+        replies = await step(self, context, draft, context.pressed.arg)
         return replies if replies is not None else await self._advance(context, draft)
 
     return on_draft
@@ -393,18 +392,18 @@ class ShopDesk:
         return self._abort(context)
 
     async def category_pressed(self, context: Context) -> list[Reply]:
-        category = pressed(context).arg
+        category = context.pressed.arg
         if category not in self.shop.categories:
             return await self.resume(context)
         return await self.window.cards(context, self.shop.in_category(category))
 
     async def buy_pressed(self, context: Context) -> list[Reply]:
-        product = self.shop.products.get(pressed(context).arg)
+        product = self.shop.products.get(context.pressed.arg)
         return await (self._start(context, product, None) if product is not None else self.resume(context))
 
     async def pick_pressed(self, context: Context) -> list[Reply]:
         """One of the products the words named: the amount said with them, if any, goes with it."""
-        product = self.shop.products.get(pressed(context).arg)
+        product = self.shop.products.get(context.pressed.arg)
         if product is None:
             return await self.resume(context)
         state = context.state
@@ -412,10 +411,10 @@ class ShopDesk:
         return await self._start(context, product, amount)
 
     async def view_pressed(self, context: Context) -> list[Reply]:
-        return await self.orders.show(context, pressed(context).arg)
+        return await self.orders.show(context, context.pressed.arg)
 
     async def cancel_pressed(self, context: Context) -> list[Reply]:
-        return await self.orders.cancel_order(context, pressed(context).arg)
+        return await self.orders.cancel_order(context, context.pressed.arg)
 
     def _draft(self, context: Context) -> Draft | None:
         state = context.state

@@ -13,7 +13,6 @@ from backends.shop.orders import DELIVERED, NEW, SHIPPED, Order, move, open_orde
 from backends.shop.payments import ledger
 from backends.shop.sellers import create_seller_invite, link_after_join, seller_of
 from bots.dialogue.base import Context
-from bots.services.pressed import pressed
 from bots.services.shop.notify import (
     ReplyFor,
     delivery_fields,
@@ -132,13 +131,13 @@ class SellerDesk:
     # -- the `seller:<action>:<CODE>` buttons (bots/services/shop/unit.py)
 
     async def ship_pressed(self, context: Context) -> list[Reply]:
-        return await self._move(context, pressed(context).arg, (NEW,), SHIPPED)
+        return await self._move(context, context.pressed.arg, (NEW,), SHIPPED)
 
     async def deliver_pressed(self, context: Context) -> list[Reply]:
-        return await self._move(context, pressed(context).arg, (NEW, SHIPPED), DELIVERED)
+        return await self._move(context, context.pressed.arg, (NEW, SHIPPED), DELIVERED)
 
     async def paid_pressed(self, context: Context) -> list[Reply]:
-        return await self._settle(context, pressed(context).arg)
+        return await self._settle(context, context.pressed.arg)
 
     @staticmethod
     async def unknown(context: Context) -> list[Reply]:
