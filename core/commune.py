@@ -69,6 +69,23 @@ class HamletArea:
     name: str
     polygon: tuple[Point, ...] = ()
 
+    def contains(self, lat: float, lon: float) -> bool:
+        """Even-odd ray casting; good for the small, simple outlines of a commune's hamlets."""
+        inside = False
+        vertices = self.polygon
+        for (lat_a, lon_a), (lat_b, lon_b) in zip(vertices, vertices[1:] + vertices[:1], strict=True):
+            if (lon_a > lon) != (lon_b > lon):
+                crossing = lat_a + (lon - lon_a) * (lat_b - lat_a) / (lon_b - lon_a)
+                if lat < crossing:
+                    inside = not inside
+        return inside
+
+    def centre(self) -> Point:
+        """The mean of the outline's vertices: where a map pins something placed only in the hamlet."""
+        lats = [lat for lat, _ in self.polygon]
+        lons = [lon for _, lon in self.polygon]
+        return (sum(lats) / len(lats), sum(lons) / len(lons))
+
 
 @dataclass(frozen=True, slots=True)
 class BankDetails:

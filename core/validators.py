@@ -118,6 +118,13 @@ def phone(raw: str) -> Result:
     return Invalid("validate.phone.invalid")
 
 
+def normalize_phone(raw: str) -> str | None:
+    """A mobile number shared or typed outside a form (a contact, the shop's delivery phone) in its local
+    form "09…", or None: the same rule as the forms' `phone` field, for callers that need no error key."""
+    result = phone(raw)
+    return result.value if isinstance(result, Valid) and isinstance(result.value, str) else None
+
+
 # --- citizen ID (CCCD) -----------------------------------------------------------------------------------
 
 # Province where the birth was registered: first 3 digits of the 12-digit personal ID number.

@@ -7,32 +7,11 @@ the commune edits them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
-from core.commune import Commune, Point
+from core.commune import Commune, HamletArea, Point
 
-
-@dataclass(frozen=True, slots=True)
-class Hamlet:
-    id: str
-    name: str
-    polygon: tuple[Point, ...]
-
-    def contains(self, lat: float, lon: float) -> bool:
-        """Even-odd ray casting; good for the small, simple outlines of a commune's hamlets."""
-        inside = False
-        vertices = self.polygon
-        for (lat_a, lon_a), (lat_b, lon_b) in zip(vertices, vertices[1:] + vertices[:1], strict=True):
-            if (lon_a > lon) != (lon_b > lon):
-                crossing = lat_a + (lon - lon_a) * (lat_b - lat_a) / (lon_b - lon_a)
-                if lat < crossing:
-                    inside = not inside
-        return inside
-
-    def centre(self) -> Point:
-        lats = [lat for lat, _ in self.polygon]
-        lons = [lon for _, lon in self.polygon]
-        return (sum(lats) / len(lats), sum(lons) / len(lons))
+# One hamlet: its id, name and outline, exactly as core/commune.py read them (no copy of its own).
+Hamlet = HamletArea
 
 
 class Hamlets:
@@ -43,7 +22,7 @@ class Hamlets:
     @classmethod
     def from_commune(cls, commune: Commune) -> Hamlets:
         """The commune's hamlets, in the order of commune.yml (checked when it was read: core/commune.py)."""
-        return cls([Hamlet(id=area.id, name=area.name, polygon=area.polygon) for area in commune.hamlets])
+        return cls(commune.hamlets)
 
     def __iter__(self) -> Iterator[Hamlet]:
         return iter(self._hamlets)

@@ -103,7 +103,7 @@ class StatsContext:
     now: dt.datetime
     day_start: dt.datetime  # today's 00:00 in the commune (Asia/Ho_Chi_Minh), as UTC
     today: dt.date
-    hamlets: Hamlets
+    hamlets: Hamlets  # services.commune's own hamlets (core/commune.py), indexed to be found and located
 
 
 FigureProvider = Callable[[StatsContext], Awaitable[Section]]

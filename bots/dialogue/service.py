@@ -4,9 +4,10 @@ dialogue's routing tables and the pipeline's access rules.
 A service (bots/services/<name>/) declares one `Service` value in its `unit` module: its intents and
 conversation states, its commands and button families each with an `Audience` (core/roles.py: deny
 by default by construction), its media handlers, menu entries, roles, background tasks, audit→metric
-events, dashboard providers and i18n key prefixes; the same module's `TABLES` names its table modules
-(read without building the service: bots/services/assembly.py). `assemble` refuses, at start-up, two
-services claiming the same intent, state, command, button family, role or i18n prefix, naming both.
+events, dashboard providers, i18n key prefixes and what it keeps about a villager (`Holdings`, read by
+the account's /mydata); the same module's `TABLES` names its table modules (read without building the
+service: bots/services/assembly.py). `assemble` refuses, at start-up, two services claiming the same
+intent, state, command, button family, role, i18n prefix or export key, naming both.
 Priority is data: the order of the tuple decides which media handler is asked first and which
 `defaults` (answers only when no service claims the intent) apply.
 """
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from bots.dialogue.base import Context, Finisher, FlowHandler, StateHandler
     from core.db import Database
     from core.messages import Reply
+    from core.pipeline import AuditScalar
 
     # A media handler may decline (None) so that the next service's is asked.
     MediaHandler = Callable[[Context], Awaitable[list[Reply] | None]]
@@ -130,6 +132,40 @@ class Fallbacks:
 
 
 @dataclass(frozen=True)
+class Erased:
+    """What a service's step of an erasure did: its lines of the farewell, the work to run once the
+    erasure is committed (a card payment withdrawn at its provider cannot be rolled back with the
+    savepoint), and figures added to the account's `mydata.delete` audit record."""
+
+    done: Sequence[str] = ()
+    after: Sequence[Callable[[Context], Awaitable[None]]] = ()
+    audited: Mapping[str, AuditScalar] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What a service keeps about one villager, so that the account's /mydata (bots/services/account/)
+    shows it, exports it and erases it without importing the service. A service that keeps personal
+    data declares it, even when it is not configured but may still hold rows (a shop without a
+    catalogue still has orders). Each callable gets the villager's turn (`context.identity`).
+
+    `position` orders the services' parts everywhere: the card, the export, the deletion warning, the
+    steps of the erasure and the farewell (the account's own export is 0: first)."""
+
+    position: int
+    # The phone numbers the villager gave it (for a delivery, in a dossier), each with where (a code):
+    # the card's phone line names each number once, with every place it was given.
+    phones: Callable[[Context], Awaitable[Sequence[tuple[str, str]]]] | None = None
+    summary: Callable[[Context], Awaitable[Sequence[str]]] | None = None  # lines added under the card
+    # Its keys of the export document, each with what fills it (JSON-able).
+    export: Mapping[str, Callable[[Context], Awaitable[Any]]] = field(default_factory=dict)
+    # The deletion warning: one line per item still open, saying what the erasure does to it.
+    open_items: Callable[[Context], Awaitable[Sequence[str]]] | None = None
+    # Its step of the erasure, inside the account's savepoint: if any step fails, none is kept.
+    erase: Callable[[Context], Awaitable[Erased]] | None = None
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     intents: Mapping[str, FlowHandler] = field(default_factory=dict)
@@ -158,6 +194,7 @@ class Service:
     layers: Sequence[Panel] = ()  # its layers of the dashboard's map
     i18n: Sequence[str] = ()  # the catalogue key prefixes it owns ("shop.")
     fallbacks: Fallbacks | None = None
+    holdings: Holdings | None = None  # what it keeps about a villager, for /mydata
     # The service's own object, for its tasks and tests (the health desk with its clock).
     desk: Any = None
 
@@ -181,6 +218,7 @@ class Assembly:
     access: AccessRules
     events: Mapping[str, tuple[str, EventName]]
     fallbacks: Fallbacks
+    holdings: tuple[Holdings, ...] = ()  # in order of position (then of the services)
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -228,7 +266,7 @@ def assemble(services: Iterable[Service]) -> Assembly:
     ordered = tuple(services)
     claims = {kind: _Claims(kind) for kind in
               ("service", "intent", "state", "command", "button family", "role", "i18n prefix", "menu entry",
-               "audited action", "task", "fallbacks")}
+               "audited action", "task", "fallbacks", "export key")}
     intents: dict[str, FlowHandler] = {}
     defaults: dict[str, FlowHandler] = {}
     states: dict[str, StateHandler] = {}
@@ -276,6 +314,8 @@ def assemble(services: Iterable[Service]) -> Assembly:
         if service.fallbacks is not None:
             claims["fallbacks"].claim("fallbacks", service.name)
             fallbacks = service.fallbacks
+        for key in service.holdings.export if service.holdings is not None else ():
+            claims["export key"].claim(key, service.name)
     if fallbacks is None:
         raise ServiceConflict("no service declares the fallbacks (the menu service does)")
     for intent, handler in defaults.items():
@@ -288,6 +328,8 @@ def assemble(services: Iterable[Service]) -> Assembly:
     for service in ordered:
         for button in service.desk_buttons:
             desk_buttons.setdefault(button.role, []).append(button)
+    holdings = sorted((service.holdings for service in ordered if service.holdings is not None),
+                      key=lambda held: held.position)
     declared = (command for service in ordered for command in service.commands)
     access = AccessRules({command.name: command.audience for command in declared},
                          {name: family.audience for name, family in buttons.items()})
@@ -298,7 +340,7 @@ def assemble(services: Iterable[Service]) -> Assembly:
         media={kind: tuple(handlers) for kind, handlers in media.items()}, menu=ordered_menu, roles=roles,
         desk_buttons={role: tuple(found) for role, found in desk_buttons.items()},
         finishers=tuple(finisher for service in ordered for finisher in service.finishers),
-        access=access, events=events, fallbacks=fallbacks,
+        access=access, events=events, fallbacks=fallbacks, holdings=tuple(holdings),
     )
 
 

@@ -1,5 +1,5 @@
-"""What the services are built from: the commune's catalogues, loaded once by the assistant, and the
-appointments desk that the health service and the account's erasure share (one clock with the bookings)."""
+"""What the services are built from: the commune's catalogues, loaded once by the assistant. It names no
+service (each builds its own desks from it), so that no service imports another through it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.shop.catalogue import ShopCatalogue, load_shop
 from bots.dialogue.forms import Forms
-from bots.services.health.appointments import AppointmentDesk
 
 
 @dataclass
@@ -21,7 +20,6 @@ class Kit:
     calendar: WorkingCalendar
     roster: Roster | None = None
     products: ShopCatalogue | None = None  # None: the commune runs no shop (its menu entries say so)
-    appointments: AppointmentDesk | None = None
 
     @classmethod
     def load(cls, data_dir: Path, forms: Forms) -> Kit:
@@ -29,7 +27,3 @@ class Kit:
         calendar = load_calendar(data_dir / "holidays.yml")
         return cls(forms, load_catalogue(data_dir / "procedures.yml"), calendar,
                    load_roster(data_dir / "doctors.yml", calendar), load_shop(data_dir / "products.yml"))
-
-    def __post_init__(self) -> None:
-        if self.appointments is None and self.roster is not None:
-            self.appointments = AppointmentDesk(self.roster)

@@ -157,6 +157,14 @@ def test_phone_tells_a_landline_apart() -> None:
     assert error_key(validators.phone("024 3825 3536")) == "validate.phone.landline"
 
 
+def test_normalize_phone_is_the_same_rule_without_an_error_key() -> None:
+    """A shared contact or the shop's delivery phone: the local form, or None."""
+    assert validators.normalize_phone("+84 912 345 678") == "0912345678"
+    assert validators.normalize_phone("84912345678") == "0912345678"
+    assert validators.normalize_phone("024 3825 3536") is None
+    assert validators.normalize_phone("0912") is None
+
+
 # --- citizen ID ------------------------------------------------------------------------------------------
 
 

@@ -1,41 +1,29 @@
 """The citizen's own account: roles by invite, consent, phone number, and /mydata (see, export,
 withdraw, delete; the deletion's warning and erasure are in bots/services/account/erasure.py). Admin commands
-/invite and /revoke live here too."""
+/invite and /revoke live here too.
+
+What the other services keep about the villager reaches /mydata only through their declared `Holdings`
+(bots/dialogue/service.py), read from the assembly in order of position; the account's own part of the
+export is declared the same way (`HOLDINGS`), first."""
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 
-from backends.addresses.store import saved_address
-from backends.health.mydata import health_records
-from backends.onestop.catalogue import FORM_PREFIX
-from backends.onestop.mydata import dossiers_of
-from backends.onestop.mydata import export_user as export_dossiers
-from backends.onestop.store import read_values
-from backends.reports.store import export_user as export_reports
-from backends.shop.orders import Order, export_orders, unseal
 from bots.dialogue.base import Context, FlowHandler
 from bots.dialogue.menu import menu_reply, with_menu
 from bots.dialogue.notify import notify
-from bots.dialogue.service import Role
+from bots.dialogue.service import Holdings, Role
 from core.consent import active_purposes, grant_consent, has_consent, purpose_key, withdraw_consents
 from core.identity import create_invite, redeem_invite, revoke_roles, users_with_role
 from core.media import media_url, store_media
 from core.messages import Button, Reply
 from core.models import Consent, Media, User
-
-_PHONE = re.compile(r"^(?:\+?84|0)([35789]\d{8})$")
-
-
-def normalize_phone(raw: str) -> str | None:
-    digits = re.sub(r"[\s.\-()]", "", raw)
-    match = _PHONE.match(digits)
-    return f"0{match.group(1)}" if match else None
+from core.validators import normalize_phone
 
 
 def _role_label(context: Context, role: str) -> str:
@@ -108,32 +96,31 @@ async def _phone_of(context: Context, user: User) -> str | None:
     return context.services.cipher.decrypt(user.phone_enc, "users.phone")
 
 
-async def _phones_given(context: Context, user_id: int) -> dict[str, list[str]]:
-    """Phone numbers given in orders and dossiers (all stored sealed), each with where it was given."""
+def holdings(context: Context) -> Sequence[Holdings]:
+    """What the services declare they keep about a villager, in order of position (the account's own
+    first; without an assembly, the account's own only)."""
+    return context.assembly.holdings if context.assembly is not None else (HOLDINGS,)
+
+
+async def _phones_given(context: Context) -> dict[str, list[str]]:
+    """Phone numbers given to the services (in orders, in dossiers: all stored sealed), each with where
+    it was given, in the services' order."""
     given: dict[str, list[str]] = {}
-    orders = await context.session.scalars(select(Order).where(Order.user_id == user_id).order_by(Order.id))
-    for order in orders:
-        phone = unseal(context.services.cipher, order, "phone")
-        if phone:
-            given.setdefault(phone, []).append(order.code)
-    for dossier in await dossiers_of(context.session, user_id):
-        spec = context.services.forms.specs.get(FORM_PREFIX + dossier.procedure_id)
-        names = {f.name for f in spec.fields if f.type == "phone"} if spec else {"phone"}
-        values = read_values(context.services.cipher, dossier)
-        for phone in {str(values[name]) for name in names if values.get(name)}:
-            given.setdefault(phone, []).append(dossier.code)
+    for held in holdings(context):
+        for phone, where in await held.phones(context) if held.phones is not None else ():
+            given.setdefault(phone, []).append(where)
     return given
 
 
 async def _phone_line(context: Context, user: User) -> str:
-    """The real state: the account's number (sealed, verified or not), numbers given in orders and
-    dossiers (sealed), or none."""
+    """The real state: the account's number (sealed, verified or not), numbers given to the services
+    (sealed), or none."""
     own = await _phone_of(context, user)
     parts = []
     if own is not None:
         parts.append(context.t("mydata.phone.verified" if user.phone_verified else "mydata.phone.saved",
                                phone=own))
-    for phone, where in (await _phones_given(context, user.id)).items():
+    for phone, where in (await _phones_given(context)).items():
         if phone != own:
             parts.append(context.t("mydata.phone.given", phone=phone, where=", ".join(where)))
     return "; ".join(parts) or context.t("mydata.none")
@@ -155,6 +142,9 @@ async def my_data(context: Context) -> list[Reply]:
         consents=", ".join(context.t(purpose_key(p)) for p in purposes) or none, media=media_count,
         state=context.state.flow if context.state else none,
     )
+    added = [line for held in holdings(context) if held.summary is not None
+             for line in await held.summary(context)]
+    text = "\n".join([text, *added])
     buttons = [Button(context.t("mydata.button.export"), "mydata:export")]
     if purposes:
         buttons.append(Button(context.t("mydata.button.withdraw"), "mydata:withdraw"))
@@ -163,31 +153,45 @@ async def my_data(context: Context) -> list[Reply]:
     return [Reply(text, tuple(buttons))]
 
 
+async def _user(context: Context) -> dict[str, Any]:
+    user = await context.session.get(User, context.identity.id)
+    assert user is not None
+    return {"id": user.id, "channel": user.channel, "display_name": user.display_name,
+            "language": user.language, "phone": await _phone_of(context, user),
+            "phone_verified": user.phone_verified, "created_at": user.created_at.isoformat()}
+
+
+async def _roles_held(context: Context) -> list[str]:
+    return sorted(context.identity.roles)
+
+
+async def _consents(context: Context) -> list[dict[str, Any]]:
+    consents = (await context.session.execute(
+        select(Consent).where(Consent.user_id == context.identity.id).order_by(Consent.id))).scalars()
+    return [{"purpose": c.purpose, "granted_at": c.granted_at.isoformat(),
+             "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None} for c in consents]
+
+
+async def _files(context: Context) -> list[dict[str, Any]]:
+    media = (await context.session.execute(select(Media.id, Media.content_type, Media.size, Media.created_at)
+                                           .where(Media.owner_id == context.identity.id)))
+    return [{"id": m.id, "content_type": m.content_type, "size": m.size,
+             "created_at": m.created_at.isoformat()} for m in media]
+
+
+async def _conversation(context: Context) -> dict[str, Any] | None:
+    return {"flow": context.state.flow, "data": context.state.data} if context.state else None
+
+
+# The account's own part of the export, first; its erasure is the last step of erasure.py, not declared.
+HOLDINGS = Holdings(position=0, export={"user": _user, "roles": _roles_held, "consents": _consents,
+                                        "files": _files, "conversation": _conversation})
+
+
 async def export(context: Context) -> list[Reply]:
     user = await context.session.get(User, context.identity.id)
     assert user is not None
-    consents = (await context.session.execute(
-        select(Consent).where(Consent.user_id == user.id).order_by(Consent.id))).scalars()
-    media = (await context.session.execute(
-        select(Media.id, Media.content_type, Media.size, Media.created_at).where(Media.owner_id == user.id)))
-    saved = await saved_address(context.session, context.services.cipher, user.id)
-    document = {
-        "user": {"id": user.id, "channel": user.channel, "display_name": user.display_name,
-                 "language": user.language, "phone": await _phone_of(context, user),
-                 "phone_verified": user.phone_verified, "created_at": user.created_at.isoformat()},
-        "roles": sorted(context.identity.roles),
-        "consents": [{"purpose": c.purpose, "granted_at": c.granted_at.isoformat(),
-                      "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None}
-                     for c in consents],
-        "files": [{"id": m.id, "content_type": m.content_type, "size": m.size,
-                   "created_at": m.created_at.isoformat()} for m in media],
-        "reports": await export_reports(context.session, context.services.cipher, user.id),
-        "conversation": {"flow": context.state.flow, "data": context.state.data} if context.state else None,
-        "health": await health_records(context.session, context.services.cipher, user.id),
-        "orders": await export_orders(context.session, context.services.cipher, user.id),
-        "dossiers": await export_dossiers(context.session, context.services.cipher, user.id),
-        "address_code": asdict(saved) if saved else None,
-    }
+    document = {key: await part(context) for held in holdings(context) for key, part in held.export.items()}
     data = json.dumps(document, ensure_ascii=False, indent=2).encode()
     # The export holds health records: stored sealed, opened only through the owner's own link.
     media_id = await store_media(context.session, data, "application/json", owner_id=user.id,

@@ -14,7 +14,7 @@ TABLES: tuple[str, ...] = ()
 
 
 def service(kit: Kit) -> Service:
-    erasure = Erasure(kit.products, kit.appointments)
+    erasure = Erasure()
     return Service(
         name="account",
         commands=(Command("/join", PUBLIC, flows.join), Command("/invite", only("admin"), flows.invite),
@@ -31,5 +31,6 @@ def service(kit: Kit) -> Service:
         roles=(Role("staff"), Role("admin")),
         events={"role.join": "roles_joined", "mydata.export": "exports", "mydata.delete": "deletions"},
         i18n=("consent.", "contact.", "invite.", "join.", "mydata.", "revoke.", "role."),
+        holdings=flows.HOLDINGS,  # its own part of the export; the other services declare theirs
         desk=erasure,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bots.dialogue.service import MenuEntry, Service
-from bots.services.address import flows
+from bots.services.address import flows, holdings
 from bots.services.kit import Kit
 
 # The modules defining its tables (migrations/env.py imports them).
@@ -17,4 +17,5 @@ def service(kit: Kit) -> Service:
         media={"location": flows.location},
         menu=(MenuEntry("address_code", 110),),
         i18n=("address.",),
+        holdings=holdings.HOLDINGS,
     )

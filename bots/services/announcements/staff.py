@@ -10,9 +10,8 @@ state, which only a staff member's own `/announce` opens.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete
@@ -20,7 +19,8 @@ from sqlalchemy import delete
 from backends.loudspeaker.audio import MP3_TYPE, OGG_TYPE
 from backends.loudspeaker.store import PUBLISHED, SCHEDULED, Announcement
 from backends.loudspeaker.tts import TTSUnavailable
-from bots.dialogue.base import Context, FlowHandler
+from bots.dialogue.base import Context
+from bots.dialogue.steps import Pressed, Step, flow_button
 from bots.services.announcements.scheduler import (
     SIGNED_KIND,
     audience_label,
@@ -118,32 +118,26 @@ async def _back(context: Context, data: dict[str, Any]) -> list[Reply]:
     return _move(context, data, _STEPS[_STEPS.index(step) - 1])
 
 
-# A button of the announcement being written, at its step: the data to change, the button's argument.
-StepButton = Callable[[Context, dict[str, Any], str], Awaitable[list[Reply] | None]]
-
-
 def _writing(context: Context) -> dict[str, Any] | None:
     """The announcement being written (a copy of its state), or None."""
     state = context.state
     return dict(state.data) if state is not None and state.flow == FLOW else None
 
 
-def _at(step: str) -> Callable[[StepButton], FlowHandler]:
-    """A button that belongs to `step` of the announcement being written. Without one it has expired; at
-    another step (an old button), or when the handler declines it (None), the current step is asked again."""
+def _expired(context: Context) -> list[Reply]:
+    return [Reply(context.t("announce.expired"))]
 
-    def declare(handler: StepButton) -> FlowHandler:
-        @functools.wraps(handler)
-        async def at_step(context: Context) -> list[Reply]:
-            data = _writing(context)
-            if data is None:
-                return [Reply(context.t("announce.expired"))]
-            replies = await handler(context, data, context.pressed.arg) if data.get("step") == step else None
-            return replies if replies is not None else [_step_reply(context, data)]
 
-        return at_step
+async def _again(context: Context, data: dict[str, Any]) -> list[Reply]:
+    return [_step_reply(context, data)]
 
-    return declare
+
+def _at(step: str | None) -> Callable[[Step], Pressed]:
+    """A button that belongs to `step` of the announcement being written (None: to any). Without one it has
+    expired; at another step (an old button), or when the handler declines it (None), the current step is
+    asked again."""
+    return flow_button(_writing, _expired, _again,
+                       None if step is None else lambda data: data.get("step") == step)
 
 
 @_at("audience")
@@ -196,10 +190,10 @@ async def confirm(context: Context, data: dict[str, Any], argument: str) -> list
     return await _confirm(context, data)
 
 
-async def unknown(context: Context) -> list[Reply]:
+@_at(None)
+async def unknown(context: Context, data: dict[str, Any], argument: str) -> list[Reply] | None:
     """An action that is not ours: the current step again (or, with no announcement open, expired)."""
-    data = _writing(context)
-    return [_step_reply(context, data) if data is not None else Reply(context.t("announce.expired"))]
+    return None
 
 
 # -- steps

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from bots.dashboard import providers as dashboard
 from bots.dialogue.service import Buttons, Command, DeskButton, MenuEntry, Panel, Service
-from bots.services.dossiers import answer, rating
+from bots.services.dossiers import answer, holdings, rating
 from bots.services.dossiers.notify import REPLY_FAMILY, STAFF_FAMILY
 from bots.services.dossiers.result import result_signer
 from bots.services.dossiers.staff import FLOW as STAFF_FLOW
@@ -68,5 +68,6 @@ def service(kit: Kit) -> Service:
         figures=(Panel(10, dashboard.dossiers),),
         layers=(Panel(20, dashboard.dossier_layer),),
         i18n=("dossier.", "dossier_rating.", "dossier_result.", "dossier_staff."),
+        holdings=holdings.HOLDINGS,
         desk=desk,
     )

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,9 +119,27 @@ def _number(raw: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _pressed_number(context: Context) -> int | None:
-    """`doctor:<action>:<number>` → the number (a consult's or an alert's)."""
-    return _number(context.pressed.arg)
+async def _own_open(context: Context, consult_id: int) -> Consult | None:
+    """The villager's own consult, still open: what they may write to; None for anyone else's."""
+    consult = await context.session.get(Consult, consult_id)
+    if consult is None or consult.status == CLOSED or consult.user_id != context.identity.id:
+        return None
+    return consult
+
+
+NumberedButton = Callable[["HealthDesk", Context, int], Awaitable[list[Reply]]]
+
+
+def _numbered(action: NumberedButton) -> Callable[[HealthDesk, Context], Awaitable[list[Reply]]]:
+    """A doctor's button about one consult or alert, `doctor:<action>:<number>`: `action` gets the number;
+    without one it is an unknown button, answered politely rather than failing."""
+
+    @functools.wraps(action)
+    async def pressed(self: HealthDesk, context: Context) -> list[Reply]:
+        number = _number(context.pressed.arg)
+        return await (action(self, context, number) if number is not None else self.unknown(context))
+
+    return pressed
 
 
 @dataclass
@@ -321,8 +340,8 @@ class HealthDesk:
 
     async def reply_doctor(self, context: Context) -> list[Reply]:
         """`health:reply:<consult>`: the villager answers the doctor; their next messages go there."""
-        consult = await context.session.get(Consult, _number(context.pressed.arg) or 0)
-        if consult is None or consult.user_id != context.identity.id or consult.status == CLOSED:
+        consult = await _own_open(context, _number(context.pressed.arg) or 0)
+        if consult is None:
             return [menu.menu_reply(context, "health.consult_over")]
         context.set_state(State(FLOW, {"id": consult.id}))
         # Writing back to the doctor is the villager's own choice to share: recorded as consent.
@@ -386,8 +405,8 @@ class HealthDesk:
     async def relay(self, context: Context) -> list[Reply] | None:
         """The villager's further text goes to the open consult; anything else takes normal routing."""
         assert context.state is not None
-        consult = await context.session.get(Consult, int(context.state.data.get("id", 0)))
-        if consult is None or consult.status == CLOSED or consult.user_id != context.identity.id:
+        consult = await _own_open(context, int(context.state.data.get("id", 0)))
+        if consult is None:
             context.set_state(None)
             return None
         if not await has_consent(context.session, context.identity.id, "health"):
@@ -562,14 +581,16 @@ class HealthDesk:
         return media_url(context.services.hasher, context.services.settings.public_url, media_id,
                          viewer=context.identity.id)
 
-    async def _open_one(self, context: Context, raw: str, action: str) -> Consult | int | None:
+    async def _open_one(self, context: Context, raw: str, action: str, usage: str) -> Consult | list[Reply]:
+        """The open consult `raw` names («#12», «12»), or the polite answer: the command's `usage` without a
+        number, «not found» for a consult that does not exist or is closed (audited under `action`)."""
         number = _number(raw)
         if number is None:
-            return None
+            return [Reply(context.t(usage))]
         consult = await context.session.get(Consult, number)
         if consult is None or consult.status == CLOSED:
             context.audit(action, subject=f"consult:{number}", outcome="not_found")
-            return number
+            return [Reply(context.t("health.not_found", id=number))]
         return consult
 
     async def answer(self, context: Context) -> list[Reply]:
@@ -593,11 +614,11 @@ class HealthDesk:
         return await self._answer(context, str(context.state.data.get("id", "")), text)
 
     async def _answer(self, context: Context, raw: str, text: str) -> list[Reply]:
-        found = await self._open_one(context, raw, "health.consult_answer") if text else None
-        if found is None:
+        if not text:
             return [Reply(context.t("health.usage.answer"))]
-        if isinstance(found, int):
-            return [Reply(context.t("health.not_found", id=found))]
+        found = await self._open_one(context, raw, "health.consult_answer", "health.usage.answer")
+        if not isinstance(found, Consult):
+            return found
         now = self.clock()
         message = await add_message(
             context.session,
@@ -622,11 +643,10 @@ class HealthDesk:
         return [Reply(context.t("health.answered", id=found.id, patient=found.user_id))]
 
     async def close(self, context: Context, raw: str | None = None) -> list[Reply]:
-        found = await self._open_one(context, context.args if raw is None else raw, "health.consult_close")
-        if found is None:
-            return [Reply(context.t("health.usage.close"))]
-        if isinstance(found, int):
-            return [Reply(context.t("health.not_found", id=found))]
+        found = await self._open_one(context, context.args if raw is None else raw, "health.consult_close",
+                                     "health.usage.close")
+        if not isinstance(found, Consult):
+            return found
         found.status, found.closed_at = CLOSED, self.clock()
         context.audit("health.consult_close", subject=f"consult:{found.id}")
         patient = await context.session.get(User, found.user_id)
@@ -641,36 +661,32 @@ class HealthDesk:
     async def unknown(context: Context) -> list[Reply]:
         return [Reply(context.t("unknown_button"))]
 
-    async def open_pressed(self, context: Context) -> list[Reply]:
-        number = _pressed_number(context)
-        return await (self.show(context, number) if number is not None else self.unknown(context))
+    @_numbered
+    async def open_pressed(self, context: Context, number: int) -> list[Reply]:
+        return await self.show(context, number)
 
-    async def alert_pressed(self, context: Context) -> list[Reply]:
-        number = _pressed_number(context)
-        return await (self.read_alert(context, number) if number is not None else self.unknown(context))
+    @_numbered
+    async def alert_pressed(self, context: Context, number: int) -> list[Reply]:
+        return await self.read_alert(context, number)
 
-    async def take_pressed(self, context: Context) -> list[Reply]:
-        number = _pressed_number(context)
-        return await (self.take_alert(context, number) if number is not None else self.unknown(context))
+    @_numbered
+    async def take_pressed(self, context: Context, number: int) -> list[Reply]:
+        return await self.take_alert(context, number)
 
-    async def close_pressed(self, context: Context) -> list[Reply]:
-        number = _pressed_number(context)
-        return await (self.close(context, str(number)) if number is not None else self.unknown(context))
+    @_numbered
+    async def close_pressed(self, context: Context, number: int) -> list[Reply]:
+        return await self.close(context, str(number))
 
-    async def reply_pressed(self, context: Context) -> list[Reply]:
+    @_numbered
+    async def reply_pressed(self, context: Context, number: int) -> list[Reply]:
         """«Trả lời»: the doctor's next text is the answer to that consult (`composing`)."""
-        number = _pressed_number(context)
-        if number is None:
-            return await self.unknown(context)
         context.set_state(State(COMPOSE_FLOW, {"id": number}))
         return [Reply(context.t("health.answer_prompt", id=number),
                       (Button(context.t("health.button.cancel_answer"), f"{FAMILY}:queue"),))]
 
-    async def alert_reply_pressed(self, context: Context) -> list[Reply]:
+    @_numbered
+    async def alert_reply_pressed(self, context: Context, number: int) -> list[Reply]:
         """The doctor writes to an emergency caller: the next text goes to them (`answer_alert`)."""
-        number = _pressed_number(context)
-        if number is None:
-            return await self.unknown(context)
         context.set_state(State(COMPOSE_FLOW, {"alert": number}))
         return [Reply(context.t("health.alert.reply_prompt", id=number),
                       (Button(context.t("health.button.cancel_answer"), f"{FAMILY}:queue"),))]

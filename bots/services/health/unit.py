@@ -18,6 +18,7 @@ from bots.dialogue.service import (
     TaskEnvironment,
 )
 from bots.services.health import appointments
+from bots.services.health.appointments import AppointmentDesk
 from bots.services.health.desk import (
     COMPOSE_FLOW,
     FAMILY,
@@ -27,6 +28,7 @@ from bots.services.health.desk import (
     HealthDesk,
     run_escalation,
 )
+from bots.services.health.holdings import HealthHoldings
 from bots.services.kit import Kit
 from core.roles import PUBLIC, only
 
@@ -35,10 +37,11 @@ TABLES: tuple[str, ...] = ("backends.health.consults", "backends.health.appointm
 
 
 def service(kit: Kit) -> Service:
-    desk = HealthDesk(kit.forms, roster=kit.roster, appointments=kit.appointments)
+    # Appointments with a roster of the station's doctors; one clock with the consults (HealthDesk).
+    booking = AppointmentDesk(kit.roster) if kit.roster is not None else None
+    desk = HealthDesk(kit.forms, roster=kit.roster, appointments=booking)
     kit.forms.on_complete(FORM, desk.submitted)
     kit.forms.sealed.add(FORM)  # the consult's photo is health data: stored sealed
-    booking = kit.appointments
     doctor = only("doctor")
 
     async def escalate(environment: TaskEnvironment, stop: asyncio.Event) -> None:
@@ -77,5 +80,7 @@ def service(kit: Kit) -> Service:
         events={"health.emergency": "emergencies", "health.consult_open": "consults_opened",
                 "health.consult_answer": "consult_answers", "health.consult_close": "consults_closed"},
         i18n=("health.", "appointments."),
+        # Consults and appointments: still there to cancel and erase when the roster is gone.
+        holdings=HealthHoldings(booking).declared(),
         desk=desk,
     )

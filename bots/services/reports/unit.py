@@ -6,6 +6,7 @@ from __future__ import annotations
 from bots.dashboard.reports import report_figures_section, report_layer
 from bots.dialogue.service import Buttons, Command, DeskButton, MenuEntry, Panel, Service
 from bots.services.kit import Kit
+from bots.services.reports import holdings
 from bots.services.reports.notify import PUBLIC_FAMILY, STAFF_FAMILY
 from bots.services.reports.staff import FLOW as STAFF_FLOW
 from bots.services.reports.staff import ReportStaffDesk
@@ -41,5 +42,6 @@ def service(kit: Kit) -> Service:
         events={"report.open": "opened", "report.link": "linked", "report.assign": "assigned",
                 "report.resolve": "resolved", "report.confirm": "confirmed", "report.reopen": "reopened"},
         i18n=("report.", "report_staff."),
+        holdings=holdings.HOLDINGS,
         desk=desk,
     )

@@ -10,8 +10,7 @@ Buttons `report:…` are public; «fixed»/«not fixed» are checked here agains
 from __future__ import annotations
 
 import datetime as dt
-import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +32,7 @@ from backends.reports.store import (
 )
 from bots.dialogue import menu
 from bots.dialogue.base import Context
+from bots.dialogue.steps import flow_button
 from bots.dialogue.uploads import store_upload
 from bots.services.reports.notify import (
     PUBLIC_FAMILY,
@@ -82,25 +82,14 @@ def _expired(context: Context) -> list[Reply]:
     return [menu.menu_reply(context, "report.expired")]
 
 
-ReportButton = Callable[["ReportDesk", Context, dict[str, Any], str], Awaitable[list[Reply] | None]]
+async def _unfit(desk: ReportDesk, context: Context, data: dict[str, Any]) -> list[Reply]:
+    """A report button that does not fit: «unknown button», and the question again."""
+    return desk._next(context, data, context.t("unknown_button") + "\n")
 
 
-def _in_report(step: ReportButton) -> Callable[[ReportDesk, Context], Awaitable[list[Reply]]]:
-    """A button of the report being made: `step` fills in its piece from the argument. A button that does not
-    fit (None: already answered, not offered yet, a bad argument) gets «unknown button» and the question
-    again; without a report in progress, the conversation is over."""
-
-    @functools.wraps(step)
-    async def in_report(self: ReportDesk, context: Context) -> list[Reply]:
-        data = _reporting(context)
-        if data is None:
-            return _expired(context)
-        replies = await step(self, context, data, context.pressed.arg)
-        if replies is None:
-            return self._next(context, data, context.t("unknown_button") + "\n")
-        return replies
-
-    return in_report
+# A button of the report being made: its step fills in a piece from the argument, or declines (None:
+# already answered, not offered yet, a bad argument); without a report in progress, it has expired.
+_in_report = flow_button(lambda _desk, context: _reporting(context), _expired, _unfit)
 
 
 @dataclass
@@ -246,8 +235,9 @@ class ReportDesk:
     async def not_fixed(self, context: Context) -> list[Reply]:
         return await self._answer_fix(context, context.pressed.arg, fixed=False)
 
-    async def cancel_pressed(self, context: Context) -> list[Reply]:
-        return self._cancel(context) if _reporting(context) is not None else _expired(context)
+    @_in_report
+    async def cancel_pressed(self, context: Context, data: dict[str, Any], arg: str) -> list[Reply] | None:
+        return self._cancel(context)
 
     @_in_report
     async def consent_pressed(self, context: Context, data: dict[str, Any], arg: str) -> list[Reply] | None:

@@ -10,10 +10,8 @@ row, and the seller's notice. If any part fails nothing of it stays.
 
 from __future__ import annotations
 
-import functools
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -45,7 +43,7 @@ from backends.shop.orders import (
 )
 from backends.shop.payments import PaymentError, PaymentRequest, ledger
 from bots.dialogue.base import Context
-from bots.services.account.flows import normalize_phone
+from bots.dialogue.steps import flow_button
 from bots.services.shop.buyer import BuyerOrders
 from bots.services.shop.notify import (
     order_fields,
@@ -59,6 +57,7 @@ from core.messages import Button, Reply
 from core.models import User
 from core.state import State
 from core.text import fold
+from core.validators import normalize_phone
 from nlu.engine import EMERGENCY
 
 FLOW = "shop"
@@ -94,24 +93,15 @@ def _masked(phone: str) -> str:
     return f"{phone[:4]} *** {phone[-3:]}" if len(phone) >= 9 else phone
 
 
-DraftButton = Callable[["ShopDesk", Context, Draft, str], Awaitable[list[Reply] | None]]
+def _gone(context: Context) -> list[Reply]:
+    browse = Button(context.t("shop.button.categories"), f"{FAMILY}:browse")
+    return [Reply(context.t("shop.draft_gone"), (browse,))]
 
 
-def _on_draft(step: DraftButton) -> Callable[[ShopDesk, Context], Awaitable[list[Reply]]]:
-    """A button of the order being drafted, `shop:<action>[:<argument>]`: `step` fills in its piece from
-    the argument, then the draft goes on (or `step` answers itself). Without a draft, the buyer hears it is
-    gone."""
-
-    @functools.wraps(step)
-    async def on_draft(self: ShopDesk, context: Context) -> list[Reply]:
-        draft = self._draft(context)
-        if draft is None:
-            return [Reply(context.t("shop.draft_gone"), (Button(context.t("shop.button.categories"),
-                                                                 f"{FAMILY}:browse"),))]
-        replies = await step(self, context, draft, context.pressed.arg)
-        return replies if replies is not None else await self._advance(context, draft)
-
-    return on_draft
+# A button of the order being drafted, `shop:<action>[:<argument>]`: its step fills in a piece from the
+# argument, then the draft goes on (or the step answers itself). Without a draft, the buyer hears it is gone.
+_on_draft = flow_button(lambda desk, context: desk._draft(context), _gone,
+                        lambda desk, context, draft: desk._advance(context, draft))
 
 
 class ShopDesk:

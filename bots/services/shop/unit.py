@@ -7,6 +7,7 @@ from bots.dashboard import commerce, providers
 from bots.dialogue.service import Buttons, Command, DeskButton, MenuEntry, Panel, Role, Service
 from bots.services.kit import Kit
 from bots.services.shop.desk import FAMILY, FLOW, ShopDesk
+from bots.services.shop.holdings import ShopHoldings
 from bots.services.shop.seller import FAMILY as SELLER_FAMILY
 from bots.services.shop.seller import SellerDesk
 from core.db import Database
@@ -22,7 +23,9 @@ TABLES: tuple[str, ...] = ("backends.shop.orders", "backends.shop.payments.ledge
 
 def service(kit: Kit) -> Service:
     if kit.products is None:  # no catalogue: the menu says the shop is not open yet
-        return Service(name="shop", menu=MENU, figures=FIGURES, i18n=("shop.",))
+        # Orders placed while it was open are still the buyers': /mydata exports, cancels and erases them.
+        return Service(name="shop", menu=MENU, figures=FIGURES, i18n=("shop.",),
+                       holdings=ShopHoldings(None).declared())
     products = kit.products
     desk, seller = ShopDesk(products), SellerDesk(products)
 
@@ -60,5 +63,6 @@ def service(kit: Kit) -> Service:
                 "shop.payment_settled": "orders_paid", "shop.shipped": "orders_shipped",
                 "shop.delivered": "orders_delivered", "shop.cancel": "orders_cancelled"},
         i18n=("shop.",),
+        holdings=ShopHoldings(products).declared(),
         desk=desk,
     )

@@ -15,7 +15,16 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bots.assistant import Assistant
 from bots.dialogue.base import Context
-from bots.dialogue.service import Buttons, Command, Fallbacks, Service, ServiceConflict, assemble, check_i18n
+from bots.dialogue.service import (
+    Buttons,
+    Command,
+    Fallbacks,
+    Holdings,
+    Service,
+    ServiceConflict,
+    assemble,
+    check_i18n,
+)
 from bots.server import create_app
 from bots.services.assembly import SERVICES
 from core.config import Settings
@@ -82,6 +91,23 @@ def test_the_access_rules_come_from_the_declarations(settings: Settings, databas
     assert requirement is not None and requirement.roles == {"doctor"}
     assert assembly.access.requirement_for(None, "shop:browse") is None  # declared public
     assert assembly.access.requirement_for("/hours", None) is None  # nobody declared it: no handler either
+
+
+async def nothing(context: Context) -> list[str]:
+    return []
+
+
+def test_holdings_are_ordered_by_position_and_export_keys_are_not_shared() -> None:
+    """/mydata reads the holdings in this order (the warning's lines, the farewell's); two services
+    filling the same key of the export would overwrite each other."""
+    orders, dossiers = Holdings(10, export={"orders": nothing}), Holdings(30, export={"dossiers": nothing})
+    assembly = assemble((Service("dossiers", holdings=dossiers), Service("tea"),
+                         Service("shop", holdings=orders), menu_service()))
+    assert assembly.holdings == (orders, dossiers)
+    with pytest.raises(ServiceConflict) as refused:
+        tea = Service("tea", holdings=Holdings(20, export={"orders": nothing}))
+        assemble((Service("shop", holdings=orders), tea, menu_service()))
+    assert str(refused.value) == "export key 'orders' is claimed by both 'shop' and 'tea'"
 
 
 def test_a_declared_i18n_prefix_needs_strings_in_every_language() -> None:

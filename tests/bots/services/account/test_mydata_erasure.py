@@ -160,7 +160,7 @@ async def test_a_failed_erasure_changes_nothing(client: TestClient, database: Da
     async def broken(*_: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("bots.services.account.erasure.forget_reports", broken)  # the last step but one
+    monkeypatch.setattr("bots.services.reports.holdings.forget_user", broken)  # the last step but one
     failed = await held.villager.press("mydata:delete-confirm")
     assert "chưa xóa được" in texts(failed) and "Chưa có gì bị xóa" in texts(failed)
     assert button_data(failed)[0] == "mydata:delete"  # try again: the warning first

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from bots.server import ASSISTANT
 from bots.services.announcements.scheduler import Scheduler
+from bots.services.stats.desk import DOSSIERS_QUEUE, REPORTS_LIST
 from core.config import Settings
 from core.models import utcnow
 from tests.support.announcements import write_until_preview
@@ -56,6 +57,14 @@ async def test_stats_shows_todays_figures_to_staff(client: TestClient) -> None:
     assert "không có quyền" in texts(await villager.say("/stats"))
     await official.say("/lang en")
     assert "Open reports: 1, new today: 2, resolved: 1" in texts(await official.say("/stats"))
+
+
+async def test_the_desks_stats_opens_are_declared_by_their_services(client: TestClient) -> None:
+    """Stats names the reports' and dossiers' buttons without importing them: they must still exist."""
+    buttons = client.app[ASSISTANT].assembly.buttons
+    for data in (REPORTS_LIST, DOSSIERS_QUEUE):
+        family, action = data.split(":")
+        assert action in buttons[family].actions, data
 
 
 async def test_metrics_expose_service_counters_and_latencies(client: TestClient) -> None:
