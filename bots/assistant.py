@@ -27,6 +27,7 @@ from bots.services.assembly import build as build_services
 from bots.services.kit import Kit
 from bots.services.shop import notify as shop_notify
 from core.audit import AuditLog
+from core.audit_checkpoints import AuditCheckpoints
 from core.commune import Commune
 from core.config import Settings
 from core.crypto import FieldCipher, Hasher
@@ -46,6 +47,7 @@ from core.middlewares import (
 )
 from core.outbox import Outbox, RetryPolicy
 from core.pipeline import Outcome, Pipeline
+from core.signing import Keyring
 from nlu.engine import NLUService
 from nlu.rasa_http import LocalEngine, RasaNLU
 from nlu.service import LocalNLU
@@ -98,14 +100,18 @@ class Assistant:
         engine = nlu or load_nlu(settings)
         catalogue = Catalogue.load(settings.data_dir / "i18n")
         secret = settings.secret()
-        audit = AuditLog(database)
+        # The commune's key, loaded by start(), also signs the audit chain's head now and then (checkpoints).
+        keyring = Keyring()
+        audit = AuditLog(database, checkpoints=AuditCheckpoints(
+            database, keyring, settings.commune_code, settings.audit_checkpoint_seconds))
         cipher = FieldCipher(secret)
         hasher = Hasher(secret)
         commune = _load_commune(settings.data_dir)
         services = Services(
             settings=settings, catalogue=catalogue, nlu=engine,
-            outbox=Outbox(database, RetryPolicy.from_settings(settings), cipher=cipher), audit=audit,
-            hasher=hasher, cipher=cipher, commune=commune,
+            outbox=Outbox(database, RetryPolicy.from_settings(settings), cipher=cipher,
+                          lease=settings.lease_seconds), audit=audit,
+            hasher=hasher, cipher=cipher, commune=commune, keyring=keyring,
             forms=Forms(load_forms(settings.data_dir / "forms")),
             payments=configured_payments(settings, commune, hasher),
             speech=Speech(make_engine(settings.tts_engine), settings.var_dir / "tts-cache"),
@@ -162,7 +168,10 @@ class Assistant:
         """The services' background loops (consult escalation, scheduled announcements) by name, run
         by the server until `stop` is set."""
         environment = TaskEnvironment(self.database, self.services, self.metrics.count_audited)
-        return [(task.name, task.run(environment, stop)) for task in self.assembly.tasks]
+        loops = [(task.name, task.run(environment, stop)) for task in self.assembly.tasks]
+        if (checkpoints := self.services.audit.checkpoints) is not None:
+            loops.append(("audit-checkpoints", checkpoints.run(stop)))  # the last one at close()
+        return loops
 
     async def close(self) -> None:
         if self.nlu_session is not None:

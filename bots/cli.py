@@ -49,10 +49,10 @@ def serve_app(args: argparse.Namespace) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
+    from bots.http_server import run
 
-    web.run_app(serve_app(args), host=args.host, port=args.port, print=None,
-                shutdown_timeout=15.0, access_log=None)
+    # aiohttp's run_app, answering requests that are not HTTP with JSON (bots/http_server.py).
+    run(serve_app(args), host=args.host, port=args.port, shutdown_timeout=15.0)
     return 0
 
 
@@ -150,14 +150,66 @@ async def _invite(args: argparse.Namespace) -> int:
     return await _with_database(make)
 
 
-async def _audit_verify(args: argparse.Namespace) -> int:
+def cmd_audit(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    prepare = _audit_checkpoint if args.audit_command == "checkpoint" else _audit_verify
+    work = prepare(args)  # keys and files are read first; an int is an exit code
+    if isinstance(work, int):
+        return work
+    try:
+        # Never migrate here: a mistyped URL must not yield a fresh, empty and "valid" chain.
+        return asyncio.run(_with_database(work, migrate=False))
+    except SQLAlchemyError as problem:
+        print(f"xaso audit {args.audit_command}: cannot read the audit log ({type(problem).__name__}); "
+              "is the schema at the latest revision (`xaso db upgrade`)?", file=sys.stderr)
+        return 2
+
+
+DatabaseWork = Callable[[Any], Coroutine[Any, Any, int]]
+
+
+def _audit_verify(args: argparse.Namespace) -> DatabaseWork | int:
+    from cryptography import x509
+
     from core.audit import verify_command
+    from core.audit_checkpoints import Checkpoint, CheckpointCheck, read_checkpoint_lines
+    from core.signing.keys import signing_certificates
+
+    settings = _settings()
+    kept: list[Checkpoint] = []
+    try:
+        certificates = (x509.load_pem_x509_certificates(Path(args.cert).read_bytes()) if args.cert
+                        else signing_certificates(settings.var_dir / "keys"))
+        for name in args.checkpoints:
+            kept.extend(read_checkpoint_lines(Path(name).read_text(encoding="utf-8"), name))
+    except (OSError, ValueError) as problem:
+        print(f"xaso audit verify: {problem}", file=sys.stderr)
+        return 2
+    check = CheckpointCheck.from_certificates(settings.commune_code, certificates, kept)
 
     async def verify(database: Any) -> int:
-        return await verify_command(database, sys.stdout)
+        return await verify_command(database, sys.stdout, check)
 
-    # Never migrate here: a mistyped URL must not yield a fresh, empty and "valid" chain.
-    return await _with_database(verify, migrate=False)
+    return verify
+
+
+def _audit_checkpoint(args: argparse.Namespace) -> DatabaseWork | int:
+    from core.audit_checkpoints import checkpoint_command
+    from core.signing import Keyring
+
+    settings = _settings()
+    keyring = Keyring()
+    keyring.load(settings.var_dir / "keys")
+    if keyring.signer is None:
+        print(f"xaso audit checkpoint: no signing keys in {settings.var_dir / 'keys'}: run `xaso keys init`",
+              file=sys.stderr)
+        return 2
+
+    async def write(database: Any) -> int:
+        return await checkpoint_command(database, keyring, settings.commune_code, sys.stdout, sys.stderr)
+
+    return write
 
 
 async def _telegram(args: argparse.Namespace) -> int:
@@ -282,8 +334,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = commands.add_parser("audit", help="the audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    audit_commands.add_parser("verify", help="check the hash chain")
-    audit.set_defaults(run=lambda args: asyncio.run(_audit_verify(args)))
+    audit_verify = audit_commands.add_parser(
+        "verify", help="check the hash chain and its signed checkpoints",
+        description="Walk the audit hash chain and check every signed checkpoint: its signature, and that "
+        "the chain recomputed up to its entry ends in the head it signed. Exit 0 sound, 1 broken (the "
+        "first problem is printed), 2 when checkpoints cannot be checked or nothing can be read.")
+    audit_verify.add_argument("--cert", metavar="PEM",
+                              help="the commune's signing certificate(s) to check checkpoints with "
+                              "(default: XASO_VAR_DIR/keys, the current and the retired ones)")
+    audit_verify.add_argument("--checkpoints", metavar="FILE", action="append", default=[],
+                              help="checkpoints kept elsewhere, one JSON a line as `xaso audit checkpoint` "
+                              "prints them, judged with the stored ones (repeatable; default: none)")
+    audit_commands.add_parser(
+        "checkpoint", help="sign the chain's head now; print the checkpoint as one JSON line",
+        description="Sign the audit chain's head with the commune's key and store the checkpoint (the server "
+        "also does it every XASO_AUDIT_CHECKPOINT_SECONDS and on shutdown). Prints it on stdout as one "
+        "JSON line, to keep elsewhere: `xaso audit verify --checkpoints FILE` judges such copies.")
+    audit.set_defaults(run=cmd_audit)
 
     telegram = commands.add_parser("telegram", help="the Telegram bot's webhook registration")
     telegram_commands = telegram.add_subparsers(dest="telegram_command", required=True)

@@ -8,9 +8,11 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from http import HTTPStatus
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import exc as sql_errors
 
 from backends.onestop.catalogue import load_catalogue
 from bots.assistant import Assistant
@@ -24,6 +26,7 @@ from bots.hooks.onestop_in import OnestopInbound
 from bots.hooks.receiver import HookReceiver
 from bots.hooks.stripe_webhook import StripeWebhook
 from bots.onestop_out import make_sender, outbound_secret
+from bots.openapi import OpenAPI
 from bots.pages.loudspeaker_feed import LoudspeakerFeed
 from bots.pages.pay_page import PayPage
 from bots.pages.shop_web import ProductPhotos
@@ -31,7 +34,7 @@ from bots.pages.verify import VerifyPages
 from bots.telegram.channel import RequestFactory
 from bots.web_json import error, json_response
 from core.config import Settings
-from core.media import link_is_valid, media_bytes
+from core.media import link_is_valid, media_bytes, served_as
 from core.models import Media
 from core.outbox import ChannelSender
 from core.public_url import agree_on_public_url
@@ -40,12 +43,16 @@ log = logging.getLogger(__name__)
 ASSISTANT = web.AppKey("assistant", Assistant)
 CHANNELS = web.AppKey("channels", dict[str, Channel])  # by name: "web", "telegram", "zalo", "zalobot"
 SHUTDOWN_FLUSH_SECONDS = 10.0
+RETRY_AFTER_SECONDS = 5  # a PostgreSQL restart or failover takes seconds
+_STATUSES = frozenset(int(status) for status in HTTPStatus)
 
 
 @web.middleware
 async def json_errors(request: web.Request,
                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """Errors as short JSON in the user's language, never a stack trace."""
+    """Errors as short JSON in the user's language, never a stack trace. Input no handler could read
+    (bytes that do not decode, JSON nested past the interpreter's limit) is a 400, logged without a
+    traceback; only what nothing explains is a 500, with its traceback."""
     catalogue = request.app[ASSISTANT].services.catalogue
     try:
         return await handler(request)
@@ -53,11 +60,45 @@ async def json_errors(request: web.Request,
         return error(413, "too_large", catalogue.t("web.too_large"))
     except web.HTTPNotFound:
         return error(404, "not_found", catalogue.t("web.not_found"))
+    except web.HTTPError as http_error:  # 405 and the other refusals aiohttp raises: JSON too
+        return _http_error(http_error, catalogue.t("web.internal" if http_error.status >= 500
+                                                   else "web.bad_request"))
     except web.HTTPException:
         raise
+    except (UnicodeError, RecursionError) as undecodable:
+        # A handler read input it should have checked first: refused, and named in the log so that the
+        # check gets written, but it is the request that is wrong, not the service.
+        log.warning("refused undecodable input on %s %s (%s)", request.method, _route(request),
+                    type(undecodable).__name__)
+        return error(400, "bad_request", catalogue.t("web.bad_request"))
+    except (sql_errors.OperationalError, sql_errors.InterfaceError, ConnectionError) as unreachable:
+        # The database is restarting or out of reach: nothing was committed, the client may send it again
+        # (Telegram and Zalo retry a 5xx by themselves). One line, not a traceback per request.
+        log.warning("database unreachable on %s %s (%s)", request.method, _route(request),
+                    type(unreachable).__name__)
+        response = error(503, "unavailable", catalogue.t("web.unavailable"))
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error(500, "internal", catalogue.t("web.internal"))
+
+
+def _http_error(http_error: web.HTTPError, message: str) -> web.Response:
+    status = http_error.status
+    code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_") if status in _STATUSES \
+        else "error"
+    response = error(status, code, message)
+    for name in ("Allow", "Retry-After", "Content-Range"):  # what the refusal tells the client to do
+        if name in http_error.headers:
+            response.headers[name] = http_error.headers[name]
+    return response
+
+
+def _route(request: web.Request) -> str:
+    """The route's pattern (never the path: it may hold the undecodable bytes)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 @web.middleware
@@ -76,8 +117,7 @@ async def timed(request: web.Request,
         status = http_error.status
         raise
     finally:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
+        route = _route(request)
         metrics.http_latency.labels(method=request.method, route=route).observe(time.perf_counter() - started)
         metrics.http_requests.labels(method=request.method, route=route, status=str(status)).inc()
 
@@ -107,10 +147,10 @@ async def media(request: web.Request) -> web.StreamResponse:
     if item.sealed:  # health photos: every opening is a read of health data, audited
         await assistant.services.audit.record(f"user:{viewer}", "media.read", subject=f"media:{media_id}")
     body = media_bytes(item, assistant.services.cipher)
-    return web.Response(body=body, content_type=item.content_type, headers={
-        "Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": f'inline; filename="{media_id}"',
-    })
+    # The type stored by the server and checked against the bytes, never the client's; attachment but
+    # for re-encoded images; nosniff and a sandbox CSP on everything (core/media.py, `served_as`).
+    content_type, headers = served_as(item.id, item.content_type, body)
+    return web.Response(body=body, content_type=content_type, headers=headers)
 
 
 async def home(request: web.Request) -> web.Response:
@@ -198,5 +238,6 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         photos = ProductPhotos(assistant.kit.products, assistant.settings.data_dir / "products")
         app.add_routes(photos.routes())
     app.router.add_get("/", home)
+    app.add_routes(OpenAPI(assistant.settings.public_url).routes())  # GET /openapi.json (bots/openapi.py)
     app.cleanup_ctx.append(_lifecycle)
     return app

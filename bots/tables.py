@@ -10,7 +10,7 @@ import importlib
 
 from bots.services.assembly import table_modules as service_tables
 
-CORE = ("core.models", "core.counters", "core.signing.store")
+CORE = ("core.models", "core.counters", "core.signing.store", "core.audit_checkpoints")
 CHANNELS = ("bots.telegram.inbox", "bots.zalo.models")
 
 

@@ -19,3 +19,12 @@ def _dumps(data: Any) -> str:
 
 def error(status: int, code: str, message: str) -> web.Response:
     return json_response({"error": code, "message": message}, status=status)
+
+
+# A webhook's refusals: one short JSON per status whatever the cause, so that a forger learns nothing
+# (SECURITY.md: 401 with no detail; a malformed body 400).
+REFUSALS = {400: "malformed", 401: "unauthorized", 404: "not_found", 413: "too_large"}
+
+
+def refusal(status: int) -> web.Response:
+    return json_response({"error": REFUSALS.get(status, "refused")}, status=status)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bots.channels.base import Handler
+from bots.web_input import BadInput, int64, parse_json, read_json, token_syntax
 from bots.web_json import error, json_response
 from core.config import Settings
 from core.crypto import FieldCipher, Hasher
@@ -64,6 +65,8 @@ class WebChat:
         # Token → session, for a few seconds: saves a transaction per message. A stale entry is
         # harmless, since the pipeline refuses a web user who no longer exists.
         self.sessions = TTLCache[WebUser](SESSION_CACHE_SECONDS, max_items=50_000)
+        self.static_files = {path.relative_to(STATIC_DIR).as_posix(): path
+                             for path in STATIC_DIR.rglob("*") if path.is_file()}
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -71,7 +74,7 @@ class WebChat:
             web.post("/api/chat/sessions", self.create_session),
             web.post("/api/chat/messages", self.post_message),
             web.get("/api/chat/messages", self.pushed_messages),
-            web.static("/static", STATIC_DIR),
+            web.get("/static/{name:.+}", self.static_file),
         ]
 
     async def start(self) -> None:
@@ -86,13 +89,24 @@ class WebChat:
     async def page(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "chat.html", headers=PAGE_HEADERS)
 
+    async def static_file(self, request: web.Request) -> web.FileResponse:
+        """Only the files shipped in bots/static/, looked up by name: no path from the request reaches
+        the file system (a 300-character name was an OSError there)."""
+        path = self.static_files.get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"X-Content-Type-Options": "nosniff"})
+
     def _t(self, key: str, lang: str = "vi", **params: Any) -> str:
         return self.catalogue.t(key, lang, **params)
 
     async def create_session(self, request: web.Request) -> web.Response:
         if not self.session_limiter.allow(request.remote or "?"):
             return error(429, "rate_limited", self._t("limit.rate"))
-        body = await _json_body(request)
+        try:
+            body = await _json_body(request)
+        except BadInput:
+            return error(400, "bad_json", self._t("web.bad_json"))
         language = body.get("language") if isinstance(body, dict) else None
         language = language if language in ("vi", "en") else "vi"
         token = secrets.token_urlsafe(32)
@@ -107,9 +121,12 @@ class WebChat:
     async def _authenticate(self, request: web.Request) -> WebUser | None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        # Our tokens are URL-safe base64 (secrets.token_urlsafe): anything else, raw bytes included, is
+        # no session and is never hashed or looked up.
+        if scheme.lower() != "bearer" or not token_syntax(token):
             return None
-        digest = self.hasher.digest(token.strip())
+        digest = self.hasher.digest(token)
         cached = self.sessions.get(digest)
         if cached is not None:
             return cached
@@ -129,8 +146,8 @@ class WebChat:
             return error(401, "unauthorized", self._t("web.unauthorized"))
         lang = user.language
         try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
+            body = await read_json(request)  # text made storable: a lone surrogate or NUL becomes U+FFFD
+        except BadInput:
             return error(400, "bad_json", self._t("web.bad_json", lang))
         parsed = self._incoming(body, user, lang)
         if isinstance(parsed, web.Response):
@@ -171,13 +188,13 @@ class WebChat:
         user = await self._authenticate(request)
         if user is None:
             return error(401, "unauthorized", self._t("web.unauthorized"))
-        after_text = request.query.get("after", "0")
-        if not after_text.isdigit():
+        after = int64(request.query.get("after", "0"))  # ASCII digits within the id column's BIGINT
+        if after is None:
             return error(400, "bad_request", self._t("web.bad_shape", user.language))
         async with self.database.session() as session:
             rows = (await session.execute(
                 select(WebInboxMessage).where(WebInboxMessage.user_id == user.id,
-                                              WebInboxMessage.id > int(after_text))
+                                              WebInboxMessage.id > after)
                 .order_by(WebInboxMessage.id).limit(INBOX_PAGE))).scalars()
             messages = [{"id": row.id, **open_inbox(self.cipher, row.payload, row.outbox_key).to_json()}
                         for row in rows]
@@ -223,12 +240,9 @@ def _payload(kind: str, value: Any, settings: Settings) -> dict[str, Any]:
 
 
 async def _json_body(request: web.Request) -> Any:
-    if not request.can_read_body:
-        return {}
-    try:
-        return json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        return {}
+    """The body as JSON, {} when there is none; BadInput when there is one and it is not JSON."""
+    body = await request.read() if request.can_read_body else b""
+    return parse_json(body) if body.strip() else {}
 
 
 def seal_inbox(cipher: FieldCipher, reply: Reply, key: str) -> dict[str, Any]:

@@ -9,11 +9,16 @@ No personal data goes in: actors look like ``user:42``, ``system`` or ``cli``; s
 holds a few scalars (ids, codes, hashes). Callers that must refer to a phone number or the like use
 `pseudonym`. Every text is checked to be a short token without whitespace, which keeps free text
 (message bodies, names, error messages) out.
+
+Whoever can write the database could still rewrite a suffix of the chain and its head; the head is
+therefore signed now and then with the commune's key (core/audit_checkpoints.py), and `verify` checks
+the chain it recomputes against every signed checkpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import hmac
 import json
@@ -26,6 +31,14 @@ from typing import Any, TextIO
 from sqlalchemy import RowMapping, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.audit_checkpoints import (
+    AuditCheckpoints,
+    Checkpoint,
+    CheckpointCheck,
+    merge,
+    read_checkpoints,
+    vietnam_time,
+)
 from core.db import Database
 from core.models import AuditEntry, AuditHead, utcnow
 
@@ -63,9 +76,17 @@ class AuditRecord:
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
     ok: bool
-    checked: int
+    checked: int  # entries found sound
     first_bad_seq: int | None = None
     reason: str | None = None
+    checkpoints: int = 0  # signed checkpoints found good (only when verify was given a CheckpointCheck)
+    last_checkpoint: Checkpoint | None = None  # of those, the one covering the most entries
+    unchecked: int = 0  # checkpoints left unjudged for want of the commune's public key
+
+    @property
+    def covered_up_to(self) -> int:
+        """Entries up to this seq are covered by a good signed checkpoint."""
+        return 0 if self.last_checkpoint is None else self.last_checkpoint.seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +205,86 @@ class _ChainWalk:
         return VerifyResult(ok=False, checked=self.checked, first_bad_seq=seq, reason=reason)
 
 
+class _CheckpointJudge:
+    """Judges each signed checkpoint when the walk reaches its entry: its signature, then the hash the
+    walk recomputed there against the head it signed."""
+
+    def __init__(self, check: CheckpointCheck) -> None:
+        self.check = check
+        self.good = 0
+        self.unchecked = 0
+        self.last_good: Checkpoint | None = None
+        self._waiting: collections.deque[Checkpoint] = collections.deque()
+
+    async def load(self, database: Database, after: int | None, up_to: int | None) -> None:
+        stored = await read_checkpoints(database, after, up_to)
+        self._waiting.extend(merge(stored, self.check.elsewhere(after, up_to)))
+
+    def reached(self, seq: int, recomputed: str, checked: int) -> VerifyResult | None:
+        """The walk holds entries up to `seq`, which hash to `recomputed`."""
+        while self._waiting and self._waiting[0].seq <= seq:
+            checkpoint = self._waiting.popleft()
+            if broken := self._judge(checkpoint, recomputed if checkpoint.seq == seq else None, checked):
+                return broken
+        return None
+
+    def pending(self) -> list[Checkpoint]:
+        """The checkpoints loaded and not yet reached, taken out."""
+        waiting = list(self._waiting)
+        self._waiting.clear()
+        return waiting
+
+    def beyond(self, checkpoint: Checkpoint, chain_end: int, checked: int) -> VerifyResult | None:
+        """`checkpoint` lies past the walk; `chain_end` is the head's seq as read now. Only its signature
+        is judged unless it covers entries past `chain_end`."""
+        if (broken := self._signature(checkpoint, checked)) or not self.check.keys \
+                or checkpoint.seq <= chain_end:
+            return broken
+        missing = _entries(chain_end + 1, checkpoint.seq, verb=True)
+        reason = (f"{missing} missing: signed checkpoint {checkpoint.label} covers entry {checkpoint.seq} "
+                  f"but the chain ends at entry {chain_end}")
+        return self._broken(chain_end + 1, reason, checked)
+
+    def result(self, checked: int) -> VerifyResult:
+        if self.unchecked:
+            reason = (f"{self.unchecked} signed checkpoint(s) cannot be checked: no certificate of the "
+                      "commune's signing key (run this where XASO_VAR_DIR/keys is, or pass --cert)")
+            return VerifyResult(ok=False, checked=checked, reason=reason, unchecked=self.unchecked)
+        return VerifyResult(ok=True, checked=checked, checkpoints=self.good, last_checkpoint=self.last_good)
+
+    def _judge(self, checkpoint: Checkpoint, recomputed: str | None, checked: int) -> VerifyResult | None:
+        if (broken := self._signature(checkpoint, checked)) or not self.check.keys:
+            return broken
+        if recomputed != checkpoint.head_hash:
+            return self._broken(checkpoint.seq, self._rewritten(checkpoint), checked)
+        self.good += 1
+        if self.last_good is None or checkpoint.seq >= self.last_good.seq:
+            self.last_good = checkpoint
+        return None
+
+    def _rewritten(self, checkpoint: Checkpoint) -> str:
+        reason = f"the chain differs from signed checkpoint {checkpoint.label} at entry {checkpoint.seq}"
+        good = self.last_good
+        if good is None:
+            where = _entries(1, checkpoint.seq)
+            return f"{reason}; no earlier checkpoint holds, so the change lies in {where}"
+        reason += f"; last good checkpoint {good.label} ({vietnam_time(good.at)}) at entry {good.seq}"
+        if good.seq < checkpoint.seq:
+            reason += f", so the change lies in {_entries(good.seq + 1, checkpoint.seq)}"
+        return reason
+
+    def _signature(self, checkpoint: Checkpoint, checked: int) -> VerifyResult | None:
+        if not self.check.keys:
+            self.unchecked += 1
+            return None
+        problem = self.check.problem(checkpoint)
+        return None if problem is None else self._broken(None, problem, checked)
+
+    def _broken(self, seq: int | None, reason: str, checked: int) -> VerifyResult:
+        return VerifyResult(ok=False, checked=checked, first_bad_seq=seq, reason=reason,
+                            checkpoints=self.good, last_checkpoint=self.last_good)
+
+
 # ---------------------------------------------------------------------------------------------------
 # The log
 
@@ -191,7 +292,10 @@ class _ChainWalk:
 class AuditLog:
     """Appends entries in batches: `record` queues an entry and waits for the single writer task,
     which writes everything queued in one short transaction. Before `start()` and after `close()`
-    each `record` writes its own transaction, so command-line use needs no writer."""
+    each `record` writes its own transaction, so command-line use needs no writer.
+
+    With `checkpoints` (the server's), `close` signs the head once the writer has written everything
+    queued, and `checkpoints.run` signs it at intervals meanwhile."""
 
     def __init__(
         self,
@@ -200,9 +304,11 @@ class AuditLog:
         *,
         max_batch: int = 500,
         page_size: int = 1000,
+        checkpoints: AuditCheckpoints | None = None,
     ) -> None:
         if max_batch < 1 or page_size < 1:
             raise ValueError("max_batch and page_size must be positive")
+        self.checkpoints = checkpoints
         self._db = database
         self._clock = clock
         self._max_batch = max_batch
@@ -218,12 +324,15 @@ class AuditLog:
         self._writer = asyncio.create_task(self._run_writer(), name="audit-writer")
 
     async def close(self) -> None:
-        """Writes what is queued, then stops the writer."""
+        """Writes what is queued, then stops the writer; then signs a checkpoint of the head, if the
+        chain moved since the last one (the shutdown checkpoint)."""
         writer, self._writer = self._writer, None
         if writer is None:
             return
         self._queue.put_nowait(None)
         await writer
+        if self.checkpoints is not None:
+            await self.checkpoints.write_if_moved("shutdown")
 
     # Writing -------------------------------------------------------------------------------------------
 
@@ -361,23 +470,53 @@ class AuditLog:
             rows = (await connection.execute(query)).mappings().all()
         return [AuditRecord(**row) for row in rows]
 
-    async def verify(self) -> VerifyResult:
+    async def verify(self, checkpoints: CheckpointCheck | None = None) -> VerifyResult:
         """Walks the chain up to the head as it was when the walk began (entries appended meanwhile
-        are not judged), then checks that no entry lies outside the chain."""
+        are not judged), then checks that no entry lies outside the chain.
+
+        With `checkpoints`, also judges every signed checkpoint as the walk reaches its entry (its
+        signature, and the hash recomputed there against the head it signed), and finally those past
+        the head: they were written after the walk began, or the chain lost its end."""
         head = await self._read_head()
         if head is None:
             return VerifyResult(ok=False, checked=0, reason="the audit head row is missing")
         walk = _ChainWalk()
+        judge = None if checkpoints is None else _CheckpointJudge(checkpoints)
+        if judge is not None:
+            await judge.load(self._db, None, 0)
+            if broken := judge.reached(0, GENESIS_HASH, 0):
+                return broken
+        after = 0
         async for page in self._pages(up_to=head[0]):
+            if judge is not None:
+                after, before = page[-1]["seq"], after
+                await judge.load(self._db, before, after)
             for row in page:
                 if broken := walk.step(row):
+                    return broken
+                if judge is not None and (broken := judge.reached(row["seq"], walk.prev_hash, walk.checked)):
                     return broken
         if broken := walk.finish(*head):
             return broken
         if (stray := await self._entry_outside_chain()) is not None:
             reason = f"entry {stray} lies outside the chain"
             return VerifyResult(ok=False, checked=walk.checked, first_bad_seq=stray, reason=reason)
-        return VerifyResult(ok=True, checked=walk.checked)
+        if judge is None:
+            return VerifyResult(ok=True, checked=walk.checked)
+        return await self._judge_beyond(judge, head[0], walk.checked)
+
+    async def _judge_beyond(self, judge: _CheckpointJudge, head_seq: int, checked: int) -> VerifyResult:
+        """Checkpoints past the head the walk followed. One written since then signed a head that moved
+        on after the walk began; one past the head as read now covers entries that are gone."""
+        await judge.load(self._db, head_seq, None)
+        waiting = judge.pending()
+        if waiting:
+            now = await self._read_head()
+            chain_end = head_seq if now is None else now[0]
+            for checkpoint in waiting:
+                if broken := judge.beyond(checkpoint, chain_end, checked):
+                    return broken
+        return judge.result(checked)
 
     async def _read_head(self) -> tuple[int, str] | None:
         query = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
@@ -420,6 +559,13 @@ class AuditLog:
         return first
 
 
+def _entries(first: int, last: int, *, verb: bool = False) -> str:
+    """"entry 3" or "entries 3 to 5", followed by "is" or "are" with `verb`."""
+    if first == last:
+        return f"entry {first}" + (" is" if verb else "")
+    return f"entries {first} to {last}" + (" are" if verb else "")
+
+
 def _columns() -> list[Any]:
     return [getattr(AuditEntry, name) for name in ROW_COLUMNS]
 
@@ -433,12 +579,27 @@ def _fail(batch: Sequence[_Pending], message: str, cause: BaseException | None =
             pending.future.set_exception(error)
 
 
-async def verify_command(database: Database, stdout: TextIO) -> int:
-    """`xaso audit verify`: 0 and a count when the chain holds, 1 and the first broken entry if not."""
-    result = await AuditLog(database).verify()
-    if result.ok:
+async def verify_command(
+    database: Database, stdout: TextIO, checkpoints: CheckpointCheck | None = None
+) -> int:
+    """`xaso audit verify`: 0 and a count when the chain and its signed checkpoints hold, 1 and the
+    first problem if not, 2 when there are checkpoints but no public key to check them with. Without
+    `checkpoints` there is no key: stored checkpoints then make it 2."""
+    result = await AuditLog(database).verify(checkpoints or CheckpointCheck(commune="", keys={}))
+    if result.unchecked:
         print(f"audit chain ok: {result.checked} entries", file=stdout)
-        return 0
-    where = "" if result.first_bad_seq is None else f" at entry {result.first_bad_seq}"
-    print(f"audit chain broken{where}: {result.reason}", file=stdout)
-    return 1
+        print(f"audit checkpoints not verified: {result.reason}", file=stdout)
+        return 2
+    if not result.ok:
+        where = "" if result.first_bad_seq is None else f" at entry {result.first_bad_seq}"
+        print(f"audit chain broken{where}: {result.reason}", file=stdout)
+        return 1
+    print(f"audit chain ok: {result.checked} entries", file=stdout)
+    last = result.last_checkpoint
+    if last is not None:
+        print(f"signed checkpoints ok: {result.checkpoints}; the last, {last.label}, covers entries up to "
+              f"{last.seq} ({vietnam_time(last.at)})", file=stdout)
+    if result.checked > result.covered_up_to:
+        uncovered = _entries(result.covered_up_to + 1, result.checked, verb=True)
+        print(f"{uncovered} not yet covered by a checkpoint", file=stdout)
+    return 0

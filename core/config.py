@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # a few workers handle them (one chat at a time each, in order), and done ones are kept this many days.
     inbox_workers: int = Field(default=4, ge=1, le=64)
     inbox_keep_days: float = Field(default=3.0, gt=0)
+    # Seconds a node holds an inbox event or an outbox message without a word: renewed every third of
+    # it while the work lasts, so a node that dies has its work taken over by another within about this.
+    lease_seconds: float = Field(default=10.0, ge=1.0, le=600.0)
 
     # Policy knobs (SECURITY.md): per-user token bucket, input limits, outbox retries.
     rate_limit_per_minute: int = 30
@@ -112,6 +115,9 @@ class Settings(BaseSettings):
     outbox_base_delay: float = 2.0
     outbox_max_delay: float = 600.0
     nlu_threshold: float = 0.3
+    # The audit chain's head is signed with the commune's key this often, when it moved, and on shutdown
+    # (core/audit_checkpoints.py).
+    audit_checkpoint_seconds: float = Field(default=300.0, gt=0, le=86400)
     consult_average_minutes: float = Field(default=10.0, gt=0)  # expected wait per consult ahead
     consult_escalate_minutes: float = Field(default=15.0, gt=0)  # unanswered this long: alert others
     # Staff dashboard (bots/dashboard): one-time login link, idle and absolute session lifetimes.

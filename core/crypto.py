@@ -53,10 +53,17 @@ class Hasher:
         self._key = derive_key(secret, "lookup-hash")
 
     def digest(self, value: str) -> str:
-        return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._key, _utf8(value), hashlib.sha256).hexdigest()
 
     def sign(self, message: str) -> str:
-        return hmac.new(self._key, b"sig:" + message.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self._key, b"sig:" + _utf8(message), hashlib.sha256).hexdigest()[:32]
 
     def verify(self, message: str, signature: str) -> bool:
-        return hmac.compare_digest(self.sign(message), signature)
+        return hmac.compare_digest(self.sign(message).encode("ascii"), _utf8(signature))
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8 that never raises: the lone surrogates of raw header bytes (aiohttp decodes them with
+    `surrogateescape`) are kept as bytes no valid text encodes to, so they match nothing. Text without
+    them encodes exactly as before."""
+    return text.encode("utf-8", "surrogatepass")

@@ -41,8 +41,11 @@ class Database:
         options: dict[str, Any] = {}
         if not self.is_sqlite:
             # Enough connections for the concurrency one node sees: opening a PostgreSQL connection
-            # costs far more than keeping it. Recycling replaces a per-checkout ping.
-            options.update(pool_size=pool_size, max_overflow=pool_size // 2, pool_recycle=1800)
+            # costs far more than keeping it. The ping at checkout (a round trip on an open
+            # connection) finds those a database restart or a network blip closed and replaces them,
+            # so the node reconnects by itself; recycling bounds a connection's age.
+            options.update(pool_size=pool_size, max_overflow=pool_size // 2, pool_recycle=1800,
+                           pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)

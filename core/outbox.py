@@ -1,14 +1,28 @@
 """The outbox: replies and notifications wait in a table until a channel sender delivers them.
 
-Delivery is at-least-once. A sender leases a batch of due rows, sends them one by one at the pace the
-platform allows, and records each outcome. A process killed mid-send leaves its lease behind; once the
-lease expires another sender (or the same one after a restart) claims the row again. The row's unique
-key goes with every send so that a channel can drop a repeat.
+Nothing committed is lost, and only what was in flight when a node died may arrive twice:
+
+- a sender reserves a batch of due rows (`sending`, `sent_at` empty, `next_attempt_at` = the end of the
+  reservation, `lease` seconds away) so that chats can be paced round-robin; a row it has not started
+  yet goes back to the others when the reservation ends, with no attempt counted;
+- right before sending one row it takes that row alone in flight (`sent_at` = when the try began, a
+  lease of its own renewed every third of `lease` while the send lasts), sends it, and records the
+  outcome, each write fenced by the lease so that a sender that lost its lease changes nothing;
+- a reply the platform takes as several messages (text, then a voice note) records each part as it is
+  delivered (`PARTS` in the payload, through `in_flight()`), so that a retry, on any node, resumes
+  after the parts already delivered.
+
+A node killed mid-send thus leaves one row in flight per channel sender (`IN_FLIGHT_PER_SENDER`), and
+of that row only the part being sent may have reached the platform: once its lease runs out another
+node sends that part again, counted as an interrupted attempt. The platforms we send to have no
+idempotency key, so that one part is the window; the row's unique key still goes with every send so
+that a channel able to (the web chat's inbox) drops a repeat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import json
 import logging
@@ -16,11 +30,11 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, cast
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +59,12 @@ SEALED = "sealed"
 
 MAX_ERROR_CHARS = 200
 INTERRUPTED = "interrupted: lease expired"
+# A sender sends one message at a time, one platform call of it at a time: what a node killed mid-send
+# may leave half-done, per channel it sends on.
+IN_FLIGHT_PER_SENDER = 1
+DEFAULT_LEASE = 10.0  # seconds; XASO_LEASE_SECONDS
+PARTS = "parts_delivered"  # payload key: parts of a multi-part reply already delivered
+MAX_PAUSE = 10.0  # the longest back-off of the drain loop after database errors
 # Column sizes of OutboxMessage, checked before inserting so that SQLite (which ignores them)
 # and PostgreSQL (which would abort the caller's transaction) behave alike.
 MAX_KEY_CHARS = 160
@@ -97,7 +117,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """A leased row: ours to send until `lease_until`."""
+    """A reserved row: ours to start sending until `lease_until`."""
 
     id: int
     key: str
@@ -107,6 +127,66 @@ class Claimed:
     reply: Reply
     attempts: int
     lease_until: datetime
+    parts_delivered: int = 0
+    last_error: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+_IN_FLIGHT: contextvars.ContextVar[InFlight | None] = contextvars.ContextVar("outbox_in_flight",
+                                                                              default=None)
+
+
+def in_flight() -> InFlight | None:
+    """The outbox message the calling sender is sending now (None outside an outbox send)."""
+    return _IN_FLIGHT.get()
+
+
+class InFlight:
+    """One message being sent: its own lease, renewed while the send lasts, and the parts of it the
+    platform already has. Every write is fenced by the lease and serialised by `lock`."""
+
+    def __init__(self, outbox: Outbox, message: Claimed, lease_until: datetime) -> None:
+        self.outbox = outbox
+        self.message = message
+        self.lease_until = lease_until
+        self.parts_delivered = message.parts_delivered
+        self.lost = False
+        self.lock = asyncio.Lock()
+
+    @property
+    def id(self) -> int:
+        return self.message.id
+
+    async def renew(self) -> None:
+        """Extends the lease; a database error is logged and the send goes on (the outcome's own write
+        tells whether the lease held)."""
+        async with self.lock:
+            if self.lost:
+                return
+            until = self.outbox._clock() + timedelta(seconds=self.outbox.lease)
+            try:
+                held = await self.outbox._fenced(self.id, self.lease_until, next_attempt_at=until)
+            except Exception as error:
+                logger.warning("outbox: lease on message %d not renewed (%s)", self.id, type(error).__name__)
+                return
+            if held:
+                self.lease_until = until
+            else:
+                self.lost = True
+                logger.warning("outbox: lease on message %d lost while sending", self.id)
+
+    async def parts_done(self, count: int) -> None:
+        """Records that the first `count` parts were delivered. Best effort: a database error is logged,
+        and the parts are remembered in the sender's memory too."""
+        async with self.lock:
+            if self.lost or count <= self.parts_delivered:
+                return
+            payload = {**self.message.payload, PARTS: count}
+            try:
+                if await self.outbox._fenced(self.id, self.lease_until, payload=payload):
+                    self.parts_delivered = count
+            except Exception as error:
+                logger.warning("outbox: parts of message %d not recorded (%s)", self.id, type(error).__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +253,11 @@ def _round_robin(batch: Sequence[Claimed]) -> list[Claimed]:
     return [message for round_ in rounds for message in round_ if message is not None]
 
 
+def _parts_of(payload: dict[str, Any]) -> int:
+    parts = payload.get(PARTS, 0)
+    return parts if isinstance(parts, int) and parts > 0 else 0
+
+
 def _check_sizes(channel: str, chat_id: str, key: str) -> None:
     if not 0 < len(key) <= MAX_KEY_CHARS:
         raise ValueError(f"outbox key must be 1 to {MAX_KEY_CHARS} characters")
@@ -201,13 +286,13 @@ class Outbox:
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        lease: float = 60.0,
+        lease: float = DEFAULT_LEASE,
         send_timeout: float = 20.0,
         batch: int = 50,
         cipher: FieldCipher | None = None,
     ) -> None:
-        if not 0 < send_timeout < lease:
-            raise ValueError("send_timeout must be positive and shorter than the lease")
+        if send_timeout <= 0 or lease <= 0:
+            raise ValueError("send_timeout and lease must be positive")
         self.database = database
         self.policy = policy or RetryPolicy()
         self.lease = lease
@@ -261,8 +346,9 @@ class Outbox:
     # Consuming
 
     async def claim(self, channel: str, limit: int) -> list[Claimed]:
-        """Leases up to `limit` due rows, oldest first. A row left in `sending` by a dead process
-        is due again once its lease has expired; that interrupted try counts as an attempt."""
+        """Reserves up to `limit` due rows, oldest first. A row a dead process had reserved is due again
+        once its reservation ends; one it had in flight once its lease ends, and that interrupted try
+        counts as an attempt (its part in flight may have reached the platform)."""
         now = self._clock()
         lease_until = now + timedelta(seconds=self.lease)
         due = (select(OutboxMessage.id)
@@ -274,21 +360,23 @@ class Outbox:
                # PostgreSQL: concurrent senders skip each other's rows; SQLite compiles this away,
                # and its single UPDATE statement is atomic anyway.
                .with_for_update(skip_locked=True))
-        interrupted = OutboxMessage.status == SENDING
+        # In flight when its sender stopped: `sent_at` holds when that try began.
+        interrupted = and_(OutboxMessage.status == SENDING, OutboxMessage.sent_at.is_not(None))
         statement = (
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(due))
-            .values(status=SENDING, next_attempt_at=lease_until,
+            .values(status=SENDING, next_attempt_at=lease_until, sent_at=None,
                     attempts=OutboxMessage.attempts + case((interrupted, 1), else_=0),
                     last_error=case((interrupted, INTERRUPTED), else_=OutboxMessage.last_error))
             .returning(OutboxMessage.id, OutboxMessage.key, OutboxMessage.chat_id, OutboxMessage.user_id,
-                       OutboxMessage.payload, OutboxMessage.attempts)
+                       OutboxMessage.payload, OutboxMessage.attempts, OutboxMessage.last_error)
             .execution_options(synchronize_session=False)
         )
         async with self.database.session() as session:
             rows = (await session.execute(statement)).all()
         claimed = [Claimed(row.id, row.key, channel, row.chat_id, row.user_id,
-                           self.reply_of(row.payload, row.key), row.attempts, lease_until) for row in rows]
+                           self.reply_of(row.payload, row.key), row.attempts, lease_until,
+                           _parts_of(row.payload), row.last_error, row.payload) for row in rows]
         return sorted(claimed, key=lambda message: message.id)
 
     async def drain_once(self, sender: ChannelSender, stop: asyncio.Event | None = None) -> int:
@@ -318,10 +406,14 @@ class Outbox:
         while not stop.is_set():
             try:
                 claimed, _sent = await self._drain(sender, stop)
-            except Exception:
+            except Exception as error:
                 failures += 1
-                logger.exception("outbox %s: drain failed (%d in a row)", sender.name, failures)
-                await self._pause(sender.name, stop, min(60.0, idle * 2.0 ** min(failures, 16)))
+                if failures == 1:
+                    logger.exception("outbox %s: drain failed", sender.name)
+                else:
+                    logger.warning("outbox %s: drain failed (%d in a row): %s", sender.name, failures,
+                                   type(error).__name__)
+                await self._pause(sender.name, stop, min(MAX_PAUSE, idle * 2.0 ** min(failures, 16)))
                 continue
             failures = 0
             if claimed < self.batch:
@@ -386,7 +478,9 @@ class Outbox:
         sent = 0
         for index, message in enumerate(batch):
             if message.attempts >= self.policy.max_attempts:
-                await self._give_up(message, message.attempts, INTERRUPTED)
+                logger.warning("outbox: message %d dead after %d interrupted attempt(s)", message.id,
+                               message.attempts)
+                await self._fenced(message.id, message.lease_until, status=DEAD, last_error=INTERRUPTED)
                 continue
             if (stop is not None and stop.is_set()) or not await self._wait_turn(pacer, message):
                 await self._release(batch[index:])
@@ -395,10 +489,11 @@ class Outbox:
         return len(batch), sent
 
     async def _wait_turn(self, pacer: _Pacer, message: Claimed) -> bool:
-        """Waits for the chat's and the channel's turn; False when the send could outlast the lease."""
+        """Waits for the chat's and the channel's turn; False when it would come after the reservation
+        ends (the rest of the batch is then handed back)."""
         while True:
             wait = pacer.wait_time(message.chat_id)
-            if self._clock() + timedelta(seconds=wait + self.send_timeout) > message.lease_until:
+            if self._clock() + timedelta(seconds=wait) > message.lease_until:
                 return False
             if wait <= 0:
                 pacer.take(message.chat_id)
@@ -406,57 +501,119 @@ class Outbox:
             await self._sleep(wait)
 
     async def _deliver(self, sender: ChannelSender, message: Claimed) -> bool:
+        flight = await self._begin(message)
+        if flight is None:
+            logger.info("outbox: message %d was taken over before its turn came", message.id)
+            return False
+        if message.last_error == INTERRUPTED:
+            logger.warning("outbox: message %d (%s) was in flight on a sender that stopped; sending it "
+                           "again from part %d, which may arrive twice", message.id, message.key,
+                           message.parts_delivered + 1)
+        token = _IN_FLIGHT.set(flight)
         try:
-            async with asyncio.timeout(self.send_timeout):
-                await sender.send(message.chat_id, message.reply, message.key)
+            send = asyncio.ensure_future(self._send(sender, message))
+        finally:
+            _IN_FLIGHT.reset(token)
+        try:
+            while not send.done():
+                await asyncio.wait({send}, timeout=self.lease / 3)
+                if not send.done():
+                    await flight.renew()
+        except BaseException:
+            send.cancel()
+            raise
+        try:
+            send.result()
         except SendError as error:
-            await self._failed(message, error.reason, error.retry_after, error.permanent)
+            await self._failed(flight, error.reason, error.retry_after, error.permanent)
             return False
         except Exception as error:
             # Only the type: messages of HTTP errors can carry URLs, and Telegram's hold the bot token.
-            await self._failed(message, type(error).__name__, None, False)
+            await self._failed(flight, type(error).__name__, None, False)
             return False
-        await self._record(message, status=SENT, sent_at=self._clock())
+        await self._settle(flight, status=SENT, sent_at=self._clock())
         return True
 
-    async def _failed(self, message: Claimed, reason: str, retry_after: float | None,
+    async def _send(self, sender: ChannelSender, message: Claimed) -> None:
+        async with asyncio.timeout(self.send_timeout):
+            await sender.send(message.chat_id, message.reply, message.key)
+
+    async def _begin(self, message: Claimed) -> InFlight | None:
+        """Takes one reserved row in flight, with a lease of its own; None when the reservation was lost
+        (it ended and another sender took the row)."""
+        now = self._clock()
+        until = now + timedelta(seconds=self.lease)
+        statement = (update(OutboxMessage)
+                     .where(OutboxMessage.id == message.id, OutboxMessage.status == SENDING,
+                            OutboxMessage.sent_at.is_(None),
+                            OutboxMessage.next_attempt_at == message.lease_until)
+                     .values(sent_at=now, next_attempt_at=until)
+                     .returning(OutboxMessage.id)
+                     .execution_options(synchronize_session=False))
+        async with self.database.session() as session:
+            if not self.database.is_sqlite:
+                # Not worth a disk flush: only a crash of PostgreSQL itself could lose this write, and
+                # the row would then be sent again as a reserved one, the repeat the lease allows anyway.
+                await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            if (await session.execute(statement)).scalar_one_or_none() is None:
+                return None
+        return InFlight(self, message, until)
+
+    async def _failed(self, flight: InFlight, reason: str, retry_after: float | None,
                       permanent: bool) -> None:
-        attempts = message.attempts + 1
+        attempts = flight.message.attempts + 1
         reason = reason[:MAX_ERROR_CHARS]
         if permanent or attempts >= self.policy.max_attempts:
-            await self._give_up(message, attempts, reason)
+            logger.warning("outbox: message %d dead after %d attempt(s): %s", flight.id, attempts, reason)
+            await self._settle(flight, status=DEAD, attempts=attempts, last_error=reason, sent_at=None)
             return
         delay = max(0.0, retry_after) if retry_after is not None else self.policy.delay(attempts, self._rng)
         logger.info("outbox: message %d failed (%s), attempt %d, retry in %.1f s",
-                    message.id, reason, attempts, delay)
-        await self._record(message, status=PENDING, attempts=attempts, last_error=reason,
+                    flight.id, reason, attempts, delay)
+        await self._settle(flight, status=PENDING, attempts=attempts, last_error=reason, sent_at=None,
                            next_attempt_at=self._clock() + timedelta(seconds=delay))
 
-    async def _give_up(self, message: Claimed, attempts: int, reason: str) -> None:
-        logger.warning("outbox: message %d dead after %d attempt(s): %s", message.id, attempts, reason)
-        await self._record(message, status=DEAD, attempts=attempts, last_error=reason)
+    async def _settle(self, flight: InFlight, **values: Any) -> None:
+        """Writes the outcome of a send. The send happened: a database that fails now (a restart, a
+        network blip) is retried for a while, since a row left in flight would be sent again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(30.0, 3 * self.lease)
+        delay = 0.2
+        async with flight.lock:
+            while True:
+                try:
+                    held = await self._fenced(flight.id, flight.lease_until, **values)
+                    break
+                except Exception as error:
+                    if loop.time() + delay > deadline:
+                        raise
+                    logger.warning("outbox: outcome of message %d not recorded yet (%s), retrying",
+                                   flight.id, type(error).__name__)
+                    await asyncio.sleep(delay)
+                    delay = min(2.0, delay * 2)
+        if not held:
+            logger.warning("outbox: lease on message %d lost, outcome %s dropped", flight.id,
+                           values.get("status"))
 
-    async def _record(self, message: Claimed, **values: Any) -> None:
-        """Writes an outcome, fenced by the lease: if the lease expired and another sender took the
-        row over, this sender's outcome is stale and dropped."""
+    async def _fenced(self, message_id: int, lease_until: datetime, **values: Any) -> bool:
+        """Writes `values` to a row this sender holds (reserved or in flight) until `lease_until`; False
+        when the lease was lost (it ended and another sender took the row), and nothing changed."""
         statement = (update(OutboxMessage)
-                     .where(OutboxMessage.id == message.id, OutboxMessage.status == SENDING,
-                            OutboxMessage.next_attempt_at == message.lease_until)
+                     .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING,
+                            OutboxMessage.next_attempt_at == lease_until)
                      .values(**values)
                      .returning(OutboxMessage.id)
                      .execution_options(synchronize_session=False))
         async with self.database.session() as session:
-            if (await session.execute(statement)).scalar_one_or_none() is None:
-                logger.warning("outbox: lease on message %d lost, outcome %s dropped",
-                               message.id, values.get("status"))
+            return (await session.execute(statement)).scalar_one_or_none() is not None
 
     async def _release(self, messages: Sequence[Claimed]) -> None:
-        """Hands unsent rows of a batch back without counting an attempt."""
+        """Hands reserved rows not started back, due at once, without counting an attempt."""
         if not messages:
             return
         statement = (update(OutboxMessage)
                      .where(OutboxMessage.id.in_([message.id for message in messages]),
-                            OutboxMessage.status == SENDING,
+                            OutboxMessage.status == SENDING, OutboxMessage.sent_at.is_(None),
                             OutboxMessage.next_attempt_at == messages[0].lease_until)
                      .values(status=PENDING, next_attempt_at=self._clock())
                      .execution_options(synchronize_session=False))

@@ -22,7 +22,8 @@ def verify_telegram_secret(header_value: str | None, expected: str | None) -> bo
     A missing or empty header, or no configured secret, is never a match."""
     if not header_value or not expected:
         return False
-    return hmac.compare_digest(header_value.encode(), expected.encode())
+    # `surrogatepass`: raw bytes 0x80–0xFF in the header arrive as lone surrogates; they match nothing.
+    return hmac.compare_digest(header_value.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 # Standard Webhooks 1.0 (https://www.standardwebhooks.com): other systems, in and out.
@@ -146,6 +147,7 @@ def _verify_stripe_signature(header_value: str | None, body: bytes, secret: str 
 ZALO_MAX_AGE_SECONDS = 24 * 3600
 ZALO_MAX_SKEW_SECONDS = 300
 _ZALO_SIGNATURE = re.compile(r"(?:mac=)?([0-9a-fA-F]{64})")
+_ZALO_TIMESTAMP = re.compile(r"[0-9]{1,20}")
 
 
 def zalo_signature(app_id: str, body: bytes, timestamp: str, oa_secret: str) -> str:
@@ -154,12 +156,13 @@ def zalo_signature(app_id: str, body: bytes, timestamp: str, oa_secret: str) -> 
 
 def verify_zalo_signature(header_value: str | None, app_id: str | None, body: bytes, timestamp: str | None,
                           oa_secret: str | None) -> bool:
-    """True when the header (with or without `mac=`) is the event's signature. Fails closed: a missing
-    header, app id, timestamp or secret is never a match."""
+    """True when the header (with or without `mac=`) is the event's signature. Fails closed and never
+    raises: a missing header, app id, timestamp or secret is never a match, nor is a timestamp that is not
+    ASCII digits (as Zalo sends it)."""
     if not header_value or not app_id or not timestamp or not oa_secret:
         return False
     found = _ZALO_SIGNATURE.fullmatch(header_value.strip())
-    if found is None:
+    if found is None or _ZALO_TIMESTAMP.fullmatch(timestamp) is None:
         return False
     expected = zalo_signature(app_id, bytes(body), timestamp, oa_secret)
     return hmac.compare_digest(expected.encode(), found.group(1).lower().encode())

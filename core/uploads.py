@@ -4,7 +4,20 @@ The type comes from the magic bytes alone (JPEG, PNG, PDF); the client's filenam
 trusted and never reach storage. Images are decoded only after their declared size passes the pixel cap,
 turned upright from their EXIF orientation and re-encoded with no metadata left (EXIF, GPS, XMP, comments
 and text chunks go; the ICC colour profile stays). PDFs are kept byte for byte when they carry no active
-content. The stored name is made here: a random id plus the extension of the real type.
+content, and refused otherwise (never rewritten: a cleaned copy would no longer be what the villager
+sent, and a scan or a certificate needs none of what is refused). Active content is: JavaScript (`/JS`,
+`/JavaScript`, so an `/OpenAction` or `/AA` running a script too), additional actions (`/AA`), launching
+programs (`/Launch`), files carried inside (`/EmbeddedFile(s)`, `/EF`, file-attachment annotations), rich
+media, XFA forms (`/XFA`, whose scripts live in their XML) and form submission or import
+(`/SubmitForm`, `/ImportData`). It is looked for twice: by a byte scan of the file (dictionaries,
+decoded names, inflated object streams, objects hidden inside what looks like a stream), and in the
+object graph pypdf reads from the trailer, as a viewer would (so a keyword hidden behind a fake
+`stream` in a comment is seen too). A file pypdf cannot read is refused as damaged. Polyglots (a file
+that is a PDF and something else at once) are refused as active content: HTML that would run (`<script`,
+`<iframe`, `<svg`, an `on…=` handler, a `javascript:` address) in a PDF's first kilobyte or text, or a
+`<script`-like tag anywhere; a PDF header after other bytes that hold HTML (readers accept the header
+anywhere in the first kilobyte); a ZIP archive's end record in its tail. The stored name is made here:
+a random id plus the extension of the real type.
 
 `check_upload` is CPU-heavy on large images: from async code call `check_upload_async`, which runs it in a
 worker thread. Neither raises on any input; a refusal is an `UploadRejected` with a reason code whose
@@ -15,15 +28,22 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import re
 import secrets
+import time
 import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 
 from PIL import Image, ImageOps
+from pypdf import PdfReader
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
 MEGABYTE = 1024 * 1024
+# pypdf's complaints about a malformed file quote the file's bytes: a villager's document stays out of the
+# logs (the refusal's `detail` says what kind of problem it was).
+logging.getLogger("pypdf").setLevel(logging.CRITICAL)
 
 
 class RejectReason(StrEnum):
@@ -42,6 +62,12 @@ class UploadLimits:
     jpeg_quality: int = 85
     # Decompressed size allowed for a PDF's object streams while looking for active content in them.
     max_pdf_inflate: int = 64 * MEGABYTE
+    # Reading a PDF's object graph (pypdf, pure Python, about 0.25 ms an object) is bounded: objects in its
+    # cross-reference tables and streams, values visited, and time. A phone scan has tens of objects, a
+    # long text document a few thousand; past any bound the file is refused as one we cannot check.
+    max_pdf_objects: int = 10_000
+    max_pdf_nodes: int = 1_000_000
+    max_pdf_seconds: float = 5.0
 
 
 DEFAULT_LIMITS = UploadLimits()
@@ -100,7 +126,7 @@ def check_upload(
         return UploadRejected(RejectReason.TOO_LARGE, f"{len(data)} bytes > {limits.max_bytes}")
     kind = _sniff(data)
     if kind is None:
-        return UploadRejected(RejectReason.BAD_TYPE, f"magic {data[:8].hex()}")
+        return _late_pdf_header(data) or UploadRejected(RejectReason.BAD_TYPE, f"magic {data[:8].hex()}")
     if kind.pillow_format is None:
         problem = _check_pdf(data, limits)
         if problem is not None:
@@ -172,10 +198,35 @@ def _encode(image: Image.Image, pillow_format: str, limits: UploadLimits) -> byt
 
 # --- PDF -----------------------------------------------------------------------------------------------
 
-# Names that make a PDF act: scripts, launching programs, files carried inside, embedded rich media.
-_ACTIVE_NAMES = frozenset({b"JavaScript", b"JS", b"Launch", b"EmbeddedFile", b"EmbeddedFiles", b"RichMedia"})
+# Names that make a PDF act: scripts, actions run on events, launching programs, files carried inside,
+# embedded rich media, XFA forms (scripted XML), sending or importing form data.
+_ACTIVE_NAMES = frozenset({b"JavaScript", b"JS", b"AA", b"Launch", b"EmbeddedFile", b"EmbeddedFiles", b"EF",
+                           b"FileAttachment", b"RichMedia", b"XFA", b"SubmitForm", b"ImportData"})
 # Long enough never to turn up by chance inside compressed bytes, so they are looked for everywhere.
-_ACTIVE_ANYWHERE = _ACTIVE_NAMES - {b"JS"}
+_ACTIVE_ANYWHERE = _ACTIVE_NAMES - {b"JS", b"AA", b"EF", b"XFA"}
+_ACTIVE_PDF_NAMES = frozenset("/" + name.decode() for name in _ACTIVE_NAMES)
+# Readers find a PDF's header anywhere in its first kilobyte; browsers sniff about the first 512 bytes.
+_HEADER_WINDOW = 1024
+# HTML a browser would run, in a file that is also a PDF. Tags long enough not to occur by chance in
+# compressed bytes are looked for everywhere; shorter ones, and event-handler attributes, where the PDF is
+# text (outside stream bodies) and in its first kilobyte. Inert markup (`<body>`, `<p>`) is not looked
+# for inside a PDF: annotations carry XHTML rich text.
+_HTML_ANYWHERE = re.compile(
+    rb"<(?:script|iframe|object|embed)[\t\n\x0c\r />]|(?:java|vb)script:|data:text/html", re.IGNORECASE)
+_HTML_IN_TEXT = re.compile(
+    rb"<(?:svg|math|img|meta|link|base|form|frame|frameset|style)[\t\n\x0c\r />]"
+    rb"|<[a-z][^<>]{0,200}[\t\n\x0c\r /]on[a-z]+[\t\n\x0c\r ]*=", re.IGNORECASE)
+# Before a late PDF header, any HTML at all makes the file a web page that also is a PDF.
+_HTML_DOCUMENT = re.compile(rb"<(?:!doctype|html|head|body|title)[\t\n\x0c\r />]", re.IGNORECASE)
+# A ZIP reader looks for its end record in the last 64 KiB (plus the record itself).
+_ZIP_END = b"PK\x05\x06"
+_ZIP_TAIL = 65_557
+# An indirect object's header: readers that rebuild a broken cross-reference table find objects by it,
+# even inside what the byte scan took for a stream body.
+_OBJECT_HEADER = re.compile(
+    rb"(?<![0-9])[0-9]{1,10}[\x00\t\n\x0c\r ]+[0-9]{1,5}[\x00\t\n\x0c\r ]+obj(?![A-Za-z])")
+# One entry of a classic cross-reference table.
+_XREF_ENTRY = re.compile(rb"[0-9]{10} [0-9]{5} [fn]")
 _NAME = re.compile(rb"/([^\x00\t\n\x0c\r ()<>\[\]{}/%]*)")
 _HEX_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 _STREAM = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
@@ -191,6 +242,16 @@ def _names(chunk: bytes) -> set[bytes]:
             for m in _NAME.finditer(chunk)}
 
 
+def _late_pdf_header(data: bytes) -> UploadRejected | None:
+    """A PDF header after other bytes (which readers accept within the first kilobyte): a polyglot when
+    those bytes hold HTML, else simply not a file we take."""
+    start = data.find(b"%PDF-", 0, _HEADER_WINDOW)
+    if start > 0 and any(pattern.search(data, 0, start)
+                         for pattern in (_HTML_ANYWHERE, _HTML_IN_TEXT, _HTML_DOCUMENT)):
+        return UploadRejected(RejectReason.ACTIVE_CONTENT, f"polyglot: HTML before %PDF- at {start}")
+    return None
+
+
 def _check_pdf(data: bytes, limits: UploadLimits) -> UploadRejected | None:
     if b"%%EOF" not in data[-_EOF_WINDOW:]:
         return UploadRejected(RejectReason.CORRUPT, "no %%EOF at the end")
@@ -198,12 +259,68 @@ def _check_pdf(data: bytes, limits: UploadLimits) -> UploadRejected | None:
     if parts is None:
         # A stream we cannot read may hold objects we cannot see, so it is refused rather than trusted.
         return UploadRejected(RejectReason.CORRUPT, "unreadable stream or object stream")
+    polyglot = _polyglot(data, parts)
+    if polyglot is not None:
+        return UploadRejected(RejectReason.ACTIVE_CONTENT, f"polyglot: {polyglot}")
     found = _names(data) & _ACTIVE_ANYWHERE
     for chunk in parts:
         found |= _names(chunk) & _ACTIVE_NAMES
     if found:
         names = ", ".join(sorted(name.decode() for name in found))
         return UploadRejected(RejectReason.ACTIVE_CONTENT, f"PDF names {names}")
+    return _check_pdf_objects(data, limits)
+
+
+def _polyglot(data: bytes, parts: list[bytes]) -> str | None:
+    """What else a PDF also is, if anything: HTML a browser would run, or a ZIP archive."""
+    # Where, not what: the detail goes to the logs, the file's bytes do not.
+    for chunk in (data[:_HEADER_WINDOW], *parts):
+        if _HTML_ANYWHERE.search(chunk) or _HTML_IN_TEXT.search(chunk):
+            return "HTML markup in the PDF's text"
+    marker = _HTML_ANYWHERE.search(data)
+    if marker:
+        return f"HTML markup at byte {marker.start()}"
+    if _ZIP_END in data[-_ZIP_TAIL:]:
+        return "ZIP end record"
+    return None
+
+
+def _check_pdf_objects(data: bytes, limits: UploadLimits) -> UploadRejected | None:
+    """The object graph as a viewer reads it (pypdf: cross-reference table, object streams, encryption
+    with an empty password), from the trailer: any active name as a key or a value refuses the file.
+    Bounded in objects, values and time (`UploadLimits`): past a bound the file is refused, unchecked."""
+    too_big = UploadRejected(RejectReason.CORRUPT, "too many PDF objects to check")
+    if len(_XREF_ENTRY.findall(data)) > limits.max_pdf_objects:
+        return too_big  # pypdf would parse every entry before anything else
+    deadline = time.monotonic() + limits.max_pdf_seconds
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False, xref_stream_maximum_entries=limits.max_pdf_objects)
+        pending: list[object] = [reader.trailer]
+        seen: set[tuple[int, int]] = set()
+        visited = 0
+        while pending:
+            item = pending.pop()
+            visited += 1
+            if visited > limits.max_pdf_nodes or len(seen) > limits.max_pdf_objects:
+                return too_big
+            if time.monotonic() > deadline:
+                return UploadRejected(RejectReason.CORRUPT, "PDF took too long to check")
+            if isinstance(item, IndirectObject):
+                if (item.idnum, item.generation) not in seen:
+                    seen.add((item.idnum, item.generation))
+                    pending.append(item.get_object())
+            elif isinstance(item, DictionaryObject):
+                for key, value in dict.items(item):  # values as stored: references resolved above
+                    if key in _ACTIVE_PDF_NAMES:
+                        return UploadRejected(RejectReason.ACTIVE_CONTENT, f"PDF key {key}")
+                    pending.append(value)
+            elif isinstance(item, ArrayObject):
+                pending.extend(list.__iter__(item))
+            elif isinstance(item, NameObject) and item in _ACTIVE_PDF_NAMES:
+                return UploadRejected(RejectReason.ACTIVE_CONTENT, f"PDF name {item}")
+    except Exception as exc:  # pypdf raises many exception types on malformed input
+        # Only the type: pypdf's messages quote the file's bytes.
+        return UploadRejected(RejectReason.CORRUPT, f"pypdf: {type(exc).__name__}")
     return None
 
 
@@ -222,6 +339,10 @@ def _split_pdf(data: bytes, inflate_budget: int) -> list[bytes] | None:
             return None
         dictionary = data[position : match.start()]
         parts.append(dictionary)
+        hidden = _OBJECT_HEADER.search(data, match.end(), end)
+        if hidden is not None:
+            # Objects inside a "stream": real ones to a reader that rebuilds the cross-reference table.
+            parts.append(data[hidden.start() : end])
         if b"ObjStm" in _names(dictionary):
             inflated = _inflate_object_stream(dictionary, data[match.end() : end], inflate_budget)
             if inflated is None:

@@ -87,7 +87,7 @@ def appointment_code(appointment_id: int) -> str:
 
 def parse_code(raw: str) -> int | None:
     cleaned = raw.strip().upper().removeprefix(f"{CODE_PREFIX}-").removeprefix("#")
-    return int(cleaned) if cleaned.isdigit() and len(cleaned) <= 9 else None
+    return int(cleaned) if cleaned.isascii() and cleaned.isdigit() and len(cleaned) <= 9 else None
 
 
 @dataclass(frozen=True)

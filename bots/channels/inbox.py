@@ -3,8 +3,9 @@ its 200 (Telegram never redelivers an update it got a 200 for; Zalo retries slow
 them off), so nothing is lost to a crash, and the heavy work happens off the request path.
 
 A processor (bots/channels/processor.py) leases pending rows, in arrival order within each chat, and
-marks them done. A row left `processing` by a process that died is due again once its lease expires,
-like the outbox. Done rows are purged after a few days (`XASO_INBOX_KEEP_DAYS`).
+marks them done. Leases are short (`XASO_LEASE_SECONDS`, 10 s) and renewed every third of that while the
+rows are in hand (`renew`), so a row left `processing` by a process that died is due again within
+seconds, like the outbox. Done rows are purged after a few days (`XASO_INBOX_KEEP_DAYS`).
 
 A chat is served by one worker at a time: a row is only claimed when no earlier unfinished row of its
 chat is waiting (leased by a live worker, or backing off after a failure).
@@ -16,8 +17,8 @@ The rows live in each channel's own table (`telegram_inbox`, `zalo_inbox`), desc
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -34,6 +35,7 @@ DONE = "done"
 FAILED = "failed"
 UNFINISHED = (PENDING, PROCESSING)
 MAX_CHAT_KEY_CHARS = 64
+DEFAULT_LEASE = 10.0  # seconds; XASO_LEASE_SECONDS
 # An event's key (unique within the scope) and the chat whose order it belongs to.
 Identify = Callable[[dict[str, Any]], tuple[Any, str]]
 
@@ -70,7 +72,9 @@ class DurableInbox:
     chat."""
 
     def __init__(self, database: Database, table: InboxTable, scope: Any, identify: Identify, *,
-                 lease: float = 120.0, max_attempts: int = 5) -> None:
+                 lease: float = DEFAULT_LEASE, max_attempts: int = 5) -> None:
+        if lease <= 0:
+            raise ValueError("the inbox lease must be positive")
         self.database = database
         self.table = table
         self.scope = scope
@@ -121,6 +125,26 @@ class DurableInbox:
             rows = (await session.execute(statement)).all()
         return sorted((Leased(r.id, r.seq, r.chat_key, r.payload, r.attempts, lease_until) for r in rows),
                       key=lambda leased: leased.update_id)
+
+    async def renew(self, leased: Sequence[Leased]) -> list[Leased]:
+        """Extends the lease of rows in hand; returns those still held, with their new lease (a row whose
+        lease ran out and was taken by another worker is not among them)."""
+        if not leased:
+            return []
+        until = utcnow() + timedelta(seconds=self.lease)
+        model = self.table.model
+        held: set[int] = set()
+        async with self.database.session() as session:
+            for lease_until in {item.lease_until for item in leased}:
+                ids = [item.id for item in leased if item.lease_until == lease_until]
+                statement = (update(model)
+                             .where(model.id.in_(ids), model.status == PROCESSING,
+                                    model.next_attempt_at == lease_until)
+                             .values(next_attempt_at=until)
+                             .returning(model.id)
+                             .execution_options(synchronize_session=False))
+                held.update((await session.execute(statement)).scalars())
+        return [replace(item, lease_until=until) for item in leased if item.id in held]
 
     async def done(self, leased: Leased) -> None:
         await self._record(leased, status=DONE, done_at=utcnow())

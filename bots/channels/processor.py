@@ -3,8 +3,9 @@
 The dispatcher leases a batch of due rows, groups them by chat and hands each group to a worker (at most
 `workers` at once, `XASO_INBOX_WORKERS`). A worker handles its rows in order and marks each done; on a
 failure the row backs off and the rest of its chat is handed back, so nothing of that chat overtakes it.
-On stop, workers finish the event in hand and hand back the rest; a row cut off by a crash is retaken
-when its lease expires.
+Whoever holds rows (the dispatcher while a group waits for a worker, then the worker) renews their lease
+every third of it, so leases stay short and a row cut off by a crash is retaken by another node within
+`XASO_LEASE_SECONDS`. On stop, workers finish the event in hand and hand back the rest.
 
 `Receipt` is what a channel holds: the inbox, its processor, their lifecycle, and (for platforms that
 must never see a 5xx) a short in-memory backlog for the rare moment the database refuses a write.
@@ -28,6 +29,7 @@ Handle = Callable[[dict[str, Any]], Awaitable[None]]
 STOP_TIMEOUT = 10.0  # for the workers to finish the event in hand
 BACKLOG_LIMIT = 1000
 BACKLOG_RETRY_SECONDS = 2.0
+MAX_PAUSE = 10.0  # the longest back-off of the claiming loop after database errors
 
 
 class InboxProcessor:
@@ -44,6 +46,7 @@ class InboxProcessor:
         self.keep = keep
         self.purge_every = purge_every
         self.name = name
+        self._renew_every = inbox.lease / 3
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._workers: set[asyncio.Task[None]] = set()
@@ -65,10 +68,14 @@ class InboxProcessor:
                     await self._purge_now_and_then()
                     claimed = await self._dispatch_once()
                     failures = 0
-                except Exception:
+                except Exception as error:
                     failures += 1
-                    log.exception("%s inbox: claiming failed (%d in a row)", self.name, failures)
-                    await self._pause(min(60.0, self.idle * 2.0 ** min(failures, 16)))
+                    if failures == 1:
+                        log.exception("%s inbox: claiming failed", self.name)
+                    else:
+                        log.warning("%s inbox: claiming failed (%d in a row): %s", self.name, failures,
+                                    type(error).__name__)
+                    await self._pause(min(MAX_PAUSE, self.idle * 2.0 ** min(failures, 16)))
                     continue
                 if claimed < self.batch:
                     await self._pause(self.idle)
@@ -83,7 +90,10 @@ class InboxProcessor:
             groups.setdefault(item.chat_key, []).append(item)
         pending = list(groups.values())
         while pending:
-            await self._slots.acquire()
+            if not await self._free_slot():
+                # Still waiting for a worker: keep the rows.
+                pending = [group for group in await self._renew(pending) if group]
+                continue
             if self._stop.is_set():
                 self._slots.release()
                 await self.inbox.release([item for group in pending for item in group])
@@ -93,26 +103,76 @@ class InboxProcessor:
             task.add_done_callback(self._workers.discard)
         return len(leased)
 
+    async def _free_slot(self) -> bool:
+        """Takes a worker slot; False when none came free before the leases need renewing."""
+        try:
+            async with asyncio.timeout(self._renew_every):
+                await self._slots.acquire()
+        except TimeoutError:
+            return False
+        return True
+
     async def _work(self, rows: list[Leased]) -> None:
         try:
-            for index, row in enumerate(rows):
+            while rows:
                 if self._stop.is_set():
-                    await self.inbox.release(rows[index:])
+                    await self.inbox.release(rows)
                     return
+                row = rows[0]
+                handling = asyncio.ensure_future(self._handle(row.payload))
                 try:
-                    await self._handle(row.payload)
+                    while not handling.done():
+                        await asyncio.wait({handling}, timeout=self._renew_every)
+                        if not handling.done():
+                            rows = (await self._renew([rows]))[0]
+                except BaseException:
+                    handling.cancel()
+                    raise
+                if not rows or rows[0].id != row.id:
+                    # Held too long without a renewal (a stalled process): another worker has it now.
+                    log.warning("%s: event %d was taken over while in hand", self.name, row.update_id)
+                    return
+                row = rows[0]
+                try:
+                    handling.result()
                 except Exception:
                     log.exception("%s: event %d could not be processed", self.name, row.update_id)
                     if await self.inbox.failed(row):
                         log.error("%s: event %d given up", self.name, row.update_id)
-                    await self.inbox.release(rows[index + 1:])
+                    await self.inbox.release(rows[1:])
                     return
                 await self.inbox.done(row)
+                rows = rows[1:]
         except Exception:
             log.exception("%s inbox: recording an outcome failed (the lease will expire)", self.name)
         finally:
             self._slots.release()
             self._wake.set()  # this chat's later events may be due now
+
+    async def _renew(self, groups: list[list[Leased]]) -> list[list[Leased]]:
+        """Renews the leases of the chats' rows in hand; of each chat keeps the rows up to the first one
+        lost (any later one still held is handed back, so that nothing overtakes the lost one)."""
+        try:
+            renewed = await self.inbox.renew([item for group in groups for item in group])
+        except Exception as error:
+            log.warning("%s inbox: leases not renewed (%s)", self.name, type(error).__name__)
+            return groups
+        held = {item.id: item for item in renewed}
+        kept: list[list[Leased]] = []
+        for group in groups:
+            prefix: list[Leased] = []
+            for item in group:
+                if item.id not in held:
+                    break
+                prefix.append(held[item.id])
+            if len(prefix) < len(group):
+                log.warning("%s inbox: lease lost on %d event(s) of a chat", self.name,
+                            len(group) - len(prefix))
+                later = [held[item.id] for item in group[len(prefix):] if item.id in held]
+                with contextlib.suppress(Exception):
+                    await self.inbox.release(later)
+            kept.append(prefix)
+        return kept
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

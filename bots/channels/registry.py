@@ -29,8 +29,8 @@ def configured_channels(kit: ChannelKit, *, telegram_request: RequestFactory | N
                                     hasher=kit.hasher, cipher=kit.cipher)]
     if settings.telegram_token is not None:  # POST /telegram/webhook, or polling
         found.append(TelegramChannel(kit.settings, kit.handle, database=kit.database, outbox=kit.outbox,
-                                     catalogue=kit.catalogue, hasher=kit.hasher, metrics=kit.metrics,
-                                     request=telegram_request))
+                                     catalogue=kit.catalogue, hasher=kit.hasher, cipher=kit.cipher,
+                                     metrics=kit.metrics, request=telegram_request))
     if settings.zalo_app_id and settings.zalo_oa_secret is not None:  # Zalo OA: POST /zalo/webhook
         found.append(OAChannel(kit.settings, kit.handle, database=kit.database, outbox=kit.outbox,
                                catalogue=kit.catalogue, hasher=kit.hasher, cipher=kit.cipher,

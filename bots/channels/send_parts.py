@@ -1,12 +1,15 @@
 """A reply that a platform takes as several messages (split text, buttons, media) is sent part by part.
-If a part fails, the outbox retries the whole reply later; the parts already delivered are remembered
-for an hour by the outbox key, so the retry resumes after them instead of sending them twice."""
+If a part fails, the outbox retries the whole reply later; the parts already delivered are recorded on
+the outbox row as they go (`core.outbox.in_flight`), so that the retry resumes after them instead of
+sending them twice, on any node and after a crash too. They are also remembered here for an hour by the
+outbox key, for a send outside the outbox or a moment the database refused the record."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from core.outbox import in_flight
 from core.ttlcache import TTLCache
 
 Step = Callable[[], Awaitable[Any]]
@@ -18,10 +21,16 @@ class PartProgress:
         self._delivered = TTLCache[int](seconds, max_items=max_items)
 
     async def run(self, key: str, steps: Sequence[Step]) -> None:
-        done = self._delivered.get(key) or 0
+        flight = in_flight()
+        if flight is not None and flight.message.key != key:
+            flight = None
+        done = max(self._delivered.get(key) or 0, flight.parts_delivered if flight is not None else 0)
         for number, step in enumerate(steps):
             if number < done:
                 continue
             await step()
             self._delivered.put(key, number + 1)
+            if flight is not None and number + 1 < len(steps):
+                # The last part needs no record: the outbox marks the whole reply sent.
+                await flight.parts_done(number + 1)
         self._delivered.discard(key)

@@ -22,7 +22,9 @@ from bots.dashboard import pages, store
 from bots.dashboard.figures import Layer, Registry, Section, StatsContext, collect
 from bots.dashboard.pages import Texts
 from bots.dashboard.store import Lifetimes, Staff
+from bots.web_input import clean_text, int64, read_form, token_syntax
 from bots.web_json import json_response
+from core.commune import Point
 from core.models import utcnow
 from core.timezones import VIETNAM
 
@@ -90,6 +92,12 @@ class Dashboard:
     def _redirect(self, location: str) -> web.Response:
         return web.Response(status=303, headers={**self._headers(), "Location": location})
 
+    def _bad_form(self, lang: str) -> web.Response:
+        """A POST whose body is not the form it claims to be (a bad multipart boundary, bytes outside its
+        charset): the page's own refusal, 400."""
+        return self._html(pages.message_page(self.texts(lang), "dashboard.denied.title",
+                                             "dashboard.denied.bad_form"), status=400)
+
     def csrf_token(self, staff: Staff) -> str:
         return self.hasher.sign(f"dashboard-csrf:{staff.session_hash}")
 
@@ -106,7 +114,7 @@ class Dashboard:
 
     async def _session_of(self, request: web.Request) -> Staff | None:
         session_id = request.cookies.get(self.cookie, "")
-        if not session_id or len(session_id) > 128:
+        if not token_syntax(session_id):  # ours are URL-safe base64; raw bytes in a cookie are no session
             return None
         async with self.assistant.database.session() as session:
             staff = await store.find_session(session, self.hasher, session_id, self.lifetimes, self.clock())
@@ -147,7 +155,9 @@ class Dashboard:
             staff = await self._staff(request, what)
             if isinstance(staff, web.Response):
                 return staff
-            form = await request.post()
+            form = await read_form(request)
+            if form is None:
+                return self._bad_form(staff.language)
             token = form.get("csrf")
             expected = f"dashboard-csrf:{staff.session_hash}"
             if not isinstance(token, str) or not self.hasher.verify(expected, token):
@@ -179,11 +189,14 @@ class Dashboard:
         return response
 
     async def login(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        form = await read_form(request)
+        if form is None:
+            return self._bad_form(request.query.get("lang", "vi"))
         t = self.texts(request.query.get("lang", "vi"))
         pre = request.cookies.get(self.pre_cookie, "")
         csrf, token = form.get("csrf"), form.get("token")
-        if not pre or not isinstance(csrf, str) or not self.hasher.verify(f"dashboard-login:{pre}", csrf):
+        if not token_syntax(pre) or not isinstance(csrf, str) or \
+                not self.hasher.verify(f"dashboard-login:{pre}", csrf):
             await self.audit("web:?", "dashboard.login", outcome="csrf")
             return self._html(pages.message_page(t, "dashboard.denied.title", "dashboard.denied.csrf"), 403)
         if not isinstance(token, str) or not token or len(token) > 128:
@@ -253,7 +266,7 @@ class Dashboard:
 
     async def replay(self, request: web.Request, staff: Staff) -> web.Response:
         raw = request.match_info["id"]
-        if not raw.isdigit() or len(raw) > 18:
+        if int64(raw) is None:  # ASCII digits only: "²".isdigit() is true, int("²") is an error
             raise web.HTTPNotFound()
         dead = await self.services.outbox.dead_letters(limit=DEAD_LETTER_PAGE)
         letters = {letter.id: letter for letter in dead}
@@ -270,8 +283,9 @@ class Dashboard:
 
     async def audit_log(self, request: web.Request, staff: Staff) -> web.Response:
         t = self.texts(staff.language)
-        actor = request.query.get("actor", "").strip()[:64]
-        action = request.query.get("action", "").strip()[:64]
+        # Cleaned: NUL in a query is refused by PostgreSQL.
+        actor = clean_text(request.query.get("actor", "").strip()[:64])
+        action = clean_text(request.query.get("action", "").strip()[:64])
         checker = self.registry.extra.get("audit")  # providers.AuditFigures: refresh its cached verdict too
         verdict = (await checker.verdict(self.services.audit, fresh=True) if checker is not None
                    else await self.services.audit.verify())
@@ -306,6 +320,6 @@ class Dashboard:
         return response
 
 
-def _geojson(polygon: tuple[tuple[float, float], ...]) -> dict[str, Any]:
+def _geojson(polygon: tuple[Point, ...]) -> dict[str, Any]:
     """A hamlet's outline as a GeoJSON polygon: [longitude, latitude] pairs, the ring closed."""
     return {"type": "Polygon", "coordinates": [[[lon, lat] for lat, lon in (*polygon, polygon[0])]]}

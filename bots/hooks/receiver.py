@@ -9,7 +9,6 @@ repeat gets 200 and changes nothing, and a refused one (422) leaves no record an
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -20,7 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bots.assistant import Assistant
-from bots.web_json import json_response
+from bots.web_input import BadInput, parse_json
+from bots.web_json import json_response, refusal
 from core.messages import Incoming
 from core.models import ProcessedMessage
 from core.pipeline import AuditNote, Turn
@@ -68,7 +68,7 @@ class HookReceiver:
 
     def _refuse(self, source: str, reason: str, status: int) -> web.Response:
         self.assistant.metrics.webhook_rejections.labels(source=source, reason=reason).inc()
-        return web.Response(status=status)
+        return refusal(status)
 
     async def receive(self, request: web.Request) -> web.Response:
         name = request.match_info["source"]
@@ -118,7 +118,7 @@ class HookReceiver:
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
-        loaded = json.loads(body)
-    except (ValueError, RecursionError):
+        loaded = parse_json(body)  # text made storable: a lone surrogate or NUL becomes U+FFFD
+    except BadInput:
         return None
     return loaded if isinstance(loaded, dict) else None

@@ -12,7 +12,6 @@ database is down) answers 503, so that Stripe delivers the event again later.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -26,7 +25,8 @@ from backends.shop.payments import FailedEvent
 from backends.shop.payments.ledger import CANCELLED, PENDING, Payment, first_delivery, settle
 from backends.shop.payments.stripe import CURRENCY, INTENT_ID
 from bots.assistant import Assistant
-from bots.web_json import json_response
+from bots.web_input import BadInput, parse_json
+from bots.web_json import json_response, refusal
 from core.security import verify_stripe_signature
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class StripeWebhook:
 
     def _refuse(self, reason: str, status: int) -> web.Response:
         self.assistant.metrics.webhook_rejections.labels(source=SOURCE, reason=reason).inc()
-        return web.Response(status=status)
+        return refusal(status)
 
     async def receive(self, request: web.Request) -> web.Response:
         secret = self.assistant.settings.stripe_webhook_secret
@@ -80,7 +80,9 @@ class StripeWebhook:
         except Exception:
             log.exception("stripe event %s could not be handled; Stripe will deliver it again", event.id)
             self._count(event, "error")
-            return web.Response(status=503, headers={"Retry-After": "60"})
+            answer = json_response({"error": "unavailable"}, status=503)
+            answer.headers["Retry-After"] = "60"
+            return answer
         self._count(event, outcome)
         if outcome in ("settled", "paid_after_cancel", "amount_mismatch"):
             await self._audit(event, outcome)
@@ -138,8 +140,8 @@ class StripeWebhook:
 def parse_event(body: bytes) -> IntentEvent | None:
     """The parts of a Stripe event we use; None when the body is not a well-formed event."""
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        payload = parse_json(body)  # text made storable: a lone surrogate or NUL becomes U+FFFD
+    except BadInput:
         return None
     if not isinstance(payload, dict):
         return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -31,8 +30,10 @@ from bots.telegram import callbacks
 from bots.telegram.inbox import TelegramInbox, bot_id_of
 from bots.telegram.parse import CHANNEL, Parsed, parse_callback, parse_message
 from bots.telegram.sender import TelegramSender
+from bots.web_input import INT64_MAX, BadInput, read_json, storable
+from bots.web_json import refusal
 from core.config import Settings
-from core.crypto import Hasher
+from core.crypto import FieldCipher, Hasher
 from core.db import Database
 from core.i18n import Catalogue
 from core.messages import Incoming
@@ -72,7 +73,7 @@ class TelegramChannel:
     outbox_prefix: ClassVar[str | None] = OUTBOX_PREFIX
 
     def __init__(self, settings: Settings, handle: Handler, *, database: Database, outbox: Outbox,
-                 catalogue: Catalogue, hasher: Hasher, metrics: Metrics,
+                 catalogue: Catalogue, hasher: Hasher, cipher: FieldCipher, metrics: Metrics,
                  request: RequestFactory | None = None) -> None:
         self.settings = settings
         self.database = database
@@ -81,12 +82,14 @@ class TelegramChannel:
         self.hasher = hasher
         self.metrics = metrics
         self.application = build_application(settings, request)
-        self.sender = TelegramSender(self.application.bot, database, hasher, settings, catalogue)
+        self.sender = TelegramSender(self.application.bot, database, hasher, settings, catalogue,
+                                     cipher=cipher)
         self.turns = Turns(CHANNEL, OUTBOX_PREFIX, handle, database=database, outbox=outbox,
                            catalogue=catalogue)
         token = settings.telegram_token
         assert token is not None
-        self.inbox = TelegramInbox(database, bot_id_of(token.get_secret_value()))
+        self.inbox = TelegramInbox(database, bot_id_of(token.get_secret_value()),
+                                   lease=settings.lease_seconds)
         # Updates of a chat in order, one worker per chat (bots/channels/processor.py). No in-memory
         # backlog: a database failure answers 500, so that Telegram retries.
         self.receipt = Receipt(CHANNEL, self.inbox, self._handle_stored, workers=settings.inbox_workers,
@@ -160,11 +163,11 @@ class TelegramChannel:
         if not verify_telegram_secret(request.headers.get(SECRET_HEADER),
                                       secret.get_secret_value() if secret else None):
             rejections.labels(source=CHANNEL, reason="secret").inc()
-            return web.Response(status=401)
+            return refusal(401)
         update = await _read_update(request, self.bot)
         if update is None:
             rejections.labels(source=CHANNEL, reason="malformed").inc()
-            return web.Response(status=400)
+            return refusal(400)
         # Stored even before Telegram is reachable from here: processing starts once it is.
         await self.receipt.store(update)
         return web.Response(status=200)
@@ -190,7 +193,12 @@ class TelegramChannel:
                 continue
             try:
                 for update in updates:
-                    await self.receipt.store(update.to_dict())
+                    try:
+                        payload = storable(update.to_dict())  # as for the webhook
+                    except BadInput:
+                        log.warning("telegram: polled update %d nested too deep; skipped", update.update_id)
+                    else:
+                        await self.receipt.store(payload)
                     # Acknowledged by the next getUpdates, only once stored.
                     offset = update.update_id + 1
             except Exception:
@@ -219,8 +227,11 @@ class TelegramChannel:
         await self.turns.run(incoming)
 
     async def _button(self, update: Update, query: CallbackQuery) -> Incoming | None:
+        # Checked against the chat the pressed message is in and the member who pressed, as Telegram
+        # reports them: a button copied from another chat or member does not check (callbacks.py).
+        chat = query.message.chat.id if query.message is not None else None
         async with self.database.session() as session:
-            button = await callbacks.unpack(self.hasher, session, query.data)
+            button = await callbacks.unpack(self.hasher, session, query.data, chat, query.from_user.id)
         if button is None:
             self.metrics.webhook_rejections.labels(source=CHANNEL, reason="forged_button").inc()
         # Always answered, so that the client stops its spinner; a refused button says why.
@@ -269,10 +280,13 @@ async def _read_update(request: web.Request, bot: Bot) -> dict[str, Any] | None:
     if request.content_type != "application/json":
         return None
     try:
-        data = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
+        # Text made storable (a lone surrogate or NUL becomes U+FFFD); too deep or not JSON: malformed.
+        data = await read_json(request)
+    except BadInput:
         return None
-    if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+    # update_id is the inbox's BIGINT key: a number past it could never be stored.
+    if not isinstance(data, dict) or type(data.get("update_id")) is not int or \
+            not 0 <= data["update_id"] <= INT64_MAX:
         return None
     try:
         Update.de_json(data, bot)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bots.channels.inbox import MAX_CHAT_KEY_CHARS, PENDING, DurableInbox, InboxTable
+from bots.channels.inbox import DEFAULT_LEASE, MAX_CHAT_KEY_CHARS, PENDING, DurableInbox, InboxTable
 from core.db import Database
 from core.models import Base, UTCDateTime, utcnow
 
@@ -66,6 +66,6 @@ def identify(update: dict[str, Any]) -> tuple[int, str]:
 class TelegramInbox(DurableInbox):
     """The updates of one bot (several bots may share the table)."""
 
-    def __init__(self, database: Database, bot_id: int, *, lease: float = 120.0,
+    def __init__(self, database: Database, bot_id: int, *, lease: float = DEFAULT_LEASE,
                  max_attempts: int = 5) -> None:
         super().__init__(database, TELEGRAM_INBOX, bot_id, identify, lease=lease, max_attempts=max_attempts)

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InputFile
 from telegram.error import (
@@ -28,12 +29,13 @@ from bots.telegram import callbacks
 from bots.telegram.parse import CHANNEL
 from bots.telegram.render import inline_keyboard, request_keyboard, split_text
 from core.config import Settings
-from core.crypto import Hasher
+from core.crypto import FieldCipher, Hasher
 from core.db import Database
 from core.i18n import Catalogue
 from core.identity import language_of, mark_unreachable
+from core.media import media_bytes
 from core.messages import Reply, is_web_link
-from core.models import Media
+from core.models import Media, OutboxMessage, User
 from core.outbox import SendError
 
 log = logging.getLogger(__name__)
@@ -43,10 +45,11 @@ class TelegramSender:
     name = CHANNEL
 
     def __init__(self, bot: Bot, database: Database, hasher: Hasher, settings: Settings,
-                 catalogue: Catalogue) -> None:
+                 catalogue: Catalogue, *, cipher: FieldCipher) -> None:
         self.bot = bot
         self.database = database
         self.hasher = hasher
+        self.cipher = cipher  # sealed files (a /mydata export, health photos) go out opened
         self.catalogue = catalogue
         self.public_url = settings.public_url
         self.per_chat_rate = settings.telegram_per_chat_rate
@@ -77,10 +80,10 @@ class TelegramSender:
 
     async def _send(self, chat: int, reply: Reply, key: str) -> None:
         async with self.database.session() as session:
-            steps = await self._steps(session, chat, reply)
+            steps = await self._steps(session, chat, reply, key)
         await self._progress.run(key, steps)
 
-    async def _steps(self, session: AsyncSession, chat: int, reply: Reply) -> list[Step]:
+    async def _steps(self, session: AsyncSession, chat: int, reply: Reply, key: str) -> list[Step]:
         media: list[tuple[str, Media]] = []
         text = reply.text
         for kind, url in (("audio", reply.audio_url), ("image", reply.image_url),
@@ -96,9 +99,12 @@ class TelegramSender:
                 media.append((kind, item))
         inline = None
         if reply.buttons:
+            # Tagged now, for this chat (and in a group for the member the reply is for), so that a
+            # button works only where it was sent, however late the outbox sends it (callbacks.py).
+            member = await self._member(session, chat, key)
             # Telegram opens only web links from a button; a `tel:` one is pressed and answers the number.
             packed = [(button.label, button.url) if is_web_link(button.url) else
-                      (button.label, await callbacks.pack(self.hasher, session, button.data))
+                      (button.label, await callbacks.pack(self.hasher, session, button.data, chat, member))
                       for button in reply.buttons]
             inline = inline_keyboard(packed)
         asking = None
@@ -123,16 +129,28 @@ class TelegramSender:
             steps.append(self._media_step(kind, item, chat, markup))
         return steps
 
+    async def _member(self, session: AsyncSession, chat: int, key: str) -> int | None:
+        """In a group, the Telegram user the outbox message `key` answers (its `user_id`); None for what is
+        meant for the whole group (broadcasts, replies pushed with no user). Private chats need no look-up:
+        the chat is the user."""
+        if chat > 0:
+            return None
+        external = await session.scalar(
+            select(User.external_id).join(OutboxMessage, OutboxMessage.user_id == User.id)
+            .where(OutboxMessage.key == key, User.channel == CHANNEL))
+        return int(external) if external is not None and external.isdigit() else None
+
     def _media_step(self, kind: str, item: Media, chat: int, markup: Any) -> Step:
+        data = media_bytes(item, self.cipher)
         if kind == "audio":
             return _bound(self.bot.send_voice, chat_id=chat, reply_markup=markup,
-                          voice=InputFile(item.data, filename=f"{item.id}.ogg"))
+                          voice=InputFile(data, filename=f"{item.id}.ogg"))
         if kind == "image":
             return _bound(self.bot.send_photo, chat_id=chat, reply_markup=markup,
-                          photo=InputFile(item.data, filename=f"{item.id}.jpg"))
+                          photo=InputFile(data, filename=f"{item.id}.jpg"))
         extension = {"application/pdf": ".pdf", "application/json": ".json"}.get(item.content_type, "")
         return _bound(self.bot.send_document, chat_id=chat, reply_markup=markup,
-                      document=InputFile(item.data, filename=f"{item.id}{extension}"))
+                      document=InputFile(data, filename=f"{item.id}{extension}"))
 
     async def _mark_unreachable(self, chat_id: str) -> None:
         # A private chat's id is its user's id; a group that removed the bot marks no one.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any, ClassVar
 
@@ -19,6 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from bots.channels.base import Handler
+from bots.web_input import BadInput, read_json, storable
 from bots.zalo import BOT_CHANNEL
 from bots.zalo.bot_api import BotAPIError, BotClient
 from bots.zalo.bot_parse import chat_of, parse_update, unwrap, update_key
@@ -79,19 +79,17 @@ class BotChannel(ZaloReceiver):
     # Receipt
 
     async def webhook(self, request: web.Request) -> web.Response:
-        rejections = self.metrics.webhook_rejections
         secret = self.settings.zalo_bot_webhook_secret
         if not verify_telegram_secret(request.headers.get(SECRET_HEADER),
                                       secret.get_secret_value() if secret else None):
-            rejections.labels(source=BOT_CHANNEL, reason="secret").inc()
-            return web.Response(status=401)
+            return self._refuse("secret", 401)
         try:
-            update = unwrap(json.loads(await request.read()))
-        except (ValueError, UnicodeDecodeError, web.HTTPException):
+            # Text made storable (a lone surrogate or NUL becomes U+FFFD), so the update is handled.
+            update = unwrap(await read_json(request))
+        except (BadInput, web.HTTPException):
             update = None
         if update is None:
-            rejections.labels(source=BOT_CHANNEL, reason="malformed").inc()
-            return web.Response(status=400)
+            return self._refuse("malformed", 400)
         await self.receipt.store(update)
         return web.Response(status=200)
 
@@ -114,7 +112,10 @@ class BotChannel(ZaloReceiver):
                 continue
             found = result if isinstance(result, list) else [result] if result else []
             for item in found:
-                update = unwrap(item)
+                try:
+                    update = unwrap(storable(item))  # as for the webhook: text every database stores
+                except BadInput:
+                    update = None
                 if update is not None:
                     await self.receipt.store(update)
 

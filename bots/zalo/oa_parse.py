@@ -137,10 +137,15 @@ def parse_event(event: dict[str, Any]) -> Parsed | None:
             size = payload.get("size")
             filename = str(payload.get("name") or "document")[:128]
             return Parsed(Incoming(**common), FileRef(
-                payload["url"], int(size) if str(size or "").isdigit() else None, filename,
+                payload["url"], int(size) if _digits(str(size or "")) else None, filename,
                 _content_type(filename, str(payload.get("type") or ""))))
     # Stickers, GIFs, audio, video, links: answered as an empty message (a polite menu).
     return Parsed(Incoming(**common, text=""))
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only, at most 18 (`"²".isdigit()` is true and `int("²")` an error)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def _content_type(filename: str, declared: str) -> str:

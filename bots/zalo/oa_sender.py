@@ -27,11 +27,11 @@ from bots.zalo.render import groups, link_button, query_buttons, split_text
 from bots.zalo.tokens import TokenError
 from core.audit import AuditLog
 from core.config import Settings
-from core.crypto import Hasher
+from core.crypto import FieldCipher, Hasher
 from core.db import Database
 from core.i18n import Catalogue
 from core.identity import language_of, mark_unreachable
-from core.media import media_url
+from core.media import media_bytes, media_url
 from core.messages import Reply
 from core.models import Media
 from core.outbox import SendError
@@ -51,10 +51,11 @@ class OASender:
     name = OA_CHANNEL
 
     def __init__(self, client: OAClient, database: Database, hasher: Hasher, settings: Settings,
-                 catalogue: Catalogue, audit: AuditLog) -> None:
+                 catalogue: Catalogue, audit: AuditLog, *, cipher: FieldCipher) -> None:
         self.client = client
         self.database = database
         self.hasher = hasher
+        self.cipher = cipher  # sealed files (a /mydata export, health photos) go out opened
         self.catalogue = catalogue
         self.audit = audit
         self.public_url = settings.public_url
@@ -137,14 +138,15 @@ class OASender:
 
     def _media_step(self, chat_id: str, kind: str, item: Media) -> Step:
         filename = f"{item.id}{EXTENSIONS.get(item.content_type, '')}"
+        data = media_bytes(item, self.cipher)
 
         async def step() -> Any:
             if kind == "image" and item.size <= IMAGE_LIMIT:
-                attachment_id = await self.client.upload("image", filename, item.data, item.content_type)
+                attachment_id = await self.client.upload("image", filename, data, item.content_type)
                 return await self.client.send(chat_id, {"attachment": {"type": "template", "payload": {
                     "template_type": "media",
                     "elements": [{"media_type": "image", "attachment_id": attachment_id}]}}})
-            token = await self.client.upload("file", filename, item.data, item.content_type)
+            token = await self.client.upload("file", filename, data, item.content_type)
             return await self.client.send(chat_id, {"attachment": {"type": "file",
                                                                    "payload": {"token": token}}})
         return step

@@ -12,11 +12,13 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp import web
 
 from bots.channels.base import Handler
 from bots.channels.inbox import DurableInbox
 from bots.channels.processor import Receipt
 from bots.channels.turns import Turns
+from bots.web_json import refusal
 from bots.zalo import buttons
 from bots.zalo.models import MAX_KEY_CHARS, ZALO_INBOX
 from core.config import Settings
@@ -46,13 +48,19 @@ class ZaloReceiver:
         self.metrics = metrics
         self.turns = Turns(self.name, self.outbox_prefix, handle, database=database, outbox=outbox,
                            catalogue=catalogue)
-        self.inbox = DurableInbox(database, ZALO_INBOX, self.name, self._identify)
+        self.inbox = DurableInbox(database, ZALO_INBOX, self.name, self._identify,
+                                  lease=settings.lease_seconds)
         # Done rows are kept at least the 24 h of de-duplication.
         self.receipt = Receipt(self.name, self.inbox, self.handle_stored, workers=settings.inbox_workers,
                                keep=timedelta(days=max(1.0, settings.inbox_keep_days)), backlog=True)
         self.fetch_hosts = fetch_hosts
         self.http: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _refuse(self, reason: str, status: int) -> web.Response:
+        """A webhook delivery refused: counted in `xaso_webhook_rejections`, answered without detail."""
+        self.metrics.webhook_rejections.labels(source=self.name, reason=reason).inc()
+        return refusal(status)
 
     def _identify(self, payload: dict[str, Any]) -> tuple[str, str]:
         key, chat = self.identify(payload)

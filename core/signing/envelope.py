@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from core.signing.raw import SigningKey as SigningKey
+from core.signing.raw import algorithm_of, sign_bytes
 
 FORMAT = "xaso-signed/1"
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, no 1/I: read aloud or typed from paper
@@ -33,9 +35,6 @@ KIND_PATTERN = re.compile(r"[a-z0-9_.-]{1,32}")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TIME_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 MAX_CHAIN = 8
-ES256_PART = 32  # bytes of r and of s for P-256
-
-SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 class MalformedEnvelope(ValueError):
@@ -178,17 +177,12 @@ def sign_envelope(key: SigningKey, certificate: x509.Certificate, chain: Sequenc
                   signed_at: dt.datetime) -> SignedDocument:
     """The raw operation, with no validity checks (tests use it to forge edge cases)."""
     body = _nfc(document)
-    alg = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
+    alg = algorithm_of(key)
     unsigned = SignedDocument(code=code, kind=kind, signed_at=format_time(signed_at), document=body,
                               document_sha256=sha256_hex(canonical_json(body)), alg=alg, signature="",
                               certificate=certificate_pem(certificate),
                               chain=tuple(certificate_pem(item) for item in chain))
-    to_sign = unsigned.signed_attributes()
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(key.sign(to_sign, ec.ECDSA(hashes.SHA256())))
-        raw = r.to_bytes(ES256_PART, "big") + s.to_bytes(ES256_PART, "big")  # JWS form: fixed size
-    else:
-        raw = key.sign(to_sign, padding.PKCS1v15(), hashes.SHA256())
+    _, raw = sign_bytes(key, unsigned.signed_attributes())
     return SignedDocument(**{**unsigned.__dict__, "signature": base64.b64encode(raw).decode("ascii")})
 
 

@@ -151,6 +151,14 @@ class Keyring:
         return await verify_pdf(raw, self.anchors, self.signer_subjects or None)
 
 
+def signing_certificates(keys_dir: Path) -> list[x509.Certificate]:
+    """The commune's signing certificates, the current one first, then the retired ones still kept:
+    whose keys signed what this installation signed (the audit log's checkpoints are checked with them)."""
+    current = keys_dir / SIGNING_CERT
+    own = [x509.load_pem_x509_certificate(current.read_bytes())] if current.exists() else []
+    return own + _retired(keys_dir, "-" + SIGNING_CERT)
+
+
 def _retired(keys_dir: Path, suffix: str) -> list[x509.Certificate]:
     folder = keys_dir / RETIRED
     if not folder.is_dir():

@@ -17,10 +17,6 @@ from enum import StrEnum
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import (
@@ -32,13 +28,13 @@ from cryptography.x509.verification import (
 )
 
 from core.signing.envelope import (
-    ES256_PART,
     MalformedEnvelope,
     SignedDocument,
     canonical_json,
     certificate_pem,
     sha256_hex,
 )
+from core.signing.raw import verify_bytes
 
 log = logging.getLogger(__name__)
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -151,24 +147,8 @@ def _load_canonical(pem: str) -> x509.Certificate:
 
 
 def _signature_ok(envelope: SignedDocument, leaf: x509.Certificate) -> bool:
-    key = leaf.public_key()
     raw = base64.b64decode(envelope.signature, validate=True)
-    data = envelope.signed_attributes()
-    try:
-        if envelope.alg == "ES256":
-            if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1" \
-                    or len(raw) != 2 * ES256_PART:
-                return False
-            r = int.from_bytes(raw[:ES256_PART], "big")
-            s = int.from_bytes(raw[ES256_PART:], "big")
-            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
-        elif envelope.alg == "RS256" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(raw, data, padding.PKCS1v15(), hashes.SHA256())
-        else:
-            return False
-    except InvalidSignature:
-        return False
-    return True
+    return verify_bytes(leaf.public_key(), envelope.alg, envelope.signed_attributes(), raw)
 
 
 def _chain_problems(leaf: x509.Certificate, chain: Sequence[x509.Certificate],

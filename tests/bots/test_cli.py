@@ -24,7 +24,9 @@ from core.crypto import Hasher
 from core.db import Database
 from core.identity import InviteOutcome, redeem_invite, resolve_user
 from core.models import AuditEntry, AuditHead, Invite
+from core.signing import create_commune_keys
 from nlu.embedded import EmbeddedNLU
+from tests.core.test_audit_checkpoints import rewrite_from
 from tests.support.cli import SECRET, TIMEOUT, Xaso, explain
 from tests.support.db import POSTGRES_URL
 
@@ -47,7 +49,7 @@ def xaso(tmp_path: Path, database: Database) -> Xaso:
 
 HELP_COMMANDS: tuple[tuple[str, ...], ...] = (
     (), ("serve",), ("chat",), ("nlu",), ("nlu", "parse"), ("nlu", "evaluate"), ("nlu", "train"),
-    ("invite",), ("audit",), ("audit", "verify"), ("db",), ("db", "upgrade"),
+    ("invite",), ("audit",), ("audit", "verify"), ("audit", "checkpoint"), ("db",), ("db", "upgrade"),
 )
 
 
@@ -205,6 +207,42 @@ async def test_audit_verify_names_the_first_broken_entry(
     mentioned = numbers_in(output)
     assert 3 in mentioned, output
     assert 5 not in mentioned, output  # the first break, not a later one
+
+
+async def test_audit_checkpoint_signs_the_head_and_verify_catches_a_rewritten_suffix(
+    xaso: Xaso, database: Database, tmp_path: Path
+) -> None:
+    refused = xaso("audit", "checkpoint")
+    assert refused.returncode == 2 and "xaso keys init" in refused.stderr, explain(refused)
+    create_commune_keys(tmp_path / "var" / "keys", "Xã La Bằng")
+    await _record_entries(database, 6)
+    signed = xaso("audit", "checkpoint")
+    assert signed.returncode == 0, explain(signed)
+    (line,) = signed.stdout.splitlines()  # the JSON alone on stdout, to append to a file kept elsewhere
+    checkpoint = json.loads(line)
+    assert (checkpoint["format"], checkpoint["seq"], checkpoint["commune"]) == (
+        "xaso-audit-checkpoint/1", 6, "LB")
+    assert "checkpoint #1" in signed.stderr
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text(signed.stdout, encoding="utf-8")
+
+    sound = xaso("audit", "verify")
+    assert sound.returncode == 0, explain(sound)
+    assert "signed checkpoints ok: 1" in sound.stdout, sound.stdout
+    await rewrite_from(database, AuditLog(database), 3)
+    rewritten = xaso("audit", "verify")
+    assert rewritten.returncode == 1, explain(rewritten)
+    assert "the chain differs from signed checkpoint #1 at entry 6" in rewritten.stdout, rewritten.stdout
+
+    # Without its stored checkpoint the rewrite passes; the copy kept elsewhere still tells.
+    async with database.engine.begin() as connection:
+        await connection.execute(text("DELETE FROM audit_checkpoints"))
+    assert xaso("audit", "verify").returncode == 0
+    with_copy = xaso("audit", "verify", "--checkpoints", str(kept))
+    assert with_copy.returncode == 1, explain(with_copy)
+    assert "checkpoint #1 (from " in with_copy.stdout, with_copy.stdout
+    unreadable = xaso("audit", "verify", "--checkpoints", str(tmp_path / "missing.jsonl"))
+    assert unreadable.returncode == 2 and "Traceback" not in unreadable.stderr, explain(unreadable)
 
 
 # ---------------------------------------------------------------------------------------------------

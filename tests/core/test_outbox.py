@@ -257,23 +257,63 @@ async def test_staff_replay_a_dead_letter(database: Database, clock: FakeClock) 
 # Restarts and several senders
 
 
+class HangingSender(RecordingSender):
+    """Its sends never end: the process is killed while one is in flight (its task cancelled)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sending = asyncio.Event()
+
+    async def send(self, chat_id: str, reply: Reply, key: str) -> None:
+        self.calls.append(key)
+        self.sending.set()
+        await asyncio.Event().wait()
+
+
+async def killed_mid_send(outbox: Outbox) -> list[str]:
+    """Drains with a sender that hangs in its first send, then kills the drain: no outcome written."""
+    sender = HangingSender()
+    drain = asyncio.create_task(outbox.drain_once(sender))
+    async with asyncio.timeout(5):
+        await sender.sending.wait()
+    drain.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await drain
+    return sender.calls
+
+
 @bounded(10)
-async def test_restart_mid_send_resumes_and_sends_each_once(database: Database, clock: FakeClock) -> None:
+async def test_restart_mid_send_resumes_and_repeats_only_the_message_in_flight(database: Database,
+                                                                               clock: FakeClock) -> None:
     first = make_outbox(database, clock)
     for n in range(3):
         await put(first, database, f"k{n}", chat_id=f"c{n}")
-    claimed = await first.claim("fake", 10)
-    assert [c.key for c in claimed] == ["k0", "k1", "k2"]
-    del first  # the process dies holding the lease
+    assert await killed_mid_send(first) == ["k0"]  # k1 and k2 were reserved, not started
+    assert await first.stats() == {"pending": 0, "sending": 3, "sent": 0, "dead": 0}
 
     sender = RecordingSender()
     second = make_outbox(database, clock)
-    assert await second.drain_once(sender) == 0  # the lease still holds
+    assert await second.drain_once(sender) == 0  # the leases still hold
     clock.advance(LEASE + 1)
     assert await second.drain_once(sender) == 3
     assert sender.calls == ["k0", "k1", "k2"] and sender.repeats == []
-    resumed = await row(database, "k1")
+    resumed = await row(database, "k0")  # it may have reached the platform: counted, and said so
     assert (resumed.status, resumed.attempts, resumed.last_error) == ("sent", 1, INTERRUPTED)
+    untouched = await row(database, "k1")
+    assert (untouched.status, untouched.attempts, untouched.last_error) == ("sent", 0, None)
+
+
+@bounded(10)
+async def test_reserved_rows_never_count_an_attempt_however_often_their_sender_dies(
+        database: Database, clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock, RetryPolicy(max_attempts=2, base_delay=1.0, max_delay=5.0))
+    await put(outbox, database, "k")
+    for _ in range(5):
+        assert len(await outbox.claim("fake", 10)) == 1  # the sender dies before its turn comes
+        clock.advance(LEASE + 1)
+    sender = RecordingSender()
+    assert await outbox.drain_once(sender) == 1
+    assert (await row(database, "k")).attempts == 0
 
 
 @bounded(10)
@@ -282,11 +322,64 @@ async def test_a_message_that_keeps_killing_its_sender_ends_dead(database: Datab
     outbox = make_outbox(database, clock, RetryPolicy(max_attempts=2, base_delay=1.0, max_delay=5.0))
     await put(outbox, database, "poison")
     for _ in range(2):
-        assert len(await outbox.claim("fake", 10)) == 1
+        assert await killed_mid_send(outbox) == ["poison"]
         clock.advance(LEASE + 1)
     sender = RecordingSender()
     assert await outbox.drain_once(sender) == 0
     assert sender.calls == [] and (await row(database, "poison")).status == "dead"
+
+
+@bounded(10)
+async def test_a_reserved_row_taken_over_is_not_sent_by_its_first_sender(database: Database,
+                                                                         clock: FakeClock) -> None:
+    slow, rival = make_outbox(database, clock), make_outbox(database, clock)
+    await put(slow, database, "k")
+    [reserved] = await slow.claim("fake", 10)
+    clock.advance(LEASE + 1)  # the reservation ends before its turn comes
+    rival_sender = RecordingSender()
+    assert await rival.drain_once(rival_sender) == 1
+    assert await slow._deliver(RecordingSender(), reserved) is False
+    assert rival_sender.keys == ["k"] and (await row(database, "k")).status == "sent"
+
+
+@bounded(10)
+async def test_the_lease_of_a_long_send_is_renewed_so_no_one_takes_it_over(database: Database) -> None:
+    lease = 0.3
+    outbox, rival = Outbox(database, lease=lease), Outbox(database, lease=lease)
+    await put(outbox, database, "slow")
+    sender = RecordingSender(delay=4 * lease)
+    sending = asyncio.create_task(outbox.drain_once(sender))
+    for _ in range(500):  # until the send has begun
+        if sender.calls:
+            break
+        await asyncio.sleep(0.01)
+    taken: list[str] = []
+    while not sending.done():
+        taken.extend(message.key for message in await rival.claim("fake", 10))
+        await asyncio.sleep(lease / 4)
+    assert await sending == 1 and taken == [] and sender.calls == ["slow"]
+    assert (await row(database, "slow")).status == "sent"
+
+
+@bounded(20)
+async def test_a_database_failure_when_recording_the_outcome_is_retried(
+        database: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    outbox = make_outbox(database, clock)
+    await put(outbox, database, "k")
+    fenced = outbox._fenced
+    refused: list[str] = []
+
+    async def flaky(message_id: int, lease_until: datetime, **values: Any) -> bool:
+        if values.get("status") == "sent" and len(refused) < 2:
+            refused.append("sent")
+            raise OperationalError("UPDATE", {}, ConnectionError("connection was closed"))
+        return await fenced(message_id, lease_until, **values)
+
+    monkeypatch.setattr(outbox, "_fenced", flaky)
+    sender = RecordingSender()
+    assert await outbox.drain_once(sender) == 1
+    assert refused == ["sent", "sent"] and sender.calls == ["k"]
+    assert (await row(database, "k")).status == "sent"
 
 
 class OvertakenSender(RecordingSender):

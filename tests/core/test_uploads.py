@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import struct
 import zlib
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms
+from pypdf import PdfWriter
 
+from backends.onestop.result_pdf import FONT_DIR, REGULAR
 from core.i18n import Catalogue
+from core.signing import create_commune_keys
 from core.uploads import (
     DEFAULT_LIMITS,
     CleanUpload,
@@ -20,6 +25,7 @@ from core.uploads import (
     check_upload,
     check_upload_async,
 )
+from tests.core.test_signed_pdf import COMMUNE, SIGNED_AT, signed_pdf
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -304,6 +310,139 @@ def test_plain_pdf_is_kept_byte_for_byte() -> None:
 )
 def test_pdf_with_active_content_is_refused(extra: bytes) -> None:
     assert rejected(check_upload("x.pdf", "application/pdf", plain_pdf(extra))) is RejectReason.ACTIVE_CONTENT
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b"<< /AA << /O << /S /URI /URI (https://example.com/) >> >> >>",  # an action on opening a page
+        b"<< /Fields [] /XFA 9 0 R >>",  # an XFA form, scripted in its XML
+        b"<< /Type /Action /S /SubmitForm /F (https://example.com/collect) >>",
+        b"<< /Type /Action /S /ImportData /F (data.fdf) >>",
+        # A file attachment whose file stream does not say /Type /EmbeddedFile (it is optional).
+        b"<< /Type /Annot /Subtype /FileAttachment /Rect [0 0 9 9] /FS << /Type /Filespec /F (a.exe)"
+        b" /EF << /F 9 0 R >> >> >> " + stream(b"", b"MZ"),
+    ],
+)
+def test_other_active_pdf_parts_are_refused(extra: bytes) -> None:
+    assert rejected(check_upload("x.pdf", "application/pdf", plain_pdf(extra))) is RejectReason.ACTIVE_CONTENT
+
+
+def test_pdf_opening_with_javascript_is_refused() -> None:
+    """/OpenAction running a script, directly in the catalogue or through a referenced action."""
+    script = b"<< /Type /Action /S /JavaScript /JS (app.launchURL('https://example.com')) >>"
+    direct = pdf(b"<< /Type /Catalog /Pages 2 0 R /OpenAction " + script + b" >>", PAGES, PAGE, CONTENT)
+    indirect = pdf(b"<< /Type /Catalog /Pages 2 0 R /OpenAction 5 0 R >>", PAGES, PAGE, CONTENT, script)
+    for data in (direct, indirect):
+        result = check_upload("don.pdf", "application/pdf", data)
+        assert rejected(result) is RejectReason.ACTIVE_CONTENT
+        assert isinstance(result, UploadRejected) and "JavaScript" in result.detail
+
+
+def test_pdf_launching_a_program_is_refused() -> None:
+    launch = b"<< /Type /Action /S /Launch /Win << /F (cmd.exe) /P (/c calc) >> >>"
+    data = pdf(b"<< /Type /Catalog /Pages 2 0 R /OpenAction 5 0 R >>", PAGES, PAGE, CONTENT, launch)
+    assert rejected(check_upload("don.pdf", "application/pdf", data)) is RejectReason.ACTIVE_CONTENT
+
+
+def test_pdf_with_an_embedded_file_made_by_a_real_library_is_refused() -> None:
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.add_attachment("hoa_don.exe", b"MZ\x90\x00 not a real program")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    result = check_upload("don.pdf", "application/pdf", buffer.getvalue())
+    assert rejected(result) is RejectReason.ACTIVE_CONTENT
+
+
+def test_keys_hidden_from_the_byte_scan_are_found_in_the_object_graph() -> None:
+    """A fake `>> stream` in a comment makes the byte scan skip what follows as stream data; a viewer
+    (and pypdf) reads the comment as a comment and the /AA as the catalogue's."""
+    catalog = (b"<< /Type /Catalog /Pages 2 0 R\n% >>\nstream\n"
+               b"/AA << /O << /S /URI /URI (https://example.com/) >> >>\n% endstream\n>>")
+    result = check_upload("x.pdf", "application/pdf", pdf(catalog, PAGES, PAGE, CONTENT))
+    assert isinstance(result, UploadRejected) and result.reason is RejectReason.ACTIVE_CONTENT
+    assert result.detail == "PDF key /AA"
+
+
+def test_objects_hidden_inside_a_stream_body_are_scanned() -> None:
+    """Readers that rebuild a broken cross-reference table find `6 0 obj` even inside a stream."""
+    fake = stream(b"/Filter /DCTDecode", b"\xff\xd8 6 0 obj << /AA << /O 7 0 R >> >> endobj")
+    assert rejected(check_upload("x.pdf", "application/pdf", plain_pdf(fake))) is RejectReason.ACTIVE_CONTENT
+
+
+def test_a_pdf_pypdf_cannot_read_is_refused_as_damaged() -> None:
+    result = check_upload("x.pdf", "application/pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n%%EOF\n")
+    assert isinstance(result, UploadRejected) and result.reason is RejectReason.CORRUPT
+    assert result.detail.startswith("pypdf: ")
+
+
+def test_reading_the_object_graph_is_bounded() -> None:
+    many = pdf(b"<< /Type /Catalog /Pages 2 0 R /Extra [" + b" ".join(b"%d 0 R" % n for n in range(5, 105))
+               + b"] >>", PAGES, PAGE, CONTENT, *([b"<< /A 1 >>"] * 100))
+    assert accepted(check_upload("x.pdf", "application/pdf", many))
+    for limits, detail in ((UploadLimits(max_pdf_objects=50), "too many PDF objects to check"),
+                           (UploadLimits(max_pdf_nodes=50), "too many PDF objects to check"),
+                           (UploadLimits(max_pdf_seconds=0.0), "PDF took too long to check")):
+        result = check_upload("x.pdf", "application/pdf", many, limits)
+        assert isinstance(result, UploadRejected) and result.reason is RejectReason.CORRUPT
+        assert result.detail == detail
+
+
+ZIP_WITH_HTML = b"PK\x03\x04" + b"\x00" * 26 + b"PK\x05\x06" + b"\x00" * 18
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<html><script>alert(document.domain)</script>\n" + plain_pdf(),  # HTML, then the PDF header
+        b"<!DOCTYPE html><title>x</title>\n" + plain_pdf(),
+        b"%PDF-1.7\n%<script>alert(1)</script>\n" + plain_pdf()[9:],  # HTML in a comment
+        plain_pdf(stream(b"", b"<html><body><script>alert(1)</script></body></html>")),  # in a stream
+        plain_pdf(stream(b"/Filter /FlateDecode", b"x\x9c <iframe src=//example.com>")),
+        plain_pdf(b"<< /Title (<img src=x onerror=alert(1)>) >>"),  # in a string
+        plain_pdf(b"<< /S /URI /URI (javascript:alert(1)) >>"),
+        plain_pdf() + b"<svg onload=alert(1)>\n%%EOF\n",  # after the end
+        plain_pdf() + ZIP_WITH_HTML + b"\n%%EOF\n",  # a ZIP archive too
+    ],
+)
+def test_polyglots_are_refused(data: bytes) -> None:
+    result = check_upload("don.pdf", "application/pdf", data)
+    assert isinstance(result, UploadRejected) and result.reason is RejectReason.ACTIVE_CONTENT, result
+    assert "polyglot" in result.detail
+
+
+def test_a_late_pdf_header_without_html_is_still_just_not_taken() -> None:
+    result = check_upload("x.pdf", "application/pdf", b"\r\n  " + plain_pdf())
+    assert rejected(result) is RejectReason.BAD_TYPE
+
+
+def test_rich_text_notes_and_xmp_metadata_are_not_mistaken_for_html() -> None:
+    note = (b"<< /Type /Annot /Subtype /Text /Rect [0 0 10 10] /RC (<?xml version=\"1.0\"?><body xmlns="
+            b"\"http://www.w3.org/1999/xhtml\"><p style=\"font-size:10pt\">Ghi chu</p></body>) >>")
+    xmp = stream(b"/Type /Metadata /Subtype /XML", b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+                 b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta><?xpacket end="w"?>')
+    data = plain_pdf(note, xmp)
+    assert accepted(check_upload("x.pdf", "application/pdf", data)).data == data
+
+
+def test_pdfs_written_by_real_libraries_pass_unchanged() -> None:
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.add_metadata({"/Title": "Đơn xin xác nhận"})
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    made_by_pypdf = buffer.getvalue()
+    assert accepted(check_upload("don.pdf", "application/pdf", made_by_pypdf)).data == made_by_pypdf
+
+
+@pytest.mark.skipif(not (FONT_DIR / REGULAR).is_file(), reason="fonts-dejavu-core missing")
+async def test_the_communes_own_signed_result_passes_unchanged(tmp_path: Path) -> None:
+    """A villager sending back the result the commune signed (fpdf2, then a PAdES signature by pyHanko:
+    a signature field, an incremental update) is sending a plain PDF."""
+    keys = create_commune_keys(tmp_path / "keys", COMMUNE, now=SIGNED_AT - dt.timedelta(days=1))
+    signed = await signed_pdf(keys)
+    assert accepted(await check_upload_async("ket_qua.pdf", "application/pdf", signed)).data == signed
 
 
 def test_javascript_hidden_in_a_compressed_object_stream_is_found() -> None:

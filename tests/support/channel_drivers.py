@@ -177,7 +177,8 @@ class TelegramDriver:
                 markup = call.params.get("reply_markup") or {}
                 for row in markup.get("inline_keyboard", []):
                     for button in row:
-                        unpacked = await callbacks.unpack(hasher, session, button["callback_data"])
+                        unpacked = await callbacks.unpack(hasher, session, button["callback_data"],
+                                                          self.user_id, self.user_id)
                         assert unpacked is not None, button
                         self._packed[unpacked] = button["callback_data"]
                         labels.append(button["text"])

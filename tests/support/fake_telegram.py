@@ -4,7 +4,9 @@ Requests arrive as python-telegram-bot sends them: form-encoded, or multipart wh
 with nested objects (`reply_markup`, `allowed_updates`) as JSON strings. Answers are `{"ok": true,
 "result": …}` or `{"ok": false, "error_code": …, "description": …, "parameters": {…}}`. Every call is
 recorded; failures (429 with retry_after, 403 blocked, 5xx) can be queued per method, and a global send
-limit can be enforced as Telegram does.
+limit can be enforced as Telegram does. `send_delay` answers each send that much later, as a distant
+server does: the message is recorded (delivered to the user) on arrival, so a client that dies meanwhile
+never learns it was delivered, which is the window the fault benchmark (bench/faults.py) aims at.
 """
 
 from __future__ import annotations
@@ -67,10 +69,11 @@ class LoopbackRequest(HTTPXRequest):
 
 class FakeTelegram:
     def __init__(self, token: str = TOKEN, username: str = BOT_USERNAME,
-                 global_limit: float | None = None) -> None:
+                 global_limit: float | None = None, send_delay: float = 0.0) -> None:
         self.token = token
         self.username = username
         self.global_limit = global_limit
+        self.send_delay = send_delay
         self.calls: list[Call] = []
         self.rejected_429 = 0
         self.webhook: dict[str, Any] = {}
@@ -154,6 +157,8 @@ class FakeTelegram:
         if handler is None:
             return _error(404, "Not Found")
         result = await handler(params, files)
+        if self.send_delay and method in SEND_METHODS:
+            await asyncio.sleep(self.send_delay)
         if isinstance(result, web.Response):
             return result
         return web.json_response({"ok": True, "result": result})

@@ -71,11 +71,12 @@ def message_update(update_id: int | None = None, *, user_id: int = 42, chat: dic
         "chat": chat or {"id": user_id, "type": "private", "first_name": "An"}, **content}}
 
 
-def callback_update(data: str, user_id: int = 42) -> dict[str, Any]:
+def callback_update(data: str, user_id: int = 42, chat: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A press of a button on a message in `chat` (the user's private chat by default)."""
     return {"update_id": next(_ids) + 1000, "callback_query": {
         "id": f"cbq{next(_ids)}", "from": sender(user_id), "chat_instance": "-1", "data": data,
-        "message": {"message_id": 9, "date": 1700000000, "chat": {"id": user_id, "type": "private"},
-                    "text": "menu"}}}
+        "message": {"message_id": 9, "date": 1700000000,
+                    "chat": chat or {"id": user_id, "type": "private"}, "text": "menu"}}}
 
 
 async def post(client: TestClient, update: Any, headers: dict[str, str] | None = None,

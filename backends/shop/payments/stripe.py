@@ -54,7 +54,9 @@ def intent_of_link(hasher: Hasher, token: str, now: float | None = None) -> str 
     """The PaymentIntent id a `/pay/{token}` link was signed for; None when forged or expired."""
     intent_id, _, rest = token.partition(".")
     expires, _, signature = rest.partition(".")
-    if not INTENT_ID.fullmatch(intent_id) or not expires.isdigit() or len(expires) > 12:
+    # ASCII digits: "²".isdigit() is true, and int("²") an error.
+    if not INTENT_ID.fullmatch(intent_id) or not (expires.isascii() and expires.isdigit()) or \
+            len(expires) > 12:
         return None
     if int(expires) < (now if now is not None else time.time()):
         return None

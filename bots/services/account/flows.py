@@ -77,15 +77,16 @@ async def invite(context: Context) -> list[Reply]:
 
 async def revoke(context: Context) -> list[Reply]:
     parts = context.args.split()
-    if not parts or not parts[0].lstrip("#").isdigit():
+    number = parts[0].lstrip("#") if parts else ""
+    # ASCII digits within a database id: "²".isdigit() is true and int("²") an error.
+    if not (number.isascii() and number.isdigit() and len(number) <= 18):
         return [Reply(context.t("revoke.usage"))]
-    user_id = int(parts[0].lstrip("#"))
+    user_id = int(number)
     role = parts[1].lower() if len(parts) > 1 else None
     if role is not None and role not in _roles(context):
         return [Reply(context.t("revoke.usage"))]
     count = await revoke_roles(context.session, user_id, role)
-    context.audit("role.revoke",
-                                        subject=f"user:{user_id}", detail={"role": role, "count": count})
+    context.audit("role.revoke", subject=f"user:{user_id}", detail={"role": role, "count": count})
     key = "revoke.ok" if count else "revoke.none"
     return [Reply(context.t(key, count=count, user=user_id))]
 

@@ -57,7 +57,7 @@ class DeadLetterDesk:
 
     async def replay(self, context: Context) -> list[Reply]:
         arg = context.pressed.arg
-        if not arg.isdigit() or len(arg) > 18:
+        if not (arg.isascii() and arg.isdigit()) or len(arg) > 18:  # "²".isdigit() is true
             return await self.unknown(context)
         replayed = await context.services.outbox.replay(int(arg), session=context.session)
         context.audit("outbox.replay", subject=f"outbox:{arg}", outcome="ok" if replayed else "not_dead")

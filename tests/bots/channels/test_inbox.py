@@ -168,3 +168,58 @@ async def test_a_receipt_with_a_backlog_keeps_what_the_database_refused(database
     finally:
         await lenient.stop()
     assert handled == [event(2, "10")]
+
+
+async def test_leases_are_renewed_while_work_lasts_so_no_other_node_takes_it(database: Database,
+                                                                             kind: Any) -> None:
+    lease = 0.3
+    inbox, rival = inbox_of(database, kind, lease=lease), inbox_of(database, kind, lease=lease)
+    event = kind[3]
+    for number, chat in ((1, "10"), (2, "10"), (3, "20")):
+        await inbox.accept(event(number, chat))
+    handled: list[dict[str, Any]] = []
+
+    async def slow(payload: dict[str, Any]) -> None:
+        await asyncio.sleep(3 * lease)  # each event outlasts the lease several times over
+        handled.append(payload)
+
+    # One worker: chat 20 waits for it, its rows held by the dispatcher meanwhile.
+    processor = InboxProcessor(inbox, slow, workers=1, idle=0.05, name="test")
+    task = asyncio.create_task(processor.run())
+    taken: list[Any] = []
+    try:
+        async with asyncio.timeout(15):
+            for _ in range(1500):  # until the processor holds all three
+                if (await inbox.counts())[PROCESSING] == 3:
+                    break
+                await asyncio.sleep(0.01)
+            while len(handled) < 3:
+                taken.extend(await rival.claim(10))
+                await asyncio.sleep(lease / 4)
+    finally:
+        processor.stop()
+        await task
+    assert taken == [] and len(handled) == 3
+    assert (await inbox.counts())[DONE] == 3
+
+
+async def test_a_dead_nodes_events_are_taken_over_within_the_lease(database: Database, kind: Any) -> None:
+    lease = 0.3
+    dead, event = inbox_of(database, kind, lease=lease), kind[3]
+    await dead.accept(event(1, "10"))
+    assert len(await dead.claim(10)) == 1  # then the node is killed
+    handled = asyncio.Event()
+
+    async def handle(payload: dict[str, Any]) -> None:
+        handled.set()
+
+    processor = InboxProcessor(inbox_of(database, kind, lease=lease), handle, idle=0.05, name="test")
+    started = asyncio.get_running_loop().time()
+    task = asyncio.create_task(processor.run())
+    try:
+        async with asyncio.timeout(5):
+            await handled.wait()
+    finally:
+        processor.stop()
+        await task
+    assert asyncio.get_running_loop().time() - started < lease + 1.0

@@ -157,7 +157,7 @@ async def test_bad_signatures_are_401_without_detail_and_counted(client: TestCli
                                     (b"not json", forged)):
         response = await client.post("/hooks/onestop", data=case_body, headers=case_headers)
         assert response.status == 401
-        assert await response.read() == b""
+        assert await response.json() == {"error": "unauthorized"}  # no detail
     assert [status for status, _ in await events(database, code)] == ["received"]
     metrics = await (await client.get("/metrics")).text()
     assert 'xaso_webhook_rejections_total{reason="signature",source="onestop"} 5.0' in metrics
@@ -235,6 +235,6 @@ async def test_a_source_without_a_secret_is_closed(client: TestClient) -> None:
     client.app[ASSISTANT].settings.hook_secrets.pop("onestop")
     body, headers = delivery({"code": "LB-2026-000001", "status": "processing"})
     response = await client.post("/hooks/onestop", data=body, headers=headers)
-    assert (response.status, await response.read()) == (401, b"")
+    assert (response.status, await response.json()) == (401, {"error": "unauthorized"})
     assert 'xaso_webhook_rejections_total{reason="no_secret",source="onestop"} 1.0' in \
         await (await client.get("/metrics")).text()

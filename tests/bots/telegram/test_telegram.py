@@ -17,6 +17,7 @@ from core.config import Settings
 from core.db import Database
 from core.models import OutboxMessage, User
 from nlu.engine import NLUEngine
+from tests.support.exported import media_link, opened, plain_export
 from tests.support.fake_telegram import BOT_USERNAME, FakeTelegram
 from tests.support.telegram import (
     HEADERS,
@@ -231,6 +232,29 @@ async def test_blocked_user_is_marked_unreachable(tg: TestClient, fake: FakeTele
                 break
             await asyncio.sleep(0.05)
     assert "forbidden" in (row.last_error or "")
+
+
+async def test_a_mydata_export_arrives_as_the_plain_json_document(tg: TestClient, fake: FakeTelegram,
+                                                                 database: Database) -> None:
+    """The export is stored sealed: what reaches the villager (the file uploaded into the chat, or the
+    link, opened) is the JSON document of their own data, never the ciphertext."""
+    await post(tg, message_update(text="/mydata"))
+    [card] = await fake.wait_for(1)
+    export = next(data for data in keyboard_data(card) if data.startswith("mydata:export~"))
+    await post(tg, callback_update(export))
+    answer = (await fake.wait_for(2))[1]
+    link = media_link(answer.params.get("text", ""))
+    if link is not None:
+        data = await opened(tg, link)
+    else:
+        [document] = await fake.wait_for(1, "sendDocument")
+        data = document.files["document"]
+    async with database.session() as session:
+        user = (await session.execute(select(User).where(User.channel == "telegram",
+                                                         User.external_id == "42"))).scalar_one()
+    exported = plain_export(data)
+    assert exported["user"]["id"] == user.id and exported["user"]["channel"] == "telegram"
+    assert exported["user"]["display_name"] == user.display_name
 
 
 # Polling

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import AsyncIterator
 
 import pytest
+from PIL import Image
 from pydantic import SecretStr
 from telegram import Update
 
@@ -18,11 +20,12 @@ from bots.telegram.parse import addressed_text, parse_message
 from bots.telegram.render import TEXT_LIMIT, split_text, utf16_len
 from bots.telegram.sender import TelegramSender
 from core.config import Settings
-from core.crypto import Hasher
+from core.crypto import FieldCipher, Hasher
 from core.db import Database
 from core.i18n import Catalogue
 from core.media import media_url, store_media
 from core.messages import Button, Reply
+from core.models import Media
 from core.outbox import SendError
 from tests.support.fake_telegram import BOT_USERNAME, TOKEN, FakeTelegram, LoopbackRequest
 
@@ -49,7 +52,8 @@ async def sender(tg_settings: Settings, database: Database,
                  catalogue: Catalogue) -> AsyncIterator[TelegramSender]:
     application = build_application(tg_settings, LoopbackRequest)
     await application.bot.initialize()
-    yield TelegramSender(application.bot, database, Hasher(tg_settings.secret()), tg_settings, catalogue)
+    yield TelegramSender(application.bot, database, Hasher(tg_settings.secret()), tg_settings, catalogue,
+                         cipher=FieldCipher(tg_settings.secret()))
     await application.bot.shutdown()
 
 
@@ -69,16 +73,16 @@ def test_split_text_respects_the_limit_and_cuts_at_boundaries() -> None:
 async def test_callback_data_fits_and_round_trips(database: Database) -> None:
     hasher = Hasher(b"k" * 32)
     async with database.session() as session:
-        short = await callbacks.pack(hasher, session, "menu:help")
+        short = await callbacks.pack(hasher, session, "menu:help", 42)
         long_data = "form:dossier_submit:field:" + "x" * 80
-        long = await callbacks.pack(hasher, session, long_data)
+        long = await callbacks.pack(hasher, session, long_data, 42)
     assert len(short.encode()) <= 64 and len(long.encode()) <= 64 and long.startswith("#")
     async with database.session() as session:
-        assert await callbacks.unpack(hasher, session, short) == "menu:help"
-        assert await callbacks.unpack(hasher, session, long) == long_data
-        assert await callbacks.unpack(hasher, session, short.replace("help", "hela")) is None
-        assert await callbacks.unpack(hasher, session, short[:-1]) is None
-        assert await callbacks.unpack(Hasher(b"o" * 32), session, short) is None
+        assert await callbacks.unpack(hasher, session, short, 42, 42) == "menu:help"
+        assert await callbacks.unpack(hasher, session, long, 42, 42) == long_data
+        assert await callbacks.unpack(hasher, session, short.replace("help", "hela"), 42, 42) is None
+        assert await callbacks.unpack(hasher, session, short[:-1], 42, 42) is None
+        assert await callbacks.unpack(Hasher(b"o" * 32), session, short, 42, 42) is None
 
 
 def test_group_addressing() -> None:
@@ -153,6 +157,25 @@ async def test_media_from_our_store_is_uploaded_and_foreign_links_are_text(
     texts = [call.params["text"] for call in fake.sent()]
     assert [call.method for call in fake.sent()] == ["sendMessage", "sendMessage"]
     assert texts[0].endswith("https://evil.example/x.jpg") and texts[1].endswith(forged)
+
+
+async def test_sealed_files_are_sent_opened_never_as_their_ciphertext(
+        sender: TelegramSender, fake: FakeTelegram, database: Database, tg_settings: Settings) -> None:
+    """A file stored sealed (a /mydata export, a health photo) is uploaded as its plain bytes."""
+    hasher, cipher = Hasher(tg_settings.secret()), FieldCipher(tg_settings.secret())
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(buffer, "JPEG")
+    photo, export = buffer.getvalue(), json.dumps({"user": {"id": 7, "channel": "telegram"}}).encode()
+    async with database.session() as session:
+        photo_id = await store_media(session, photo, "image/jpeg", cipher=cipher)
+        export_id = await store_media(session, export, "application/json", cipher=cipher)
+        stored = await session.get(Media, photo_id)
+        assert stored is not None and stored.sealed and stored.data != photo  # kept as ciphertext
+    public = tg_settings.public_url
+    await sender.send("42", Reply("Tệp", image_url=media_url(hasher, public, photo_id),
+                                  document_url=media_url(hasher, public, export_id)), "k-sealed")
+    assert fake.sent("sendPhoto")[0].files["photo"] == photo
+    assert json.loads(fake.sent("sendDocument")[0].files["document"])["user"]["id"] == 7
 
 
 async def test_request_phone_and_location_become_a_reply_keyboard(sender: TelegramSender,

@@ -25,6 +25,7 @@ from core.messages import Button, Reply
 from core.models import User
 from nlu.engine import NLUEngine
 from tests.support.chat import ChatSession, jpeg, texts
+from tests.support.exported import media_link, opened, plain_export
 from tests.support.fake_zalo import BOT_SECRET, FakeZalo, bot_update
 from tests.support.zalo import bot_settings, open_client, zalo_settings
 from tests.support.zalo_chat import BotChat, joined, settle
@@ -66,7 +67,7 @@ async def test_both_body_forms_are_accepted(chat: BotChat) -> None:
 async def test_a_wrong_or_missing_secret_gets_401(chat: BotChat, fake: FakeZalo,
                                                   headers: dict[str, str]) -> None:
     response = await chat.client.post("/zalo/bot/webhook", json=bot_update("xin chào", CHAT), headers=headers)
-    assert response.status == 401 and await response.text() == ""
+    assert response.status == 401 and await response.json() == {"error": "unauthorized"}  # no detail
     assert not fake.calls
 
 
@@ -120,6 +121,20 @@ async def test_a_photo_reply_uses_send_photo_with_a_signed_link(bot: TestClient,
     await assistant.services.outbox.wake("zalobot")
     calls = await fake.wait_for(2, "sendMessage", "sendPhoto")
     assert calls[1].kind == "sendPhoto" and f"/media/{media_id}?" in calls[1].params["photo"]
+
+
+async def test_a_mydata_export_arrives_as_the_plain_json_document(chat: BotChat, bot: TestClient,
+                                                                 database: Database) -> None:
+    """The Bot API sends documents as links: the export's, opened, is the plain JSON of the villager's
+    own data (it is stored sealed, and opens only through the villager's own link)."""
+    assert await chat.say("/mydata")
+    link = media_link(joined(await chat.tap("mydata:export")))
+    assert link is not None and "&by=" in link
+    async with database.session() as session:
+        user = (await session.execute(select(User).where(User.channel == "zalobot",
+                                                         User.external_id == CHAT))).scalar_one()
+    exported = plain_export(await opened(bot, link))
+    assert exported["user"]["id"] == user.id and exported["user"]["channel"] == "zalobot"
 
 
 async def test_a_link_button_becomes_its_address_in_the_text(bot: TestClient, fake: FakeZalo) -> None:

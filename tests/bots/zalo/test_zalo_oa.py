@@ -23,6 +23,7 @@ from core.crypto import FieldCipher
 from core.db import Database
 from core.models import AuditEntry, OutboxMessage, User
 from tests.support.chat import ChatSession, jpeg, texts
+from tests.support.exported import media_link, opened, plain_export
 from tests.support.fake_zalo import (
     ACCESS_TOKEN,
     APP_ID,
@@ -91,7 +92,7 @@ async def test_forged_signatures_get_401_without_detail(oa: TestClient, fake: Fa
         mac = hmac.new(OA_SECRET.encode(), signed_part, hashlib.sha256)
         headers["X-ZEvent-Signature"] = "mac=" + mac.hexdigest()
     status, text = await raw_post(oa, body, headers)
-    assert (status, text) == (401, "")
+    assert (status, text) == (401, '{"error":"unauthorized"}')  # no detail
     assert not fake.calls
 
 
@@ -279,6 +280,25 @@ async def test_submit_info_is_a_verified_contact_with_a_sealed_address(chat: OAC
         address = await session.get(ZaloAddress, user.id)
         assert address is not None and "Xóm Kèm" not in address.address_enc
         assert "Xóm Kèm" in cipher.decrypt(address.address_enc, "zalo_addresses.address")
+
+
+async def test_a_mydata_export_arrives_as_the_plain_json_document(chat: OAChat, fake: FakeZalo,
+                                                                 oa: TestClient, database: Database) -> None:
+    """The export is stored sealed: what reaches the villager (the file uploaded into the chat, or the
+    link, opened) is the JSON document of their own data, never the ciphertext."""
+    assert await chat.say("/mydata")
+    answer = await chat.tap("mydata:export")
+    link = media_link(joined(answer))
+    if link is not None:
+        data = await opened(oa, link)
+    else:
+        [upload] = fake.sent("upload_file")
+        data = upload.files["file"]
+    async with database.session() as session:
+        user = (await session.execute(select(User).where(User.channel == "zalo",
+                                                         User.external_id == USER))).scalar_one()
+    exported = plain_export(data)
+    assert exported["user"]["id"] == user.id and exported["user"]["channel"] == "zalo"
 
 
 # Sending: errors

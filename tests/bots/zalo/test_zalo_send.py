@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from datetime import timedelta
 
 import aiohttp
@@ -38,12 +39,13 @@ async def deliver(oa: TestClient, reply: Reply, key: str = "test:1") -> None:
     await outbox.wake("zalo")
 
 
-async def own_link(oa: TestClient, data: bytes, content_type: str) -> str:
+async def own_link(oa: TestClient, data: bytes, content_type: str, *, sealed: bool = False) -> str:
     channel = oa.app[CHANNELS]["zalo"]
     assert isinstance(channel, OAChannel)
     assistant = oa.app[ASSISTANT]
     async with assistant.database.session() as session:
-        media_id = await store_media(session, data, content_type)
+        media_id = await store_media(session, data, content_type,
+                                     cipher=assistant.services.cipher if sealed else None)
     return media_url(assistant.services.hasher, channel.settings.public_url, media_id)
 
 
@@ -102,6 +104,23 @@ async def test_documents_and_audio_go_through_the_file_upload(oa: TestClient, fa
     calls = await fake.wait_for(3)
     assert len(fake.sent("upload_file")) == 2
     assert [c.message.get("attachment", {}).get("type") for c in calls[1:]] == ["file", "file"]
+
+
+async def test_sealed_files_are_uploaded_opened_never_as_their_ciphertext(oa: TestClient,
+                                                                          fake: FakeZalo) -> None:
+    """A file stored sealed (a /mydata export, a health photo) goes to Zalo as its plain bytes."""
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(buffer, "JPEG")
+    photo, export = buffer.getvalue(), json.dumps({"user": {"id": 7, "channel": "zalo"}}).encode()
+    image = await own_link(oa, photo, "image/jpeg", sealed=True)
+    document = await own_link(oa, export, "application/json", sealed=True)
+    await deliver(oa, Reply("Tệp", image_url=image, document_url=document))
+    await fake.wait_for(3)
+    [uploaded_photo] = fake.sent("upload_image")
+    [uploaded_export] = fake.sent("upload_file")
+    assert uploaded_photo.files["file"] == photo
+    assert json.loads(uploaded_export.files["file"])["user"]["id"] == 7
 
 
 async def test_an_image_over_1_mb_goes_as_a_file_and_over_5_mb_as_a_link(oa: TestClient,

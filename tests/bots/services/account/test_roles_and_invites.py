@@ -65,6 +65,14 @@ async def test_admin_invites_and_revokes_in_chat(client: TestClient, database: D
     assert "/invite VAI-TRÒ" in texts(await admin.say("/invite emperor"))
 
 
+async def test_revoke_with_a_number_that_is_no_user_id_gets_its_usage(client: TestClient) -> None:
+    admin = await ChatSession.open(client)
+    await admin.say(f"/join {await invite(client, 'admin')}")
+    usage = texts(await admin.say("/revoke"))
+    for argument in ("²", "#١٢", "9" * 30, "-1"):  # a superscript, Arabic-Indic digits, beyond 64 bits
+        assert texts(await admin.say(f"/revoke {argument}")) == usage
+
+
 async def test_admins_are_notified_of_a_join_through_the_outbox(client: TestClient) -> None:
     admin, newcomer = await ChatSession.open(client), await ChatSession.open(client)
     await admin.say(f"/join {await invite(client, 'admin')}")
