@@ -71,17 +71,32 @@ async def json_errors(request: web.Request,
         log.warning("refused undecodable input on %s %s (%s)", request.method, _route(request),
                     type(undecodable).__name__)
         return error(400, "bad_request", catalogue.t("web.bad_request"))
-    except (sql_errors.OperationalError, sql_errors.InterfaceError, ConnectionError) as unreachable:
+    except (sql_errors.DBAPIError, ConnectionError) as failed:
+        if not _database_unreachable(failed):
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error(500, "internal", catalogue.t("web.internal"))
         # The database is restarting or out of reach: nothing was committed, the client may send it again
         # (Telegram and Zalo retry a 5xx by themselves). One line, not a traceback per request.
         log.warning("database unreachable on %s %s (%s)", request.method, _route(request),
-                    type(unreachable).__name__)
+                    type(failed).__name__)
         response = error(503, "unavailable", catalogue.t("web.unavailable"))
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error(500, "internal", catalogue.t("web.internal"))
+
+
+def _database_unreachable(failed: Exception) -> bool:
+    """A connection refused, reset or dropped, or PostgreSQL saying it cannot take one now (SQLSTATE
+    classes 08 "connection exception" and 57P "operator intervention": shutting down, starting up)."""
+    if isinstance(failed, ConnectionError):
+        return True
+    orig = getattr(failed, "orig", None)
+    if isinstance(orig, ConnectionError) or getattr(failed, "connection_invalidated", False):
+        return True
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(("08", "57P"))
 
 
 def _http_error(http_error: web.HTTPError, message: str) -> web.Response:

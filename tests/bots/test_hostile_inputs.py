@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from backends.health.appointments import parse_code
 from backends.shop.payments.stripe import intent_of_link
@@ -324,6 +324,27 @@ async def test_an_unreachable_database_is_a_503_to_retry_without_a_traceback(
     assert assert_json_error(response, 503)["error"] == "unavailable"
     assert response.headers["retry-after"] == "5"
     assert tracebacks(caplog) == []
+
+
+class _CannotConnectNow(Exception):
+    sqlstate = "57P03"  # asyncpg's CannotConnectNowError while PostgreSQL starts up
+
+
+async def test_postgresql_starting_up_is_a_503_and_other_database_errors_still_a_500(
+        hostile: Served, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    outbox = hostile.app[ASSISTANT].services.outbox
+    starting = _CannotConnectNow("the database system is starting up")
+    raised: list[Exception] = [DBAPIError("SELECT 1", {}, starting),
+                               OperationalError("SELECT 1", {}, Exception("no such table: outbox"))]
+
+    async def failing() -> dict[str, int]:
+        raise raised.pop(0)
+
+    monkeypatch.setattr(outbox, "stats", failing)
+    assert assert_json_error(await hostile.request("GET", "/metrics"), 503)["error"] == "unavailable"
+    assert tracebacks(caplog) == []
+    assert assert_json_error(await hostile.request("GET", "/metrics"), 500)["error"] == "internal"  # a bug
+    assert any(record.exc_info for record in caplog.records)
 
 
 async def test_nul_and_undecodable_bytes_in_paths_and_queries(hostile: Served,
