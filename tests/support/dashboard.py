@@ -83,7 +83,8 @@ async def known_data(client: TestClient) -> None:
                 ("delivered", today), ("processing", today + dt.timedelta(days=1)))):
             session.add(Dossier(code=f"LB-2020-{number + 1:06d}", procedure_id="birth", user_id=villager.id,
                                 status=status, values_enc="x", papers={}, submitted_at=now, due_date=due))
-        consults = ((OPEN, 20, None), (OPEN, 5, None), (ANSWERED, 40, 30), (ANSWERED, 20, 14))
+        # Answered just now, so that they are today's at any hour (even just after midnight in Vietnam).
+        consults = ((OPEN, 20, None), (OPEN, 5, None), (ANSWERED, 10, 0), (ANSWERED, 6, 0))
         for status, age, answered in consults:
             answered_at = None if answered is None else now - dt.timedelta(minutes=answered)
             session.add(Consult(user_id=villager.id, who="self", age=40, symptoms_enc="x", since_enc="x",
