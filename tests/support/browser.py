@@ -7,11 +7,12 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import BrowserContext, Page, Route, async_playwright
 
 from core.config import REPO_ROOT
 
@@ -30,6 +31,23 @@ def chromium_path() -> str:
             pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
         pytest.skip("no chromium on this machine: apt-get install chromium")
     return found
+
+
+async def only_server(context: BrowserContext, base: str) -> list[str]:
+    """Lets the browser reach the server at `base` and nothing else (pages must work offline); the list
+    fills with every address it tried outside, refused."""
+    own = urlsplit(base).netloc
+    outside: list[str] = []
+
+    async def guard(route: Route) -> None:
+        if urlsplit(route.request.url).netloc == own:
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort()
+
+    await context.route("**/*", guard)
+    return outside
 
 
 def artifact(name: str) -> Path:

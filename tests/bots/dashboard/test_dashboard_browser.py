@@ -6,16 +6,15 @@ appears on it. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Page, Route, async_playwright
+from playwright.async_api import Page, async_playwright
 
 from backends.addresses.hamlets import Hamlets
 from bots.server import ASSISTANT
 from core.config import Settings
-from tests.support.browser import CHROMIUM_FLAGS, artifact, chromium_path
+from tests.support.browser import CHROMIUM_FLAGS, artifact, chromium_path, only_server
 from tests.support.chat import ChatSession
 from tests.support.dashboard import dead_letter_pending, known_data, login_token, member
 from tests.support.dossiers import submit
@@ -34,24 +33,15 @@ async def figure(page: Page, key: str) -> str:
 async def test_log_in_see_a_dossier_arrive_replay_and_map_offline(client: TestClient) -> None:
     executable = chromium_path()
     base = str(client.make_url("")).rstrip("/")
-    own = urlsplit(base).netloc
     await known_data(client)
     await dead_letter_pending(client)
     token = await login_token(client, await member(client))
-    outside: list[str] = []
-
-    async def only_this_server(route: Route) -> None:
-        if urlsplit(route.request.url).netloc == own:
-            await route.continue_()
-        else:
-            outside.append(route.request.url)
-            await route.abort()
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:
             context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
-            await context.route("**/*", only_this_server)
+            outside = await only_server(context, base)
             page = await context.new_page()
             errors: list[str] = []
             page.on("console",

@@ -87,29 +87,19 @@ async def test_the_map_data_cannot_break_out_of_its_block(grown: TestClient) -> 
 
 
 async def test_a_layer_draws_its_counts_on_the_map_offline(grown: TestClient) -> None:
-    from urllib.parse import urlsplit
+    from playwright.async_api import async_playwright
 
-    from playwright.async_api import Route, async_playwright
-
-    from tests.support.browser import CHROMIUM_FLAGS, artifact, chromium_path
+    from tests.support.browser import CHROMIUM_FLAGS, artifact, chromium_path, only_server
 
     executable = chromium_path()
     session_id = await staff_cookie(grown)
     base = str(grown.make_url("")).rstrip("/")
-    outside: list[str] = []
-
-    async def only_this_server(route: Route) -> None:
-        if urlsplit(route.request.url).netloc == urlsplit(base).netloc:
-            await route.continue_()
-        else:
-            outside.append(route.request.url)
-            await route.abort()
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:
             context = await browser.new_context(viewport={"width": 1024, "height": 768})
-            await context.route("**/*", only_this_server)
+            outside = await only_server(context, base)
             await context.add_cookies([{"name": "xaso_dash", "value": session_id, "url": base}])
             page = await context.new_page()
             errors: list[str] = []
