@@ -163,8 +163,17 @@ def summarise(name: str, samples: Samples, seconds: float, cpu: dict[str, float 
         "p50_ms": round(percentile(ordered, 0.50) * 1000, 1),
         "p99_ms": round(percentile(ordered, 0.99) * 1000, 1),
         "max_ms": round((ordered[-1] if ordered else 0.0) * 1000, 1),
-        "errors": len(samples.failures), "error_statuses": statuses, **cpu, **extra,
+        "errors": len(samples.failures), "error_statuses": statuses, **cpu,
+        "server_cpu_ms_per_message": cpu_per_message(cpu.get("server_cpu_cores"), len(ordered), seconds),
+        **extra,
     }
+
+
+def cpu_per_message(cores: float | None, messages: int, seconds: float) -> float | None:
+    """Server CPU milliseconds per answered message: the cores it kept busy over the phase, per rate."""
+    if cores is None or not messages or seconds <= 0:
+        return None
+    return round(cores * seconds / messages * 1000, 2)
 
 
 # ------------------------------------------------------------------------------------------ server
@@ -179,6 +188,11 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         return int(probe.getsockname()[1])
+
+
+def ceiling_command(port: int, database_url: str) -> list[str]:
+    return [sys.executable, "-m", "bench.ceiling", "--database-url", database_url, "--host", HOST,
+            "--port", str(port)]
 
 
 def server_command(port: int, cprofile: Path | None) -> list[str]:
@@ -202,14 +216,17 @@ def server_environment(database_url: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def running_server(env: dict[str, str], workdir: Path,
-                         cprofile: Path | None = None) -> AsyncIterator[Server]:
-    """`xaso serve` as a child process with `env`, healthy on entry, stopped (SIGINT, then wait) on exit."""
+async def running_server(env: dict[str, str], workdir: Path, cprofile: Path | None = None,
+                         ceiling: bool = False) -> AsyncIterator[Server]:
+    """`xaso serve` (or, with `ceiling`, bench/ceiling.py's minimal app on the same database) as a child
+    process with `env`, healthy on entry, stopped (SIGINT, then wait) on exit."""
     port = free_port()
-    log_path = workdir / "server.log"
+    log_path = workdir / ("ceiling.log" if ceiling else "server.log")
+    command = (ceiling_command(port, env["XASO_DATABASE_URL"]) if ceiling
+               else server_command(port, cprofile))
     with log_path.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(
-            *server_command(port, cprofile), cwd=workdir, env=env,
+            *command, cwd=REPO_ROOT if ceiling else workdir, env=env,
             stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True)
     server = Server(process, f"http://{HOST}:{port}", log_path)
@@ -420,6 +437,14 @@ async def run_backend(name: str, database_url: str | None, options: argparse.Nam
             result = await run_phases(name, server, options)
         result["server_exit_code"] = server.process.returncode
         result["server_log_errors"] = logged_errors(server)
+        if options.ceiling:
+            if database_url.startswith("sqlite"):  # its own file, with the same engine settings
+                database_url = f"sqlite+aiosqlite:///{workdir / 'ceiling.db'}"
+            log(f"[{name}] starting the ceiling app (bench/ceiling.py) on the same database")
+            async with running_server(server_environment(database_url), workdir, ceiling=True) as ceiling:
+                result["ceiling"] = await run_phases(name, ceiling, options)
+            result["ceiling"]["server_log_errors"] = logged_errors(ceiling)
+            result["ceiling_ratio"] = ceiling_ratio(result)
         return result
 
 
@@ -452,26 +477,46 @@ def notes() -> list[str]:
 
 
 def table(results: Sequence[dict[str, Any]]) -> str:
-    header = (f"{'backend':<11}{'phase':<22}{'msgs':>7}{'msg/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
-              f"{'max ms':>8}{'errors':>7}{'cpu srv/cli/all':>17}")
+    header = (f"{'backend':<11}{'app':<9}{'phase':<22}{'msgs':>7}{'msg/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
+              f"{'max ms':>8}{'errors':>7}{'cpu ms/msg':>11}{'cpu srv/cli/all':>17}")
     lines = [header, "-" * len(header)]
     for result in results:
-        for key, label in (("throughput", f"throughput {result['throughput']['seconds']:g} s"),
-                           ("latency", f"{result['latency']['target_rate']:g} msg/s open loop")):
-            lines.append(row(result["backend"], label, result[key]))
+        for app, phases in (("xaso", result), ("ceiling", result.get("ceiling"))):
+            if phases is None:
+                continue
+            for key, label in (("throughput", f"throughput {phases['throughput']['seconds']:g} s"),
+                               ("latency", f"{phases['latency']['target_rate']:g} msg/s open loop")):
+                lines.append(row(result["backend"], app, label, phases[key]))
     for result in results:
         latency = result["latency"]
         verdict = "yes" if latency["p99_below_target"] else "NO"
         lines.append(f"{result['backend']}: p99 < {P99_TARGET_MS:g} ms at {latency['target_rate']:g} "
                      f"msg/s: {verdict}")
+        if (ratio := result.get("ceiling_ratio")) is not None:
+            lines.append(f"{result['backend']}: xaso / ceiling, closed loop: {ratio['throughput']:.2f} of "
+                         f"its msg/s, {ratio['cpu']:.2f}× its server CPU per message")
     return "\n".join([*lines, *(f"note: {note}" for note in notes())])
 
 
-def row(backend: str, label: str, phase: dict[str, Any]) -> str:
+def ceiling_ratio(result: dict[str, Any]) -> dict[str, float] | None:
+    """xaso's closed-loop msg/s as a fraction of the ceiling's, and its CPU per message as a multiple."""
+    ceiling = result.get("ceiling")
+    if ceiling is None:
+        return None
+    ours, theirs = result["throughput"], ceiling["throughput"]
+    if not theirs["messages_per_second"] or not ours["server_cpu_ms_per_message"] \
+            or not theirs["server_cpu_ms_per_message"]:
+        return None
+    return {"throughput": ours["messages_per_second"] / theirs["messages_per_second"],
+            "cpu": ours["server_cpu_ms_per_message"] / theirs["server_cpu_ms_per_message"]}
+
+
+def row(backend: str, app: str, label: str, phase: dict[str, Any]) -> str:
     cpu = "/".join(f"{phase[f'{name}_cpu_cores'] or 0:.2f}" for name in ("server", "client", "machine"))
     timings = "".join(f"{phase[column]:>8.1f}" for column in TIMING_COLUMNS)
-    return (f"{backend:<11}{label:<22}{phase['messages']:>7}{phase['messages_per_second']:>8.1f}"
-            f"{timings}{phase['errors']:>7}{cpu:>17}")
+    per_message = phase.get("server_cpu_ms_per_message")
+    return (f"{backend:<11}{app:<9}{label:<22}{phase['messages']:>7}{phase['messages_per_second']:>8.1f}"
+            f"{timings}{phase['errors']:>7}{per_message or 0:>11.2f}{cpu:>17}")
 
 
 # -------------------------------------------------------------------------------------------- main
@@ -488,6 +533,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cprofile", default=None, metavar="PREFIX",
                         help="run the server under cProfile, writing PREFIX.<backend>")
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                        help="skip the ceiling app (bench/ceiling.py) run after xaso on each backend")
     parser.add_argument("--json", action="store_true", help="print one JSON object with all figures")
     options = parser.parse_args(argv)
     if options.users < 1 or options.rate <= 0 or options.duration <= 0 or options.latency_duration <= 0:

@@ -34,6 +34,7 @@ from core.crypto import FieldCipher, Hasher
 from core.db import Database
 from core.forms import load_forms
 from core.i18n import Catalogue
+from core.identity import IdentityCache
 from core.links import LinkPolicy
 from core.messages import Incoming
 from core.metrics import CountingAudit, Metrics
@@ -91,6 +92,7 @@ class Assistant:
     nlu_engine: LocalEngine
     kit: Kit
     nlu_session: aiohttp.ClientSession | None = None  # open between start() and close(), for Rasa
+    identities: IdentityCache | None = None  # who is writing, remembered between messages
 
     @classmethod
     def build(cls, settings: Settings, nlu: EmbeddedNLU | None = None,
@@ -122,11 +124,13 @@ class Assistant:
         kit = Kit.load(settings.data_dir, services.forms)
         assembly = build_services(kit, units)
         check_i18n(assembly, catalogue.keys, catalogue.languages)
+        identities = IdentityCache()
         middlewares = (
             EnqueueReplies(services.outbox, PUSHED_REPLY_PREFIXES),
             Deduplicate(),
             RateLimit(catalogue, settings.rate_limit_per_minute, settings.rate_limit_burst),
-            IdentifyAndAuthorize(catalogue, assembly.access, registered_only=frozenset({"web"})),
+            IdentifyAndAuthorize(catalogue, assembly.access, registered_only=frozenset({"web"}),
+                                 identities=identities),
             InputLimits(catalogue, links, settings.max_text_chars),
             AuditMessages(),
         )
@@ -141,7 +145,8 @@ class Assistant:
         pipeline = Pipeline(database, catalogue, middlewares, dialogue, CountingAudit(audit, metrics))
         # Dossier events go to the provincial one-stop system, when configured (bots/onestop_out.py).
         listen(database.sessionmaker, *([publisher(services.outbox)] if outbound_secret(settings) else []))
-        return cls(settings, database, services, router, pipeline, metrics, engine, kit)
+        return cls(settings, database, services, router, pipeline, metrics, engine, kit,
+                   identities=identities)
 
     async def start(self, migrate: bool = True) -> None:
         if migrate:
@@ -169,6 +174,8 @@ class Assistant:
         by the server until `stop` is set."""
         environment = TaskEnvironment(self.database, self.services, self.metrics.count_audited)
         loops = [(task.name, task.run(environment, stop)) for task in self.assembly.tasks]
+        if self.identities is not None:  # forgets identities another node or a command changed
+            loops.append(("identity-cache", self.identities.watch(self.database.session, stop)))
         if (checkpoints := self.services.audit.checkpoints) is not None:
             loops.append(("audit-checkpoints", checkpoints.run(stop)))  # the last one at close()
         return loops

@@ -26,9 +26,10 @@ import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
-from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy import RowMapping, bindparam, func, insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.audit_checkpoints import (
@@ -46,6 +47,15 @@ Scalar = str | int | float | bool | None
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
+
+# Built once: they run for every batch of entries.
+_HEAD_FOR_UPDATE = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID).with_for_update()
+_TOUCH_HEAD_RETURNING = (update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq)
+                         .returning(AuditHead.seq, AuditHead.hash))
+_MOVE_HEAD = (update(AuditHead).where(AuditHead.id == HEAD_ID)
+              .values(seq=bindparam("seq"), hash=bindparam("hash")))
+_MOVE_HEAD_IF = _MOVE_HEAD.where(AuditHead.seq == bindparam("old_seq"),
+                                 AuditHead.hash == bindparam("old_hash"))
 PSEUDONYM_HEX_CHARS = 32
 MAX_DETAIL_KEYS = 16
 MAX_DETAIL_KEY_CHARS = 32
@@ -315,6 +325,7 @@ class AuditLog:
         self._page_size = page_size
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._head: tuple[int, str] | None = None  # (seq, hash) as this log last wrote it
 
     # Lifecycle ---------------------------------------------------------------------------------------
 
@@ -422,33 +433,46 @@ class AuditLog:
                 pending.future.set_result(seq)
 
     async def _append(self, drafts: Sequence[_Draft]) -> list[int]:
-        """One transaction: lock the head, chain and insert the entries, move the head."""
+        """One transaction: chain and insert the entries, move the head.
+
+        The head this writer last wrote is remembered, so the usual batch is two statements: the head
+        moved on only if it is still where we left it (a conditional update, which also takes the
+        head's lock until commit), then the entries. When another writer (a second node, a command)
+        moved it meanwhile, the head is locked and read, and the batch chained after it."""
         async with self._db.engine.begin() as connection:
-            seq, prev_hash = await self._lock_head(connection)
-            rows = []
-            for draft in drafts:
-                seq += 1
-                row = draft.row(seq)
-                row["prev_hash"] = prev_hash
-                row["hash"] = prev_hash = chain_hash(prev_hash, row)
-                rows.append(row)
+            rows: list[dict[str, Any]] = []
+            if self._head is not None:
+                rows = self._chain(drafts, *self._head)
+                moved = cast(CursorResult[Any], await connection.execute(
+                    _MOVE_HEAD_IF, {"old_seq": self._head[0], "old_hash": self._head[1],
+                                    "seq": rows[-1]["seq"], "hash": rows[-1]["hash"]}))
+                if moved.rowcount != 1:
+                    rows = []
+            if not rows:
+                rows = self._chain(drafts, *await self._lock_head(connection))
+                await connection.execute(_MOVE_HEAD, {"seq": rows[-1]["seq"], "hash": rows[-1]["hash"]})
             await connection.execute(insert(AuditEntry), rows)
-            await connection.execute(
-                update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=seq, hash=prev_hash)
-            )
+        self._head = (rows[-1]["seq"], rows[-1]["hash"])
         return [row["seq"] for row in rows]
 
+    @staticmethod
+    def _chain(drafts: Sequence[_Draft], seq: int, prev_hash: str) -> list[dict[str, Any]]:
+        rows = []
+        for draft in drafts:
+            seq += 1
+            row = draft.row(seq)
+            row["prev_hash"] = prev_hash
+            row["hash"] = prev_hash = chain_hash(prev_hash, row)
+            rows.append(row)
+        return rows
+
     async def _lock_head(self, connection: AsyncConnection) -> tuple[int, str]:
-        query = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
         if self._db.is_sqlite:
             # SQLite has no row locks. Writing first takes its single write lock before the head is read
             # (like BEGIN IMMEDIATE), so another process cannot move the head under us.
-            await connection.execute(
-                update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq)
-            )
+            head = (await connection.execute(_TOUCH_HEAD_RETURNING)).one_or_none()
         else:
-            query = query.with_for_update()
-        head = (await connection.execute(query)).one_or_none()
+            head = (await connection.execute(_HEAD_FOR_UPDATE)).one_or_none()
         if head is None:
             raise AuditWriteError("the audit head row is missing: run the migrations")
         return head.seq, head.hash

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.config import REPO_ROOT
+from core.sqlite_driver import in_loop_dbapi
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -29,7 +30,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    # Zero: a busy database is answered at once and waited for asynchronously (core/sqlite_driver.py),
+    # not by SQLite sleeping in the event loop's thread.
+    cursor.execute("PRAGMA busy_timeout=0")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -46,6 +49,8 @@ class Database:
             # so the node reconnects by itself; recycling bounds a connection's age.
             options.update(pool_size=pool_size, max_overflow=pool_size // 2, pool_recycle=1800,
                            pool_pre_ping=True)
+        elif make_url(url).get_driver_name() == "aiosqlite":
+            options["module"] = in_loop_dbapi()
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)

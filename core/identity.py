@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
 import secrets
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.counters import Counter, next_number
 from core.crypto import Hasher
 from core.i18n import DEFAULT_LANGUAGE
 from core.models import Invite, User, UserRole, utcnow
@@ -23,6 +31,8 @@ CITIZEN = "citizen"
 _ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{1,31}")
 INVITE_LIFETIME = timedelta(days=7)
 _SEEN_EVERY = timedelta(minutes=5)
+_EPOCH = "identities"  # the counter bumped whenever a user's roles or language change, or a user goes
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,33 +47,118 @@ class Identity:
         return "admin" in self.roles or bool(self.roles & roles)
 
 
+class IdentityCache:
+    """Who is writing, remembered between their messages, so that a known user costs no query.
+
+    Whatever changes an identity (a role granted or revoked, the language, the account erased) bumps
+    one counter in its transaction (`identities_changed`) and empties every cache of this process at
+    once; `watch` reads the counter every second and empties this cache when another node or a
+    command moved it. An entry also lasts at most `lifetime` seconds."""
+
+    def __init__(self, lifetime: float = 60.0, size: int = 20_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.lifetime = lifetime
+        self.size = size
+        self._clock = clock
+        self._entries: OrderedDict[tuple[str, str], tuple[Identity, datetime, float]] = OrderedDict()
+        self._epoch: int | None = None
+        _CACHES.add(self)
+
+    def get(self, channel: str, external_id: str) -> tuple[Identity, datetime] | None:
+        entry = self._entries.get((channel, external_id))
+        if entry is None:
+            return None
+        if entry[2] <= self._clock():
+            del self._entries[(channel, external_id)]
+            return None
+        return entry[0], entry[1]
+
+    def put(self, identity: Identity, last_seen_at: datetime) -> None:
+        key = (identity.channel, identity.external_id)
+        self._entries[key] = (identity, last_seen_at, self._clock() + self.lifetime)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    async def check_epoch(self, session: AsyncSession) -> None:
+        epoch = (await session.execute(_EPOCH_VALUE)).scalar_one_or_none() or 0
+        if epoch != self._epoch:
+            self.clear()
+            self._epoch = epoch
+
+    async def watch(self, sessions: Callable[[], Any], stop: asyncio.Event, every: float = 1.0) -> None:
+        """Until `stop`: empties the cache when another process changed an identity. `sessions`
+        opens a unit of work (core.db.Database.session)."""
+        while not stop.is_set():
+            try:
+                async with sessions() as session:
+                    await self.check_epoch(session)
+            except Exception as problem:  # the database away: the entries' lifetime still bounds them
+                self.clear()
+                log.warning("identity cache: cannot read the change counter (%s): emptied", problem)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+
+_CACHES: weakref.WeakSet[IdentityCache] = weakref.WeakSet()
+_EPOCH_VALUE = select(Counter.value).where(Counter.prefix == _EPOCH)
+
+
+async def identities_changed(session: AsyncSession) -> None:
+    """A user's roles, language or existence change in this transaction: every node forgets what it
+    remembered (this process at once, the others within a second)."""
+    await next_number(session, _EPOCH)
+    for cache in list(_CACHES):
+        cache.clear()
+
+
 async def resolve_user(session: AsyncSession, channel: str, external_id: str,
-                       language: str | None = None, display_name: str | None = None) -> Identity:
+                       language: str | None = None, display_name: str | None = None,
+                       cache: IdentityCache | None = None) -> Identity:
     """The user behind a platform id, created on first contact."""
-    identity = await find_user(session, channel, external_id)
+    identity = await find_user(session, channel, external_id, cache)
     if identity is not None:
         return identity
     await _create(session, channel, external_id, language, display_name)
+    # Not remembered yet: the row exists only if this transaction commits.
     identity = await find_user(session, channel, external_id)
     assert identity is not None
     return identity
 
 
-async def find_user(session: AsyncSession, channel: str, external_id: str) -> Identity | None:
-    """One round trip for the user and roles: this runs on every message."""
-    rows = (await session.execute(
-        select(User.id, User.language, User.last_seen_at, UserRole.role)
-        .outerjoin(UserRole, UserRole.user_id == User.id)
-        .where(User.channel == channel, User.external_id == external_id)
-    )).all()
+_FIND_USER = (select(User.id, User.language, User.last_seen_at, UserRole.role)
+              .outerjoin(UserRole, UserRole.user_id == User.id)
+              .where(User.channel == bindparam("channel"), User.external_id == bindparam("external_id")))
+_SEEN = update(User).where(User.id == bindparam("user_id")).values(last_seen_at=bindparam("now"))
+
+
+async def find_user(session: AsyncSession, channel: str, external_id: str,
+                    cache: IdentityCache | None = None) -> Identity | None:
+    """The user and their roles: from `cache` when it knows them, else in one round trip (this runs
+    on every message)."""
+    now = utcnow()
+    cached = cache.get(channel, external_id) if cache is not None else None
+    if cached is not None:
+        identity, last_seen_at = cached
+        if now - last_seen_at > _SEEN_EVERY:
+            await session.execute(_SEEN, {"user_id": identity.id, "now": now})
+            cache.put(identity, now)  # type: ignore[union-attr]
+        return identity
+    rows = (await session.execute(_FIND_USER, {"channel": channel, "external_id": external_id})).all()
     if not rows:
         return None
     user_id, language, last_seen_at, _ = rows[0]
-    now = utcnow()
     if now - last_seen_at > _SEEN_EVERY:
-        await session.execute(update(User).where(User.id == user_id).values(last_seen_at=now))
+        await session.execute(_SEEN, {"user_id": user_id, "now": now})
+        last_seen_at = now
     roles = {CITIZEN, *(row.role for row in rows if row.role is not None)}
-    return Identity(user_id, channel, external_id, language, frozenset(roles))
+    identity = Identity(user_id, channel, external_id, language, frozenset(roles))
+    if cache is not None:
+        cache.put(identity, last_seen_at)
+    return identity
 
 
 async def _create(session: AsyncSession, channel: str, external_id: str, language: str | None,
@@ -80,6 +175,7 @@ async def _create(session: AsyncSession, channel: str, external_id: str, languag
 
 async def set_language(session: AsyncSession, user_id: int, language: str) -> None:
     await session.execute(update(User).where(User.id == user_id).values(language=language))
+    await identities_changed(session)
 
 
 async def language_of(session: AsyncSession, channel: str, external_id: str) -> str:
@@ -108,6 +204,7 @@ async def grant_role(session: AsyncSession, user_id: int, role: str, granted_by:
         return False
     session.add(UserRole(user_id=user_id, role=role, granted_by=granted_by))
     await session.flush()
+    await identities_changed(session)
     return True
 
 
@@ -116,6 +213,8 @@ async def revoke_roles(session: AsyncSession, user_id: int, role: str | None = N
     if role is not None:
         query = query.where(UserRole.role == role)
     result = cast(CursorResult[Any], await session.execute(query))
+    if result.rowcount:
+        await identities_changed(session)
     return result.rowcount or 0
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.i18n import Catalogue
-from core.identity import find_user, resolve_user
+from core.identity import IdentityCache, find_user, resolve_user
 from core.links import LinkVerdict
 from core.messages import Reply
 from core.models import ProcessedMessage
@@ -74,20 +74,23 @@ class IdentifyAndAuthorize:
     from one that is gone (deleted with /mydata) is refused rather than silently re-creating it."""
 
     def __init__(self, catalogue: Catalogue, access: AccessRules,
-                 registered_only: frozenset[str] = frozenset()) -> None:
+                 registered_only: frozenset[str] = frozenset(), identities: IdentityCache | None = None
+                 ) -> None:
         self.catalogue = catalogue
         self.access = access
         self.registered_only = registered_only
+        self.identities = identities
 
     async def __call__(self, turn: Turn, handler: Handler) -> Outcome:
         incoming = turn.incoming
         if incoming.channel in self.registered_only:
-            turn.identity = await find_user(turn.session, incoming.channel, incoming.user_id)
+            turn.identity = await find_user(turn.session, incoming.channel, incoming.user_id,
+                                            self.identities)
             if turn.identity is None:
                 return Outcome((Reply(self.catalogue.t("web.unauthorized", turn.language)),), "unknown_user")
         else:
             turn.identity = await resolve_user(turn.session, incoming.channel, incoming.user_id,
-                                               incoming.language, incoming.display_name)
+                                               incoming.language, incoming.display_name, self.identities)
         requirement = self.access.requirement_for(incoming.text, incoming.button)
         if requirement is None:
             return await handler(turn)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,14 +92,32 @@ async def offered(session: AsyncSession, user_id: int) -> Offered | None:
     row = await session.get(OfferedChoices, user_id)
     if row is None:
         return None
-    return Offered(_load(row.reply), row.reply_at, _load(row.pushed), row.pushed_at)
+    return offered_from(row.reply, row.reply_at, row.pushed, row.pushed_at)
+
+
+def offered_from(reply: Any, reply_at: datetime | None, pushed: Any, pushed_at: datetime | None) -> Offered:
+    """The question as stored (the JSON lists of `remember` and `remember_push`) made readable."""
+    return Offered(_load(reply), reply_at, _load(pushed), pushed_at)
+
+
+_UPSERTS: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _upsert_statement(dialect: str, columns: tuple[str, ...]) -> Any:
+    """Built once per dialect and set of columns: it runs on most turns."""
+    key = (dialect, columns)
+    if key not in _UPSERTS:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(OfferedChoices).values(user_id=bindparam("user_id"),
+                                                  **{name: bindparam(name) for name in columns})
+        _UPSERTS[key] = statement.on_conflict_do_update(
+            index_elements=["user_id"], set_={name: statement.excluded[name] for name in columns})
+    return _UPSERTS[key]
 
 
 async def _upsert(session: AsyncSession, user_id: int, values: dict[str, Any]) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(OfferedChoices).values(user_id=user_id, **values)
-    await session.execute(statement.on_conflict_do_update(index_elements=["user_id"], set_=values))
+    statement = _upsert_statement(session.get_bind().dialect.name, tuple(values))
+    await session.execute(statement, {"user_id": user_id, **values})
 
 
 async def remember(session: AsyncSession, user_id: int, buttons: Sequence[Button],

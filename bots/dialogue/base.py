@@ -26,11 +26,12 @@ from core.messages import Button, Incoming, Reply
 from core.models import utcnow
 from core.outbox import Outbox
 from core.pipeline import AuditScalar, Outcome, Turn
-from core.questions import Offered, last_buttons, offered, remember
+from core.questions import Offered, last_buttons, remember
 from core.roles import button_family, command_name
 from core.signing import Keyring
-from core.state import State, clear_state, load_state, save_state
+from core.state import State, clear_state, load_conversation, save_state
 from nlu.engine import EMERGENCY, OUT_OF_SCOPE, NLUEngine, NLUService, Parse
+from nlu.service import LocalNLU
 
 if TYPE_CHECKING:
     from backends.loudspeaker.tts import Speech
@@ -135,6 +136,15 @@ class Context:
         self.next_state = state
         self.state_changed = True
 
+    def understand(self, text: str) -> Parse:
+        """The embedded NLU's reading of `text`, made once per message whoever asks (a flow looking
+        for a red flag or an amount, then the router when the flow declines)."""
+        parses: dict[str, Parse] = self.extras.setdefault("parses", {})
+        parse = parses.get(text)
+        if parse is None:
+            parse = parses[text] = self.services.nlu.parse(text)
+        return parse
+
     @property
     def emergency_answered(self) -> bool:
         """The router already gave the 115 answer for this message (a red flag typed inside a flow)."""
@@ -234,7 +244,10 @@ class Router:
             return await self._press(context)
         if incoming.kind != "text":
             return await self._media(context)
-        context.parse = _answer_first(context, await self.nlu.understand(incoming.text or ""))
+        text = incoming.text or ""
+        local = isinstance(self.nlu, LocalNLU) and self.nlu.engine is context.services.nlu
+        context.parse = _answer_first(context, context.understand(text) if local
+                                      else await self.nlu.understand(text))
         pending = context.offered.latest(utcnow()) if context.offered else ()
         if _real_question(pending) and not _clear_request(context.parse, incoming.text or ""):
             return [_ask_again(context, pending)]
@@ -328,9 +341,9 @@ class Dialogue:
     async def __call__(self, turn: Turn) -> Outcome:
         assert turn.identity is not None
         started = time.perf_counter()
-        state = await load_state(turn.session, turn.identity.id, self.services.cipher)
+        state, asked = await load_conversation(turn.session, turn.identity.id, self.services.cipher)
         context = Context(turn, self.services, state=state, assembly=self.router.assembly)
-        context.offered = await offered(turn.session, turn.identity.id)
+        context.offered = asked
         replies = await self.router.route(context)
         for finish in self.router.finishers:
             replies = await finish(context, replies)

@@ -204,6 +204,33 @@ async def test_two_logs_on_one_database_keep_one_chain(
     assert {entry.detail["node"] for entry in await logs[0].entries(limit=200)} == {0, 1}
 
 
+async def test_a_lone_writer_moves_the_head_it_remembers_in_two_statements(
+    database: Database, log: AuditLog
+) -> None:
+    await log.record("user:1", "chat.message")  # the first batch reads the head
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.split()[0])
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await log.record("user:1", "chat.message")
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
+    assert statements == ["UPDATE", "INSERT"]
+    assert (await log.verify()).checked == 2
+
+
+async def test_a_head_moved_by_another_writer_is_read_again(database: Database) -> None:
+    first, second = AuditLog(database), AuditLog(database)
+    assert await first.record("user:1", "chat.message") == 1
+    assert await second.record("user:2", "chat.message") == 2  # first's remembered head is stale now
+    assert await first.record("user:1", "chat.message") == 3
+    result = await first.verify()
+    assert result.ok and result.checked == 3
+
+
 async def test_close_writes_what_is_queued_and_later_records_still_work(database: Database) -> None:
     audit = AuditLog(database)
     await audit.start()

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bots.dialogue.base import Context
 from bots.services.account.flows import holdings
+from core.identity import identities_changed
 from core.messages import Button, Reply
 from core.models import OutboxMessage, User, utcnow
 from core.pipeline import AuditScalar
@@ -129,4 +130,5 @@ class Erasure:
         if user is not None:
             await session.delete(user)
         await session.flush()
+        await identities_changed(session)
         context.audit("mydata.delete", subject=f"user:{user_id}", detail=audited or None)

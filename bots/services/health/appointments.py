@@ -229,7 +229,7 @@ class AppointmentDesk:
             return await self._back(context)
         if offering:
             return await self._typed_time(context, str(context.state.data["offer"]), text)
-        intent = context.services.nlu.parse(text).intent
+        intent = context.understand(text).intent
         other = intent in _ELSEWHERE or _CANCEL_BOOKING.search(words) or _MINE_WORDS.search(words)
         if intent == EMERGENCY or other:
             context.set_state(None)  # an emergency (115 first) or another request: not a reason
@@ -251,7 +251,7 @@ class AppointmentDesk:
     async def _typed_time(self, context: Context, kind: str, text: str) -> list[Reply] | None:
         """A day or time typed at the slot step ("8 giờ sáng mai", "chiều thứ năm", "thứ 5 tuần sau lúc
         9h"): the free slot nearest to it is chosen, and the villager is told which."""
-        parse = context.services.nlu.parse(text)
+        parse = context.understand(text)
         words = fold(text)
         if _NEW_REQUEST.search(words) or _CANCEL_BOOKING.search(words) or _MINE_WORDS.search(words):
             context.set_state(None)  # "đặt lịch khám thai thứ sáu", "xem lịch của tôi": asked afresh

@@ -421,7 +421,7 @@ class HealthDesk:
             context.set_state(None)
             return [menu.with_menu(context, context.t("health.relay_stopped", id=consult.id))]
         await self._record_patient_message(context, consult, text=text)
-        if context.services.nlu.parse(text).intent == EMERGENCY:
+        if context.understand(text).intent == EMERGENCY:
             return None  # kept in the consult too, but the emergency handler answers (115 first) and alerts
         return [Reply(context.t("health.relayed", id=consult.id))]
 

@@ -170,7 +170,7 @@ class ReportDesk:
         # doctors and staff alerted), before the report goes on.
         emergency = context.intent_handler(EMERGENCY)
         if (emergency is not None and not context.emergency_answered
-                and context.services.nlu.parse(text).intent == EMERGENCY):
+                and context.understand(text).intent == EMERGENCY):
             return [*await emergency(context), *replies]
         return replies
 

@@ -291,7 +291,7 @@ class ShopDesk:
             return self._abort(context)  # at the address, only a stop word alone: it is free text
         if text and ordering and answers.is_back(text):
             return await self._back(context, Draft.of(data))
-        if text and context.services.nlu.parse(text).intent == EMERGENCY:
+        if text and context.understand(text).intent == EMERGENCY:
             context.set_state(None)
             return None  # never an address: the emergency answer (115 first) takes it
         if data.get("step") == "pick":
@@ -313,7 +313,7 @@ class ShopDesk:
         return [Reply(context.t("shop.use_buttons"))] + await self._advance(context, draft)
 
     async def _typed_amount(self, context: Context, draft: Draft, product: Product, text: str) -> list[Reply]:
-        amount = amount_in(text, context.services.nlu.parse(text).entities, bare=True) if text else None
+        amount = amount_in(text, context.understand(text).entities, bare=True) if text else None
         if amount is None:
             return [Reply(context.t("shop.bad.quantity"), self._quantity_buttons(context, product))]
         problem = await self._check_amount(context, product, amount)
