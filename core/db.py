@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.config import REPO_ROOT
-from core.sqlite_driver import in_loop_dbapi
+from core.sqlite_driver import WalCheckpointer, in_loop_dbapi
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -26,7 +27,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+def _tune_sqlite(dbapi_connection: Any, _record: Any, checkpointer: WalCheckpointer | None = None) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -34,6 +35,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # not by SQLite sleeping in the event loop's thread.
     cursor.execute("PRAGMA busy_timeout=0")
     cursor.execute("PRAGMA foreign_keys=ON")
+    if checkpointer is not None:  # the log is copied back by the checkpointer's thread, not at commit
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+        checkpointer.start()
     cursor.close()
 
 
@@ -49,11 +53,16 @@ class Database:
             # so the node reconnects by itself; recycling bounds a connection's age.
             options.update(pool_size=pool_size, max_overflow=pool_size // 2, pool_recycle=1800,
                            pool_pre_ping=True)
-        elif make_url(url).get_driver_name() == "aiosqlite":
+        self.checkpointer: WalCheckpointer | None = None
+        if self.is_sqlite and make_url(url).get_driver_name() == "aiosqlite":
             options["module"] = in_loop_dbapi()
+            path = make_url(url).database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                self.checkpointer = WalCheckpointer(path)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
+            event.listen(self.engine.sync_engine, "connect",
+                         functools.partial(_tune_sqlite, checkpointer=self.checkpointer))
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -87,3 +96,5 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)

@@ -106,3 +106,26 @@ async def test_a_writer_gives_up_after_the_busy_timeout(database: Database,
 async def _insert(database: Database, value: str) -> None:
     async with database.engine.begin() as connection:
         await connection.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": value})
+
+
+async def test_the_log_is_copied_back_by_the_checkpointer_not_at_commit(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    assert db.checkpointer is not None
+    db.checkpointer.every = 0.05
+    try:
+        async with db.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE big (v TEXT)"))
+            assert (await connection.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one() == 0
+        before = path.stat().st_size
+        async with db.engine.begin() as connection:
+            await connection.execute(text("INSERT INTO big (v) VALUES (:v)"), [{"v": "x" * 500}] * 4000)
+        assert path.stat().st_size == before  # committed into the log only
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if path.stat().st_size > before + 1_000_000:
+                break
+        assert path.stat().st_size > before + 1_000_000  # copied into the file by the thread
+    finally:
+        await db.close()
+    assert db.checkpointer._thread is None
