@@ -34,6 +34,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
+from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,10 @@ _SQLITE_BUSY_SNAPSHOT = 5 | (2 << 8)
 
 
 def _busy(error: sqlite3.OperationalError) -> bool:
-    code = getattr(error, "sqlite_errorcode", None)
+    code: int | None = getattr(error, "sqlite_errorcode", None)
     if code is None:  # an error raised by the module itself, not by SQLite
         return False
-    return code & 0xFF == _SQLITE_BUSY and code != _SQLITE_BUSY_SNAPSHOT
+    return bool(code & 0xFF == _SQLITE_BUSY and code != _SQLITE_BUSY_SNAPSHOT)
 
 
 async def _waiting_out_busy(call: Any, *args: Any) -> Any:
@@ -93,7 +94,7 @@ class _InLoopCursor(AsyncAdapt_aiosqlite_cursor):
         self._adapt_connection = adapt_connection
         self._connection = adapt_connection._connection
         self._cursor = None  # type: ignore[assignment]  # no aiosqlite cursor: nothing to open or close
-        self._soft_closed_memoized = {}
+        self._soft_closed_memoized = EMPTY_DICT
         self._rows = collections.deque()
         self._description: Any = None
         self._rowcount = -1
@@ -143,7 +144,7 @@ class _InLoopCursor(AsyncAdapt_aiosqlite_cursor):
 
 class _InLoopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
-    _cursor_cls = _InLoopCursor
+    _cursor_cls = _InLoopCursor  # type: ignore[assignment]  # a subclass; SQLAlchemy's stubs say its own
 
     def commit(self) -> None:
         self._in_loop(lambda connection: connection.commit())
