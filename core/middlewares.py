@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -142,7 +143,9 @@ class ReplyQueue(Protocol):
 class EnqueueReplies:
     """For channels whose answers are pushed rather than returned (Telegram), the replies of a message
     enter the outbox in the message's own transaction, keyed `{prefix}:{message_id}:{n}`: they commit
-    with the state change and the de-duplication record, or not at all. Runs first in the chain."""
+    with the state change and the de-duplication record, or not at all. Runs first in the chain.
+    The replies of the turn's steps after the commit (core/pipeline.py) follow, numbered on, each in
+    its step's own transaction."""
 
     def __init__(self, outbox: ReplyQueue, prefixes: Mapping[str, str]) -> None:
         self.outbox = outbox
@@ -155,8 +158,14 @@ class EnqueueReplies:
         if prefix is None or not incoming.message_id:
             return outcome
         user_id = turn.identity.id if turn.identity is not None else None
-        for number, reply in enumerate(outcome.replies):
-            await self.outbox.enqueue(turn.session, channel=incoming.channel, chat_id=incoming.chat_id,
-                                      reply=reply, key=f"{prefix}:{incoming.message_id}:{number}",
-                                      user_id=user_id, asks=False)  # the dialogue recorded its question
+        numbers = itertools.count()
+
+        async def enqueue(session: AsyncSession, replies: Sequence[Reply]) -> None:
+            for reply in replies:
+                await self.outbox.enqueue(session, channel=incoming.channel, chat_id=incoming.chat_id,
+                                          reply=reply, key=f"{prefix}:{incoming.message_id}:{next(numbers)}",
+                                          user_id=user_id, asks=False)  # the dialogue recorded its question
+
+        await enqueue(turn.session, outcome.replies)
+        turn.deliver_late = enqueue  # for the replies of its steps after the commit (core/pipeline.py)
         return outcome

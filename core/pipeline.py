@@ -4,6 +4,7 @@ de-duplicate → rate limit → identity and role → input limits and link filt
 
 Each step is a small middleware `async (turn, next) -> Outcome`. A step whose own check raises
 refuses the message (fails closed); errors further down are the pipeline's to answer politely.
+What is slow (a remote call) a turn leaves for after its commit, outside the lock (Turn.after_commit).
 """
 
 from __future__ import annotations
@@ -41,6 +42,16 @@ class AuditNote:
     detail: Mapping[str, AuditScalar] | None = None
 
 
+# After the message's transaction (Turn.after_commit): a step runs once that transaction has committed
+# and SQLite's writer lock is released, so the slow part of a turn (a remote call, a synthesis) stalls
+# no one. It returns what to write and answer then, run in a short transaction of its own taken like a
+# message's, or None when there is nothing to write.
+Finish = Callable[["Turn"], Awaitable[Sequence[Reply]]]
+AfterCommit = Callable[[], Awaitable[Finish | None]]
+# How replies made after the commit reach a pushed channel's outbox (set by EnqueueReplies).
+LateDelivery = Callable[[AsyncSession, Sequence[Reply]], Awaitable[None]]
+
+
 @dataclass
 class Turn:
     """One message on its way through: what came in, the unit of work, and what the steps learnt."""
@@ -49,6 +60,13 @@ class Turn:
     session: AsyncSession
     identity: Identity | None = None
     audit_notes: list[AuditNote] = field(default_factory=list)
+    after: list[AfterCommit] = field(default_factory=list)
+    deliver_late: LateDelivery | None = None
+
+    def after_commit(self, step: AfterCommit) -> None:
+        """Runs `step` once this message's transaction has committed and the writer lock is free (never
+        if it rolled back); the replies of what it returns follow the message's, in order."""
+        self.after.append(step)
 
     def audit(self, actor: str, action: str, *, subject: str | None = None, outcome: str = "ok",
               detail: Mapping[str, AuditScalar] | None = None) -> None:
@@ -91,18 +109,60 @@ class Pipeline:
 
     async def handle(self, incoming: Incoming) -> Outcome:
         """Runs one message in one transaction: its state changes and the outbox rows they cause
-        commit together, or nothing is written."""
+        commit together, or nothing is written. Then, the lock released, what the turn left to do
+        after the commit (Turn.after_commit)."""
         notes: list[AuditNote] = []
         try:
-            async with self._serial, self.database.session() as session:
-                turn = Turn(incoming, session, audit_notes=notes)
-                return await self._chain()(turn)
-        except Exception:
-            log.exception("message from %s/%s failed", incoming.channel, incoming.user_id)
-            lang = "en" if (incoming.language or "").startswith("en") else "vi"
-            return Outcome((Reply(self.catalogue.t("error.generic", lang)),), "error")
+            try:
+                async with self._serial, self.database.session() as session:
+                    turn = Turn(incoming, session, audit_notes=notes)
+                    outcome = await self._chain()(turn)
+            except Exception:
+                log.exception("message from %s/%s failed", incoming.channel, incoming.user_id)
+                lang = "en" if (incoming.language or "").startswith("en") else "vi"
+                return Outcome((Reply(self.catalogue.t("error.generic", lang)),), "error")
+            if turn.after:
+                outcome = await self._after_commit(turn, outcome)
+            return outcome
         finally:
             await self._write_audit(notes)
+
+    async def _after_commit(self, turn: Turn, outcome: Outcome) -> Outcome:
+        """The turn's steps in order, each outside any transaction and lock, then what it returns in a
+        short transaction of its own with its replies (enqueued there for a pushed channel). A step
+        that fails is logged and answered politely; the message's committed work stands, and the
+        steps after it still run. A step may add steps."""
+        late: list[Reply] = []
+        index = 0
+        while index < len(turn.after):
+            step, index = turn.after[index], index + 1
+            try:
+                finish = await step()
+                if finish is None:
+                    continue
+                async with self._serial, self.database.session() as session:
+                    later = Turn(turn.incoming, session, identity=turn.identity, audit_notes=turn.audit_notes,
+                                 after=turn.after)
+                    replies = tuple(await finish(later))
+                    if turn.deliver_late is not None:
+                        await turn.deliver_late(session, replies)
+                late.extend(replies)
+            except Exception:
+                log.exception("a step after the message from %s/%s failed", turn.incoming.channel,
+                              turn.incoming.user_id)
+                late.append(await self._late_apology(turn))
+        return Outcome(outcome.replies + tuple(late), outcome.status)
+
+    async def _late_apology(self, turn: Turn) -> Reply:
+        sorry = Reply(self.catalogue.t("error.generic", turn.language))
+        if turn.deliver_late is not None:
+            try:
+                async with self._serial, self.database.session() as session:
+                    await turn.deliver_late(session, (sorry,))
+            except Exception:
+                log.exception("the apology for %s/%s could not be queued", turn.incoming.channel,
+                              turn.incoming.user_id)
+        return sorry
 
     async def _write_audit(self, notes: list[AuditNote]) -> None:
         if not notes:

@@ -24,7 +24,12 @@ from core.crypto import FieldCipher
 from core.models import Base, UTCDateTime, utcnow
 
 NEW, SHIPPED, DELIVERED, CANCELLED = "new", "shipped", "delivered", "cancelled"
+# An order whose payment a remote provider (Stripe) is starting, after the order's turn committed: it
+# becomes NEW once the payment is recorded, or CANCELLED (stock released) when it could not be started.
+# Sellers do not see it yet; one left behind by a process that died is cancelled by the shop's task.
+STARTING = "starting"
 OPEN_STATUSES = (NEW, SHIPPED)
+UNDELIVERED = (STARTING, *OPEN_STATUSES)  # still the buyer's to cancel or erase
 CODE_PREFIX = "DH"
 
 
@@ -134,11 +139,11 @@ async def next_code(session: AsyncSession) -> str:
 async def create_order(session: AsyncSession, cipher: FieldCipher, *, code: str, request_key: str,
                        user_id: int, product_id: str, seller_id: str, quantity_milli: int, unit: str,
                        unit_price: int, subtotal: int, shipping: int, provider: str,
-                       delivery: Delivery) -> Order:
+                       delivery: Delivery, status: str = NEW) -> Order:
     order = Order(
         code=code, request_key=request_key, user_id=user_id, product_id=product_id, seller_id=seller_id,
         quantity_milli=quantity_milli, unit=unit, unit_price_vnd=unit_price, subtotal_vnd=subtotal,
-        shipping_vnd=shipping, total_vnd=subtotal + shipping, payment_provider=provider, status=NEW,
+        shipping_vnd=shipping, total_vnd=subtotal + shipping, payment_provider=provider, status=status,
         hamlet_id=delivery.hamlet_id, address_enc=_seal(cipher, delivery.address, "address", code),
         address_code_enc=_seal(cipher, delivery.address_code, "address_code", code),
         phone_enc=_seal(cipher, delivery.phone, "phone", code),
@@ -185,6 +190,13 @@ async def move(session: AsyncSession, order: Order, source: tuple[str, ...], tar
     return True
 
 
+async def starting_since(session: AsyncSession, before: dt.datetime, limit: int = 50) -> list[Order]:
+    """Orders whose payment has been starting since before `before`: the process of their turn died,
+    or its step failed, before the payment was recorded."""
+    query = select(Order).where(Order.status == STARTING, Order.created_at < before)
+    return list(await session.scalars(query.order_by(Order.id).limit(limit)))
+
+
 async def mark_paid(session: AsyncSession, code: str, paid_at: dt.datetime) -> Order | None:
     """Records the payment on the order (once); None when the order is unknown."""
     order = await order_by_code(session, code)
@@ -197,8 +209,8 @@ async def mark_paid(session: AsyncSession, code: str, paid_at: dt.datetime) -> O
 
 
 async def undelivered_of(session: AsyncSession, user_id: int) -> list[Order]:
-    """The buyer's orders still to ship or deliver, oldest first."""
-    query = select(Order).where(Order.user_id == user_id, Order.status.in_(OPEN_STATUSES))
+    """The buyer's orders still to ship or deliver (or whose payment is starting), oldest first."""
+    query = select(Order).where(Order.user_id == user_id, Order.status.in_(UNDELIVERED))
     rows = await session.scalars(query.order_by(Order.id))
     return list(rows)
 
@@ -208,7 +220,7 @@ async def cancel_for_erasure(session: AsyncSession, order: Order, now: dt.dateti
     the refund and tells the seller). What was not shipped goes back to the stock; what is on its way
     comes back to the seller, who restocks it by hand. False when the order was no longer open."""
     shipped = order.status == SHIPPED
-    if not await move(session, order, OPEN_STATUSES, CANCELLED, now):
+    if not await move(session, order, UNDELIVERED, CANCELLED, now):
         return False
     if not shipped:
         await release(session, order.product_id, order.quantity_milli)

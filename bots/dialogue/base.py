@@ -7,6 +7,7 @@ first, then commands, then button families, then the NLU's intent. The first mat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from core.identity import Identity
 from core.messages import Button, Incoming, Reply
 from core.models import utcnow
 from core.outbox import Outbox
-from core.pipeline import AuditScalar, Outcome, Turn
+from core.pipeline import AuditScalar, Finish, Outcome, Turn
 from core.questions import Offered, last_buttons, remember
 from core.roles import button_family, command_name
 from core.signing import Keyring
@@ -136,6 +137,30 @@ class Context:
         self.next_state = state
         self.state_changed = True
 
+    def after_commit(self, step: LateStep) -> None:
+        """Runs `step` (a remote call) once this turn has committed and the writer lock is free
+        (core/pipeline.py); the handler it returns then answers this conversation again in a short
+        transaction of its own, which saves its state change and question as a turn does. Its replies
+        follow this turn's."""
+        async def later() -> Finish | None:
+            handler = await step()
+            return None if handler is None else functools.partial(self._resumed, handler)
+
+        self.turn.after_commit(later)
+
+    async def _resumed(self, handler: FlowHandler, turn: Turn) -> list[Reply]:
+        context = dataclasses.replace(self, turn=turn, next_state=None, state_changed=False, offered=None)
+        replies = await handler(context)
+        for finish in self.assembly.finishers if self.assembly is not None else ():
+            replies = await finish(context, replies)
+        if turn.identity is not None:
+            await Dialogue._remember_question(context, replies)
+            if context.state_changed and context.next_state is None:
+                await clear_state(turn.session, turn.identity.id)
+            elif context.state_changed:
+                await save_state(turn.session, turn.identity.id, context.next_state, self.services.cipher)
+        return replies
+
     def understand(self, text: str) -> Parse:
         """The embedded NLU's reading of `text`, made once per message whoever asks (a flow looking
         for a red flag or an amount, then the router when the flow declines)."""
@@ -158,6 +183,8 @@ class Context:
 
 
 FlowHandler = Callable[[Context], Awaitable[list[Reply]]]
+# The slow part of a turn, after its commit (Context.after_commit): the handler to answer with then, or None.
+LateStep = Callable[[], Awaitable[FlowHandler | None]]
 # Runs on every turn's replies after routing (e.g. the "🔊 Nghe" button of bots/services/listen/button.py).
 Finisher = Callable[[Context, list[Reply]], Awaitable[list[Reply]]]
 # A state handler may decline a message (None) so that normal routing takes it.

@@ -58,6 +58,9 @@ class PaymentError(Exception):
 
 class PaymentProvider(Protocol):
     name: str
+    # Whether `start` calls a remote service (Stripe): it is then run after the order's turn has
+    # committed, never while the database's writer lock is held (bots/services/shop/desk.py).
+    remote: bool
 
     async def start(self, request: PaymentRequest) -> PaymentStart: ...
 
@@ -96,6 +99,7 @@ class CashOnDelivery:
     """Nothing to pay now: the seller collects the money and confirms it on delivery."""
 
     name = "cash"
+    remote = False
 
     async def start(self, request: PaymentRequest) -> PaymentStart:
         return PaymentStart(provider=self.name, reference=f"cash:{request.order_code}")

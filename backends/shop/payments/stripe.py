@@ -79,6 +79,7 @@ class StripePayments:
     """The `stripe` payment provider."""
 
     name = NAME
+    remote = True  # an HTTP call of up to _REQUEST_TIMEOUT: never inside a chat turn's transaction
 
     def __init__(self, api_key: str, *, publishable_key: str, hasher: Hasher, public_url: str,
                  api_base: str = STRIPE_API_BASE, js_url: str | None = None,

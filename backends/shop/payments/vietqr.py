@@ -147,6 +147,7 @@ class VietQRPayments:
     """The `vietqr` payment provider: a QR for a transfer of the exact amount with the order code."""
 
     name = NAME
+    remote = False  # the QR is made here, in a thread
 
     def __init__(self, account: BankAccount) -> None:
         self.account = account

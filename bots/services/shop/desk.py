@@ -6,10 +6,19 @@ or typed text + a hamlet button), phone, payment provider. Confirming writes eve
 savepoint of the turn's transaction: the stock reservation (a conditional UPDATE, see
 backends/shop/orders.py), the code, the order, the payment started by the provider and its ledger
 row, and the seller's notice. If any part fails nothing of it stays.
+
+A remote provider (Stripe, `remote = True`) is never called inside the turn, where it would hold the
+database's writer lock for its whole HTTP call: the turn reserves the stock and writes the order as
+STARTING; once it has committed, the provider starts the payment, and a short transaction of its own
+records it and tells the sellers (the order is NEW), or cancels the order, releases the stock and
+asks the buyer for another way to pay. Sellers hear only of orders whose payment started. An order
+left STARTING (the process died between the two) is cancelled by the shop's task (stuck.py).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -33,16 +42,22 @@ from backends.shop.catalogue import (
     format_vnd,
 )
 from backends.shop.orders import (
+    CANCELLED,
+    NEW,
+    STARTING,
     Delivery,
     Order,
     create_order,
+    move,
     next_code,
+    order_by_code,
+    release,
     reserve,
     stock_of,
     unseal,
 )
-from backends.shop.payments import PaymentError, PaymentRequest, ledger
-from bots.dialogue.base import Context
+from backends.shop.payments import PaymentError, PaymentProvider, PaymentRequest, PaymentStart, ledger
+from bots.dialogue.base import Context, FlowHandler
 from bots.dialogue.steps import flow_button
 from bots.services.shop.buyer import BuyerOrders
 from bots.services.shop.notify import (
@@ -55,11 +70,13 @@ from bots.services.shop.window import ShopWindow
 from core import answers
 from core.messages import Button, Reply
 from core.models import User
-from core.state import State
+from core.pipeline import AuditScalar
+from core.state import State, load_state
 from core.text import fold
 from core.validators import normalize_phone
 from nlu.engine import EMERGENCY
 
+log = logging.getLogger(__name__)
 FLOW = "shop"
 FAMILY = "shop"
 
@@ -465,6 +482,10 @@ class ShopDesk:
     # -- placing the order
 
     async def confirm(self, context: Context, draft: Draft, nonce: str) -> list[Reply]:
+        """Places the order. With a local provider (cash, VietQR) all of it in one savepoint of the turn.
+        With a remote one (Stripe) the turn reserves the stock and writes the order as STARTING; the
+        provider is called once the turn has committed, outside the writer lock, and a short transaction
+        then records the payment and tells the sellers, or cancels the order and asks again how to pay."""
         product = self.shop.products[draft.product]
         provider = context.services.payments.get(draft.provider or "")
         complete = draft.milli and (draft.address or draft.code) and draft.hamlet is not None and draft.phone
@@ -473,7 +494,9 @@ class ShopDesk:
         assert draft.milli is not None
         request_key = f"{context.identity.id}:{draft.nonce}"
         subtotal, shipping = self._prices(draft, product)
+        remote = bool(getattr(provider, "remote", True))  # one that does not say may be slow
         session = context.session
+        start: PaymentStart | None = None
         try:
             async with session.begin_nested():
                 if not await reserve(session, product.id, draft.milli):
@@ -484,17 +507,17 @@ class ShopDesk:
                     user_id=context.identity.id, product_id=product.id, seller_id=product.seller,
                     quantity_milli=draft.milli, unit=product.unit, unit_price=product.price,
                     subtotal=subtotal, shipping=shipping, provider=provider.name,
-                    delivery=Delivery(draft.address or "", draft.code, draft.hamlet or None, draft.phone))
-                start = await provider.start(PaymentRequest(
+                    delivery=Delivery(draft.address or "", draft.code, draft.hamlet or None, draft.phone),
+                    status=STARTING if remote else NEW)
+                request = PaymentRequest(
                     order_code=code, amount_vnd=order.total_vnd,
                     description=f"{code} {product.title('vi')} {format_milli(draft.milli)} {product.unit}",
                     # The draft's key too: a rolled-back turn gives its code to the next order, whose
                     # payment must not collide at Stripe with the one started for this draft.
-                    idempotency_key=f"order:{code}:{request_key}"))
-                await ledger.record(session, code, order.total_vnd, start)
-                if start.status == "succeeded":  # paid at once (a saved card): settled like any other
-                    await ledger.settle(session, context.services.payments, start.reference,
-                                        confirmed_by=f"{provider.name}:start")
+                    idempotency_key=f"order:{code}:{request_key}")
+                if not remote:
+                    start = await provider.start(request)
+                    await self._record(context, order, start)
         except _OutOfStock:
             draft.milli = None
             context.set_state(State(FLOW, draft.data()))
@@ -509,8 +532,88 @@ class ShopDesk:
             context.set_state(None)
             return [Reply(context.t("shop.already_placed", code="—"))]
         context.set_state(None)
+        detail: dict[str, AuditScalar] = {"product": product.id, "milli": draft.milli,
+                                          "provider": provider.name}
+        if start is None:  # the answer comes once the provider has answered, after this turn's commit
+            context.audit("shop.order", subject=f"order:{order.code}", outcome="payment_starting",
+                          detail=detail)
+            context.after_commit(functools.partial(self._start_remote, provider, request, draft))
+            return []
+        context.audit("shop.order", subject=f"order:{order.code}", detail=detail)
+        return await self._placed(context, order, start)
+
+    async def _record(self, context: Context, order: Order, start: PaymentStart) -> None:
+        await ledger.record(context.session, order.code, order.total_vnd, start)
+        if start.status == "succeeded":  # paid at once (a saved card): settled like any other
+            await ledger.settle(context.session, context.services.payments, start.reference,
+                                confirmed_by=f"{start.provider}:start")
+
+    async def _start_remote(self, provider: PaymentProvider, request: PaymentRequest,
+                            draft: Draft) -> FlowHandler:
+        """After the order's turn committed, with no lock held: the provider starts the payment (the
+        same idempotency key, so a repeat at Stripe is the same intent). What is written then is the
+        returned handler's, in a short transaction of its own."""
+        try:
+            start = await provider.start(request)
+        except Exception as problem:  # whatever went wrong, no one was shown a way to pay: cancel
+            if isinstance(problem, PaymentError):
+                failure = problem
+            else:
+                log.exception("the payment of %s could not be started", request.order_code)
+                failure = PaymentError(provider.name, "unavailable", type(problem).__name__)
+
+            async def not_started(context: Context) -> list[Reply]:
+                return await self._not_started(context, request.order_code, draft, failure)
+
+            return not_started
+
+        async def started(context: Context) -> list[Reply]:
+            return await self._started(context, request.order_code, start)
+
+        return started
+
+    async def _started(self, context: Context, code: str, start: PaymentStart) -> list[Reply]:
+        """The payment is started: recorded, the order is NEW, the sellers are told, the buyer pays."""
+        session = context.session
+        order = await order_by_code(session, code)
+        if order is None:
+            return []
+        if not await move(session, order, (STARTING,), NEW):
+            # Cancelled meanwhile (its buyer erased their data, or the shop's task gave up on it): the
+            # payment is recorded cancelled, so that its page takes no money; the buyer was told.
+            await ledger.record(session, code, order.total_vnd, start)
+            await ledger.cancel_pending(session, code)
+            if start.status == "succeeded":
+                log.error("payment %s of the cancelled order %s was taken at once: refund it",
+                          start.reference, code)
+            context.audit("shop.order", subject=f"order:{code}", outcome="cancelled_while_starting")
+            return []
+        await self._record(context, order, start)
         context.audit("shop.order", subject=f"order:{order.code}",
-                      detail={"product": product.id, "milli": draft.milli, "provider": provider.name})
+                      detail={"product": order.product_id, "milli": order.quantity_milli,
+                              "provider": order.payment_provider})
+        return await self._placed(context, order, start)
+
+    async def _not_started(self, context: Context, code: str, draft: Draft,
+                           failure: PaymentError) -> list[Reply]:
+        """The provider could not start the payment: the order is cancelled, its stock released, and
+        the buyer chooses another way to pay, at the draft's payment step again (a new summary)."""
+        session = context.session
+        order = await order_by_code(session, code)
+        if order is None or not await move(session, order, (STARTING,), CANCELLED):
+            return []  # cancelled meanwhile: whoever did told the buyer
+        await release(session, order.product_id, order.quantity_milli)
+        context.audit("shop.order", subject=f"order:{code}", outcome="payment_unavailable",
+                      detail={"provider": failure.provider, "reason": failure.reason})
+        unavailable = Reply(context.t("shop.pay.unavailable"))
+        if await load_state(session, context.identity.id, context.services.cipher) is not None:
+            return [unavailable]  # they have moved on meanwhile: what they do now stays
+        draft.provider, draft.nonce = None, secrets.token_hex(8)  # the old summary made the order
+        return [unavailable, *await self._advance(context, draft)]
+
+    async def _placed(self, context: Context, order: Order, start: PaymentStart) -> list[Reply]:
+        """The order stands: its sellers (or the commune's staff) are told, the buyer how to pay."""
+        session = context.session
         told = await tell_sellers(context.services, session, self.shop, order, f"shop-new:{order.code}",
                                   "shop.notify.new_order", delivery=True, with_buttons=True)
         fields = order_fields(context.services, self.shop, order, context.lang)

@@ -3,9 +3,10 @@ the phone numbers given for delivery (the card), the orders with what was given 
 and the buyer's part of an erasure.
 
 An order not yet delivered is cancelled: unpaid, its pending payments are cancelled (and withdrawn at
-the provider once the erasure is committed) and the stock is released; paid, the refund rule is stated
-to the villager, who keeps the order code; the seller is told either way. Every order then stays as a
-commercial record without the person, address, address code or phone.
+the provider once the erasure's turn has committed, outside the writer lock) and the stock is
+released; paid, the refund rule is stated to the villager, who keeps the order code; the seller is told
+either way. Every order then stays as a commercial record without the person, address, address code
+or phone.
 
 The same holds without a catalogue (the commune closed its shop): orders are still cancelled, told in
 the order's own words (product id, unit), only the seller's notice needs the catalogue.
@@ -29,11 +30,12 @@ from backends.shop.orders import (
     unseal,
 )
 from backends.shop.payments import ledger
-from bots.dialogue.base import Context
+from bots.dialogue.base import Context, Services
 from bots.dialogue.service import Erased, Holdings
 from bots.services.shop.notify import ReplyFor, order_fields, seller_accounts, tell_user
 from core.messages import Reply
 from core.models import utcnow
+from core.pipeline import Finish, Turn
 
 log = logging.getLogger(__name__)
 # Orders come first in the card's phone line, the deletion warning and the farewell.
@@ -108,7 +110,7 @@ class ShopHoldings:
 
     async def erase(self, context: Context) -> Erased:
         """Cancels each open order and tells its seller, then keeps every order without the person;
-        the card payments still open are withdrawn after the commit."""
+        the card payments still open are withdrawn at their provider after the commit."""
         session, user_id, now = context.session, context.identity.id, utcnow()
         cancelled: list[str] = []
         refunds: list[str] = []
@@ -131,21 +133,39 @@ class ShopHoldings:
             context.audit("shop.cancel", subject=f"order:{order.code}",
                           detail={"reason": "erasure", "paid": order.paid_at is not None})
         await deidentify(session, user_id)  # the orders stay as commercial records, naming no one
+        if to_withdraw:  # at the provider, once the erasure has committed: never under the writer lock
+            context.turn.after_commit(partial(_committed_withdrawals, context.services, user_id,
+                                              [payment.reference for payment in to_withdraw]))
         if not cancelled:
             return Erased()
         # The cancellations first, then what is owed for each paid one.
         done = [context.t("shop.mydata.done.orders", codes=", ".join(cancelled)), *refunds]
-        return Erased(done=done, after=(partial(_withdraw, payments=to_withdraw),) if to_withdraw else ())
+        return Erased(done=done)
 
 
-async def _withdraw(context: Context, payments: list[ledger.Payment]) -> None:
+async def _committed_withdrawals(services: Services, user_id: int, references: list[str]) -> Finish:
+    """After the erasure's turn: the payments the ledger now holds cancelled are the ones to stop (an
+    erasure that failed rolled its cancellations back, and its turn may still have committed)."""
+    async def confirmed(turn: Turn) -> list[Reply]:
+        rows = await turn.session.scalars(select(ledger.Payment).where(
+            ledger.Payment.reference.in_(references), ledger.Payment.status == ledger.CANCELLED))
+        payments = [(row.provider, row.reference, row.order_code) for row in rows]
+        if payments:
+            turn.after_commit(partial(_withdraw, services, turn, user_id, payments))
+        return []
+
+    return confirmed
+
+
+async def _withdraw(services: Services, turn: Turn, user_id: int,
+                    payments: list[tuple[str, str, str]]) -> None:
     """Card payments still open for the cancelled orders are stopped at the provider. One that took
     the money meanwhile arrives as `paid_after_cancel` and is refunded by hand (docs/operations.md)."""
-    for payment in payments:
+    for provider, reference, order_code in payments:
         try:
-            stopped = await context.services.payments.withdraw(payment.provider, payment.reference)
+            stopped = await services.payments.withdraw(provider, reference)
         except Exception:
-            log.exception("payment %s of a cancelled order not withdrawn", payment.reference)
+            log.exception("payment %s of a cancelled order not withdrawn", reference)
             stopped = False
-        context.audit("shop.withdraw", subject=f"order:{payment.order_code}",
-                      outcome="ok" if stopped else "not_withdrawn")
+        turn.audit(f"user:{user_id}", "shop.withdraw", subject=f"order:{order_code}",
+                   outcome="ok" if stopped else "not_withdrawn")

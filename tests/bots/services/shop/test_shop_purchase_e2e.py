@@ -24,7 +24,7 @@ from PIL import Image
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from backends.shop.payments import ledger
+from backends.shop.payments import PaymentRequest, PaymentStart, ledger
 from backends.shop.payments.stripe import StripePayments
 from backends.shop.payments.vietqr import BankAccount, account_payload, purpose_of, render_png
 from bots.assistant import Assistant
@@ -303,6 +303,106 @@ async def test_a_card_paid_before_the_cancellation_keeps_the_order(
     assert settled == (200, {"status": "settled"})
     (order,) = await orders(client)
     assert order.status == "new" and order.paid_at is not None
+
+
+async def test_a_slow_stripe_call_holds_no_lock_and_the_order_waits_as_starting(
+        client: TestClient, card: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stripe takes its time: the order is STARTING, no seller is told, another villager buying the same
+    tea is answered meanwhile; then the real intent is made at localstripe and the buyer gets its link."""
+    provider = client.app[ASSISTANT].services.payments.get("stripe")
+    assert isinstance(provider, StripePayments)
+    entered, release = asyncio.Event(), asyncio.Event()
+    real_start = provider.start
+
+    async def slow_start(request: PaymentRequest) -> PaymentStart:
+        entered.set()
+        await release.wait()
+        return await real_start(request)
+
+    monkeypatch.setattr(provider, "start", slow_start)
+    seller = await seller_joins(client, SELLER)
+    buyer, other = await ChatSession.open(client), await ChatSession.open(client)
+    before = await stock(client, TEA)
+    summary = await order_until_summary(buyer, "mua 2 cân chè Tân Cương", payment="stripe")
+    other_summary = await order_until_summary(other, "mua 2 cân chè Tân Cương", payment="cash")
+    placing = asyncio.create_task(buyer.press(confirm_button(summary)))
+    async with asyncio.timeout(PATIENCE):
+        await entered.wait()
+        other_code = _code(await other.press(confirm_button(other_summary)))
+    assert not placing.done() and await stock(client, TEA) == before - 4000
+    statuses = {order.code: order.status for order in await orders(client)}
+    assert statuses == {"DH-000001": "starting", other_code: "new"}
+    release.set()
+    async with asyncio.timeout(PATIENCE):
+        placed = await placing
+    code = _code(placed)
+    link = next(b["url"] for r in placed for b in r["buttons"] if b.get("url"))
+    (payment,) = [p for p in await _payments(client, code)]
+    assert code == "DH-000001" and payment[:2] == ("stripe", "pending")
+    async with client.app[ASSISTANT].database.session() as session:
+        (row,) = await ledger.payments_of(session, code)
+    intent = await card.v1.payment_intents.retrieve_async(row.reference)
+    assert (intent.amount, intent.metadata["order_code"]) == (TOTAL, code)
+    assert link.split("/pay/", 1)[1].startswith(f"{row.reference}.")
+    assert {order.code: order.status for order in await orders(client)}[code] == "new"
+    news = texts(await pushed_with(client, seller, f"Đơn mới {code}", f"Đơn mới {other_code}"))
+    assert news.count(f"Đơn mới {code}") == 1
+
+
+async def test_stripe_unreachable_after_the_commit_cancels_the_order_and_cash_works(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    provider = client.app[ASSISTANT].services.payments.get("stripe")
+    assert isinstance(provider, StripePayments)
+    offline = stripe.StripeClient(API_KEY, base_addresses={"api": "http://127.0.0.1:9"},
+                                  http_client=provider._http, max_network_retries=0)
+    monkeypatch.setattr(provider, "client", offline)
+    seller = await seller_joins(client, SELLER)
+    buyer = await ChatSession.open(client)
+    before = await stock(client, TEA)
+    summary = await order_until_summary(buyer, "mua 2 cân chè Tân Cương", payment="stripe")
+    answer = await buyer.press(confirm_button(summary))
+    assert "trục trặc" in texts(answer) and "shop:pay:cash" in button_data(answer), texts(answer)
+    assert "shop:pay:stripe" in button_data(answer)  # every way is offered again
+    (order,) = await orders(client)
+    assert order.status == "cancelled" and await stock(client, TEA) == before
+    assert await _payments(client, order.code) == []
+    placed = await buyer.press(confirm_button(await buyer.press("shop:pay:cash")))
+    code = _code(placed)
+    assert code == "DH-000002" and "tiền mặt" in texts(placed)
+    assert await stock(client, TEA) == before - 2000
+    assert [(p, s) for p, s, _ in await _payments(client, code)] == [("cash", "pending")]
+    news = texts(await pushed_with(client, seller, f"Đơn mới {code}"))
+    assert "DH-000001" not in news
+
+
+async def test_erasing_a_buyer_withdraws_the_open_card_payment_after_the_commit(
+        client: TestClient, card: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    assistant = client.app[ASSISTANT]
+    provider = assistant.services.payments.get("stripe")
+    assert isinstance(provider, StripePayments)
+    real_cancel, locked = provider.cancel, []
+
+    async def cancel(reference: str) -> bool:  # SQLite's writer lock is free while Stripe is called
+        serial = assistant.pipeline._serial
+        locked.append(isinstance(serial, asyncio.Lock) and serial.locked())
+        return await real_cancel(reference)
+
+    monkeypatch.setattr(provider, "cancel", cancel)
+    buyer = await ChatSession.open(client)
+    before = await stock(client, TEA)
+    code, _, intent_id = await _start_card_order(client, buyer)
+    assert code in texts(await buyer.press("mydata:delete"))  # the warning names the open order
+    farewell = texts(await buyer.press("mydata:delete-confirm"))
+    assert code in farewell, farewell
+    assert (await card.v1.payment_intents.retrieve_async(intent_id)).status == "canceled"
+    assert locked == [False]
+    assert await _payments(client, code) == [("stripe", "cancelled", None)]
+    (order,) = await orders(client)
+    assert order.status == "cancelled" and order.user_id is None and await stock(client, TEA) == before
+    async with client.app[ASSISTANT].database.session() as session:
+        withdrawn = (await session.scalars(select(AuditEntry)
+                                           .where(AuditEntry.action == "shop.withdraw"))).all()
+    assert [(entry.subject, entry.outcome) for entry in withdrawn] == [(f"order:{code}", "ok")]
 
 
 def test_the_card_provider_is_the_real_one(settings: Settings) -> None:
