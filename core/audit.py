@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO, cast
 
-from sqlalchemy import RowMapping, bindparam, func, insert, select, update
+from sqlalchemy import RowMapping, Table, bindparam, column, exists, func, insert, select, update, values
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -56,6 +56,29 @@ _MOVE_HEAD = (update(AuditHead).where(AuditHead.id == HEAD_ID)
               .values(seq=bindparam("seq"), hash=bindparam("hash")))
 _MOVE_HEAD_IF = _MOVE_HEAD.where(AuditHead.seq == bindparam("old_seq"),
                                  AuditHead.hash == bindparam("old_hash"))
+_ENTRY_COLUMNS = ("seq", "at", "actor", "action", "subject", "outcome", "detail", "prev_hash", "hash")
+_MOVE_AND_INSERT: dict[int, Any] = {}
+
+
+def _move_and_insert(count: int) -> Any:
+    """WITH moved AS (UPDATE audit_head … WHERE seq = :old_seq AND hash = :old_hash RETURNING id)
+    INSERT INTO audit_log SELECT … FROM (VALUES …) WHERE EXISTS (SELECT id FROM moved), for `count`
+    entries; built once per batch size (up to 64, then each time)."""
+    statement = _MOVE_AND_INSERT.get(count)
+    if statement is None:
+        table = cast(Table, AuditEntry.__table__)
+        moved = _MOVE_HEAD_IF.returning(AuditHead.id).cte("moved")
+        entries = values(*(column(name, table.c[name].type) for name in _ENTRY_COLUMNS), name="entries").data(
+            [tuple(bindparam(f"{name}_{number}", type_=table.c[name].type) for name in _ENTRY_COLUMNS)
+             for number in range(count)])
+        statement = (insert(table).from_select(list(_ENTRY_COLUMNS),
+                                               select(entries).where(exists(select(moved.c.id))))
+                     .add_cte(moved))
+        if count <= 64:
+            _MOVE_AND_INSERT[count] = statement
+    return statement
+
+
 PSEUDONYM_HEX_CHARS = 32
 MAX_DETAIL_KEYS = 16
 MAX_DETAIL_KEY_CHARS = 32
@@ -438,9 +461,17 @@ class AuditLog:
         The head this writer last wrote is remembered, so the usual batch is two statements: the head
         moved on only if it is still where we left it (a conditional update, which also takes the
         head's lock until commit), then the entries. When another writer (a second node, a command)
-        moved it meanwhile, the head is locked and read, and the batch chained after it."""
+        moved it meanwhile, the head is locked and read, and the batch chained after it.
+        On PostgreSQL the usual batch is one statement in one round trip (`_moved_and_inserted`)."""
+        rows: list[dict[str, Any]] = []
+        if self._head is not None and not self._db.is_sqlite:
+            rows = self._chain(drafts, *self._head)
+            if await self._moved_and_inserted(rows):
+                self._head = (rows[-1]["seq"], rows[-1]["hash"])
+                return [row["seq"] for row in rows]
+            self._head = None  # another writer moved it: read it under its lock below
         async with self._db.engine.begin() as connection:
-            rows: list[dict[str, Any]] = []
+            rows = []
             if self._head is not None:
                 rows = self._chain(drafts, *self._head)
                 moved = cast(CursorResult[Any], await connection.execute(
@@ -454,6 +485,20 @@ class AuditLog:
             await connection.execute(insert(AuditEntry), rows)
         self._head = (rows[-1]["seq"], rows[-1]["hash"])
         return [row["seq"] for row in rows]
+
+    async def _moved_and_inserted(self, rows: list[dict[str, Any]]) -> bool:
+        """PostgreSQL: the head moved from where this writer left it and the entries inserted in one
+        statement (a data-modifying WITH), committed on its own: four round trips become one. False,
+        with nothing written, when the head is not where it was left."""
+        parameters: dict[str, Any] = {"old_seq": self._head[0], "old_hash": self._head[1],  # type: ignore[index]
+                                      "seq": rows[-1]["seq"], "hash": rows[-1]["hash"]}
+        for number, row in enumerate(rows):
+            parameters.update({f"{name}_{number}": row[name] for name in _ENTRY_COLUMNS})
+        autocommit = self._db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with autocommit.connect() as connection:
+            result = cast(CursorResult[Any], await connection.execute(_move_and_insert(len(rows)),
+                                                                      parameters))
+        return result.rowcount == len(rows)
 
     @staticmethod
     def _chain(drafts: Sequence[_Draft], seq: int, prev_hash: str) -> list[dict[str, Any]]:

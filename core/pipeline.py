@@ -106,6 +106,7 @@ class Pipeline:
         self.audit_failures = 0
         # SQLite has one writer at a time: queueing here is fairer and cheaper than busy-waiting on it.
         self._serial = asyncio.Lock() if database.is_sqlite else contextlib.nullcontext()
+        self._chained = self._chain()  # built once: the steps do not change
 
     async def handle(self, incoming: Incoming) -> Outcome:
         """Runs one message in one transaction: its state changes and the outbox rows they cause
@@ -116,7 +117,7 @@ class Pipeline:
             try:
                 async with self._serial, self.database.session() as session:
                     turn = Turn(incoming, session, audit_notes=notes)
-                    outcome = await self._chain()(turn)
+                    outcome = await self._chained(turn)
             except Exception:
                 log.exception("message from %s/%s failed", incoming.channel, incoming.user_id)
                 lang = "en" if (incoming.language or "").startswith("en") else "vi"
