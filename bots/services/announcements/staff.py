@@ -10,7 +10,9 @@ state, which only a staff member's own `/announce` opens.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +20,8 @@ from sqlalchemy import delete
 
 from backends.loudspeaker.audio import MP3_TYPE, OGG_TYPE
 from backends.loudspeaker.store import PUBLISHED, SCHEDULED, Announcement
-from backends.loudspeaker.tts import TTSUnavailable
-from bots.dialogue.base import Context
+from backends.loudspeaker.tts import Speech, Spoken, TTSUnavailable
+from bots.dialogue.base import Context, FlowHandler
 from bots.dialogue.steps import Pressed, Step, flow_button
 from bots.services.announcements.scheduler import (
     SIGNED_KIND,
@@ -38,7 +40,7 @@ from core.messages import Button, Reply
 from core.models import Media, utcnow
 from core.signing import sign_and_store
 from core.signing.envelope import format_time, sha256_hex
-from core.state import State
+from core.state import State, load_state
 from core.text import fold
 from core.timezones import VIETNAM
 from nlu.datetime import find_datetimes
@@ -101,7 +103,9 @@ async def cancel(context: Context) -> list[Reply]:
 
 # The steps in order; "quay lại" goes to the one before (the text is asked again from the audience).
 _STEPS = ("text", "audience", "topic", "when", "preview")
-_PREVIEW_KEYS = frozenset({"at", "mp3", "ogg", "duration", "mp3_sha256", "engine"})  # what "when" made
+SPEAKING = "speaking"  # the time chosen last, while its voice is being made (_at_time)
+# What "when" made:
+_PREVIEW_KEYS = frozenset({"at", "mp3", "ogg", "duration", "mp3_sha256", "engine", SPEAKING})
 
 
 async def _back(context: Context, data: dict[str, Any]) -> list[Reply]:
@@ -294,13 +298,41 @@ async def _at_time(context: Context, at: dt.datetime) -> list[Reply]:
         return [Reply(context.t("announce.time_far", days=MAX_AHEAD.days), _when_buttons(context))]
     data = {**context.state.data, "at": None if at <= now + PAST_GRACE else at.isoformat()}
     speech = context.services.speech
+    if speech is None:
+        return [Reply(context.t("announce.no_audio"), _when_buttons(context))]
+    # The voice is made once this turn has committed, outside the writer lock; the preview follows in a
+    # short transaction of its own. The token tells that one whether this is still the time chosen last.
+    data[SPEAKING] = secrets.token_hex(8)
+    context.set_state(State(FLOW, data))
+    context.after_commit(functools.partial(_speak_preview, speech, data))
+    return []
+
+
+async def _speak_preview(speech: Speech, data: dict[str, Any]) -> FlowHandler:
+    """After the turn that chose the time, no lock held: the synthesis; then the preview with it."""
     try:
-        if speech is None:
-            raise TTSUnavailable("no speech service")
         spoken = await speech.speak(str(data["text"]), "vi")
     except TTSUnavailable:
-        return [Reply(context.t("announce.no_audio"), _when_buttons(context))]
+        return functools.partial(_not_spoken, data)
+    return functools.partial(_spoken_preview, data, spoken)
+
+
+async def _still_speaking(context: Context, data: dict[str, Any]) -> State | None:
+    """The announcement's state if it still waits for this voice (the official has not moved on)."""
+    current = await load_state(context.session, context.identity.id, context.services.cipher)
+    if (current is None or current.flow != FLOW or current.data.get("step") != "when"
+            or current.data.get(SPEAKING) != data[SPEAKING]):
+        return None
+    return current
+
+
+async def _spoken_preview(data: dict[str, Any], spoken: Spoken, context: Context) -> list[Reply]:
+    current = await _still_speaking(context, data)
+    if current is None:
+        return []  # another time, a cancel or another announcement came meanwhile: this voice is not kept
+    context.state = current
     await _forget_preview(context)
+    data = {key: value for key, value in current.data.items() if key != SPEAKING}
     data["mp3"] = await store_media(context.session, spoken.mp3, MP3_TYPE)
     data["ogg"] = await store_media(context.session, spoken.ogg, OGG_TYPE)
     data["duration"] = round(spoken.duration, 1)
@@ -309,6 +341,16 @@ async def _at_time(context: Context, at: dt.datetime) -> list[Reply]:
     data["step"] = "preview"
     context.set_state(State(FLOW, data))
     return [_preview_reply(context, data)]
+
+
+async def _not_spoken(data: dict[str, Any], context: Context) -> list[Reply]:
+    """No voice could be made: the time is asked again, as before it was chosen."""
+    current = await _still_speaking(context, data)
+    if current is None:
+        return []
+    context.set_state(State(FLOW, {key: value for key, value in current.data.items()
+                                   if key not in (SPEAKING, "at")}))
+    return [Reply(context.t("announce.no_audio"), _when_buttons(context))]
 
 
 def _when_label(context: Context, data: dict[str, Any]) -> str:

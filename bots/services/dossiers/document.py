@@ -1,12 +1,15 @@
 """The readable side of a signed dossier result: the printed fields (chosen per procedure in
 data/procedures.yml, `result_fields`) and the one-page PDF kept in the media store for the citizen,
 itself signed (PAdES) with the commune's key; the official named under the signature comes from
-data/commune.yml, `signer`."""
+data/commune.yml, `signer`. The PDF is made outside any transaction (result.py keeps it)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
@@ -15,10 +18,9 @@ from cryptography.x509.oid import NameOID
 from backends.onestop.catalogue import Procedure, local
 from backends.onestop.result_pdf import FontMissing, RenderedResult, ResultSheet, render_result
 from backends.onestop.store import Dossier, read_values
-from bots.dialogue.base import Context
+from bots.dialogue.base import Context, Services
 from core.forms import FieldSpec
-from core.media import media_url, store_media
-from core.signing import SignedRecord, Signer, SigningError, attach_pdf
+from core.signing import SignedRecord, Signer, SigningError
 from core.signing.pdf import PdfSeal, sign_pdf
 
 log = logging.getLogger(__name__)
@@ -53,36 +55,41 @@ def _printed(spec: FieldSpec, value: Any) -> str:
     return local(option.label, LANG) if option else str(value)
 
 
-async def store_result_pdf(context: Context, dossier: Dossier, record: SignedRecord, document: dict[str, Any],
-                           url: str, signer: Signer, procedure: Procedure | None = None) -> str | None:
-    """Renders the signed `document` as a PDF, signs the file itself (PAdES) and keeps it for the
-    citizen; returns a signed media link, or None (logged and audited) when it cannot be made: the
-    signed result stands without it."""
-    sheet = result_sheet(context, dossier, record, document, url, signer, procedure)
+# What draws the PDF: fpdf2 in pure Python, a fraction of a second of CPU, so it runs in a worker thread
+# (never on the event loop, never under the writer lock). Tests put a slower or failing one here.
+RENDER: Callable[[ResultSheet], RenderedResult] = render_result
+
+
+@dataclass(frozen=True)
+class PdfMade:
+    """The signed PDF, or why there is none (`font_missing`, `pdf_signing_failed`)."""
+
+    pdf: bytes | None
+    problem: str | None = None
+
+
+async def make_result_pdf(services: Services, dossier_code: str, record: SignedRecord, sheet: ResultSheet,
+                          signer: Signer) -> PdfMade:
+    """Renders `sheet` (in a thread) and signs the file itself (PAdES), with no transaction open: the
+    caller keeps it in a short one (bots/services/dossiers/result.py). A missing font or a signing
+    problem is logged and reported, not raised: the signed result stands without its PDF."""
     try:
-        rendered = render_result(sheet)
-        pdf = await sign_pdf(rendered.pdf, signer, _seal(context, dossier, record, sheet, rendered),
+        rendered = await asyncio.to_thread(RENDER, sheet)
+        pdf = await sign_pdf(rendered.pdf, signer, _seal(services, dossier_code, record, sheet, rendered),
                              signed_at=sheet.signed_at)
     except (FontMissing, SigningError) as problem:
-        log.error("the result PDF of %s was not made: %s", dossier.code, problem)
-        reason = "font_missing" if isinstance(problem, FontMissing) else "pdf_signing_failed"
-        context.audit("dossier.result_pdf", subject=f"dossier:{dossier.code}", outcome="error",
-                      detail={"reason": reason})
-        return None
-    media_id = await store_media(context.session, pdf, "application/pdf", owner_id=dossier.user_id)
-    await attach_pdf(context.session, record.code, media_id)
-    context.audit("dossier.result_pdf", subject=f"dossier:{dossier.code}",
-                  detail={"code": record.code, "bytes": len(pdf)})
-    return media_url(context.services.hasher, context.services.settings.public_url, media_id)
+        log.error("the result PDF of %s was not made: %s", dossier_code, problem)
+        return PdfMade(None, "font_missing" if isinstance(problem, FontMissing) else "pdf_signing_failed")
+    return PdfMade(pdf)
 
 
-def result_sheet(context: Context, dossier: Dossier, record: SignedRecord, document: dict[str, Any], url: str,
-                 signer: Signer, procedure: Procedure | None) -> ResultSheet:
-    official = context.services.commune.signer
+def result_sheet(services: Services, dossier_code: str, record: SignedRecord, document: dict[str, Any],
+                 url: str, signer: Signer, procedure: Procedure | None) -> ResultSheet:
+    official = services.commune.signer
     note = procedure.in_person_note if procedure else None
     return ResultSheet(
-        commune=str(document.get("commune") or context.services.settings.commune_name),
-        title=str(document.get("title", "")), dossier_code=dossier.code,
+        commune=str(document.get("commune") or services.settings.commune_name),
+        title=str(document.get("title", "")), dossier_code=dossier_code,
         decided_at=dt.datetime.fromisoformat(str(document["decided_at"])),
         verification_code=record.code, verify_url=url,
         particulars=[(str(label), str(value)) for label, value in document.get("particulars", [])],
@@ -92,15 +99,15 @@ def result_sheet(context: Context, dossier: Dossier, record: SignedRecord, docum
     )
 
 
-def _seal(context: Context, dossier: Dossier, record: SignedRecord, sheet: ResultSheet,
+def _seal(services: Services, dossier_code: str, record: SignedRecord, sheet: ResultSheet,
           rendered: RenderedResult) -> PdfSeal:
-    commune = context.services.commune
+    commune = services.commune
     place = ", ".join(part for part in (sheet.commune, commune.district, commune.province) if part)
     phone = commune.office.phone
     on_behalf = ", ".join(part for part in (sheet.signer_name, sheet.signer_title) if part)
     return PdfSeal(
         document_number=record.code,
-        reason=f"Kết quả giải quyết thủ tục {sheet.title}, hồ sơ {dossier.code}",
+        reason=f"Kết quả giải quyết thủ tục {sheet.title}, hồ sơ {dossier_code}",
         location=place, name=on_behalf or sheet.signer, contact_info=phone or None,
         box=rendered.signature_box,
     )

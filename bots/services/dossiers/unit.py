@@ -5,12 +5,12 @@ the villager answers requests and rates the service."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 from bots.dashboard import providers as dashboard
-from bots.dialogue.service import Buttons, Command, DeskButton, MenuEntry, Panel, Service
-from bots.services.dossiers import answer, holdings, rating
+from bots.dialogue.service import Buttons, Command, DeskButton, MenuEntry, Panel, Service, Task
+from bots.services.dossiers import answer, holdings, rating, result
 from bots.services.dossiers.notify import REPLY_FAMILY, STAFF_FAMILY
-from bots.services.dossiers.result import result_signer
 from bots.services.dossiers.staff import FLOW as STAFF_FLOW
 from bots.services.dossiers.staff import StaffDesk
 from bots.services.dossiers.submit import FLOW, DossierFlow, completion, completion_name
@@ -36,7 +36,7 @@ def service(kit: Kit) -> Service:
     kit.forms.specs.update(kit.procedures.form_specs())
     for procedure in kit.procedures:
         kit.forms.on_complete(completion_name(procedure), completion(flow, procedure))
-    desk = StaffDesk(kit.procedures, (result_signer(kit.procedures),))
+    desk = StaffDesk(kit.procedures, (result.result_signer(kit.procedures),))
     staff = only("staff")
     desk_actions = {"queue": desk.queue, "open": desk.open_pressed, "take": desk.take,
                     "approve": desk.approve_pressed, "deliver": desk.deliver, "reject": desk.ask_words,
@@ -69,5 +69,7 @@ def service(kit: Kit) -> Service:
         layers=(Panel(20, dashboard.dossier_layer),),
         i18n=("dossier.", "dossier_rating.", "dossier_result.", "dossier_staff."),
         holdings=holdings.HOLDINGS,
+        # Approved results whose PDF and message were never issued (the process died after the approval).
+        tasks=(Task("dossier-results", partial(result.run, procedures=kit.procedures)),),
         desk=desk,
     )

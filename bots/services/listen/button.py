@@ -4,19 +4,21 @@ The button carries only a digest: the answer itself is kept sealed (FieldCipher,
 `spoken_texts`, and only that user's press finds it. Adding the button synthesises nothing, so no answer
 waits for speech; the voice is made when the button is pressed. Staff commands and buttons and replies
 that already carry audio get no button; the 115 answer gets one, for those who cannot read it fast.
+The voice is made after the press's transaction has committed, never under the writer lock.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 
 from sqlalchemy import delete
 
 from backends.loudspeaker.audio import MP3_TYPE, OGG_TYPE
 from backends.loudspeaker.store import SpokenText
-from backends.loudspeaker.tts import TTSUnavailable
-from bots.dialogue.base import Context
+from backends.loudspeaker.tts import Speech, Spoken, TTSUnavailable
+from bots.dialogue.base import Context, FlowHandler
 from core.media import media_url, store_media
 from core.messages import Button, Reply
 from core.models import utcnow
@@ -70,7 +72,11 @@ async def _keep(context: Context, text: str) -> str:
 
 
 async def listen(context: Context) -> list[Reply]:
-    """`listen:<digest>`: the data is the digest of the text, not an action (and has no `:` in it)."""
+    """`listen:<digest>`: the data is the digest of the text, not an action (and has no `:` in it).
+
+    The turn only finds the text; the voice is made once it has committed, outside the writer lock
+    (speech takes seconds, a cached clip still a disk read), and kept in a short transaction of its own
+    that answers with it (`Context.after_commit`)."""
     press = context.pressed
     digest = press.action if not press.arg else ""
     row = await context.session.get(SpokenText, digest) if 0 < len(digest) <= 32 else None
@@ -78,12 +84,27 @@ async def listen(context: Context) -> list[Reply]:
         return [Reply(context.t("announce.listen.gone"))]
     text = context.services.cipher.decrypt(row.text_enc, _context(digest, row.user_id))
     speech = context.services.speech
-    try:
-        if speech is None:
-            raise TTSUnavailable("no speech service")
-        spoken = await speech.speak(text, row.lang)
-    except TTSUnavailable:
+    if speech is None:
         return [Reply(context.t("announce.listen.unavailable"))]
+    context.after_commit(functools.partial(_speak, speech, text, row.lang))
+    return []
+
+
+async def _speak(speech: Speech, text: str, lang: str) -> FlowHandler:
+    """After the press's commit, no lock held: the synthesis; then what answers with it."""
+    try:
+        spoken = await speech.speak(text, lang)
+    except TTSUnavailable:
+        return _unavailable
+    return functools.partial(_heard, spoken)
+
+
+async def _unavailable(context: Context) -> list[Reply]:
+    return [Reply(context.t("announce.listen.unavailable"))]
+
+
+async def _heard(spoken: Spoken, context: Context) -> list[Reply]:
+    """The clip kept for its user and sent, in the short transaction after the synthesis."""
     telegram = context.incoming.channel == "telegram"
     media_id = await store_media(context.session, spoken.ogg if telegram else spoken.mp3,
                                  OGG_TYPE if telegram else MP3_TYPE, owner_id=context.identity.id)
