@@ -204,7 +204,10 @@ def server_command(port: int, cprofile: Path | None) -> list[str]:
 
 
 def server_environment(database_url: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("XASO_")}
+    # No XASO_ setting of the caller reaches the server, but XASO_UVLOOP: `XASO_UVLOOP=0` measures the
+    # server on asyncio's own event loop instead of uvloop's (bots/http_server.py).
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("XASO_") or key == "XASO_UVLOOP"}
     env.update({
         "XASO_DATABASE_URL": database_url,
         "XASO_SECRET_KEY": secrets.token_urlsafe(32),

@@ -50,9 +50,12 @@ def serve_app(args: argparse.Namespace) -> Any:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bots.http_server import run
+    from bots.server import ASSISTANT
 
-    # aiohttp's run_app, answering requests that are not HTTP with JSON (bots/http_server.py).
-    run(serve_app(args), host=args.host, port=args.port, shutdown_timeout=15.0)
+    # aiohttp's run_app, answering requests that are not HTTP with JSON, on uvloop unless XASO_UVLOOP is
+    # false (bots/http_server.py).
+    app = serve_app(args)
+    run(app, host=args.host, port=args.port, shutdown_timeout=15.0, uvloop=app[ASSISTANT].settings.uvloop)
     return 0
 
 

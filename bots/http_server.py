@@ -7,6 +7,9 @@ logs it at ERROR with a traceback. Here it is answered with the same short JSON 
 (`{"error": "bad_request", …}`), without echoing anything, and logged as one INFO line: it is the client
 that is wrong, and a log full of tracebacks hides the ones that matter (SECURITY.md: no input of any
 shape, bytes in headers included, produces a 5xx or a traceback).
+
+The event loop is uvloop's where uvloop is installed (a dependency wherever it has a wheel), unless
+XASO_UVLOOP is false; asyncio's own otherwise. The log says which at start.
 """
 
 from __future__ import annotations
@@ -65,13 +68,27 @@ async def _serve(runner: Runner, host: str, port: int) -> None:
         await runner.cleanup()  # the app's cleanup: the outbox finishes what is due (bots/server.py)
 
 
-def run(app: web.Application, *, host: str, port: int, shutdown_timeout: float) -> None:
-    """`web.run_app(app, host=…, port=…, access_log=None, print=None)` with the `Runner` above: until
-    SIGINT or SIGTERM, then the same graceful shutdown (the serving task cancelled first, so the app's
-    cleanup runs before any other task is cancelled)."""
+def new_event_loop(uvloop: bool = True) -> tuple[asyncio.AbstractEventLoop, str]:
+    """A new event loop, uvloop's when `uvloop` is true and uvloop is installed, asyncio's otherwise; and
+    what it is, for the log."""
+    if not uvloop:
+        return asyncio.new_event_loop(), "asyncio (XASO_UVLOOP is off)"
+    try:
+        import uvloop as installed
+    except ImportError:
+        return asyncio.new_event_loop(), "asyncio (uvloop is not installed)"
+    return installed.new_event_loop(), f"uvloop {installed.__version__}"
+
+
+def run(app: web.Application, *, host: str, port: int, shutdown_timeout: float, uvloop: bool = True) -> None:
+    """`web.run_app(app, host=…, port=…, access_log=None, print=None)` with the `Runner` above, on
+    uvloop's loop when `uvloop` is true and it is installed: until SIGINT or SIGTERM, then the same
+    graceful shutdown (the serving task cancelled first, so the app's cleanup runs before any other task
+    is cancelled)."""
     runner = Runner(app, handle_signals=True, access_log=None, keepalive_timeout=75.0,
                     shutdown_timeout=shutdown_timeout)
-    loop = asyncio.new_event_loop()
+    loop, kind = new_event_loop(uvloop)
+    log.info("event loop: %s", kind)
     main = loop.create_task(_serve(runner, host, port))
     try:
         asyncio.set_event_loop(loop)

@@ -14,7 +14,6 @@ of any shape produces a 5xx).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import zlib
@@ -22,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
+
+from core import fastjson
 
 MAX_JSON_DEPTH = 64  # the deepest real delivery (a Telegram update) is about 6
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -67,7 +68,8 @@ def _no_constant(name: str) -> Any:
 def parse_json(body: bytes | str) -> Any:
     """The body as JSON, made storable; BadInput for anything else (bad UTF-8 and too deep included)."""
     try:
-        loaded = json.loads(body, parse_float=_finite, parse_constant=_no_constant)
+        # orjson where installed, for a body it reads as `json` does; `json` for any other (core/fastjson.py)
+        loaded = fastjson.loads(body, parse_float=_finite, parse_constant=_no_constant)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise BadInput(type(error).__name__) from None
     return storable(loaded)

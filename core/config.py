@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     report_duplicate_metres: float = Field(default=200.0, ge=0)
     report_duplicate_hours: float = Field(default=48.0, ge=0)
     load_demo_data: bool = True
+    # `xaso serve` runs on uvloop's event loop where uvloop is installed (a dependency wherever it has a
+    # wheel), on asyncio's own otherwise or when this is false (bots/http_server.py).
+    uvloop: bool = True
 
     @field_validator("commune_code")
     @classmethod
