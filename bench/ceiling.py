@@ -8,7 +8,8 @@ Per message the app does the least a chat service can: the session token is look
 (xaso caches its sessions too), then one transaction writes four rows — the message received, the
 conversation state (an upsert), an audit entry and the reply (an outbox-like row) — and the reply
 goes back as JSON. Statements are built once. The engine is xaso's own `core.db.Database` (the same
-pool, SQLite pragmas and driver), so the ratio measures what xaso's own work adds on top.
+pool, SQLite pragmas and driver) and the event loop the one `xaso serve` runs on, so the ratio
+measures what xaso's own work adds on top.
 
     .venv/bin/python -m bench.ceiling --database-url sqlite+aiosqlite:////tmp/c.db --port 8765
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import secrets
 import signal
 import sys
@@ -30,6 +32,7 @@ from aiohttp import web
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bots.http_server import new_event_loop
 from core.db import Database
 
 metadata = MetaData()
@@ -126,8 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     options = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # The event loop `xaso serve` runs on (uvloop where installed, unless XASO_UVLOOP is false), so that
+    # the comparison is of the work, not of the loops.
+    loop, _kind = new_event_loop(os.environ.get("XASO_UVLOOP", "true").lower() not in ("0", "false", "no"))
     web.run_app(create_app(Database(options.database_url)), host=options.host, port=options.port,
-                access_log=None, print=None)
+                access_log=None, print=None, loop=loop)
     return 0
 
 
