@@ -11,7 +11,8 @@ XASO_TELEGRAM_API_BASE and a webhook secret:
 2. broadcast: M outbox rows to M distinct chats are enqueued straight into the database, then the real
    sender drains them against a fake that refuses (429, retry_after 1) any send beyond L per sliding
    second; the sender's global rate is set to L. Reports the achieved rate, 429s after the first second,
-   and any message lost or delivered twice. Run for each limit given.
+   and any message lost or delivered twice. Run for each limit given. (A real announcement, fanned out
+   to many subscribers and drained by one or two nodes, text and voice note: bench/broadcast.py.)
 
 All traffic goes to 127.0.0.1; every phase is bounded in time, and the server is stopped in all cases.
 

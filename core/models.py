@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -152,6 +153,16 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxPace(Base):
+    """A channel's send rate shared by the nodes on one database (core/outbox.py `SharedPace`): the end
+    of the last block of send slots a node reserved, in seconds since the epoch."""
+
+    __tablename__ = "outbox_pace"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    next_slot: Mapped[float] = mapped_column(Float)
 
 
 class WebInboxMessage(Base):

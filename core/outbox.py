@@ -17,11 +17,18 @@ of that row only the part being sent may have reached the platform: once its lea
 node sends that part again, counted as an interrupted attempt. The platforms we send to have no
 idempotency key, so that one part is the window; the row's unique key still goes with every send so
 that a channel able to (the web chat's inbox) drops a repeat.
+
+Pacing: a bucket per chat, and for the whole channel evenly spaced send slots, one per platform call
+(each part of a multi-part reply takes its own, `InFlight.pace`), at `PACE_HEADROOM` of the channel's
+rate since the platform counts calls in a sliding second and they reach it with some jitter. On
+PostgreSQL the slots are the nodes' together (`SharedPace`): a platform's limit is per bot, not per node,
+so any number of nodes sharing a token stays within one rate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
 import json
@@ -44,9 +51,9 @@ from core.config import Settings
 from core.crypto import FieldCipher
 from core.db import Database
 from core.messages import Reply
-from core.models import OutboxMessage, utcnow
+from core.models import OutboxMessage, OutboxPace, utcnow
 from core.questions import remember_push
-from core.ratelimit import KeyedLimiter, TokenBucket
+from core.ratelimit import KeyedLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +77,15 @@ MAX_PAUSE = 10.0  # the longest back-off of the drain loop after database errors
 MAX_KEY_CHARS = 160
 MAX_CHANNEL_CHARS = 16
 MAX_CHAT_ID_CHARS = 128
+# A paced channel aims at this share of its rate: the platform counts calls in a sliding second and they
+# reach it a few milliseconds apart from when they were meant to, so at the full rate a second would now
+# and then hold one call too many (a 429). 3 % leaves about 30 ms for that jitter.
+PACE_HEADROOM = 0.97
+# How late after its slot a call still uses it (the schedule is kept: a sleep that overshoots, or a send
+# that took a little long, costs nothing); a call later than that starts the schedule again from now.
+PACE_CATCH_UP = 0.010
+# Nodes sharing a rate reserve blocks of slots covering about this long (a database write each).
+SHARED_BLOCK_SECONDS = 0.1
 
 
 class SendError(Exception):
@@ -145,13 +161,15 @@ class InFlight:
     """One message being sent: its own lease, renewed while the send lasts, and the parts of it the
     platform already has. Every write is fenced by the lease and serialised by `lock`."""
 
-    def __init__(self, outbox: Outbox, message: Claimed, lease_until: datetime) -> None:
+    def __init__(self, outbox: Outbox, message: Claimed, lease_until: datetime,
+                 pacer: _Pacer | None = None) -> None:
         self.outbox = outbox
         self.message = message
         self.lease_until = lease_until
         self.parts_delivered = message.parts_delivered
         self.lost = False
         self.lock = asyncio.Lock()
+        self._pacer = pacer
 
     @property
     def id(self) -> int:
@@ -175,6 +193,13 @@ class InFlight:
                 self.lost = True
                 logger.warning("outbox: lease on message %d lost while sending", self.id)
 
+    async def pace(self) -> None:
+        """Waits for the channel's next send slot before another platform call of this message (the
+        outbox waited for its first): a reply the platform takes as several messages counts as several
+        against the channel's rate. Parts of one message are not spaced by the per-chat pace."""
+        if self._pacer is not None:
+            await self._pacer.next_part()
+
     async def parts_done(self, count: int) -> None:
         """Records that the first `count` parts were delivered. Best effort: a database error is logged,
         and the parts are remembered in the sender's memory too."""
@@ -183,7 +208,10 @@ class InFlight:
                 return
             payload = {**self.message.payload, PARTS: count}
             try:
-                if await self.outbox._fenced(self.id, self.lease_until, payload=payload):
+                # Not waiting for PostgreSQL's disk flush (as `_begin`): a node that dies leaves it
+                # recorded; only a crash of PostgreSQL itself could lose it, and then at most this
+                # message's part in flight goes again, the repeat allowed anyway (the outcome flushes it).
+                if await self.outbox._fenced(self.id, self.lease_until, flush=False, payload=payload):
                     self.parts_delivered = count
             except Exception as error:
                 logger.warning("outbox: parts of message %d not recorded (%s)", self.id, type(error).__name__)
@@ -202,18 +230,129 @@ class DeadLetter:
     created_at: datetime
 
 
+class SharedPace:
+    """A channel's send time shared by the nodes on one database: each reserves blocks of it from one
+    row (`outbox_pace`), whose `next_slot` is the end of the last block reserved, in seconds since the
+    epoch on the nodes' clocks (kept in step by NTP, as the leases need). A block begins where the last
+    one ended, or now if that is past; an idle node reserves nothing, so a lone busy node gets the whole
+    rate and two busy nodes get about half each. Slots a node reserved and did not use (it died, or its
+    batch ended early) are lost for that moment, never given twice."""
+
+    def __init__(self, database: Database, channel: str, wall: Callable[[], float],
+                 monotonic: Callable[[], float]) -> None:
+        self.database = database
+        self.channel = channel
+        self._wall = wall
+        self._monotonic = monotonic
+        self._round_trip = 0.0  # seconds a reservation takes, smoothed: blocks start once it is back
+        self._last_end = math.nan  # where this node's last block ended (epoch seconds)
+        self.others = False  # whether the last block came after another node's
+
+    async def reserve(self, seconds: float) -> float:
+        """Reserves the next `seconds` of the channel's send time; where they begin, on this process's
+        monotonic clock (possibly later than now, after other nodes' blocks)."""
+        asked, wall = self._monotonic(), self._wall()
+        fresh = wall + self._round_trip  # about when the answer is back
+        # Right after the last block (even a little late: `PACE_CATCH_UP`), or afresh once it is back.
+        start = case((OutboxPace.next_slot >= fresh - PACE_CATCH_UP, OutboxPace.next_slot), else_=fresh)
+        insert = sqlite.insert if self.database.is_sqlite else postgresql.insert
+        statement = (insert(OutboxPace).values(channel=self.channel, next_slot=fresh + seconds)
+                     .on_conflict_do_update(index_elements=[OutboxPace.channel],
+                                            set_={"next_slot": start + seconds})
+                     .returning(OutboxPace.next_slot))
+        async with self.database.session() as session:
+            if not self.database.is_sqlite:
+                # Pacing, not data: a reservation lost in a crash of PostgreSQL itself only lets a few
+                # slots be given twice, for a moment.
+                await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            end = float((await session.execute(statement)).scalar_one())
+        took = self._monotonic() - asked
+        self._round_trip = max(0.0, 0.8 * self._round_trip + 0.2 * took)
+        # Neither afresh nor right after our own last block: another node holds slots now.
+        self.others = not any(math.isclose(end, begin + seconds, rel_tol=0.0, abs_tol=1e-6)
+                              for begin in (fresh, self._last_end))
+        self._last_end = end
+        return asked + (end - seconds - wall)
+
+
+class _Slots:
+    """A channel's global pace: evenly spaced send slots, one per platform call, at `PACE_HEADROOM` of
+    the rate. A call takes the next slot once its time has come, or up to `PACE_CATCH_UP` after it;
+    slots missed by more are skipped, never made up in a burst. Alone (SQLite, one process) the
+    schedule is this process's; with `share`, the slots come in blocks reserved from the database.
+
+    A block is as many slots as this node used of its last one, twice as many when it used them all
+    (up to `SHARED_BLOCK_SECONDS`, and to the calls it expects), and one slot at a time while other
+    nodes reserve too: a node's block is sent at the full rate, which a node alone can keep up with,
+    while nodes sharing the rate take turns slot by slot, each at its share of the rate, so that their
+    speeds add up (a slow platform, a busy machine) rather than each having to reach the whole rate."""
+
+    def __init__(self, rate: float, monotonic: Callable[[], float], share: SharedPace | None = None) -> None:
+        self.interval = 1.0 / (rate * PACE_HEADROOM)
+        self._monotonic = monotonic
+        self._share = share
+        self._most = max(1, int(rate * PACE_HEADROOM * SHARED_BLOCK_SECONDS))
+        self._size = 1  # slots to reserve next time
+        self._reserved = self._used = 0  # of the block held
+        self._crowded = False  # other nodes reserved between our blocks
+        self._next = -math.inf  # the next slot, monotonic
+        self._end = -math.inf if share is not None else math.inf  # the end of the block held
+
+    async def wait_time(self, upcoming: int = 1) -> float:
+        """Seconds until the next slot (0 when it is now); `upcoming`: the calls expected soon, the size
+        of a block to reserve if one is needed."""
+        now = self._monotonic()
+        if self._next < now - PACE_CATCH_UP:
+            # Idle, or too late. Alone, the schedule starts again now; sharing, the slots missed are
+            # skipped, since the blocks around ours are fixed on the nodes' common timeline.
+            self._next = now if self._share is None or math.isinf(self._next) else self._skip(now)
+        while self._next >= self._end:
+            assert self._share is not None
+            if self._reserved and not self._crowded:
+                used_all = self._used >= self._reserved
+                self._size = min(self._most, 2 * self._size if used_all else max(1, self._used))
+            count = min(self._size, max(1, upcoming))
+            self._next = await self._share.reserve(count * self.interval)
+            self._end = self._next + count * self.interval
+            self._reserved, self._used = count, 0
+            self._crowded = self._share.others
+            if self._crowded:
+                self._size = 1
+            now = self._monotonic()
+            if self._next < now - PACE_CATCH_UP:  # the answer came later than expected
+                self._next = self._skip(now)
+        return max(0.0, self._next - now)
+
+    def _skip(self, now: float) -> float:
+        """The first slot after `_next` that is at most `PACE_CATCH_UP` old."""
+        missed = math.ceil((now - PACE_CATCH_UP - self._next) / self.interval)
+        return self._next + missed * self.interval
+
+    def take(self) -> None:
+        """Uses the slot `wait_time` found due (call it right after, with no await between)."""
+        self._next += self.interval
+        self._used += 1
+
+
 class _Pacer:
-    """One channel's outbound pace: a bucket per chat and one for the whole channel, no bursts.
+    """One channel's outbound pace: a bucket per chat, and the channel's send slots.
 
     A sender may also have `chat_rate(chat_id) -> float` when chats differ (Telegram paces groups
     slower than private chats); `per_chat_rate` is then only its default."""
 
-    def __init__(self, sender: ChannelSender, monotonic: Callable[[], float]) -> None:
+    def __init__(self, sender: ChannelSender, monotonic: Callable[[], float],
+                 sleep: Callable[[float], Awaitable[None]], share: SharedPace | None = None) -> None:
         self._monotonic = monotonic
+        self._sleep = sleep
         self._rate_of: Callable[[str], float] = getattr(sender, "chat_rate", lambda _: sender.per_chat_rate)
         self._per_chat: dict[float, KeyedLimiter] = {}
-        self._overall = (TokenBucket(sender.global_rate, 1.0, 1.0, monotonic())
+        self._overall = (_Slots(sender.global_rate, monotonic, share)
                          if _paced(sender.global_rate) else None)
+        self.upcoming = 1  # messages of the batch still to send: how many slots to reserve at once
+
+    @property
+    def shared(self) -> bool:
+        return self._overall is not None and self._overall._share is not None
 
     def _chat_limiter(self, chat_id: str) -> KeyedLimiter | None:
         rate = self._rate_of(chat_id)
@@ -223,10 +362,10 @@ class _Pacer:
             self._per_chat[rate] = KeyedLimiter(rate, 1.0, clock=self._monotonic)
         return self._per_chat[rate]
 
-    def wait_time(self, chat_id: str) -> float:
+    async def wait_time(self, chat_id: str) -> float:
         limiter = self._chat_limiter(chat_id)
         chat = limiter.wait_time(chat_id) if limiter else 0.0
-        overall = self._overall.wait_time(self._monotonic()) if self._overall else 0.0
+        overall = await self._overall.wait_time(self.upcoming) if self._overall else 0.0
         return max(chat, overall)
 
     def take(self, chat_id: str) -> None:
@@ -234,7 +373,15 @@ class _Pacer:
         if limiter:
             limiter.allow(chat_id)
         if self._overall:
-            self._overall.take(self._monotonic())
+            self._overall.take()
+
+    async def next_part(self) -> None:
+        """Waits for, and takes, the channel's next slot (another part of a message under way)."""
+        if self._overall is None:
+            return
+        while (wait := await self._overall.wait_time(self.upcoming)) > 0:
+            await self._sleep(wait)
+        self._overall.take()
 
 
 def _paced(rate: float) -> bool:
@@ -290,6 +437,7 @@ class Outbox:
         send_timeout: float = 20.0,
         batch: int = 50,
         cipher: FieldCipher | None = None,
+        shared_pace: bool | None = None,
     ) -> None:
         if send_timeout <= 0 or lease <= 0:
             raise ValueError("send_timeout and lease must be positive")
@@ -307,6 +455,9 @@ class Outbox:
         self._sleep = sleep
         self._pacers: dict[str, _Pacer] = {}
         self._wakes: dict[str, asyncio.Event] = {}
+        # The channels' global rates are the nodes' together (`SharedPace`): by default on PostgreSQL,
+        # where several nodes may share a bot; SQLite is one node's.
+        self.shared_pace = not database.is_sqlite if shared_pace is None else shared_pace
 
     # Producing
 
@@ -482,17 +633,25 @@ class Outbox:
                                message.attempts)
                 await self._fenced(message.id, message.lease_until, status=DEAD, last_error=INTERRUPTED)
                 continue
-            if (stop is not None and stop.is_set()) or not await self._wait_turn(pacer, message):
+            pacer.upcoming = len(batch) - index
+            try:
+                turn = (stop is None or not stop.is_set()) and await self._wait_turn(pacer, message)
+            except Exception:
+                # The shared pace's database failed: what was not started goes back at once.
+                with contextlib.suppress(Exception):
+                    await self._release(batch[index:])
+                raise
+            if not turn:
                 await self._release(batch[index:])
                 break
-            sent += await self._deliver(sender, message)
+            sent += await self._deliver(sender, message, pacer)
         return len(batch), sent
 
     async def _wait_turn(self, pacer: _Pacer, message: Claimed) -> bool:
         """Waits for the chat's and the channel's turn; False when it would come after the reservation
         ends (the rest of the batch is then handed back)."""
         while True:
-            wait = pacer.wait_time(message.chat_id)
+            wait = await pacer.wait_time(message.chat_id)
             if self._clock() + timedelta(seconds=wait) > message.lease_until:
                 return False
             if wait <= 0:
@@ -500,8 +659,8 @@ class Outbox:
                 return True
             await self._sleep(wait)
 
-    async def _deliver(self, sender: ChannelSender, message: Claimed) -> bool:
-        flight = await self._begin(message)
+    async def _deliver(self, sender: ChannelSender, message: Claimed, pacer: _Pacer | None = None) -> bool:
+        flight = await self._begin(message, pacer)
         if flight is None:
             logger.info("outbox: message %d was taken over before its turn came", message.id)
             return False
@@ -538,7 +697,7 @@ class Outbox:
         async with asyncio.timeout(self.send_timeout):
             await sender.send(message.chat_id, message.reply, message.key)
 
-    async def _begin(self, message: Claimed) -> InFlight | None:
+    async def _begin(self, message: Claimed, pacer: _Pacer | None = None) -> InFlight | None:
         """Takes one reserved row in flight, with a lease of its own; None when the reservation was lost
         (it ended and another sender took the row)."""
         now = self._clock()
@@ -557,7 +716,7 @@ class Outbox:
                 await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             if (await session.execute(statement)).scalar_one_or_none() is None:
                 return None
-        return InFlight(self, message, until)
+        return InFlight(self, message, until, pacer)
 
     async def _failed(self, flight: InFlight, reason: str, retry_after: float | None,
                       permanent: bool) -> None:
@@ -595,9 +754,11 @@ class Outbox:
             logger.warning("outbox: lease on message %d lost, outcome %s dropped", flight.id,
                            values.get("status"))
 
-    async def _fenced(self, message_id: int, lease_until: datetime, **values: Any) -> bool:
+    async def _fenced(self, message_id: int, lease_until: datetime, *, flush: bool = True,
+                      **values: Any) -> bool:
         """Writes `values` to a row this sender holds (reserved or in flight) until `lease_until`; False
-        when the lease was lost (it ended and another sender took the row), and nothing changed."""
+        when the lease was lost (it ended and another sender took the row), and nothing changed.
+        `flush=False`: PostgreSQL need not wait for the disk (only its own crash could lose the write)."""
         statement = (update(OutboxMessage)
                      .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING,
                             OutboxMessage.next_attempt_at == lease_until)
@@ -605,6 +766,8 @@ class Outbox:
                      .returning(OutboxMessage.id)
                      .execution_options(synchronize_session=False))
         async with self.database.session() as session:
+            if not flush and not self.database.is_sqlite:
+                await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             return (await session.execute(statement)).scalar_one_or_none() is not None
 
     async def _release(self, messages: Sequence[Claimed]) -> None:
@@ -622,8 +785,13 @@ class Outbox:
 
     def _pacer(self, sender: ChannelSender) -> _Pacer:
         if sender.name not in self._pacers:
-            self._pacers[sender.name] = _Pacer(sender, self._monotonic)
+            share = (SharedPace(self.database, sender.name, self._wall, self._monotonic)
+                     if self.shared_pace else None)
+            self._pacers[sender.name] = _Pacer(sender, self._monotonic, self._sleep, share)
         return self._pacers[sender.name]
+
+    def _wall(self) -> float:
+        return self._clock().timestamp()
 
     def _wake_event(self, channel: str) -> asyncio.Event:
         return self._wakes.setdefault(channel, asyncio.Event())

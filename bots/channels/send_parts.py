@@ -2,7 +2,8 @@
 If a part fails, the outbox retries the whole reply later; the parts already delivered are recorded on
 the outbox row as they go (`core.outbox.in_flight`), so that the retry resumes after them instead of
 sending them twice, on any node and after a crash too. They are also remembered here for an hour by the
-outbox key, for a send outside the outbox or a moment the database refused the record."""
+outbox key, for a send outside the outbox or a moment the database refused the record. Each part after
+the first waits for the channel's next send slot (`InFlight.pace`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class PartProgress:
         for number, step in enumerate(steps):
             if number < done:
                 continue
+            if flight is not None and number > done:
+                await flight.pace()  # each part is a platform call of its own against the channel's rate
             await step()
             self._delivered.put(key, number + 1)
             if flight is not None and number + 1 < len(steps):

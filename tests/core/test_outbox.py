@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +19,16 @@ from core.config import Settings
 from core.db import Database
 from core.messages import Button, Reply
 from core.models import OutboxMessage, User
-from core.outbox import INTERRUPTED, Outbox, RetryPolicy, SendError
+from core.outbox import (
+    INTERRUPTED,
+    PACE_CATCH_UP,
+    PACE_HEADROOM,
+    Outbox,
+    RetryPolicy,
+    SendError,
+    SharedPace,
+    _Slots,
+)
 from tests.support.fake_channel import RecordingSender
 
 LEASE = 60.0
@@ -471,7 +481,64 @@ async def test_global_pace_spaces_the_whole_channel(database: Database, clock: F
         await put(outbox, database, f"k{n}", chat_id=f"c{n}")
     start = clock.monotonic()
     assert await outbox.drain_once(sender) == 4
-    assert [d.at - start for d in sender.delivered if d.at is not None] == pytest.approx([0, .25, .5, .75])
+    slot = 1 / (4.0 * PACE_HEADROOM)  # a little under the rate: jitter must not make a second hold 5
+    assert [d.at - start for d in sender.delivered if d.at is not None] == pytest.approx(
+        [0, slot, 2 * slot, 3 * slot], abs=1e-5)
+
+
+class OvershootingClock(FakeClock):
+    """Every sleep lasts a little longer than asked, as a loaded event loop's do."""
+
+    def __init__(self, overshoot: float) -> None:
+        super().__init__()
+        self.overshoot = overshoot
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds + self.overshoot)
+
+
+class SlowSender(RecordingSender):
+    """Each send takes `took(n)` seconds of the fake clock (n: the send's number)."""
+
+    def __init__(self, clock: FakeClock, took: Callable[[int], float], **options: Any) -> None:
+        super().__init__(clock=clock.monotonic, **options)
+        self._fake_clock = clock
+        self._took = took
+
+    async def send(self, chat_id: str, reply: Reply, key: str) -> None:
+        await super().send(chat_id, reply, key)
+        self._fake_clock.advance(self._took(len(self.calls)))
+
+
+@bounded(10)
+async def test_a_late_call_keeps_the_schedule_so_overshooting_sleeps_cost_no_rate(database: Database) -> None:
+    clock = OvershootingClock(overshoot=0.002)  # 2 ms late at every slot: within PACE_CATCH_UP
+    outbox = make_outbox(database, clock)
+    sender = SlowSender(clock, lambda _n: 0.004, global_rate=100.0)
+    for n in range(30):
+        await put(outbox, database, f"k{n}", chat_id=f"c{n}")
+    assert await outbox.drain_once(sender) == 30
+    times = [d.at for d in sender.delivered if d.at is not None]
+    slot = 1 / (100.0 * PACE_HEADROOM)
+    # A bucket refilled from the moment it was found empty would lose each overshoot: 29 × (slot + 2 ms).
+    assert times[-1] - times[0] == pytest.approx(29 * slot + 0.002, abs=1e-5)
+    assert min(b - a for a, b in itertools.pairwise(times)) >= slot - PACE_CATCH_UP - 1e-9
+
+
+@bounded(10)
+async def test_a_call_later_than_the_catch_up_is_not_made_up_in_a_burst(database: Database,
+                                                                        clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    # The fifth send takes 200 ms (a slow platform answer): the slots it missed are gone.
+    sender = SlowSender(clock, lambda n: 0.2 if n == 5 else 0.0, global_rate=100.0)
+    for n in range(12):
+        await put(outbox, database, f"k{n}", chat_id=f"c{n}")
+    assert await outbox.drain_once(sender) == 12
+    times = [d.at for d in sender.delivered if d.at is not None]
+    slot = 1 / (100.0 * PACE_HEADROOM)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps[4] == pytest.approx(0.2, abs=1e-6)  # the sixth went as soon as the fifth was done
+    assert all(gap >= slot - 1e-6 for gap in gaps)  # and the others kept their distance after it
 
 
 @bounded(10)
@@ -495,6 +562,138 @@ async def test_a_pace_that_would_outlast_the_lease_hands_the_rest_back(database:
     assert await outbox.drain_once(sender) == 1
     handed_back = await row(database, "k1")
     assert (handed_back.status, handed_back.attempts) == ("pending", 0)
+
+
+# A rate shared by the nodes
+
+
+async def test_the_rate_is_shared_by_default_on_postgresql_only(database: Database) -> None:
+    assert Outbox(database).shared_pace is (not database.is_sqlite)
+    assert Outbox(database, shared_pace=True).shared_pace is True
+
+
+@bounded(10)
+async def test_nodes_reserve_consecutive_blocks_and_start_afresh_after_a_pause(database: Database,
+                                                                              clock: FakeClock) -> None:
+    def wall() -> float:
+        return clock.now().timestamp()
+
+    first = SharedPace(database, "fake", wall, clock.monotonic)
+    second = SharedPace(database, "fake", wall, clock.monotonic)
+    start = clock.monotonic()
+    a = await first.reserve(0.1)
+    b = await second.reserve(0.1)
+    c = await first.reserve(0.05)
+    # The first begins about when its answer is back (the fake clock stands still: at once); the
+    # others after the blocks already given, whoever asks.
+    assert a - start == pytest.approx(0.0, abs=0.003)
+    assert (b - a, c - a) == pytest.approx((0.1, 0.2), abs=1e-5)
+    clock.advance(0.1)  # the first block is over; the others are still to come
+    assert await second.reserve(0.1) - a == pytest.approx(0.25, abs=1e-5)
+    clock.advance(5.0)  # nobody sent for a while: the next block starts now, not in the past
+    assert await first.reserve(0.1) - clock.monotonic() == pytest.approx(0.0, abs=0.003)
+
+
+@bounded(10)
+async def test_a_block_just_past_is_continued_but_an_old_one_is_not(database: Database,
+                                                                    clock: FakeClock) -> None:
+    pace = SharedPace(database, "fake", lambda: clock.now().timestamp(), clock.monotonic)
+    begin = await pace.reserve(0.1)
+    clock.advance(0.1 + PACE_CATCH_UP / 2)  # asked a little after its end: seamless, the node caught up
+    assert await pace.reserve(0.1) - begin == pytest.approx(0.1, abs=1e-5)
+    clock.advance(0.1 + 3 * PACE_CATCH_UP)  # too late for that: afresh, from now
+    assert await pace.reserve(0.1) - clock.monotonic() == pytest.approx(0.0, abs=0.003)
+
+
+class RecordingShare:
+    """A shared pace where every block begins now; the sizes asked are noted. `others`: whether another
+    node reserved since (as the real one tells)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.asked: list[float] = []
+        self.others = False
+
+    async def reserve(self, seconds: float) -> float:
+        self.asked.append(seconds)
+        return self.clock.monotonic()
+
+
+async def test_a_node_holds_as_many_slots_as_it_uses(clock: FakeClock) -> None:
+    share = RecordingShare(clock)
+    slots = _Slots(100.0, clock.monotonic, cast(SharedPace, share))
+
+    async def call(took: float) -> None:
+        clock.advance(await slots.wait_time(upcoming=50))
+        slots.take()
+        clock.advance(took)
+
+    for _ in range(30):  # a node keeping up with the rate: its blocks double, up to 0.1 s
+        await call(0.0)
+    sizes = [round(seconds / slots.interval) for seconds in share.asked]
+    assert sizes[:5] == [1, 2, 4, 8, 9] and set(sizes[5:]) == {9}
+    share.asked.clear()
+    for _ in range(12):  # now each call takes three slots' time: it holds one or two slots, not 9
+        await call(3 * slots.interval)
+    assert max(round(seconds / slots.interval) for seconds in share.asked[2:]) <= 2
+
+
+async def test_nodes_sharing_the_rate_take_turns_slot_by_slot(clock: FakeClock) -> None:
+    share = RecordingShare(clock)
+    slots = _Slots(100.0, clock.monotonic, cast(SharedPace, share))
+
+    async def calls(count: int) -> list[int]:
+        share.asked.clear()
+        for _ in range(count):
+            clock.advance(await slots.wait_time(upcoming=50))
+            slots.take()
+        return [round(seconds / slots.interval) for seconds in share.asked]
+
+    assert await calls(15) == [1, 2, 4, 8]  # alone: blocks double
+    share.others = True  # another node reserves between ours: one slot at a time, theirs in between
+    assert await calls(14) == [9, 1, 1, 1, 1, 1]
+    share.others = False  # alone again: blocks grow again
+    assert (await calls(15))[:4] == [1, 2, 4, 8]
+
+
+async def test_a_shared_pace_tells_whether_another_node_reserved_in_between(database: Database,
+                                                                           clock: FakeClock) -> None:
+    def wall() -> float:
+        return clock.now().timestamp()
+
+    first = SharedPace(database, "fake", wall, clock.monotonic)
+    second = SharedPace(database, "fake", wall, clock.monotonic)
+    await first.reserve(0.05)
+    assert not first.others  # afresh
+    await first.reserve(0.05)
+    assert not first.others  # right after its own
+    await second.reserve(0.05)
+    assert second.others  # after the first's
+    await first.reserve(0.05)
+    assert first.others  # after the second's
+
+
+@bounded(30)
+async def test_two_nodes_sharing_a_rate_send_no_faster_together_than_one(database: Database) -> None:
+    other_node = Database(database.url)
+    rate, count = 100.0, 60
+    try:
+        first = Outbox(database, batch=10, shared_pace=True)
+        second = Outbox(other_node, batch=10, shared_pace=True)
+        async with database.session() as session:
+            for n in range(count):
+                await first.enqueue(session, channel="fake", chat_id=f"c{n}", reply=Reply(str(n)),
+                                    key=f"m{n}")
+        sender = RecordingSender(global_rate=rate, clock=time.monotonic)
+        counts = await asyncio.gather(first.flush(sender, 20), second.flush(sender, 20))
+    finally:
+        await other_node.close()
+    assert sum(counts) == count and all(counts)  # both nodes took part
+    assert sender.repeats == []
+    times = sorted(d.at for d in sender.delivered if d.at is not None)
+    slot = 1 / (rate * PACE_HEADROOM)
+    # Every call at its own slot or a little after: alone, each node would have taken half as long.
+    assert times[-1] - times[0] >= (count - 1) * slot - PACE_CATCH_UP
 
 
 # The loop

@@ -4,9 +4,11 @@ Requests arrive as python-telegram-bot sends them: form-encoded, or multipart wh
 with nested objects (`reply_markup`, `allowed_updates`) as JSON strings. Answers are `{"ok": true,
 "result": …}` or `{"ok": false, "error_code": …, "description": …, "parameters": {…}}`. Every call is
 recorded; failures (429 with retry_after, 403 blocked, 5xx) can be queued per method, and a global send
-limit can be enforced as Telegram does. `send_delay` answers each send that much later, as a distant
-server does: the message is recorded (delivered to the user) on arrival, so a client that dies meanwhile
-never learns it was delivered, which is the window the fault benchmark (bench/faults.py) aims at.
+limit can be enforced as Telegram does (a call refused keeps its `status`). Several clients may use one
+fake under names of their own (`api_base_for`), told apart in `Call.via`. `send_delay` answers each send
+that much later, as a distant server does: the message is recorded (delivered to the user) on arrival, so
+a client that dies meanwhile never learns it was delivered, which is the window the fault benchmark
+(bench/faults.py) aims at.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class Call:
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     at: float = 0.0
+    via: str = ""  # the client's name when it used `api_base_for(name)`
+    status: int = 200  # the HTTP status it was answered (429: over the global limit)
 
     @property
     def chat_id(self) -> int:
@@ -93,6 +97,7 @@ class FakeTelegram:
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+        app.router.add_route("*", "/{via}/bot{token}/{method}", self._api)
         self._runner, self.port = await serve_on_loopback(app)
         return self
 
@@ -103,6 +108,10 @@ class FakeTelegram:
     @property
     def api_base(self) -> str:
         return f"http://127.0.0.1:{self.port}/bot"
+
+    def api_base_for(self, name: str) -> str:
+        """The API under a client's name (letters, digits, `-`): its calls carry it in `via`."""
+        return f"http://127.0.0.1:{self.port}/{name}/bot"
 
     # Test controls
 
@@ -140,10 +149,16 @@ class FakeTelegram:
             return _error(401, "Unauthorized")
         method = request.match_info["method"]
         params, files = await _parse_body(request)
-        call = Call(method, params, files, time.monotonic())
+        call = Call(method, params, files, time.monotonic(), request.match_info.get("via", ""))
         self.calls.append(call)
         async with self._changed:
             self._changed.notify_all()
+        response = await self._answer(call)
+        call.status = response.status
+        return response
+
+    async def _answer(self, call: Call) -> web.Response:
+        method = call.method
         queued = self._failures.get(method)
         if queued and queued[0].after > 0:
             queued[0].after -= 1
@@ -156,7 +171,7 @@ class FakeTelegram:
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return _error(404, "Not Found")
-        result = await handler(params, files)
+        result = await handler(call.params, call.files)
         if self.send_delay and method in SEND_METHODS:
             await asyncio.sleep(self.send_delay)
         if isinstance(result, web.Response):

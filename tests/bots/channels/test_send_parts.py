@@ -4,14 +4,16 @@ the parts already delivered (recorded on the outbox row as they go)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
+import time
 
 import pytest
 
 from bots.channels.send_parts import PartProgress, Step
 from core.db import Database
 from core.messages import Reply
-from core.outbox import PARTS, Outbox, RetryPolicy
+from core.outbox import PACE_CATCH_UP, PACE_HEADROOM, PARTS, Outbox, RetryPolicy
 
 
 class PartSender:
@@ -82,3 +84,38 @@ async def test_a_failed_part_is_retried_alone_even_by_another_node(database: Dat
     await outbox._release([claimed])
     assert await Outbox(database).drain_once(PartSender(delivered)) == 1
     assert delivered == ["k/0", "k/1", "k/2"]
+
+
+class TimedPartSender(PartSender):
+    """Three parts, each noted with when it went out; paced by the channel's global rate."""
+
+    def __init__(self, delivered: list[str], rate: float) -> None:
+        super().__init__(delivered)
+        self.global_rate = rate
+        self.times: list[float] = []
+
+    def _part(self, key: str, number: int) -> Step:
+        inner = super()._part(key, number)
+
+        async def step() -> None:
+            self.times.append(time.monotonic())
+            await inner()
+        return step
+
+
+async def test_each_part_takes_a_slot_of_the_channel_rate(database: Database) -> None:
+    outbox = Outbox(database)
+    for n in range(2):
+        async with database.session() as session:
+            await outbox.enqueue(session, channel="fake", chat_id=f"c{n}", reply=Reply("hi", audio_url="x"),
+                                 key=f"k{n}")
+    sender = TimedPartSender([], rate=20.0)
+    assert await outbox.drain_once(sender) == 2
+    assert sender.delivered == ["k0/0", "k0/1", "k0/2", "k1/0", "k1/1", "k1/2"]
+    slot = 1 / (20.0 * PACE_HEADROOM)
+    # Six platform calls, each at its own slot or a little after: a part never rides on its message's
+    # turn. (A message's first part goes a database write after its slot, the others right at theirs.)
+    gaps = [b - a for a, b in itertools.pairwise(sender.times)]
+    assert all(gap >= slot - PACE_CATCH_UP - 0.02 for gap in gaps)
+    assert all(gaps[n] >= slot - PACE_CATCH_UP for n in (1, 4))  # part 2 after part 3, of each
+    assert sender.times[-1] - sender.times[0] >= 5 * slot - PACE_CATCH_UP - 0.02
