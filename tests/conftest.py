@@ -15,6 +15,9 @@ from core.signing import create_commune_keys
 from nlu.engine import NLUEngine
 from tests.support.db import backend_name, open_test_database, prepare_postgres
 
+# Fixtures shared by test modules of several folders.
+pytest_plugins = ["tests.support.fastjson_modes"]
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     prepare_postgres()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,17 +16,7 @@ from bots import cli, http_server
 from bots.server import ASSISTANT
 from bots.web_input import BadInput, parse_json
 from bots.web_json import error, json_response
-from core import fastjson
 from core.config import Settings
-
-
-@pytest.fixture(params=["orjson", "json"])
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "orjson" and not fastjson.FAST:
-        pytest.skip("orjson is not installed")
-    if request.param == "json":
-        monkeypatch.setattr(fastjson, "orjson", None)
-    yield request.param
 
 
 @pytest.mark.parametrize("body, parsed", [
@@ -42,7 +31,7 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     (b"[0.5, -0.0, 1e-400, 21.0285]", [0.5, -0.0, 0.0, 21.0285]),
     (b"[" * 64 + b"]" * 64, json.loads(b"[" * 64 + b"]" * 64)),
 ])
-def test_parse_json_reads_as_before(mode: str, body: bytes, parsed: Any) -> None:
+def test_parse_json_reads_as_before(json_mode: str, body: bytes, parsed: Any) -> None:
     result = parse_json(body)
     assert result == parsed and repr(result) == repr(parsed)
 
@@ -51,12 +40,12 @@ def test_parse_json_reads_as_before(mode: str, body: bytes, parsed: Any) -> None
     b"NaN", b"[Infinity]", b"1e400", b"[-1e400]", b"[1,]", b"", b"\xff", b"{'a': 1}",
     b"[" * 65 + b"]" * 65, b"[" * 2000 + b"]" * 2000, b"[" * 100000,
 ])
-def test_parse_json_refuses_as_before(mode: str, body: bytes) -> None:
+def test_parse_json_refuses_as_before(json_mode: str, body: bytes) -> None:
     with pytest.raises(BadInput):
         parse_json(body)
 
 
-def test_json_response_is_what_aiohttp_made_before(mode: str) -> None:
+def test_json_response_is_what_aiohttp_made_before(json_mode: str) -> None:
     data = {"replies": [{"text": "Chào bạn 😀 «xã»\n\"trích\"", "buttons": [], "audio_url": None}],
             "n": [1, 2**63, 0.25, True]}
     before = web.json_response(data, status=429, dumps=lambda value: json.dumps(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from backends.loudspeaker.tts import Audio, EspeakEngine, Speech, TTSUnavailable
+from core.config import Settings
 
 
 @dataclass
@@ -37,3 +38,9 @@ def hold_speech(monkeypatch: pytest.MonkeyPatch, speech: Speech | None, *, fail:
     monkeypatch.setattr(speech, "engine", engine)
     monkeypatch.setattr(speech, "cache_dir", None)
     return engine
+
+
+def speaking_settings(settings: Settings) -> Settings:
+    """Offline speech (espeak-ng) and a rate limit that a test's bursts of messages stay under."""
+    return settings.model_copy(update={"tts_engine": "espeak", "rate_limit_burst": 400,
+                                       "rate_limit_per_minute": 1200})

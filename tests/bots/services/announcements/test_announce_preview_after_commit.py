@@ -18,15 +18,14 @@ from core.models import Media
 from tests.support.announcements import TEXT
 from tests.support.chat import ChatSession, button_data, texts
 from tests.support.roles import staff_joins
-from tests.support.slow_speech import hold_speech
+from tests.support.slow_speech import hold_speech, speaking_settings
 
 PATIENCE = 20.0
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"tts_engine": "espeak", "rate_limit_burst": 400,
-                                       "rate_limit_per_minute": 1200})
+    return speaking_settings(settings)
 
 
 async def until_when(official: ChatSession) -> None:

@@ -15,15 +15,14 @@ from core.config import Settings
 from core.db import Database
 from core.models import Media
 from tests.support.chat import ChatSession, texts
-from tests.support.slow_speech import hold_speech
+from tests.support.slow_speech import hold_speech, speaking_settings
 
 PATIENCE = 20.0
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"tts_engine": "espeak", "rate_limit_burst": 400,
-                                       "rate_limit_per_minute": 1200})
+    return speaking_settings(settings)
 
 
 async def listen_button(citizen: ChatSession) -> str:
