@@ -15,6 +15,8 @@ Priority is data: the order of the tuple decides which media handler is asked fi
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -110,6 +112,26 @@ class Task:
 
     name: str
     run: Callable[[TaskEnvironment, asyncio.Event], Awaitable[None]]
+
+
+TaskRun = Callable[[TaskEnvironment, asyncio.Event], Awaitable[None]]
+
+
+def periodic(work: Callable[[TaskEnvironment], Awaitable[Any]], *, failing: str,
+             interval: float = 60.0) -> TaskRun:
+    """A `Task`'s loop: `work` at once, then every `interval` seconds until `stop` is set. A failure is
+    logged with its traceback (`failing`: what could not be done) and tried again at the next turn."""
+    async def run(environment: TaskEnvironment, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await work(environment)
+            except Exception:
+                logging.getLogger(getattr(work, "__module__", __name__)).exception(
+                    "%s; retrying in %s s", failing, interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    return run
 
 
 @dataclass(frozen=True)

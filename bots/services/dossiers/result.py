@@ -10,8 +10,6 @@ message and issues them: nothing stays without its result."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import functools
 import logging
@@ -27,7 +25,7 @@ from backends.onestop.store import Dossier, DossierEvent
 from backends.onestop.workflow import Moved
 from bots.dialogue.base import Context, FlowHandler, Services
 from bots.dialogue.notify import notify
-from bots.dialogue.service import TaskEnvironment
+from bots.dialogue.service import TaskEnvironment, TaskRun, periodic
 from bots.services.dossiers.document import PdfMade, make_result_pdf, particulars, result_sheet
 from bots.services.dossiers.staff import ApprovalHook
 from core.db import Database
@@ -212,13 +210,9 @@ async def recover_results(database: Database, services: Services, procedures: Pr
     return issued
 
 
-async def run(environment: TaskEnvironment, stop: asyncio.Event, *, procedures: ProcedureCatalogue,
-              interval: float = INTERVAL) -> None:
-    """The dossiers' background task, until `stop` is set; failures are logged and retried."""
-    while not stop.is_set():
-        try:
-            await recover_results(environment.database, environment.services, procedures)
-        except Exception:
-            log.exception("results left unissued could not be checked; retrying in %s s", interval)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+def task(procedures: ProcedureCatalogue) -> TaskRun:
+    """The dossiers' background task: results left unissued, every `INTERVAL` seconds."""
+    async def once(environment: TaskEnvironment) -> None:
+        await recover_results(environment.database, environment.services, procedures)
+
+    return periodic(once, failing="results left unissued could not be checked", interval=INTERVAL)

@@ -5,7 +5,6 @@ the villager answers requests and rates the service."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 
 from bots.dashboard import providers as dashboard
 from bots.dialogue.service import Buttons, Command, DeskButton, MenuEntry, Panel, Service, Task
@@ -70,6 +69,6 @@ def service(kit: Kit) -> Service:
         i18n=("dossier.", "dossier_rating.", "dossier_result.", "dossier_staff."),
         holdings=holdings.HOLDINGS,
         # Approved results whose PDF and message were never issued (the process died after the approval).
-        tasks=(Task("dossier-results", partial(result.run, procedures=kit.procedures)),),
+        tasks=(Task("dossier-results", result.task(kit.procedures)),),
         desk=desk,
     )

@@ -7,8 +7,6 @@ buyer is told to order again. The seller never heard of it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 
@@ -16,7 +14,7 @@ from backends.shop.catalogue import ShopCatalogue
 from backends.shop.orders import CANCELLED, STARTING, move, release, starting_since
 from backends.shop.payments import ledger
 from bots.dialogue.base import Services
-from bots.dialogue.service import TaskEnvironment
+from bots.dialogue.service import TaskEnvironment, TaskRun, periodic
 from bots.services.shop.notify import ReplyFor, tell_user
 from core.db import Database
 from core.models import utcnow
@@ -47,13 +45,9 @@ async def cancel_stuck(database: Database, services: Services, shop: ShopCatalog
     return cancelled
 
 
-async def run(environment: TaskEnvironment, stop: asyncio.Event, *, shop: ShopCatalogue,
-              interval: float = INTERVAL) -> None:
-    """The shop's background task, until `stop` is set; failures are logged and retried."""
-    while not stop.is_set():
-        try:
-            await cancel_stuck(environment.database, environment.services, shop)
-        except Exception:
-            log.exception("orders left starting could not be checked; retrying in %s s", interval)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+def task(shop: ShopCatalogue) -> TaskRun:
+    """The shop's background task: orders left starting their payment, every `INTERVAL` seconds."""
+    async def once(environment: TaskEnvironment) -> None:
+        await cancel_stuck(environment.database, environment.services, shop)
+
+    return periodic(once, failing="orders left starting could not be checked", interval=INTERVAL)

@@ -3,8 +3,6 @@ delivery; sellers follow their orders (/orders, /ship, /paid)."""
 
 from __future__ import annotations
 
-from functools import partial
-
 from bots.dashboard import commerce, providers
 from bots.dialogue.service import Buttons, Command, DeskButton, MenuEntry, Panel, Role, Service, Task
 from bots.services.kit import Kit
@@ -12,7 +10,7 @@ from bots.services.shop.desk import FAMILY, FLOW, ShopDesk
 from bots.services.shop.holdings import ShopHoldings
 from bots.services.shop.seller import FAMILY as SELLER_FAMILY
 from bots.services.shop.seller import SellerDesk
-from bots.services.shop.stuck import run as cancel_stuck_orders
+from bots.services.shop.stuck import task as stuck_orders_task
 from core.db import Database
 from core.roles import PUBLIC, only
 
@@ -63,7 +61,7 @@ def service(kit: Kit) -> Service:
         desk_buttons=(DeskButton("seller", "help.seller.button.orders", f"{SELLER_FAMILY}:orders"),),
         on_start=(seed,),
         # Orders whose card payment was never started (the process died after their turn): cancelled.
-        tasks=(Task("shop-stuck-payments", partial(cancel_stuck_orders, shop=products)),),
+        tasks=(Task("shop-stuck-payments", stuck_orders_task(products)),),
         events={"shop.order": "orders_placed", "shop.payment_confirm": "orders_paid",
                 "shop.payment_settled": "orders_paid", "shop.shipped": "orders_shipped",
                 "shop.delivered": "orders_delivered", "shop.cancel": "orders_cancelled"},
