@@ -139,7 +139,9 @@ class ProcessedMessage(Base):
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "channel", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "channel", "status", "next_attempt_at"),
+                      # a chat's earlier rows still to send (core/outbox.py keeps a chat's order)
+                      Index("ix_outbox_chat_order", "channel", "chat_id", "status", "id"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)

@@ -41,10 +41,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, cast
 
-from sqlalchemy import and_, case, delete, func, select, text, update
+from sqlalchemy import and_, case, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.dml import Insert
 
 from core.config import Settings
@@ -384,6 +385,9 @@ class _Pacer:
         self._overall.take()
 
 
+_CLAIM_TURN = text("SELECT pg_advisory_xact_lock(hashtext(:channel))")
+
+
 def _paced(rate: float) -> bool:
     if rate <= 0 or math.isnan(rate):
         raise ValueError(f"a send rate must be positive (math.inf for none), got {rate}")
@@ -502,14 +506,24 @@ class Outbox:
         counts as an attempt (its part in flight may have reached the platform)."""
         now = self._clock()
         lease_until = now + timedelta(seconds=self.lease)
+        # A chat's messages go out in the order they were written: a row waits while an earlier one
+        # of its chat is held by another sender or waits for its retry (not for one scheduled later).
+        earlier = aliased(OutboxMessage)
+        held_before = (select(earlier.id)
+                       .where(earlier.channel == channel, earlier.chat_id == OutboxMessage.chat_id,
+                              earlier.status.in_((PENDING, SENDING)), earlier.id < OutboxMessage.id,
+                              earlier.next_attempt_at > now,
+                              or_(earlier.status == SENDING, earlier.attempts > 0))
+                       .exists())
         due = (select(OutboxMessage.id)
                .where(OutboxMessage.channel == channel,
                       OutboxMessage.status.in_((PENDING, SENDING)),
-                      OutboxMessage.next_attempt_at <= now)
+                      OutboxMessage.next_attempt_at <= now,
+                      ~held_before)
                .order_by(OutboxMessage.id)
                .limit(limit)
-               # PostgreSQL: concurrent senders skip each other's rows; SQLite compiles this away,
-               # and its single UPDATE statement is atomic anyway.
+               # PostgreSQL: rows a webhook's turn holds are left for the next claim; SQLite
+               # compiles this away, and its single UPDATE statement is atomic anyway.
                .with_for_update(skip_locked=True))
         # In flight when its sender stopped: `sent_at` holds when that try began.
         interrupted = and_(OutboxMessage.status == SENDING, OutboxMessage.sent_at.is_not(None))
@@ -524,6 +538,10 @@ class Outbox:
             .execution_options(synchronize_session=False)
         )
         async with self.database.session() as session:
+            if not self.database.is_sqlite:
+                # Claims of one channel take turns, so that none sees an earlier row of a chat as due
+                # while another claim is taking it (SKIP LOCKED would let it take the later one).
+                await session.execute(_CLAIM_TURN, {"channel": f"outbox:{channel}"})
             rows = (await session.execute(statement)).all()
         claimed = [Claimed(row.id, row.key, channel, row.chat_id, row.user_id,
                            self.reply_of(row.payload, row.key), row.attempts, lease_until,
@@ -627,25 +645,47 @@ class Outbox:
         batch = _round_robin(await self.claim(sender.name, self.batch))
         pacer = self._pacer(sender)
         sent = 0
-        for index, message in enumerate(batch):
-            if message.attempts >= self.policy.max_attempts:
-                logger.warning("outbox: message %d dead after %d interrupted attempt(s)", message.id,
-                               message.attempts)
-                await self._fenced(message.id, message.lease_until, status=DEAD, last_error=INTERRUPTED)
-                continue
-            pacer.upcoming = len(batch) - index
-            try:
-                turn = (stop is None or not stop.is_set()) and await self._wait_turn(pacer, message)
-            except Exception:
-                # The shared pace's database failed: what was not started goes back at once.
-                with contextlib.suppress(Exception):
-                    await self._release(batch[index:])
-                raise
-            if not turn:
-                await self._release(batch[index:])
-                break
-            sent += await self._deliver(sender, message, pacer)
+        # Chats whose message did not go out: their later messages of the batch wait for it.
+        stalled: set[str] = set()
+        held_back: list[Claimed] = []
+        try:
+            for index, message in enumerate(batch):
+                if message.chat_id in stalled:
+                    held_back.append(message)
+                    continue
+                outcome = await self._drain_one(sender, pacer, batch, index, stop)
+                if outcome is None:
+                    break
+                if outcome == "sent":
+                    sent += 1
+                elif outcome == "unsent":
+                    stalled.add(message.chat_id)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._release(held_back)
         return len(batch), sent
+
+    async def _drain_one(self, sender: ChannelSender, pacer: _Pacer, batch: Sequence[Claimed], index: int,
+                         stop: asyncio.Event | None) -> Literal["sent", "unsent", "dead"] | None:
+        """Sends the batch's `index`th message; None when the rest of the batch was handed back."""
+        message = batch[index]
+        if message.attempts >= self.policy.max_attempts:
+            logger.warning("outbox: message %d dead after %d interrupted attempt(s)", message.id,
+                           message.attempts)
+            await self._fenced(message.id, message.lease_until, status=DEAD, last_error=INTERRUPTED)
+            return "dead"  # a dead letter does not hold its chat's later messages back
+        pacer.upcoming = len(batch) - index
+        try:
+            turn = (stop is None or not stop.is_set()) and await self._wait_turn(pacer, message)
+        except Exception:
+            # The shared pace's database failed: what was not started goes back at once.
+            with contextlib.suppress(Exception):
+                await self._release(batch[index:])
+            raise
+        if not turn:
+            await self._release(batch[index:])
+            return None
+        return "sent" if await self._deliver(sender, message, pacer) else "unsent"
 
     async def _wait_turn(self, pacer: _Pacer, message: Claimed) -> bool:
         """Waits for the chat's and the channel's turn; False when it would come after the reservation

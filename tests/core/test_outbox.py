@@ -441,6 +441,77 @@ async def test_two_outboxes_draining_one_table_send_each_message_once(database: 
     assert await first.stats() == {"pending": 0, "sending": 0, "sent": 200, "dead": 0}
 
 
+# Order within a chat
+
+
+@bounded(10)
+async def test_a_failed_message_holds_its_chats_later_ones_but_not_other_chats(database: Database,
+                                                                               clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    sender = RecordingSender()
+    sender.fail(retry_after=5.0)
+    await put(outbox, database, "taken", chat_id="a")
+    await put(outbox, database, "needs-more", chat_id="a")
+    await put(outbox, database, "other", chat_id="b")
+    assert await outbox.drain_once(sender) == 1 and sender.keys == ["other"]
+    held = await row(database, "needs-more")
+    assert (held.status, held.attempts) == ("pending", 0)  # handed back, not counted as a try
+    assert await outbox.drain_once(sender) == 0  # still behind "taken", which waits for its retry
+    clock.advance(5.0)
+    assert await outbox.drain_once(sender) == 2
+    assert sender.keys == ["other", "taken", "needs-more"]
+
+
+@bounded(10)
+async def test_a_dead_letter_does_not_hold_its_chat_back(database: Database, clock: FakeClock) -> None:
+    outbox = make_outbox(database, clock)
+    sender = RecordingSender()
+    sender.fail(permanent=True)
+    await put(outbox, database, "refused", chat_id="a")
+    await put(outbox, database, "next", chat_id="a")
+    await outbox.drain_once(sender)
+    await outbox.drain_once(sender)
+    assert sender.keys == ["next"] and [d.key for d in await outbox.dead_letters()] == ["refused"]
+
+
+@bounded(30)
+async def test_a_second_sender_leaves_a_chats_later_message_to_the_one_holding_its_earlier(
+        database: Database, clock: FakeClock) -> None:
+    other_node = Database(database.url)
+    try:
+        holder, second = make_outbox(database, clock, batch=1), make_outbox(other_node, clock, batch=10)
+        await put(holder, database, "taken", chat_id="a")
+        await put(holder, database, "needs-more", chat_id="a")
+        await put(holder, database, "other", chat_id="b")
+        [held] = await holder.claim("fake", 1)
+        assert held.key == "taken"
+        assert [message.key for message in await second.claim("fake", 10)] == ["other"]
+        clock.advance(LEASE + 1)  # the holder died: its reservation ends, and the chat's order holds
+        sender = RecordingSender()
+        assert await second.drain_once(sender) == 3
+    finally:
+        await other_node.close()
+    assert sender.keys == ["taken", "other", "needs-more"]
+
+
+@bounded(60)
+async def test_concurrent_senders_keep_every_chats_order(database: Database) -> None:
+    other_node = Database(database.url)
+    try:
+        first, second = Outbox(database, batch=3), Outbox(other_node, batch=3)
+        async with database.session() as session:
+            for n in range(120):
+                await first.enqueue(session, channel="fake", chat_id=f"c{n % 7}", reply=Reply(str(n)),
+                                    key=f"m{n:03d}")
+        sender = RecordingSender(delay=0.001)
+        await asyncio.gather(first.flush(sender, 30), second.flush(sender, 30))
+    finally:
+        await other_node.close()
+    for chat in range(7):
+        keys = [d.key for d in sender.delivered if d.chat_id == f"c{chat}"]
+        assert keys == sorted(keys) and len(keys) == len(range(chat, 120, 7))
+
+
 # Scheduling and pacing
 
 

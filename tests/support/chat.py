@@ -17,15 +17,20 @@ if TYPE_CHECKING:
 
 async def deliver_pushes(assistant: Assistant, seconds: float = 5.0) -> None:
     """Delivers what the outbox holds for the web chat now. The test server's own sender may have
-    claimed a message a moment earlier: wait until nothing is in flight, so nothing is missed."""
+    claimed a message a moment earlier, and a chat's later messages wait for it: deliver again until
+    nothing is in flight, so nothing is missed."""
     from bots.webchat import WebInboxSender
 
     sender = WebInboxSender(assistant.database, assistant.services.cipher)
-    await assistant.services.outbox.flush(sender, seconds)
-    for _ in range(int(seconds / 0.02)):
-        if not (await assistant.services.outbox.stats())["sending"]:
-            return
+    outbox = assistant.services.outbox
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        await outbox.flush(sender, max(0.1, deadline - loop.time()))
+        if not (await outbox.stats())["sending"] or loop.time() > deadline:
+            break
         await asyncio.sleep(0.02)
+    await outbox.flush(sender, 1.0)
 
 
 async def wait_for_pushes(assistant: Assistant, chat: ChatSession,
