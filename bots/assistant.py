@@ -4,11 +4,11 @@ explicit lifecycle. The server, the console and the tests all build it the same 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -18,7 +18,8 @@ from backends.loudspeaker.tts import Speech, make_engine
 from backends.onestop.store import listen
 from backends.shop.payments.configured import configured_payments
 from bots.channels.registry import pushed_reply_prefixes
-from bots.dialogue.base import Dialogue, Router, Services
+from bots.dialogue.base import Dialogue, Local, Router, Services
+from bots.dialogue.communes import CommuneGate
 from bots.dialogue.forms import Forms
 from bots.dialogue.service import Assembly, TaskEnvironment, check_i18n
 from bots.onestop_out import outbound_secret, publisher
@@ -48,6 +49,7 @@ from core.middlewares import (
 )
 from core.outbox import Outbox, RetryPolicy
 from core.pipeline import Outcome, Pipeline
+from core.province import Province, keys_dir
 from core.signing import Keyring
 from nlu.engine import NLUService
 from nlu.rasa_http import LocalEngine, RasaNLU
@@ -93,6 +95,10 @@ class Assistant:
     kit: Kit
     nlu_session: aiohttp.ClientSession | None = None  # open between start() and close(), for Rasa
     identities: IdentityCache | None = None  # who is writing, remembered between messages
+    # The communes served (core/province.py), and each one's services: `services`, `kit` and `router`
+    # above are the installation's own commune's (XASO_COMMUNE_CODE).
+    province: Province | None = None
+    communes: dict[str, CommuneLocal] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings, nlu: EmbeddedNLU | None = None,
@@ -108,7 +114,8 @@ class Assistant:
             database, keyring, settings.commune_code, settings.audit_checkpoint_seconds))
         cipher = FieldCipher(secret)
         hasher = Hasher(secret)
-        commune = _load_commune(settings.data_dir)
+        province = Province.load(settings)  # data/communes/<code>/commune.yml, checked once
+        commune = province.home
         services = Services(
             settings=settings, catalogue=catalogue, nlu=engine,
             outbox=Outbox(database, RetryPolicy.from_settings(settings), cipher=cipher,
@@ -121,59 +128,84 @@ class Assistant:
         own_host = urlsplit(settings.public_url).hostname
         links = LinkPolicy.load(settings.data_dir / "blocklist.yml")
         links = links.with_allowed(own_host) if own_host else links
-        kit = Kit.load(settings.data_dir, services.forms)
+        kit = Kit.load(settings.data_dir, services.forms, commune.code)
         assembly = build_services(kit, units)
         check_i18n(assembly, catalogue.keys, catalogue.languages)
         identities = IdentityCache()
+        metrics = Metrics(assembly.events)
         middlewares = (
             EnqueueReplies(services.outbox, PUSHED_REPLY_PREFIXES),
             Deduplicate(),
             RateLimit(catalogue, settings.rate_limit_per_minute, settings.rate_limit_burst),
+            # Where the installation serves one commune, everyone belongs to it from the start.
             IdentifyAndAuthorize(catalogue, assembly.access, registered_only=frozenset({"web"}),
-                                 identities=identities),
+                                 identities=identities, commune=None if province.several else commune.code),
             InputLimits(catalogue, links, settings.max_text_chars),
             AuditMessages(),
         )
-        metrics = Metrics(assembly.events)
         # Until start() opens the HTTP session, even a Rasa deployment parses locally.
         router = Router(nlu_service(settings, engine, None, metrics), assembly)
-        # A settled payment (card webhook, transfer or cash confirmed) marks the order paid and tells
-        # buyer and seller, in the settling transaction (bots/services/shop/notify.py).
-        services.payments.on_paid(shop_notify.paid_listener(services, kit.products))
+        communes = {commune.code: CommuneLocal(router, services, kit)}
+        for other in province:
+            if other.code not in communes:
+                communes[other.code] = _local(settings, other, services, units, router.nlu, hasher)
+        for local in communes.values():
+            # A settled payment (card webhook, transfer or cash confirmed) marks the order paid and
+            # tells buyer and seller, in the settling transaction (bots/services/shop/notify.py).
+            local.services.payments.on_paid(shop_notify.paid_listener(local.services, local.kit.products))
         dialogue = Dialogue(router, services, observe=lambda channel, intent, seconds, nlu:
-                            metrics.observe_dialogue(channel, intent, seconds, nlu=nlu))
+                            metrics.observe_dialogue(channel, intent, seconds, nlu=nlu),
+                            communes={code: Local(local.router, local.services)
+                                      for code, local in communes.items()},
+                            gate=CommuneGate(province, catalogue))
         pipeline = Pipeline(database, catalogue, middlewares, dialogue, CountingAudit(audit, metrics))
         # Dossier events go to the provincial one-stop system, when configured (bots/onestop_out.py).
         listen(database.sessionmaker, *([publisher(services.outbox)] if outbound_secret(settings) else []))
         return cls(settings, database, services, router, pipeline, metrics, engine, kit,
-                   identities=identities)
+                   identities=identities, province=province, communes=communes)
 
     async def start(self, migrate: bool = True) -> None:
         if migrate:
             await self.database.upgrade()
         await self.services.audit.start()
-        for service in self.assembly.services:
-            for prepare in service.on_start:
-                await prepare(self.database)
-        self.services.keyring.load(self.settings.var_dir / "keys")
-        if self.services.keyring.signer is None:
-            # `xaso serve` makes them on its first start before this (bots/demo.py), unless demo data is off.
-            log.warning("no signing keys in %s: approved results cannot be signed until an operator "
-                        "runs `xaso keys init` (or starts `xaso serve` with XASO_LOAD_DEMO_DATA on)",
-                        self.settings.var_dir / "keys")
+        for local in self.locals():
+            for service in local.router.assembly.services:
+                for prepare in service.on_start:
+                    await prepare(self.database)
+        for local in self.locals():
+            code = local.services.commune.code
+            folder = keys_dir(self.settings.var_dir, code, self.settings.commune_code)
+            local.services.keyring.load(folder)
+            if local.services.keyring.signer is None:
+                # `xaso serve` makes them on its first start before this (bots/demo.py), unless demo
+                # data is off.
+                log.warning("no signing keys for commune %s in %s: approved results cannot be signed until "
+                            "an operator runs `xaso keys init` (or starts `xaso serve` with "
+                            "XASO_LOAD_DEMO_DATA on)", code, folder)
         if self.settings.nlu_backend == "rasa" and self.nlu_session is None:
             self.nlu_session = aiohttp.ClientSession()
-            self.router.nlu = nlu_service(self.settings, self.nlu_engine, self.nlu_session, self.metrics)
+            rasa = nlu_service(self.settings, self.nlu_engine, self.nlu_session, self.metrics)
+            for local in self.locals():
+                local.router.nlu = rasa
 
     @property
     def assembly(self) -> Assembly:
         return self.router.assembly
 
+    def locals(self) -> list[CommuneLocal]:
+        """Each served commune's part, the installation's own first."""
+        return list(self.communes.values()) or [CommuneLocal(self.router, self.services, self.kit)]
+
     def background(self, stop: asyncio.Event) -> list[tuple[str, Coroutine[Any, Any, None]]]:
         """The services' background loops (consult escalation, scheduled announcements) by name, run
         by the server until `stop` is set."""
-        environment = TaskEnvironment(self.database, self.services, self.metrics.count_audited)
-        loops = [(task.name, task.run(environment, stop)) for task in self.assembly.tasks]
+        loops: list[tuple[str, Coroutine[Any, Any, None]]] = []
+        for local in self.locals():
+            # Each commune's tasks work on its own records (a consult's escalation to its doctors).
+            environment = TaskEnvironment(self.database, local.services, self.metrics.count_audited)
+            suffix = f"@{local.services.commune.code}" if len(self.communes) > 1 else ""
+            loops += [(f"{task.name}{suffix}", task.run(environment, stop))
+                      for task in local.router.assembly.tasks]
         if self.identities is not None:  # forgets identities another node or a command changed
             loops.append(("identity-cache", self.identities.watch(self.database.session, stop)))
         if (checkpoints := self.services.audit.checkpoints) is not None:
@@ -182,10 +214,12 @@ class Assistant:
 
     async def close(self) -> None:
         if self.nlu_session is not None:
-            self.router.nlu = LocalNLU(self.nlu_engine)
+            for local in self.locals():
+                local.router.nlu = LocalNLU(self.nlu_engine)
             await self.nlu_session.close()
             self.nlu_session = None
-        await self.services.payments.close()
+        for local in self.locals():
+            await local.services.payments.close()
         await self.services.audit.close()
         await self.database.close()
 
@@ -197,6 +231,20 @@ class Assistant:
         return outcome
 
 
-def _load_commune(data_dir: Path) -> Commune:
-    """data/commune.yml, parsed and checked once: a bad key stops the start, naming the file and key."""
-    return Commune.load(data_dir / "commune.yml")
+@dataclass(frozen=True)
+class CommuneLocal:
+    """One served commune's services (`services.commune` is it), routing tables and catalogues."""
+
+    router: Router
+    services: Services
+    kit: Kit
+
+
+def _local(settings: Settings, commune: Commune, home: Services, units: Sequence[ServiceUnit],
+           nlu: NLUService, hasher: Hasher) -> CommuneLocal:
+    """Another commune of the province: the installation's services with its own data (its hamlets,
+    office, station, bank account, doctors, products, procedure overrides)."""
+    payments = configured_payments(settings, commune, hasher)
+    services = dataclasses.replace(home, commune=commune, payments=payments, keyring=Keyring())
+    kit = Kit.load(settings.data_dir, home.forms, commune.code)
+    return CommuneLocal(Router(nlu, build_services(kit, units)), services, kit)

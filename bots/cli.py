@@ -133,20 +133,34 @@ async def _invite(args: argparse.Namespace) -> int:
 
     args.role = args.role.lower()
     settings = _settings()
-    roles = grantable_roles(settings.data_dir)  # as the services declare them
+    roles = grantable_roles(settings.data_dir, settings.commune_code)  # as the services declare them
     if args.role not in roles:
         print(f"unknown role {args.role!r}; choose one of: {', '.join(roles)}", file=sys.stderr)
         return 2
-    if args.seller is not None:  # tied to one seller of data/products.yml (bots/shop_cli.py)
+    served = settings.served_communes
+    commune = args.commune.upper() if args.commune else None
+    if commune is not None and commune not in served:
+        print(f"unknown commune {args.commune!r}; this installation serves {', '.join(served)}",
+              file=sys.stderr)
+        return 2
+    if commune is None and len(served) > 1:
+        # A province's staff work for one commune: a role for all of them is not handed out by mistake.
+        print(f"this installation serves {', '.join(served)}: say which commune the role is for, "
+              f"e.g. --commune {served[-1]}", file=sys.stderr)
+        return 2
+    if args.seller is not None:  # tied to one seller of the commune's products.yml (bots/shop_cli.py)
         from bots.shop_cli import invite_seller
 
-        return await invite_seller(settings, args.role, args.seller, _with_database)
+        return await invite_seller(settings, args.role, args.seller, _with_database, commune)
 
     async def make(database: Any) -> int:
         async with database.session() as session:
-            code = await create_invite(session, Hasher(settings.secret()), args.role, created_by="cli")
-        await AuditLog(database).record("cli", "role.invite", detail={"role": args.role})
-        print(f"One-time invite for the role {args.role} (valid 7 days). Send in any chat: /join {code}")
+            code = await create_invite(session, Hasher(settings.secret()), args.role, created_by="cli",
+                                       commune=commune)
+        await AuditLog(database).record("cli", "role.invite", detail={"role": args.role, "commune": commune})
+        where = f" in commune {commune}" if commune else ""
+        print(f"One-time invite for the role {args.role}{where} (valid 7 days). "
+              f"Send in any chat: /join {code}")
         print(code)
         return 0
 
@@ -331,8 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     invite = commands.add_parser("invite", help="print a one-time code that grants ROLE with /join")
     invite.add_argument("role", help="the role granted: staff, doctor, seller or admin (required)")
     invite.add_argument("--seller", metavar="ID",
-                        help="with the role seller: the seller (data/products.yml) the code acts for "
-                        "(default: none, a plain seller role)")
+                        help="with the role seller: the seller (the commune's products.yml) the code "
+                        "acts for (default: none, a plain seller role)")
+    invite.add_argument("--commune", metavar="CODE",
+                        help="the commune the role is for (one of XASO_COMMUNES; required where the "
+                        "installation serves several); whoever joins with the code works in it")
     invite.set_defaults(run=lambda args: asyncio.run(_invite(args)))
 
     audit = commands.add_parser("audit", help="the audit log")

@@ -110,7 +110,11 @@ SCHEMAS: dict[str, Any] = {
         "copy": {"type": "array", "items": {"type": "object", "properties": {
             "label": {"type": "string"}, "value": {"type": "string"}}}}}},
     "SessionRequest": {"type": "object", "properties": {
-        "language": {"type": "string", "enum": ["vi", "en"], "default": "vi"}}},
+        "language": {"type": "string", "enum": ["vi", "en"], "default": "vi"},
+        "commune": {"type": "string", "pattern": "^[A-Z]{2,4}$",
+                    "description": "The commune the villager belongs to, from its own entry link "
+                                   "(`/chat?commune=SM`): one of XASO_COMMUNES. Without it the villager "
+                                   "is asked, where the installation serves several communes."}}},
     "Session": {"type": "object", "required": ["token", "user_id"], "properties": {
         "token": {"type": "string", "description": "The bearer token of this chat (URL-safe base64)."},
         "user_id": {"type": "string"}}},
@@ -216,7 +220,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/api/chat/sessions", "POST"): {
         "tags": CHAT, "summary": "Opens a chat: a new user and its bearer token.",
         "requestBody": _body(_ref("SessionRequest"), required=False),
-        "responses": {"200": _json("The session.", _ref("Session")), "400": BAD_JSON, "413": TOO_LARGE,
+        "responses": {"200": _json("The session.", _ref("Session")),
+                      "400": _error("Not JSON (`bad_json`), or a commune not served here (`bad_commune`)."),
+                      "413": TOO_LARGE,
                       "429": RATE_LIMITED}},
     ("/api/chat/messages", "POST"): {
         "tags": CHAT, "summary": "Sends one message; the answers come back in the response.",
@@ -289,7 +295,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "responses": {"200": _html("Valid or not, and why."), "404": _html("No document with this code.")}},
     ("/loudspeaker/feed", "GET"): {
         "tags": PAGES, "summary": "What a hamlet's loudspeakers play: the signed announcements.",
-        "parameters": [_query("hamlet", "A hamlet id of data/commune.yml; all hamlets when absent.")],
+        "parameters": [_query("hamlet", "A hamlet id of the commune's commune.yml; all hamlets when "
+                                                 "absent.")],
         "responses": {"200": _json("The feed, oldest first.", _ref("LoudspeakerFeed")),
                       "400": _error("Unknown hamlet.")}},
     ("/pay/{token}", "GET"): {
@@ -297,7 +304,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "parameters": [_path("token", "The link's signed token.")],
         "responses": {"200": _html("The page (or the payment's state)."), "404": _html("Not a valid link.")}},
     ("/shop/photos/{name}", "GET"): {
-        "tags": PAGES, "summary": "A product photo named by data/products.yml.",
+        "tags": PAGES, "summary": "A product photo named by data/communes/LB/products.yml.",
         "parameters": [_path("name", "The photo's file name.")],
         "responses": {"200": {"description": "The photo.", "content": {"image/jpeg": {}, "image/png": {}}},
                       "404": NOT_FOUND}},

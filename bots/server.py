@@ -37,6 +37,7 @@ from core.config import Settings
 from core.media import link_is_valid, media_bytes, served_as
 from core.models import Media
 from core.outbox import ChannelSender
+from core.province import commune_path
 from core.public_url import agree_on_public_url
 
 log = logging.getLogger(__name__)
@@ -249,9 +250,11 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         *HookReceiver(assistant, {"onestop": OnestopInbound(
             assistant.services, load_catalogue(assistant.settings.data_dir / "procedures.yml"))}).routes(),
     ])
-    if assistant.kit.products is not None:
-        photos = ProductPhotos(assistant.kit.products, assistant.settings.data_dir / "products")
-        app.add_routes(photos.routes())
+    shops = [(local.kit.products, commune_path(assistant.settings.data_dir, local.services.commune.code,
+                                               "products"))
+             for local in assistant.locals() if local.kit.products is not None]
+    if shops:
+        app.add_routes(ProductPhotos(shops).routes())
     app.router.add_get("/", home)
     app.add_routes(OpenAPI(assistant.settings.public_url).routes())  # GET /openapi.json (bots/openapi.py)
     app.cleanup_ctx.append(_lifecycle)

@@ -1,4 +1,4 @@
-"""`xaso invite seller --seller ID`: a seller invite tied to one seller of data/products.yml."""
+"""`xaso invite seller --seller ID`: a seller invite tied to one seller of data/communes/LB/products.yml."""
 
 from __future__ import annotations
 
@@ -11,21 +11,26 @@ from backends.shop.sellers import create_seller_invite
 from core.audit import AuditLog
 from core.config import Settings
 from core.crypto import Hasher
+from core.province import commune_path
 
 
 async def invite_seller(settings: Settings, role: str, seller_id: str,
-                        with_database: Callable[[Callable[[Any], Awaitable[int]]], Awaitable[int]]) -> int:
+                        with_database: Callable[[Callable[[Any], Awaitable[int]]], Awaitable[int]],
+                        commune: str | None = None) -> int:
+    """A seller of `commune`'s products.yml (the installation's own commune by default)."""
     if role != "seller":
         print("--seller goes with the role seller", file=sys.stderr)
         return 2
-    sellers = load_shop(settings.data_dir / "products.yml").sellers
+    catalogue = commune_path(settings.data_dir, commune or settings.commune_code, "products.yml")
+    sellers = load_shop(catalogue).sellers
     if seller_id not in sellers:
         print(f"unknown seller {seller_id!r}; choose one of: {', '.join(sellers)}", file=sys.stderr)
         return 2
 
     async def make(database: Any) -> int:
         async with database.session() as session:
-            code = await create_seller_invite(session, Hasher(settings.secret()), seller_id, created_by="cli")
+            code = await create_seller_invite(session, Hasher(settings.secret()), seller_id, created_by="cli",
+                                              commune=commune)
         await AuditLog(database).record("cli", "role.invite", detail={"role": role, "seller": seller_id})
         print(f"One-time invite for the seller «{sellers[seller_id].name}» (valid 7 days). "
               f"Send in any chat: /join {code}")

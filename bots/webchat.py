@@ -109,10 +109,18 @@ class WebChat:
             return error(400, "bad_json", self._t("web.bad_json"))
         language = body.get("language") if isinstance(body, dict) else None
         language = language if language in ("vi", "en") else "vi"
+        # A commune's own entry link (/chat?commune=SM); otherwise the villager is asked (or, where
+        # the installation serves one commune, belongs to it).
+        communes = self.settings.served_communes
+        commune = body.get("commune") if isinstance(body, dict) else None
+        if commune is not None and commune not in communes:
+            return error(400, "bad_commune", self._t("web.bad_commune", language))
+        if commune is None and len(communes) == 1:
+            commune = communes[0]
         token = secrets.token_urlsafe(32)
         external_id = uuid.uuid4().hex
         async with self.database.session() as session:
-            user = User(channel=CHANNEL, external_id=external_id, language=language)
+            user = User(channel=CHANNEL, external_id=external_id, language=language, commune=commune)
             session.add(user)
             await session.flush()
             session.add(ChatSession(token_hash=self.hasher.digest(token), user_id=user.id))

@@ -101,6 +101,7 @@ class BankDetails:
 
 @dataclass(frozen=True)
 class Commune:
+    code: str = ""  # XASO_COMMUNE_CODE, or the folder of data/communes/<code>/ (core/province.py)
     name: str = ""
     district: str = ""
     province: str = ""
@@ -115,21 +116,21 @@ class Commune:
         return next((hamlet for hamlet in self.hamlets if hamlet.id == hamlet_id), None)
 
     @classmethod
-    def load(cls, path: Path) -> Commune:
+    def load(cls, path: Path, code: str = "") -> Commune:
         """The commune described in `path`; an installation without the file gets every default."""
         if not path.exists():
-            return cls()
+            return cls(code=code)
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as error:
             raise CommuneError(str(path), "", f"not valid YAML: {error}") from error
-        return cls.parse(raw, str(path))
+        return cls.parse(raw, str(path), code)
 
     @classmethod
-    def parse(cls, raw: object, source: str = "commune.yml") -> Commune:
+    def parse(cls, raw: object, source: str = "commune.yml", code: str = "") -> Commune:
         """The commune from the YAML's top-level mapping (an empty file is the defaults)."""
         if raw is None:
-            return cls()
+            return cls(code=code)
         reader = _Reader(source)
         top = reader.mapping(raw, "")
         if top is None:
@@ -138,6 +139,7 @@ class Commune:
         station = reader.mapping(top.get("health_station"), "health_station") or {}
         signer = reader.mapping(top.get("signer"), "signer") or {}
         return cls(
+            code=code,
             name=reader.text(top, "name"),
             district=reader.text(top, "district"),
             province=reader.text(top, "province"),

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_COMMUNE = "LB"  # XASO_COMMUNE_CODE unless set
 # Old setting → the one that replaced it. The old one is still read (when the new one is not set), with
 # a warning, so that an existing .env keeps working.
 RENAMED = {"telegram_inbox_workers": "inbox_workers", "telegram_inbox_keep_days": "inbox_keep_days"}
@@ -37,8 +38,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="XASO_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///xaso.db"
-    commune_code: str = "LB"
+    commune_code: str = DEFAULT_COMMUNE
     commune_name: str = "Xã La Bằng"
+    # A province's installation: the communes served, by code, comma-separated ("LB,SM"), each described
+    # in data/communes/<code>/ (core/province.py). Empty: XASO_COMMUNE_CODE's alone, as a commune runs it.
+    communes: str = ""
     # Where villagers reach the service: every link in a message starts with it. When unset, `xaso serve`
     # takes the address it serves (core/public_url.py); other commands use this default.
     public_url: str = "http://127.0.0.1:8080"
@@ -139,6 +143,34 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[A-Z]{2,4}", value):
             raise ValueError("XASO_COMMUNE_CODE must be 2 to 4 capital letters, e.g. LB")
         return value
+
+    @field_validator("communes")
+    @classmethod
+    def _communes(cls, value: str) -> str:
+        codes = [code.strip() for code in value.split(",") if code.strip()]
+        if any(not re.fullmatch(r"[A-Z]{2,4}", code) for code in codes):
+            raise ValueError("XASO_COMMUNES must list commune codes of 2 to 4 capital letters, e.g. LB,SM")
+        if len(set(codes)) != len(codes):
+            raise ValueError("XASO_COMMUNES lists a commune twice")
+        return ",".join(codes)
+
+    @model_validator(mode="after")
+    def _home_commune_served(self) -> Settings:
+        listed = self.communes.split(",") if self.communes else []
+        if listed and self.commune_code not in listed:
+            if "commune_code" in self.model_fields_set:
+                raise ValueError(f"XASO_COMMUNE_CODE {self.commune_code} is not in XASO_COMMUNES")
+            # The installation's own commune: the one CLI commands and staff invites act for by default.
+            self.commune_code = listed[0]
+        return self
+
+    @property
+    def served_communes(self) -> tuple[str, ...]:
+        """The codes of the communes this installation serves, XASO_COMMUNE_CODE's first."""
+        listed = tuple(self.communes.split(",")) if self.communes else ()
+        if not listed:
+            return (self.commune_code,)
+        return (self.commune_code, *(code for code in listed if code != self.commune_code))
 
     @field_validator("public_url")
     @classmethod

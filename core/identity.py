@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +41,8 @@ class Identity:
     channel: str
     external_id: str
     language: str
-    roles: frozenset[str]
+    roles: frozenset[str]  # those granted for `commune`, or for every commune
+    commune: str | None = None  # the commune the user belongs to (core/province.py); None: not chosen
 
     def has_any(self, roles: frozenset[str] | set[str]) -> bool:
         return "admin" in self.roles or bool(self.roles & roles)
@@ -117,19 +118,20 @@ async def identities_changed(session: AsyncSession) -> None:
 
 async def resolve_user(session: AsyncSession, channel: str, external_id: str,
                        language: str | None = None, display_name: str | None = None,
-                       cache: IdentityCache | None = None) -> Identity:
-    """The user behind a platform id, created on first contact."""
+                       cache: IdentityCache | None = None, commune: str | None = None) -> Identity:
+    """The user behind a platform id, created on first contact (in `commune` when known then)."""
     identity = await find_user(session, channel, external_id, cache)
     if identity is not None:
         return identity
-    await _create(session, channel, external_id, language, display_name)
+    await _create(session, channel, external_id, language, display_name, commune)
     # Not remembered yet: the row exists only if this transaction commits.
     identity = await find_user(session, channel, external_id)
     assert identity is not None
     return identity
 
 
-_FIND_USER = (select(User.id, User.language, User.last_seen_at, UserRole.role)
+_FIND_USER = (select(User.id, User.language, User.last_seen_at, User.commune, UserRole.role,
+                     UserRole.commune.label("role_commune"))
               .outerjoin(UserRole, UserRole.user_id == User.id)
               .where(User.channel == bindparam("channel"), User.external_id == bindparam("external_id")))
 _SEEN = update(User).where(User.id == bindparam("user_id")).values(last_seen_at=bindparam("now"))
@@ -150,20 +152,22 @@ async def find_user(session: AsyncSession, channel: str, external_id: str,
     rows = (await session.execute(_FIND_USER, {"channel": channel, "external_id": external_id})).all()
     if not rows:
         return None
-    user_id, language, last_seen_at, _ = rows[0]
+    user_id, language, last_seen_at, commune = rows[0][:4]
     if now - last_seen_at > _SEEN_EVERY:
         await session.execute(_SEEN, {"user_id": user_id, "now": now})
         last_seen_at = now
-    roles = {CITIZEN, *(row.role for row in rows if row.role is not None)}
-    identity = Identity(user_id, channel, external_id, language, frozenset(roles))
+    # A role granted for one commune applies while the user is in it.
+    roles = {CITIZEN, *(row.role for row in rows
+                        if row.role is not None and row.role_commune in (None, commune))}
+    identity = Identity(user_id, channel, external_id, language, frozenset(roles), commune)
     if cache is not None:
         cache.put(identity, last_seen_at)
     return identity
 
 
 async def _create(session: AsyncSession, channel: str, external_id: str, language: str | None,
-                  display_name: str | None) -> None:
-    user = User(channel=channel, external_id=external_id, display_name=display_name,
+                  display_name: str | None, commune: str | None = None) -> None:
+    user = User(channel=channel, external_id=external_id, display_name=display_name, commune=commune,
                 language="en" if (language or "").startswith("en") else "vi")
     try:
         async with session.begin_nested():
@@ -175,6 +179,12 @@ async def _create(session: AsyncSession, channel: str, external_id: str, languag
 
 async def set_language(session: AsyncSession, user_id: int, language: str) -> None:
     await session.execute(update(User).where(User.id == user_id).values(language=language))
+    await identities_changed(session)
+
+
+async def set_commune(session: AsyncSession, user_id: int, commune: str) -> None:
+    """The user now belongs to `commune` (the roles granted for another one stop applying)."""
+    await session.execute(update(User).where(User.id == user_id).values(commune=commune))
     await identities_changed(session)
 
 
@@ -197,51 +207,63 @@ def _check_role(role: str) -> None:
         raise ValueError(f"not a role that can be granted: {role!r}")
 
 
-async def grant_role(session: AsyncSession, user_id: int, role: str, granted_by: str) -> bool:
+async def grant_role(session: AsyncSession, user_id: int, role: str, granted_by: str,
+                     commune: str | None = None) -> bool:
+    """`role` for `commune`, or for every commune with None (a commune's own installation, or the
+    province's staff); a role already held is kept where it was granted."""
     _check_role(role)
     existing = await session.get(UserRole, (user_id, role))
     if existing is not None:
         return False
-    session.add(UserRole(user_id=user_id, role=role, granted_by=granted_by))
+    session.add(UserRole(user_id=user_id, role=role, granted_by=granted_by, commune=commune))
     await session.flush()
     await identities_changed(session)
     return True
 
 
-async def revoke_roles(session: AsyncSession, user_id: int, role: str | None = None) -> int:
+async def revoke_roles(session: AsyncSession, user_id: int, role: str | None = None,
+                       commune: str | None = None) -> int:
+    """The user's roles (`role` alone when given; those granted for `commune` alone when given)."""
     query = delete(UserRole).where(UserRole.user_id == user_id)
     if role is not None:
         query = query.where(UserRole.role == role)
+    if commune is not None:
+        query = query.where(UserRole.commune == commune)
     result = cast(CursorResult[Any], await session.execute(query))
     if result.rowcount:
         await identities_changed(session)
     return result.rowcount or 0
 
 
-async def role_holders(session: AsyncSession, *roles: str,
-                       exclude: int | None = None) -> dict[User, set[str]]:
-    """The users holding any of `roles`, each with those of them it holds, in user id order. An
-    administrator counts only where "admin" is named; `exclude` leaves one user out (who acted)."""
+async def role_holders(session: AsyncSession, *roles: str, exclude: int | None = None,
+                       commune: str | None = None) -> dict[User, set[str]]:
+    """The users holding any of `roles` (for `commune` when given: granted for it or for every
+    commune), each with those of them it holds, in user id order. An administrator counts only where
+    "admin" is named; `exclude` leaves one user out (who acted)."""
     query = (select(User, UserRole.role).join(UserRole, UserRole.user_id == User.id)
              .where(UserRole.role.in_(roles)).order_by(User.id, UserRole.role))
     if exclude is not None:
         query = query.where(User.id != exclude)
+    if commune is not None:
+        query = query.where(or_(UserRole.commune.is_(None), UserRole.commune == commune))
     found: dict[int, tuple[User, set[str]]] = {}
     for user, role in await session.execute(query):
         found.setdefault(user.id, (user, set()))[1].add(role)
     return dict(found.values())
 
 
-async def users_with_role(session: AsyncSession, *roles: str, exclude: int | None = None) -> list[User]:
+async def users_with_role(session: AsyncSession, *roles: str, exclude: int | None = None,
+                          commune: str | None = None) -> list[User]:
     """The users holding any of `roles`, once each, in user id order (see `role_holders`)."""
-    return list(await role_holders(session, *roles, exclude=exclude))
+    return list(await role_holders(session, *roles, exclude=exclude, commune=commune))
 
 
 async def create_invite(session: AsyncSession, hasher: Hasher, role: str, created_by: str,
-                        lifetime: timedelta = INVITE_LIFETIME) -> str:
+                        lifetime: timedelta = INVITE_LIFETIME, commune: str | None = None) -> str:
+    """A one-time code granting `role` for `commune` (None: every commune) to whoever redeems it."""
     _check_role(role)
     code = "-".join(secrets.token_hex(3).upper() for _ in range(3))
-    session.add(Invite(code_hash=hasher.digest(code), role=role, created_by=created_by,
+    session.add(Invite(code_hash=hasher.digest(code), role=role, created_by=created_by, commune=commune,
                        expires_at=utcnow() + lifetime))
     await session.flush()
     return code
@@ -252,6 +274,7 @@ class InviteOutcome:
     ok: bool
     role: str | None = None
     reason: str | None = None  # "unknown", "used", "expired"
+    commune: str | None = None  # the commune the role was granted for
 
 
 async def redeem_invite(session: AsyncSession, hasher: Hasher, code: str, user_id: int,
@@ -274,5 +297,7 @@ async def redeem_invite(session: AsyncSession, hasher: Hasher, code: str, user_i
     ))
     if not claimed.rowcount:
         return InviteOutcome(False, reason="used")
-    await grant_role(session, user_id, invite.role, granted_by=f"invite:{invite.id}")
-    return InviteOutcome(True, role=invite.role)
+    await grant_role(session, user_id, invite.role, granted_by=f"invite:{invite.id}", commune=invite.commune)
+    if invite.commune is not None:  # staff work in the commune they were invited for
+        await set_commune(session, user_id, invite.commune)
+    return InviteOutcome(True, role=invite.role, commune=invite.commune)

@@ -75,12 +75,13 @@ class IdentifyAndAuthorize:
     from one that is gone (deleted with /mydata) is refused rather than silently re-creating it."""
 
     def __init__(self, catalogue: Catalogue, access: AccessRules,
-                 registered_only: frozenset[str] = frozenset(), identities: IdentityCache | None = None
-                 ) -> None:
+                 registered_only: frozenset[str] = frozenset(), identities: IdentityCache | None = None,
+                 commune: str | None = None) -> None:
         self.catalogue = catalogue
         self.access = access
         self.registered_only = registered_only
         self.identities = identities
+        self.commune = commune  # new users belong to it (None: they choose, core/province.py)
 
     async def __call__(self, turn: Turn, handler: Handler) -> Outcome:
         incoming = turn.incoming
@@ -91,7 +92,8 @@ class IdentifyAndAuthorize:
                 return Outcome((Reply(self.catalogue.t("web.unauthorized", turn.language)),), "unknown_user")
         else:
             turn.identity = await resolve_user(turn.session, incoming.channel, incoming.user_id,
-                                               incoming.language, incoming.display_name, self.identities)
+                                               incoming.language, incoming.display_name, self.identities,
+                                               commune=self.commune)
         requirement = self.access.requirement_for(incoming.text, incoming.button)
         if requirement is None:
             return await handler(turn)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -58,6 +59,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def commune_column() -> Mapped[str]:
+    """The commune a service's record belongs to (core/province.py): its staff alone see it. The database
+    default is the installation's own commune (migration 0023), for a commune that runs xaso alone."""
+    return mapped_column(String(4), index=True, server_default=FetchedValue())
+
+
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_users_channel_external"),)
@@ -70,6 +77,9 @@ class User(Base):
     phone_enc: Mapped[str | None] = mapped_column(Text)
     phone_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The commune the user belongs to (chosen once when the installation serves several; staff: their
+    # invite's); None until chosen.
+    commune: Mapped[str | None] = mapped_column(String(4))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -79,6 +89,8 @@ class UserRole(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # Where the role applies: one commune, or None for all of them (the province's read-only role).
+    commune: Mapped[str | None] = mapped_column(String(4))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     granted_by: Mapped[str | None] = mapped_column(String(64))
 
@@ -89,6 +101,7 @@ class Invite(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
+    commune: Mapped[str | None] = mapped_column(String(4))  # the commune the role is granted for
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -38,7 +38,7 @@ from backends.health.consults import seal
 from backends.health.roster import Slot
 from core.counters import next_number
 from core.crypto import FieldCipher
-from core.models import Base, UTCDateTime, utcnow
+from core.models import Base, UTCDateTime, commune_column, utcnow
 
 BOOKED, CANCELLED = "booked", "cancelled"
 CODE_PREFIX = "LH"
@@ -55,6 +55,7 @@ class Appointment(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commune: Mapped[str] = commune_column()
     slot_key: Mapped[str] = mapped_column(String(32), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

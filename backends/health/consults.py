@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.counters import next_number
 from core.crypto import FieldCipher
-from core.models import Base, UTCDateTime, utcnow
+from core.models import Base, UTCDateTime, commune_column, utcnow
 
 OPEN, ANSWERED, CLOSED = "open", "answered", "closed"
 ESCALATION_STEPS = 2  # the next doctor on the roster and staff; then every doctor and staff again
@@ -25,6 +25,7 @@ class Consult(Base):
     __tablename__ = "health_consults"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commune: Mapped[str] = commune_column()
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     who: Mapped[str] = mapped_column(String(16))
     age: Mapped[int] = mapped_column(Integer)
@@ -58,6 +59,7 @@ class EmergencyAlert(Base):
     __tablename__ = "health_emergencies"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commune: Mapped[str] = commune_column()
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(32))

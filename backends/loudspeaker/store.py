@@ -15,7 +15,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base, User, UTCDateTime, utcnow
+from core.models import Base, User, UTCDateTime, commune_column, utcnow
 
 SCHEDULED, PUBLISHED, CANCELLED = "scheduled", "published", "cancelled"
 SCAN_LIMIT = 500
@@ -25,6 +25,7 @@ class Announcement(Base):
     __tablename__ = "announcements"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commune: Mapped[str] = commune_column()
     text: Mapped[str] = mapped_column(Text)
     topic: Mapped[str] = mapped_column(String(32))
     hamlets: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: the whole commune

@@ -23,7 +23,7 @@ from backends.onestop.calendar import WorkingCalendar
 from backends.onestop.catalogue import Procedure
 from core.counters import next_number
 from core.crypto import FieldCipher
-from core.models import Base, UTCDateTime, utcnow
+from core.models import Base, UTCDateTime, commune_column, utcnow
 from core.timezones import VIETNAM
 
 STATUSES: tuple[str, ...] = ("received", "processing", "needs_info", "approved", "rejected", "delivered")
@@ -36,6 +36,7 @@ class Dossier(Base):
     __table_args__ = (Index("ix_dossiers_status_due", "status", "due_date"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commune: Mapped[str] = commune_column()
     code: Mapped[str] = mapped_column(String(24), unique=True)
     procedure_id: Mapped[str] = mapped_column(String(64))
     # A dossier is an administrative record the commune must keep: when the citizen erases their

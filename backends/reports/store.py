@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.counters import hold, next_number
 from core.crypto import FieldCipher
-from core.models import Base, Media, User, UTCDateTime, utcnow
+from core.models import Base, Media, User, UTCDateTime, commune_column, utcnow
 
 OPEN, ASSIGNED, RESOLVED, CLOSED = "open", "assigned", "resolved", "closed"
 STATUSES: tuple[str, ...] = (OPEN, ASSIGNED, RESOLVED, CLOSED)
@@ -34,6 +34,7 @@ class Report(Base):
     __table_args__ = (Index("ix_village_reports_status_created", "status", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commune: Mapped[str] = commune_column()
     code: Mapped[str] = mapped_column(String(16), unique=True)
     kind: Mapped[str] = mapped_column(String(16), index=True)
     hamlet_id: Mapped[str | None] = mapped_column(String(32), index=True)

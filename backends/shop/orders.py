@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backends.shop.catalogue import MILLI, ShopCatalogue
 from core.counters import next_number
 from core.crypto import FieldCipher
-from core.models import Base, UTCDateTime, utcnow
+from core.models import Base, UTCDateTime, commune_column, utcnow
 
 NEW, SHIPPED, DELIVERED, CANCELLED = "new", "shipped", "delivered", "cancelled"
 # An order whose payment a remote provider (Stripe) is starting, after the order's turn committed: it
@@ -45,6 +45,7 @@ class Order(Base):
     __tablename__ = "shop_orders"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commune: Mapped[str] = commune_column()
     code: Mapped[str] = mapped_column(String(16), unique=True)
     # One confirmation of one summary makes at most one order (a double press, a retry).
     request_key: Mapped[str] = mapped_column(String(64), unique=True)

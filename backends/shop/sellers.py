@@ -41,8 +41,9 @@ def acting() -> ColumnElement[bool]:
     return exists().where(UserRole.user_id == SellerAccount.user_id, UserRole.role.in_(ACTING_ROLES))
 
 
-async def create_seller_invite(session: AsyncSession, hasher: Hasher, seller_id: str, created_by: str) -> str:
-    code = await create_invite(session, hasher, "seller", created_by=created_by)
+async def create_seller_invite(session: AsyncSession, hasher: Hasher, seller_id: str, created_by: str,
+                               commune: str | None = None) -> str:
+    code = await create_invite(session, hasher, "seller", created_by=created_by, commune=commune)
     session.add(SellerInvite(code_hash=hasher.digest(code), seller_id=seller_id))
     await session.flush()
     return code

@@ -356,34 +356,69 @@ def handled_by(router: Router, context: Context, state: State | None) -> str:
     return incoming.kind
 
 
+@dataclass(frozen=True)
+class Local:
+    """One commune's part of the assistant (core/province.py): its services, built from its own data
+    (products, doctors, procedures), and their routing tables."""
+
+    router: Router
+    services: Services
+
+
+# Before routing: answers the message itself (the commune to choose), or None to route it
+# (bots/dialogue/communes.py).
+Gate = Callable[["Dialogue", Turn, "State | None", "Offered | None"], Awaitable["list[Reply] | None"]]
+
+
 class Dialogue:
     """The pipeline's final handler: loads the state, routes, saves the state, all in the turn's
-    transaction."""
+    transaction. Where the installation serves several communes, each user's message goes to their
+    commune's services (`communes`), once `gate` knows which that is."""
 
-    def __init__(self, router: Router, services: Services, observe: DialogueObserver | None = None) -> None:
+    def __init__(self, router: Router, services: Services, observe: DialogueObserver | None = None,
+                 communes: Mapping[str, Local] | None = None, gate: Gate | None = None) -> None:
         self.router = router
         self.services = services
         self.observe = observe
+        self.home = Local(router, services)
+        self.communes: Mapping[str, Local] = communes or {}
+        self.gate = gate
+
+    def local_of(self, identity: Identity) -> Local:
+        """The user's commune's services; the installation's own for a user who has none."""
+        return self.communes.get(identity.commune or "") or self.home
 
     async def __call__(self, turn: Turn) -> Outcome:
         assert turn.identity is not None
         started = time.perf_counter()
         state, asked = await load_conversation(turn.session, turn.identity.id, self.services.cipher)
-        context = Context(turn, self.services, state=state, assembly=self.router.assembly)
+        if self.gate is not None:
+            answered = await self.gate(self, turn, state, asked)
+            if answered is not None:
+                return Outcome(tuple(answered))
+        return Outcome(tuple(await self.converse(turn, state, asked, started)))
+
+    async def converse(self, turn: Turn, state: State | None, asked: Offered | None,
+                       started: float | None = None) -> list[Reply]:
+        """Routes the message in the user's commune, then saves what the conversation became."""
+        assert turn.identity is not None
+        started = time.perf_counter() if started is None else started
+        local = self.local_of(turn.identity)
+        context = Context(turn, local.services, state=state, assembly=local.router.assembly)
         context.offered = asked
-        replies = await self.router.route(context)
-        for finish in self.router.finishers:
+        replies = await local.router.route(context)
+        for finish in local.router.finishers:
             replies = await finish(context, replies)
         await self._remember_question(context, replies)
         if self.observe is not None:
-            self.observe(turn.incoming.channel, handled_by(self.router, context, state),
+            self.observe(turn.incoming.channel, handled_by(local.router, context, state),
                          time.perf_counter() - started, context.parse is not None)
         if context.state_changed:
             if context.next_state is None:
                 await clear_state(turn.session, turn.identity.id)
             else:
                 await save_state(turn.session, turn.identity.id, context.next_state, self.services.cipher)
-        return Outcome(tuple(replies))
+        return replies
 
     @staticmethod
     async def _remember_question(context: Context, replies: list[Reply]) -> None:

@@ -10,6 +10,7 @@ then kept in memory. A file that is not a JPEG or PNG image is not served (404, 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -23,9 +24,19 @@ _TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
 class ProductPhotos:
-    def __init__(self, shop: ShopCatalogue, folder: Path) -> None:
-        self._files = {p.photo: folder / p.photo for p in shop.products.values()
-                       if p.photo and Path(p.photo).suffix.lower() in _TYPES}
+    """The photos of every served commune's products, each from its commune's folder (a name two
+    communes both use is refused at start: its link would show one commune's photo for the other's)."""
+
+    def __init__(self, shops: Sequence[tuple[ShopCatalogue, Path]]) -> None:
+        self._files: dict[str, Path] = {}
+        for shop, folder in shops:
+            for product in shop.products.values():
+                if not product.photo or Path(product.photo).suffix.lower() not in _TYPES:
+                    continue
+                known = self._files.setdefault(product.photo, folder / product.photo)
+                if known != folder / product.photo:
+                    raise ValueError(f"product photo {product.photo} is named in two communes' "
+                                     f"products.yml: rename one ({known}, {folder / product.photo})")
         self._clean: dict[str, CleanUpload] = {}
 
     def routes(self) -> list[web.RouteDef]:

@@ -24,6 +24,7 @@ from bots.services.menu import unit as menu
 from bots.services.reports import unit as reports
 from bots.services.shop import unit as shop
 from bots.services.stats import unit as stats
+from core.config import DEFAULT_COMMUNE
 
 
 class ServiceUnit(Protocol):
@@ -58,9 +59,9 @@ def table_modules(units: Sequence[ServiceUnit] = SERVICES) -> tuple[str, ...]:
     return tuple(module for unit in units for module in unit.TABLES)
 
 
-def grantable_roles(data_dir: Path) -> tuple[str, ...]:
+def grantable_roles(data_dir: Path, commune: str = DEFAULT_COMMUNE) -> tuple[str, ...]:
     """The roles the services declare (`/invite ROLE`, `xaso invite ROLE`), in their order."""
     from bots.dialogue.forms import Forms
     from core.forms import load_forms
 
-    return tuple(build(Kit.load(data_dir, Forms(load_forms(data_dir / "forms")))).roles)
+    return tuple(build(Kit.load(data_dir, Forms(load_forms(data_dir / "forms")), commune)).roles)

@@ -11,6 +11,7 @@ from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.shop.catalogue import ShopCatalogue, load_shop
 from bots.dialogue.forms import Forms
+from core.province import commune_path
 
 
 @dataclass
@@ -22,8 +23,12 @@ class Kit:
     products: ShopCatalogue | None = None  # None: the commune runs no shop (its menu entries say so)
 
     @classmethod
-    def load(cls, data_dir: Path, forms: Forms) -> Kit:
-        """The commune's catalogues from its data folder (procedures, holidays, doctors, products)."""
-        calendar = load_calendar(data_dir / "holidays.yml")
-        return cls(forms, load_catalogue(data_dir / "procedures.yml"), calendar,
-                   load_roster(data_dir / "doctors.yml", calendar), load_shop(data_dir / "products.yml"))
+    def load(cls, data_dir: Path, forms: Forms, commune: str) -> Kit:
+        """Commune `commune`'s catalogues (procedures, holidays, doctors, products): its own files in
+        data/communes/<code>/, else the province's shared ones in `data_dir` (core/province.py)."""
+        def path(name: str) -> Path:
+            return commune_path(data_dir, commune, name)
+
+        calendar = load_calendar(path("holidays.yml"))
+        return cls(forms, load_catalogue(path("procedures.yml")), calendar,
+                   load_roster(path("doctors.yml"), calendar), load_shop(path("products.yml")))

@@ -611,10 +611,23 @@
     lsSet(K_AFTER, String(id));
   }
 
+  /* A commune's own entry link or QR code (/chat?commune=SM): the new session belongs to it. */
+  function entryCommune() {
+    try {
+      var code = new URLSearchParams(window.location.search).get('commune');
+      return code && /^[A-Za-z]{2,4}$/.test(code) ? code.toUpperCase() : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
   function ensureSession() {
     if (state.token) return Promise.resolve(state.token);
     if (!state.sessionPromise) {
-      state.sessionPromise = rawFetch('POST', API_SESSIONS, { language: state.lang }, null, TIMEOUT_SESSION_MS)
+      var body = { language: state.lang };
+      var commune = entryCommune();
+      if (commune) body.commune = commune;
+      state.sessionPromise = rawFetch('POST', API_SESSIONS, body, null, TIMEOUT_SESSION_MS)
         .then(function (res) {
           state.sessionPromise = null;
           if (res.ok && res.data && typeof res.data.token === 'string' && res.data.token) {

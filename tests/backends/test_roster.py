@@ -13,7 +13,7 @@ from backends.onestop.calendar import WorkingCalendar, load_calendar
 from core.config import REPO_ROOT
 from core.timezones import VIETNAM
 
-ROSTER = REPO_ROOT / "data" / "doctors.yml"
+ROSTER = REPO_ROOT / "data" / "communes" / "LB" / "doctors.yml"
 
 
 def at(y: int, m: int, d: int, hh: int = 8, mm: int = 0) -> dt.datetime:

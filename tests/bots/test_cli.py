@@ -160,6 +160,29 @@ async def test_invite_prints_a_one_time_code_on_the_last_line(xaso: Xaso, databa
     assert await _invite_count(database) == 1
 
 
+async def test_a_provinces_invite_names_its_commune(xaso: Xaso, database: Database) -> None:
+    xaso.env["XASO_COMMUNES"] = "LB,SM"
+    unscoped = xaso("invite", "staff")
+    assert unscoped.returncode == 2 and "--commune" in unscoped.stderr, explain(unscoped)
+    unknown = xaso("invite", "staff", "--commune", "TT")
+    assert unknown.returncode == 2 and "LB, SM" in unknown.stderr, explain(unknown)
+    assert await _invite_count(database) == 0
+    done = xaso("invite", "staff", "--commune", "sm")
+    assert done.returncode == 0 and "commune SM" in done.stdout, explain(done)
+    code = done.stdout.rstrip("\n").split("\n")[-1].strip()
+    async with database.session() as session:
+        official = await resolve_user(session, "telegram", "sm-official", commune="LB")
+        joined = await redeem_invite(session, Hasher(SECRET.encode()), code, official.id)
+    assert joined == InviteOutcome(True, role="staff", commune="SM")
+    async with database.session() as session:
+        now = await resolve_user(session, "telegram", "sm-official")
+    assert now.commune == "SM" and "staff" in now.roles
+    seller = xaso("invite", "seller", "--seller", "htx_mat_ong_sang_moc", "--commune", "SM")
+    assert seller.returncode == 0 and "HTX Mật ong Sảng Mộc" in seller.stdout, explain(seller)
+    wrong = xaso("invite", "seller", "--seller", "htx_mat_ong_sang_moc", "--commune", "LB")
+    assert wrong.returncode == 2 and "unknown seller" in wrong.stderr, explain(wrong)
+
+
 # ---------------------------------------------------------------------------------------------------
 # xaso audit verify
 

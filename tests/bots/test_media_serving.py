@@ -123,7 +123,7 @@ async def test_product_photos_are_re_encoded_and_only_images(tmp_path: Path) -> 
     shop = SimpleNamespace(products={name: SimpleNamespace(photo=name)
                                      for name in ("tea.png", "fake.png", "gps.jpg")})
     app = web.Application()
-    app.add_routes(ProductPhotos(shop, folder).routes())  # type: ignore[arg-type]
+    app.add_routes(ProductPhotos([(shop, folder)]).routes())  # type: ignore[list-item]
     async with TestClient(TestServer(app)) as client:
         for name, content_type in (("tea.png", "image/png"), ("gps.jpg", "image/jpeg")):
             response = await client.get(f"/shop/photos/{name}")

@@ -13,7 +13,7 @@ from core.config import REPO_ROOT
 
 
 def test_the_demo_commune_reads_whole() -> None:
-    commune = Commune.load(REPO_ROOT / "data" / "commune.yml")
+    commune = Commune.load(REPO_ROOT / "data" / "communes" / "LB" / "commune.yml")
     assert commune.name == "Xã La Bằng" and commune.district == "huyện Đại Từ"
     assert commune.office.phone == "0208 3820 123" and commune.office.hours.startswith("Thứ Hai")
     assert commune.health_station == Station("Trạm Y tế xã La Bằng",
@@ -29,7 +29,7 @@ def test_the_demo_commune_reads_whole() -> None:
 
 
 def test_it_cannot_be_changed_once_read() -> None:
-    commune = Commune.load(REPO_ROOT / "data" / "commune.yml")
+    commune = Commune.load(REPO_ROOT / "data" / "communes" / "LB" / "commune.yml")
     with pytest.raises(dataclasses.FrozenInstanceError):
         commune.name = "Xã Khác"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):

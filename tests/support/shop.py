@@ -75,13 +75,20 @@ async def pushed_with(client: TestClient, chat: ChatSession, *needles: str,
 
 
 def data_dir_with_bank(tmp_path: Path) -> Path:
-    """The repository's data with commune.yml's `payments:` set to a bank account (nothing edited)."""
+    """The repository's data with La Bằng's commune.yml `payments:` set to a bank account (nothing
+    edited: the rest is linked)."""
     data = tmp_path / "data"
     data.mkdir()
     for entry in (REPO_ROOT / "data").iterdir():
-        if entry.name != "commune.yml":
+        if entry.name != "communes":
             (data / entry.name).symlink_to(entry)
-    commune = yaml.safe_load((REPO_ROOT / "data" / "commune.yml").read_text(encoding="utf-8"))
-    (data / "commune.yml").write_text(yaml.safe_dump({**commune, "payments": BANK}, allow_unicode=True),
-                                      encoding="utf-8")
+    source = REPO_ROOT / "data" / "communes" / "LB"
+    own = data / "communes" / "LB"
+    own.mkdir(parents=True)
+    for entry in source.iterdir():
+        if entry.name != "commune.yml":
+            (own / entry.name).symlink_to(entry)
+    commune = yaml.safe_load((source / "commune.yml").read_text(encoding="utf-8"))
+    (own / "commune.yml").write_text(yaml.safe_dump({**commune, "payments": BANK}, allow_unicode=True),
+                                     encoding="utf-8")
     return data

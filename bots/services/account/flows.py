@@ -26,6 +26,12 @@ from core.models import Consent, Media, User
 from core.validators import normalize_phone
 
 
+def staff_commune(context: Context) -> str | None:
+    """The commune a staff action is for: the one the staff member works in where the installation
+    serves several (None where it serves one: the roles there are for the whole installation)."""
+    return context.services.commune.code if len(context.services.settings.served_communes) > 1 else None
+
+
 def _role_label(context: Context, role: str) -> str:
     return context.t(f"role.{role}")
 
@@ -49,7 +55,8 @@ async def join(context: Context) -> list[Reply]:
 
 
 async def _notify_admins(context: Context, role: str) -> None:
-    for admin in await users_with_role(context.session, "admin", exclude=context.identity.id):
+    for admin in await users_with_role(context.session, "admin", exclude=context.identity.id,
+                                       commune=staff_commune(context)):
         await notify(context.session, context.services, admin, "join.notify_admins",
                      f"role-joined:{context.identity.id}:{role}:{admin.id}", user=context.identity.id,
                      role=context.services.catalogue.t(f"role.{role}", admin.language))
@@ -70,7 +77,7 @@ async def invite(context: Context) -> list[Reply]:
     if role not in _roles(context):
         return [Reply(context.t("invite.usage"))]
     code = await create_invite(context.session, context.services.hasher, role,
-                               created_by=f"user:{context.identity.id}")
+                               created_by=f"user:{context.identity.id}", commune=staff_commune(context))
     context.audit("role.invite", detail={"role": role})
     return [Reply(context.t("invite.ok", role=_role_label(context, role), code=code))]
 
@@ -85,7 +92,7 @@ async def revoke(context: Context) -> list[Reply]:
     role = parts[1].lower() if len(parts) > 1 else None
     if role is not None and role not in _roles(context):
         return [Reply(context.t("revoke.usage"))]
-    count = await revoke_roles(context.session, user_id, role)
+    count = await revoke_roles(context.session, user_id, role, commune=staff_commune(context))
     context.audit("role.revoke", subject=f"user:{user_id}", detail={"role": role, "count": count})
     key = "revoke.ok" if count else "revoke.none"
     return [Reply(context.t(key, count=count, user=user_id))]

@@ -24,6 +24,7 @@ from core.i18n import local
 from core.media import media_url
 from core.messages import Button, Reply
 from core.models import User, utcnow
+from core.province import commune_path
 from core.timezones import VIETNAM
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,16 @@ def _presets_at(path: Path) -> dict[str, str]:
 
 
 def topics(services: Services) -> tuple[Topic, ...]:
-    return _topics_at(services.settings.data_dir / "announcements.yml")
+    return _topics_at(_announcements_file(services))
 
 
 def presets(services: Services) -> dict[str, str]:
-    return _presets_at(services.settings.data_dir / "announcements.yml")
+    return _presets_at(_announcements_file(services))
+
+
+def _announcements_file(services: Services) -> Path:
+    """The commune's own topics when it has them (data/communes/<code>/), else the province's."""
+    return commune_path(services.settings.data_dir, services.commune.code, "announcements.yml")
 
 
 def hamlets(services: Services) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The readable side of a signed dossier result: the printed fields (chosen per procedure in
 data/procedures.yml, `result_fields`) and the one-page PDF kept in the media store for the citizen,
 itself signed (PAdES) with the commune's key; the official named under the signature comes from
-data/commune.yml, `signer`. The PDF is made outside any transaction (result.py keeps it)."""
+data/communes/LB/commune.yml, `signer`. The PDF is made outside any transaction (result.py keeps it)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The shop window: categories as buttons, product cards with price, stock and photo, and which
-products a buyer's words name (aliases of data/products.yml first, then the NLU's product entity)."""
+products a buyer's words name (aliases of the commune's products.yml first, then the NLU's product
+entity)."""
 
 from __future__ import annotations
 

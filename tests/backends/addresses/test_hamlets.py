@@ -9,7 +9,7 @@ from core.config import REPO_ROOT
 
 @pytest.fixture(scope="module")
 def hamlets() -> Hamlets:
-    return Hamlets.from_commune(Commune.load(REPO_ROOT / "data" / "commune.yml"))
+    return Hamlets.from_commune(Commune.load(REPO_ROOT / "data" / "communes" / "LB" / "commune.yml"))
 
 
 def test_every_demo_hamlet_has_an_outline_holding_its_centre(hamlets: Hamlets) -> None:

@@ -150,7 +150,7 @@ async def test_the_provider_starts_a_transfer_with_the_order_code() -> None:
 
 
 def test_the_commented_example_in_commune_yml_is_valid() -> None:
-    lines = (REPO_ROOT / "data" / "commune.yml").read_text(encoding="utf-8").splitlines()
+    lines = (REPO_ROOT / "data" / "communes" / "LB" / "commune.yml").read_text(encoding="utf-8").splitlines()
     start = lines.index("# payments:")
     example = "\n".join(line.removeprefix("# ") for line in lines[start:] if line.startswith("# "))
     account = BankAccount.from_commune(Commune.parse(yaml.safe_load(example)))

@@ -410,7 +410,7 @@ def test_the_card_provider_is_the_real_one(settings: Settings) -> None:
     from core.commune import Commune
     from core.crypto import Hasher
 
-    commune = Commune.load(settings.data_dir / "commune.yml")
+    commune = Commune.load(settings.data_dir / "communes" / "LB" / "commune.yml", "LB")
     payments = configured_payments(settings, commune, Hasher(b"k"))
     assert payments.names() == ["vietqr", "stripe", "cash"]
     assert isinstance(payments.get("stripe"), StripePayments)

@@ -29,7 +29,7 @@ def settings(settings: Settings) -> Settings:
 
 
 async def test_fifty_reservations_for_ten_units(database: Database) -> None:
-    shop = load_shop(REPO_ROOT / "data" / "products.yml")
+    shop = load_shop(REPO_ROOT / "data" / "communes" / "LB" / "products.yml")
     async with database.session() as session:
         await seed_stock(session, shop)
         assert await stock_of(session, "shiitake") == 10_000  # 10 kg

@@ -1,0 +1,165 @@
+"""Which commune a villager belongs to, where one installation serves several (core/province.py).
+
+A villager is asked once, on first contact, with a button per commune; typing its name (with or
+without diacritics, "xã" or not), its number in the list or its code, or sharing a location inside one
+of its hamlets answers too. The choice is remembered (`users.commune`) and changed with /xa, the menu's
+«Đổi xã» or "đổi xã" typed. What the villager first asked is then answered by their commune's
+services. A red flag is never held back by the question: the 115 answer comes first. Staff belong to
+the commune of their invite (core/identity.py), so the question is theirs only if they change it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from core.commune import Commune
+from core.i18n import Catalogue
+from core.identity import find_user, set_commune
+from core.messages import Button, Incoming, Reply
+from core.pipeline import Turn
+from core.province import Province
+from core.questions import Offered
+from core.roles import command_name
+from core.state import State, clear_state, save_state
+from core.text import fold
+from nlu.engine import EMERGENCY
+
+if TYPE_CHECKING:
+    from bots.dialogue.base import Dialogue
+
+COMMAND = "/xa"
+FAMILY = "commune"  # buttons: commune:set:<code>
+FLOW = "commune"  # the conversation state while the question is open
+# What asks for the question again, typed (folded: no diacritics, lower case).
+ASKING = frozenset(fold(phrase) for phrase in (
+    "đổi xã", "chọn xã", "chọn lại xã", "xã khác", "chuyển xã", "xã của tôi", "tôi ở xã nào",
+    "change commune", "choose commune", "my commune"))
+# Answered before a commune is chosen, by the installation's own commune: redeeming a staff invite
+# (which names the commune), one's own data, leaving a flow, help.
+BEFORE_CHOOSING = frozenset({"/join", "/mydata", "/cancel", "/help", "/lang"})
+LONGEST_ASKING = max(len(phrase) for phrase in ASKING)
+
+
+class CommuneGate:
+    def __init__(self, province: Province, catalogue: Catalogue) -> None:
+        self.province = province
+        self.catalogue = catalogue
+
+    async def __call__(self, dialogue: Dialogue, turn: Turn, state: State | None,
+                       asked: Offered | None) -> list[Reply] | None:
+        identity = turn.identity
+        assert identity is not None
+        incoming = turn.incoming
+        text = (incoming.text or "").strip()
+        command = command_name(text) if text else None
+        if command == COMMAND or (command is None and len(text) <= LONGEST_ASKING
+                                  and fold(text) in ASKING):
+            return await self._show(dialogue, turn)
+        if incoming.button is not None and incoming.button.startswith(f"{FAMILY}:"):
+            return await self._pressed(dialogue, turn, state, incoming.button)
+        current = self.province.get(identity.commune)
+        answering = state is not None and state.flow == FLOW
+        if not answering and (current is not None or not self.province.several):
+            return None  # the usual message: routed in the user's commune
+        chosen = self._answer(incoming)
+        if chosen is not None:
+            return await self._choose(dialogue, turn, chosen, state)
+        if current is not None:  # asked with /xa, answered with something else: that is routed
+            await clear_state(turn.session, identity.id)
+            return await dialogue.converse(turn, None, asked)
+        if command in BEFORE_CHOOSING:
+            return None
+        replies: list[Reply] = []
+        if text and command is None and self._emergency(dialogue, text):
+            replies = await dialogue.converse(turn, None, asked)  # 115 first, then the question
+            text = ""
+        pending = text if command is None and not answering else _pending(state)
+        await save_state(turn.session, identity.id, State(FLOW, {"asked": pending}),
+                         dialogue.services.cipher)
+        return [*replies, self._question(turn.language, "commune.ask")]
+
+    # What the villager did
+
+    def _answer(self, incoming: Incoming) -> Commune | None:
+        if incoming.location is not None:
+            return self.province.at(incoming.location.lat, incoming.location.lon)
+        text = (incoming.text or "").strip()
+        if text.isdigit() and 1 <= int(text) <= len(self.province):
+            return list(self.province)[int(text) - 1]
+        return self.province.named(text) if text and len(text) <= 60 else None
+
+    async def _pressed(self, dialogue: Dialogue, turn: Turn, state: State | None,
+                       data: str) -> list[Reply]:
+        _family, _, rest = data.partition(":")
+        action, _, code = rest.partition(":")
+        commune = self.province.get(code) if action == "set" else None
+        if commune is None:  # an old button, or one made up: no such commune here
+            assert turn.identity is not None
+            turn.audit(f"user:{turn.identity.id}", "commune.choose", subject=code[:8], outcome="refused")
+            return [self._question(turn.language, "commune.unknown")]
+        return await self._choose(dialogue, turn, commune, state)
+
+    async def _choose(self, dialogue: Dialogue, turn: Turn, commune: Commune,
+                      state: State | None) -> list[Reply]:
+        identity = turn.identity
+        assert identity is not None
+        before = identity.commune
+        if before != commune.code:
+            await set_commune(turn.session, identity.id, commune.code)
+            found = await find_user(turn.session, identity.channel, identity.external_id)
+            assert found is not None
+            turn.identity = found
+        # A flow of the other commune (its products, its procedures) does not carry over.
+        await clear_state(turn.session, identity.id)
+        turn.audit(f"user:{identity.id}", "commune.choose", subject=commune.code,
+                   detail={"before": before or ""})
+        chosen = Reply(self.catalogue.t("commune.chosen", turn.language, commune=commune.name))
+        original = turn.incoming
+        # What they first asked, in their commune now; a shared location is itself the request.
+        if original.location is not None and original.button is None:
+            replay = original
+        else:
+            replay = _plain(original, _pending(state) or "/start")
+        turn.incoming = replay
+        try:
+            replies = await dialogue.converse(turn, None, None)
+        finally:
+            turn.incoming = original
+        return [chosen, *replies]
+
+    async def _show(self, dialogue: Dialogue, turn: Turn) -> list[Reply]:
+        identity = turn.identity
+        assert identity is not None
+        current = self.province.get(identity.commune)
+        if not self.province.several:
+            return [Reply(self.catalogue.t("commune.only", turn.language, commune=self.province.home.name))]
+        await save_state(turn.session, identity.id, State(FLOW, {"asked": ""}), dialogue.services.cipher)
+        if current is None:
+            return [self._question(turn.language, "commune.ask")]
+        return [self._question(turn.language, "commune.current", commune=current.name)]
+
+    def _question(self, language: str, key: str, **params: str) -> Reply:
+        buttons = tuple(Button(commune.name, f"{FAMILY}:set:{commune.code}") for commune in self.province)
+        return Reply(self.catalogue.t(key, language, **params), buttons)
+
+    @staticmethod
+    def _emergency(dialogue: Dialogue, text: str) -> bool:
+        services = dialogue.services
+        rules = getattr(services.nlu, "rules", None)
+        if rules is not None and rules.match(text) is not None:
+            return True
+        parse = services.nlu.parse(text)
+        return parse.intent == EMERGENCY and parse.confidence >= services.settings.nlu_threshold
+
+
+def _pending(state: State | None) -> str:
+    if state is None or state.flow != FLOW:
+        return ""
+    asked = state.data.get("asked")
+    return asked if isinstance(asked, str) else ""
+
+
+def _plain(incoming: Incoming, text: str) -> Incoming:
+    return dataclasses.replace(incoming, text=text, button=None, location=None, contact=None,
+                               attachment=None, voice=None)

@@ -1,0 +1,176 @@
+"""One installation for a province's communes (core/province.py, bots/dialogue/communes.py): each
+villager belongs to one commune, asked once and remembered, and sees that commune's data."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from bots.assistant import Assistant
+from bots.server import create_app
+from core.config import REPO_ROOT, Settings
+from core.db import Database
+from core.models import User
+from core.province import Province, ProvinceError
+from nlu.engine import NLUEngine
+from tests.support.chat import ChatSession, button_data, texts
+
+# Inside Xóm Làng Mười (data/communes/SM/commune.yml) and Xóm Kèm (data/communes/LB/commune.yml).
+LANG_MUOI = {"lat": 21.8723, "lon": 106.1175}
+
+
+@pytest.fixture
+def province_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"communes": "LB,SM"})
+
+
+@pytest.fixture
+async def province(province_settings: Settings, database: Database,
+                   nlu_engine: NLUEngine) -> AsyncIterator[TestClient]:
+    app = create_app(Assistant.build(province_settings, nlu=nlu_engine, database=database))
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+async def commune_of(database: Database, chat: ChatSession) -> str | None:
+    async with database.session() as session:
+        return (await session.execute(select(User.commune).where(User.external_id == chat.user_id))
+                ).scalar_one()
+
+
+# Settings and data
+
+
+def test_the_communes_served_are_checked_and_the_home_one_comes_first() -> None:
+    assert Settings(_env_file=None).served_communes == ("LB",)
+    assert Settings(_env_file=None, communes="SM, LB").served_communes == ("LB", "SM")
+    assert Settings(_env_file=None, communes="SM").commune_code == "SM"  # the first listed, by default
+    for bad in ("LB,sm", "LB,LB", "LB,TOOLONG"):
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, communes=bad)
+    with pytest.raises(ValidationError, match="not in XASO_COMMUNES"):
+        Settings(_env_file=None, communes="SM", commune_code="LB")
+
+
+def test_each_commune_has_its_own_data_and_shares_the_province_defaults(tmp_path: Path) -> None:
+    province = Province.load(Settings(_env_file=None, communes="LB,SM"))
+    assert [(commune.code, commune.name) for commune in province] == [("LB", "Xã La Bằng"),
+                                                                      ("SM", "Xã Sảng Mộc")]
+    sang_moc = province.get("SM")
+    assert sang_moc is not None and sang_moc.district == "huyện Võ Nhai"
+    assert province.at(LANG_MUOI["lat"], LANG_MUOI["lon"]) is sang_moc
+    assert province.at(21.675, 105.59) is province.get("LB")
+    assert province.at(10.0, 106.0) is None
+    for typed in ("sang moc", "Sảng Mộc", "xa sang moc", "XÃ SẢNG MỘC", "sm"):
+        assert province.named(typed) is sang_moc, typed
+    assert province.named("sang") is None and province.named("") is None
+    with pytest.raises(ProvinceError, match="TT"):
+        Province.load(Settings(_env_file=None, communes="LB,TT"))
+    # A commune's own installation with the old layout (data/commune.yml) keeps working.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "commune.yml").write_text("name: Xã Thử\n", encoding="utf-8")
+    alone = Province.load(Settings(_env_file=None, data_dir=data, commune_code="TH"))
+    assert [(commune.code, commune.name) for commune in alone] == [("TH", "Xã Thử")] and not alone.several
+    assert (REPO_ROOT / "data" / "procedures.yml").exists()  # shared: no commune has its own
+
+
+# One commune: nothing asked
+
+
+async def test_one_communes_installation_asks_nothing_and_xa_names_it(client: TestClient,
+                                                                      database: Database) -> None:
+    chat = await ChatSession.open(client)
+    assert "Xã La Bằng" in texts(await chat.say("/start"))
+    assert await commune_of(database, chat) == "LB"
+    replies = await chat.say("/xa")
+    assert "Xã La Bằng" in texts(replies) and button_data(replies) == []
+
+
+# Several communes
+
+
+async def test_a_new_villager_is_asked_once_and_their_request_answered_in_their_commune(
+        province: TestClient, database: Database) -> None:
+    chat = await ChatSession.open(province)
+    asked = await chat.say("mua mat ong")
+    assert "xã nào" in texts(asked)
+    assert button_data(asked) == ["commune:set:LB", "commune:set:SM"]
+    assert await commune_of(database, chat) is None
+    answered = await chat.say("sang moc")  # typed, without diacritics
+    shown = texts(answered)
+    assert "Xã Sảng Mộc" in shown and "Mật ong rừng Sảng Mộc" in shown  # its own honey, not La Bằng's
+    assert "Mật ong hoa nhãn" not in shown
+    assert await commune_of(database, chat) == "SM"
+    greeting = texts(await chat.say("/start"))
+    assert "Xã Sảng Mộc" in greeting and "xã nào" not in greeting  # remembered
+
+
+async def test_a_tap_a_number_or_a_location_answers_too(province: TestClient, database: Database) -> None:
+    tapped = await ChatSession.open(province)
+    await tapped.say("/start")
+    assert "Xã La Bằng" in texts(await tapped.press("commune:set:LB"))
+    assert await commune_of(database, tapped) == "LB"
+
+    numbered = await ChatSession.open(province)
+    await numbered.say("xin chao")
+    await numbered.say("2")
+    assert await commune_of(database, numbered) == "SM"
+
+    located = await ChatSession.open(province)
+    await located.say("/start")
+    await located.send({"location": LANG_MUOI})
+    assert await commune_of(database, located) == "SM"
+
+
+async def test_a_red_flag_is_answered_before_the_question(province: TestClient, database: Database) -> None:
+    chat = await ChatSession.open(province)
+    replies = await chat.say("cuu voi, bo toi kho tho")
+    assert "115" in replies[0]["text"]
+    assert "xã nào" in replies[-1]["text"] and "commune:set:SM" in button_data(replies)
+    assert await commune_of(database, chat) is None
+
+
+async def test_a_forged_or_old_commune_button_is_refused(province: TestClient, database: Database) -> None:
+    chat = await ChatSession.open(province)
+    refused = await chat.press("commune:set:XX")
+    assert "không có trong hệ thống" in texts(refused) and "commune:set:LB" in button_data(refused)
+    assert await commune_of(database, chat) is None
+    await chat.press("commune:set:'; DROP TABLE users; --")
+    assert await commune_of(database, chat) is None
+
+
+async def test_xa_changes_commune_and_leaves_the_other_communes_flow(province: TestClient,
+                                                                     database: Database) -> None:
+    chat = await ChatSession.open(province)
+    await chat.press("commune:set:LB")
+    await chat.say("mua che")  # La Bằng's tea, a flow in progress
+    shown = await chat.say("doi xa")
+    assert "Xã La Bằng" in texts(shown) and "commune:set:SM" in button_data(shown)
+    changed = texts(await chat.press("commune:set:SM"))
+    assert "Xã Sảng Mộc" in changed
+    assert await commune_of(database, chat) == "SM"
+    # Asked with /xa, then something else typed: the question is dropped and that is answered.
+    await chat.say("/xa")
+    assert "Xã Sảng Mộc" in texts(await chat.say("/start"))
+    assert await commune_of(database, chat) == "SM"
+
+
+async def test_an_entry_link_names_the_commune_and_a_forged_one_is_refused(province: TestClient,
+                                                                           database: Database) -> None:
+    response = await province.post("/api/chat/sessions", json={"commune": "SM"})
+    assert response.status == 200
+    body = await response.json()
+    chat = ChatSession(province, body["token"], body["user_id"])
+    greeting = texts(await chat.say("/start"))
+    assert "Xã Sảng Mộc" in greeting and "xã nào" not in greeting
+    for forged in ("XX", "sm", 7, "LB'--"):
+        refused = await province.post("/api/chat/sessions", json={"commune": forged})
+        assert refused.status == 400 and (await refused.json())["error"] == "bad_commune"
+    async with database.session() as session:
+        assert len((await session.execute(select(User))).all()) == 1  # no user made by a refusal
