@@ -143,7 +143,11 @@ async def _invite(args: argparse.Namespace) -> int:
         print(f"unknown commune {args.commune!r}; this installation serves {', '.join(served)}",
               file=sys.stderr)
         return 2
-    if commune is None and len(served) > 1:
+    if args.role == "province":
+        if commune is not None:
+            print("the role province is for every commune: leave out --commune", file=sys.stderr)
+            return 2
+    elif commune is None and len(served) > 1:
         # A province's staff work for one commune: a role for all of them is not handed out by mistake.
         print(f"this installation serves {', '.join(served)}: say which commune the role is for, "
               f"e.g. --commune {served[-1]}", file=sys.stderr)

@@ -25,6 +25,8 @@ from core.messages import Button, Reply
 from core.models import Consent, Media, User
 from core.validators import normalize_phone
 
+PROVINCE = "province"  # every commune, read-only: `xaso invite province` only
+
 
 def staff_commune(context: Context) -> str | None:
     """The commune a staff action is for: the one the staff member works in where the installation
@@ -74,7 +76,7 @@ async def invite(context: Context) -> list[Reply]:
     if declared is not None and declared.invite is not None and len(context.args.split()) > 1:
         return await declared.invite(context)
     role = context.args.lower()
-    if role not in _roles(context):
+    if role not in _roles(context) or role == PROVINCE:  # not a commune's to hand out
         return [Reply(context.t("invite.usage"))]
     code = await create_invite(context.session, context.services.hasher, role,
                                created_by=f"user:{context.identity.id}", commune=staff_commune(context))

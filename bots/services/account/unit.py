@@ -28,7 +28,9 @@ def service(kit: Kit) -> Service:
                  Buttons("consent", PUBLIC, actions={"yes": flows.consent_yes, "no": flows.consent_no})),
         media={"contact": flows.contact},
         menu=(MenuEntry("my_data", 130),),
-        roles=(Role("staff"), Role("admin")),
+        # province: the province's staff, who see every commune's figures and records, read-only
+        # (granted from the server only: `xaso invite province`).
+        roles=(Role("staff"), Role("admin"), Role("province")),
         events={"role.join": "roles_joined", "mydata.export": "exports", "mydata.delete": "deletions"},
         i18n=("consent.", "contact.", "invite.", "join.", "mydata.", "revoke.", "role."),
         holdings=flows.HOLDINGS,  # its own part of the export; the other services declare theirs
