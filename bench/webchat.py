@@ -325,19 +325,24 @@ class ChatUser:
         return self.rng.choices(MESSAGE_BODIES, MESSAGE_WEIGHTS)[0]
 
 
-async def create_session(client: aiohttp.ClientSession, base_url: str) -> dict[str, str] | None:
-    """One web chat session; None when the server limits session creation from this address."""
-    async with client.post(f"{base_url}/api/chat/sessions", json={"language": "vi"}) as response:
+async def create_session(client: aiohttp.ClientSession, base_url: str,
+                         commune: str | None = None) -> dict[str, str] | None:
+    """One web chat session (a villager of `commune` when given); None when the server limits session
+    creation from this address."""
+    body = {"language": "vi", **({"commune": commune} if commune else {})}
+    async with client.post(f"{base_url}/api/chat/sessions", json=body) as response:
         if response.status == 429:
             return None
         response.raise_for_status()
         return dict(await response.json())
 
 
-async def create_users(base_url: str, count: int, seed: int) -> tuple[list[ChatUser], int]:
-    """`count` sessions. The server limits session creation per client address (20 at once, then one
-    a second), so further sessions come from the next loopback source address (127.0.0.2, …), still
-    to 127.0.0.1. Returns the users and how many source addresses were used."""
+async def create_users(base_url: str, count: int, seed: int,
+                       communes: Sequence[str] = ()) -> tuple[list[ChatUser], int]:
+    """`count` sessions, spread over `communes` in turn when given. The server limits session creation
+    per client address (20 at once, then one a second), so further sessions come from the next loopback
+    source address (127.0.0.2, …), still to 127.0.0.1. Returns the users and how many source addresses
+    were used."""
     users: list[ChatUser] = []
     source = 0
     while len(users) < count:
@@ -347,7 +352,8 @@ async def create_users(base_url: str, count: int, seed: int) -> tuple[list[ChatU
         connector = aiohttp.TCPConnector(local_addr=(f"127.0.0.{source}", 0))
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
-            while len(users) < count and (session := await create_session(client, base_url)):
+            while len(users) < count and (session := await create_session(
+                    client, base_url, communes[len(users) % len(communes)] if communes else None)):
                 headers = {"Authorization": f"Bearer {session['token']}",
                            "Content-Type": "application/json"}
                 users.append(ChatUser(session["user_id"], headers, random.Random(seed + len(users))))

@@ -3,7 +3,7 @@
 A villager is asked once, on first contact, with a button per commune; typing its name (with or
 without diacritics, "xã" or not), its number in the list or its code, or sharing a location inside one
 of its hamlets answers too. The choice is remembered (`users.commune`) and changed with /xa, the menu's
-«Đổi xã» or "đổi xã" typed. What the villager first asked is then answered by their commune's
+«Đổi xã» (commune:show) or "đổi xã" typed. What the villager first asked is then answered by their commune's
 services. A red flag is never held back by the question: the 115 answer comes first. Staff belong to
 the commune of their invite (core/identity.py), so the question is theirs only if they change it.
 """
@@ -74,7 +74,8 @@ class CommuneGate:
         if text and command is None and self._emergency(dialogue, text):
             replies = await dialogue.converse(turn, None, asked)  # 115 first, then the question
             text = ""
-        pending = text if command is None and not answering else _pending(state)
+        # The latest request typed is answered once the commune is known.
+        pending = text if command is None else _pending(state)
         await save_state(turn.session, identity.id, State(FLOW, {"asked": pending}),
                          dialogue.services.cipher)
         return [*replies, self._question(turn.language, "commune.ask")]
@@ -93,6 +94,8 @@ class CommuneGate:
                        data: str) -> list[Reply]:
         _family, _, rest = data.partition(":")
         action, _, code = rest.partition(":")
+        if action == "show":  # «Đổi xã» in the menu
+            return await self._show(dialogue, turn)
         commune = self.province.get(code) if action == "set" else None
         if commune is None:  # an old button, or one made up: no such commune here
             assert turn.identity is not None

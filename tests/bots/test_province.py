@@ -90,6 +90,7 @@ async def test_one_communes_installation_asks_nothing_and_xa_names_it(client: Te
     assert await commune_of(database, chat) == "LB"
     replies = await chat.say("/xa")
     assert "Xã La Bằng" in texts(replies) and button_data(replies) == []
+    assert "commune:show" not in button_data(await chat.say("/help"))  # nothing to change
 
 
 # Several communes
@@ -155,6 +156,10 @@ async def test_xa_changes_commune_and_leaves_the_other_communes_flow(province: T
     changed = texts(await chat.press("commune:set:SM"))
     assert "Xã Sảng Mộc" in changed
     assert await commune_of(database, chat) == "SM"
+    menu = await chat.say("/help")
+    assert "commune:show" in button_data(menu)
+    assert "commune:set:LB" in button_data(await chat.press("commune:show"))
+    await chat.say("/cancel")
     # Asked with /xa, then something else typed: the question is dropped and that is answered.
     await chat.say("/xa")
     assert "Xã Sảng Mộc" in texts(await chat.say("/start"))

@@ -1,0 +1,289 @@
+"""Province benchmark: one installation for two communes (La Bằng and Sảng Mộc) with 10,000 villagers
+each and their records, against the same data served as one commune.
+
+For each backend it seeds a fresh database (villagers, dossiers, village reports, orders and consults
+for each commune, their fields encrypted with the server's key), then runs `xaso serve` twice on it:
+  single    XASO_COMMUNES unset: La Bằng alone, its villagers writing;
+  province  XASO_COMMUNES=LB,SM: half the villagers of each commune writing.
+Each run measures messages per second and server CPU per message (bench/webchat.py's closed loop), and
+how long an official's and a doctor's lists take with the commune's 10,000 villagers' records (/dossiers,
+/reports, /queue, each asked `--lists` times). It prints both runs and the province's msg/s as a share of
+the single commune's (the goal: a drop of 10 % at most).
+
+    python -m bench.province [--backend sqlite|postgresql|both] [--villagers 10000] [--duration 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.webchat import (
+    CLIENT_CONNECTIONS,
+    DEFAULT_POSTGRES_URL,
+    REQUEST_TIMEOUT,
+    ChatUser,
+    check_loopback,
+    create_users,
+    log,
+    logged_errors,
+    percentile,
+    reset_postgres,
+    running_server,
+    server_environment,
+    throughput_phase,
+)
+
+COMMUNES = ("LB", "SM")
+HAMLETS = {"LB": ("tien_thanh", "kem", "la_cut", "dong_tien", "ban_hon", "rung_van"),
+           "SM": ("khuoi_meo", "na_khao", "khuoi_chao", "mo_ga", "dong_ke", "lang_muoi")}
+PRODUCTS = {"LB": ("tea_moc_cau", "htx_che_la_bang"), "SM": ("sm_honey_forest", "htx_mat_ong_sang_moc")}
+# Per villager: how many of each record the commune holds (a busy commune's year).
+DOSSIERS, REPORTS, ORDERS, CONSULTS = 0.2, 0.1, 0.1, 0.05
+LISTS = (("official", "staff", "/dossiers"), ("official", "staff", "/reports"),
+         ("doctor", "doctor", "/queue"))
+GOAL_SHARE = 0.9
+SEQUENCES_AFTER_SEED = (
+    "SELECT setval(pg_get_serial_sequence('village_reports', 'id'), (SELECT max(id) FROM village_reports))",
+    "SELECT setval(pg_get_serial_sequence('health_consults', 'id'), (SELECT max(id) FROM health_consults))",
+)
+
+
+async def seed(database_url: str, secret: str, villagers: int, seed_value: int) -> dict[str, int]:
+    """The schema at head, then each commune's villagers and records, in bulk."""
+    from sqlalchemy import insert, text
+
+    from backends.health import consults
+    from backends.health.consults import Consult
+    from backends.onestop.store import Dossier
+    from backends.reports import store as reports
+    from backends.reports.store import Report
+    from backends.shop.orders import Order
+    from core.crypto import FieldCipher
+    from core.db import Database
+    from core.models import User
+
+    os.environ["XASO_COMMUNE_CODE"] = "LB"  # the migration's default commune for existing rows
+    database = Database(database_url)
+    cipher = FieldCipher(secret.encode())
+    rng = random.Random(seed_value)
+    now = dt.datetime.now(dt.UTC)
+    counts: dict[str, int] = {}
+    # Sealed fields are bound to their row (its id or code), as the services write them.
+    next_report, next_consult = iter(range(1, 10**9)), iter(range(1, 10**9))
+    try:
+        await database.upgrade()
+        for commune in COMMUNES:
+            async with database.session() as session:
+                users = [{"channel": "web", "external_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+                          "language": "vi", "commune": commune, "created_at": now, "last_seen_at": now,
+                          "phone_verified": False, "unreachable": False} for _ in range(villagers)]
+                ids = list((await session.execute(insert(User).returning(User.id), users)).scalars())
+            hamlets = HAMLETS[commune]
+            product, seller = PRODUCTS[commune]
+            rows: dict[type, list[dict[str, Any]]] = {
+                Dossier: [{"commune": commune, "code": f"{commune}-2026-{n + 1:06d}",
+                           "procedure_id": "birth_registration", "user_id": rng.choice(ids),
+                           "status": rng.choice(("received", "processing", "needs_info", "approved",
+                                                      "rejected", "delivered")),
+                           "values_enc": cipher.encrypt("{}", f"dossiers.values:{commune}-2026-{n + 1:06d}"),
+                           "papers": {},
+                           "submitted_at": now - dt.timedelta(days=rng.randrange(365)),
+                           "due_date": (now + dt.timedelta(days=rng.randrange(-30, 30))).date(),
+                           "updated_at": now} for n in range(int(villagers * DOSSIERS))],
+                Report: [{"id": (row := next(next_report)), "commune": commune,
+                          "code": f"PA{commune}{n + 1:06d}", "kind": "road", "hamlet_id": rng.choice(hamlets),
+                          "description_enc": reports.seal(cipher, "ổ gà trên đường", "description", row),
+                          "reporter_id": rng.choice(ids), "channel": "web",
+                          "status": rng.choice(("open", "assigned", "resolved", "closed")), "reopened": 0,
+                          "created_at": now - dt.timedelta(days=rng.randrange(365))}
+                         for n in range(int(villagers * REPORTS))],
+                Order: [{"commune": commune, "code": f"DH{commune}{n + 1:06d}",
+                         "request_key": uuid.UUID(int=rng.getrandbits(128)).hex,
+                         "user_id": rng.choice(ids), "product_id": product, "seller_id": seller,
+                         "quantity_milli": 1000, "unit": "kg", "unit_price_vnd": 300_000,
+                         "subtotal_vnd": 300_000, "shipping_vnd": 0, "total_vnd": 300_000,
+                         "payment_provider": "cash", "hamlet_id": rng.choice(hamlets),
+                         "status": rng.choice(("new", "paid", "shipped", "delivered", "cancelled")),
+                         "created_at": now - dt.timedelta(days=rng.randrange(365))}
+                        for n in range(int(villagers * ORDERS))],
+                Consult: [{"id": (row := next(next_consult)), "commune": commune, "user_id": rng.choice(ids),
+                           "who": "self", "age": 60,
+                           "symptoms_enc": consults.seal(cipher, "ho, sốt nhẹ", "symptoms", row),
+                           "since_enc": consults.seal(cipher, "2 ngày", "since", row),
+                           "status": rng.choice(("open", "answered", "closed")), "escalation_step": 0,
+                           "notified": "", "created_at": now - dt.timedelta(days=rng.randrange(90))}
+                          for _ in range(int(villagers * CONSULTS))],
+            }
+            async with database.session() as session:
+                for model, values in rows.items():
+                    for start in range(0, len(values), 2000):
+                        await session.execute(insert(model), values[start:start + 2000])
+                    counts[f"{commune}.{model.__tablename__}"] = len(values)
+            counts[f"{commune}.villagers"] = villagers
+        if not database.is_sqlite:  # rows written with their ids: the sequences go on after them
+            async with database.session() as session:
+                for statement in SEQUENCES_AFTER_SEED:
+                    await session.execute(text(statement))
+    finally:
+        await database.close()
+    return counts
+
+
+async def make_staff(database_url: str, base_url: str, commune: str | None) -> dict[str, ChatUser]:
+    """An official and a doctor of `commune` (None: the installation's own), as web chat users with
+    their roles granted in the database."""
+    from sqlalchemy import select
+
+    from core.db import Database
+    from core.identity import grant_role
+    from core.models import User
+
+    roles = {name: role for name, role, _command in LISTS}
+    users, _ = await create_users(base_url, len(roles), seed=7, communes=(commune,) if commune else ())
+    database = Database(database_url)
+    staff: dict[str, ChatUser] = {}
+    try:
+        async with database.session() as session:
+            for (name, role), user in zip(roles.items(), users, strict=True):
+                user_id = (await session.execute(select(User.id).where(User.external_id == user.user_id))
+                           ).scalar_one()
+                await grant_role(session, user_id, role, "bench", commune=commune)
+                staff[name] = user
+    finally:
+        await database.close()
+    return staff
+
+
+async def time_lists(base_url: str, staff: dict[str, ChatUser], times: int) -> dict[str, dict[str, float]]:
+    url = f"{base_url}/api/chat/messages"
+    results: dict[str, dict[str, float]] = {}
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout) as client:
+        for name, _role, command in LISTS:
+            seconds: list[float] = []
+            for _ in range(times):
+                started = time.perf_counter()
+                async with client.post(url, json={"text": command}, headers=staff[name].headers) as response:
+                    body = await response.json()
+                if response.status != 200 or not body.get("replies"):
+                    raise RuntimeError(f"{command}: HTTP {response.status} {body}")
+                seconds.append(time.perf_counter() - started)
+            seconds.sort()
+            results[command] = {"p50_ms": round(percentile(seconds, 0.5) * 1000, 1),
+                                "p95_ms": round(percentile(seconds, 0.95) * 1000, 1)}
+    return results
+
+
+async def run_mode(mode: str, database_url: str, env: dict[str, str], workdir: Path,
+                   options: argparse.Namespace) -> dict[str, Any]:
+    run_env = dict(env)
+    communes: Sequence[str] = ()
+    if mode == "province":
+        run_env["XASO_COMMUNES"] = ",".join(COMMUNES)
+        communes = COMMUNES
+    async with running_server(run_env, workdir) as server:
+        log(f"[{mode}] server pid {server.process.pid}: {options.users} villagers writing")
+        users, _ = await create_users(server.base_url, options.users, options.seed, communes)
+        connector = aiohttp.TCPConnector(limit=CLIENT_CONNECTIONS, limit_per_host=CLIENT_CONNECTIONS)
+        async with aiohttp.ClientSession(connector=connector,
+                                         timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as client:
+            throughput = await throughput_phase(client, server, users, options.warmup, options.duration)
+        lists = {}
+        for commune in (communes or (None,)):
+            staff = await make_staff(database_url, server.base_url, commune)
+            lists[commune or "LB"] = await time_lists(server.base_url, staff, options.lists)
+    errors = logged_errors(server)
+    if errors and options.keep_logs:
+        kept = Path(options.keep_logs) / f"{mode}-server.log"
+        kept.write_bytes(server.log_path.read_bytes())
+        log(f"[{mode}] the server logged {errors} error(s): its log is kept in {kept}")
+    return {"mode": mode, "throughput": throughput, "lists": lists, "server_log_errors": errors}
+
+
+async def run_backend(name: str, database_url: str | None, options: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix=f"xaso-province-{name}-") as temp:
+        workdir = Path(temp)
+        if database_url is None:
+            database_url = f"sqlite+aiosqlite:///{workdir / 'xaso.db'}"
+        else:
+            await reset_postgres(database_url)
+        env = server_environment(database_url)
+        log(f"[{name}] seeding {options.villagers} villagers per commune and their records")
+        started = time.perf_counter()
+        counts = await seed(database_url, env["XASO_SECRET_KEY"], options.villagers, options.seed)
+        log(f"[{name}] seeded in {time.perf_counter() - started:.1f} s: {counts}")
+        runs = [await run_mode(mode, database_url, env, workdir, options) for mode in ("single", "province")]
+    single, province = (run["throughput"]["messages_per_second"] for run in runs)
+    return {"backend": name, "seeded": counts, "runs": runs,
+            "province_share_of_single": round(province / single, 3) if single else None}
+
+
+def report(results: Sequence[dict[str, Any]]) -> str:
+    lines = ["| backend | run | msg/s | server CPU ms/msg | p99 ms | errors | /dossiers p50/p95 ms | "
+             "/reports p50/p95 ms | /queue p50/p95 ms |", "|---|---|---|---|---|---|---|---|---|"]
+    for result in results:
+        for run in result["runs"]:
+            phase = run["throughput"]
+            for commune, lists in run["lists"].items():
+                cells = [f"{lists[c]['p50_ms']}/{lists[c]['p95_ms']}" for _n, _r, c in LISTS]
+                lines.append(f"| {result['backend']} | {run['mode']} ({commune} staff) | "
+                             f"{phase['messages_per_second']} | {phase.get('server_cpu_ms_per_message')} | "
+                             f"{phase['p99_ms']} | {phase['errors']} | " + " | ".join(cells) + " |")
+        share = result["province_share_of_single"]
+        verdict = "met" if share is not None and share >= GOAL_SHARE else "NOT met"
+        lines.append(f"\n{result['backend']}: province msg/s = {share} × single commune's "
+                     f"(goal ≥ {GOAL_SHARE}: {verdict})\n")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.province", description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="sqlite")
+    parser.add_argument("--database-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--villagers", type=int, default=10_000, help="per commune")
+    parser.add_argument("--users", type=int, default=50, help="villagers writing at once")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--lists", type=int, default=20, help="times each staff list is asked")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep-logs", metavar="DIR", help="keep the log of a server that logged errors here")
+    return parser.parse_args(argv)
+
+
+async def run(options: argparse.Namespace) -> list[dict[str, Any]]:
+    chosen = {"sqlite": [("sqlite", None)], "postgresql": [("postgresql", options.database_url)],
+              "both": [("sqlite", None), ("postgresql", options.database_url)]}[options.backend]
+    results = []
+    for name, url in chosen:
+        if url is not None:
+            check_loopback(url)
+        results.append(await run_backend(name, url, options))
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    results = asyncio.run(run(options))
+    print(json.dumps(results, ensure_ascii=False, indent=1) if options.json else report(results))
+    errors = sum(run["throughput"]["errors"] + run["server_log_errors"] for result in results
+                 for run in result["runs"])
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
