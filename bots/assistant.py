@@ -49,7 +49,7 @@ from core.middlewares import (
 )
 from core.outbox import Outbox, RetryPolicy
 from core.pipeline import Outcome, Pipeline
-from core.province import Province, keys_dir
+from core.province import Province, commune_path, keys_dir
 from core.signing import Keyring
 from nlu.engine import NLUService
 from nlu.rasa_http import LocalEngine, RasaNLU
@@ -149,10 +149,13 @@ class Assistant:
         for other in province:
             if other.code not in communes:
                 communes[other.code] = _local(settings, other, services, units, router.nlu, hasher)
+        # A settled payment (card webhook, transfer or cash confirmed) marks the order paid and tells
+        # buyer and seller in its own commune's words, in the settling transaction, whichever commune's
+        # payments settled it (bots/services/shop/notify.py).
+        paid = shop_notify.paid_listener({code: (local.services, local.kit.products)
+                                          for code, local in communes.items()})
         for local in communes.values():
-            # A settled payment (card webhook, transfer or cash confirmed) marks the order paid and
-            # tells buyer and seller, in the settling transaction (bots/services/shop/notify.py).
-            local.services.payments.on_paid(shop_notify.paid_listener(local.services, local.kit.products))
+            local.services.payments.on_paid(paid)
         dialogue = Dialogue(router, services, observe=lambda channel, intent, seconds, nlu:
                             metrics.observe_dialogue(channel, intent, seconds, nlu=nlu),
                             communes={code: Local(local.router, local.services)
@@ -245,6 +248,8 @@ def _local(settings: Settings, commune: Commune, home: Services, units: Sequence
     """Another commune of the province: the installation's services with its own data (its hamlets,
     office, station, bank account, doctors, products, procedure overrides)."""
     payments = configured_payments(settings, commune, hasher)
-    services = dataclasses.replace(home, commune=commune, payments=payments, keyring=Keyring())
-    kit = Kit.load(settings.data_dir, home.forms, commune.code)
+    # Its own forms: each commune's services register what finishes a form (a consult, a dossier).
+    forms = Forms(load_forms(commune_path(settings.data_dir, commune.code, "forms")))
+    services = dataclasses.replace(home, commune=commune, payments=payments, keyring=Keyring(), forms=forms)
+    kit = Kit.load(settings.data_dir, forms, commune.code)
     return CommuneLocal(Router(nlu, build_services(kit, units)), services, kit)

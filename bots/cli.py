@@ -201,7 +201,7 @@ def _audit_verify(args: argparse.Namespace) -> DatabaseWork | int:
     kept: list[Checkpoint] = []
     try:
         certificates = (x509.load_pem_x509_certificates(Path(args.cert).read_bytes()) if args.cert
-                        else signing_certificates(settings.var_dir / "keys"))
+                        else signing_certificates(_home_keys(settings)))
         for name in args.checkpoints:
             kept.extend(read_checkpoint_lines(Path(name).read_text(encoding="utf-8"), name))
     except (OSError, ValueError) as problem:
@@ -215,15 +215,22 @@ def _audit_verify(args: argparse.Namespace) -> DatabaseWork | int:
     return verify
 
 
+def _home_keys(settings: Settings) -> Path:
+    """The installation's own commune's keys, which sign the audit chain (core/province.py)."""
+    from core.province import keys_dir
+
+    return keys_dir(settings.var_dir, settings.commune_code, settings.commune_code)
+
+
 def _audit_checkpoint(args: argparse.Namespace) -> DatabaseWork | int:
     from core.audit_checkpoints import checkpoint_command
     from core.signing import Keyring
 
     settings = _settings()
     keyring = Keyring()
-    keyring.load(settings.var_dir / "keys")
+    keyring.load(_home_keys(settings))
     if keyring.signer is None:
-        print(f"xaso audit checkpoint: no signing keys in {settings.var_dir / 'keys'}: run `xaso keys init`",
+        print(f"xaso audit checkpoint: no signing keys in {_home_keys(settings)}: run `xaso keys init`",
               file=sys.stderr)
         return 2
 
@@ -287,9 +294,10 @@ async def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from bots.signing_cli import keys_init
+    from bots.signing_cli import keys_init, keys_issue
 
-    return keys_init(_settings(), args, sys.stdout, sys.stderr)
+    run = keys_issue if args.keys_command == "issue" else keys_init
+    return run(_settings(), args, sys.stdout, sys.stderr)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -301,7 +309,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_speaker(args: argparse.Namespace) -> int:
     from bots.speaker import speaker_command
 
-    return speaker_command(args, _settings().var_dir / "keys" / "root-ca.pem", sys.stdout, sys.stderr)
+    return speaker_command(args, _home_keys(_settings()) / "root-ca.pem", sys.stdout, sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -353,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "acts for (default: none, a plain seller role)")
     invite.add_argument("--commune", metavar="CODE",
                         help="the commune the role is for (one of XASO_COMMUNES; required where the "
-                        "installation serves several); whoever joins with the code works in it")
+                        "installation serves several); whoever joins with the code works in it "
+                        "(default: none, every commune, where it serves one)")
     invite.set_defaults(run=lambda args: asyncio.run(_invite(args)))
 
     audit = commands.add_parser("audit", help="the audit log")
@@ -404,6 +413,16 @@ def build_parser() -> argparse.ArgumentParser:
     keys_init.add_argument("--import-key", metavar="KEY", help="its private key (PEM, unencrypted)")
     keys_init.add_argument("--chain", metavar="CHAIN", help="the issuing CAs up to the root (PEM)")
     keys_init.add_argument("--force", action="store_true", help="replace existing keys")
+    keys_init.add_argument("--province", action="store_true",
+                           help="make the province's root CA instead (XASO_VAR_DIR/keys/province), which "
+                                "issues the communes' certificates with `xaso keys issue`")
+    keys_init.add_argument("--name", metavar="NAME",
+                           help="with --province: who runs the CA (default: Sở Khoa học và Công nghệ and "
+                                "the province of commune.yml)")
+    keys_issue = keys_commands.add_parser(
+        "issue", help="the province CA certifies communes' signing keys (XASO_VAR_DIR/keys/communes/CODE)")
+    keys_issue.add_argument("codes", nargs="+", metavar="CODE", help="a commune served (XASO_COMMUNES)")
+    keys_issue.add_argument("--force", action="store_true", help="replace the commune's existing keys")
     keys.set_defaults(run=cmd_keys)
 
     verify = commands.add_parser(

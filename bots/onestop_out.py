@@ -5,9 +5,9 @@ every status change is queued in the outbox in the same transaction as the chang
 listener, backends/onestop/store.py), under a key that is also the delivery's `webhook-id`. The sender
 signs each attempt with a fresh timestamp and POSTs the JSON; the outbox retries what failed.
 
-Only what the provincial system needs to follow the dossier leaves the commune: its code, procedure,
-status, dates and the official's note. The citizen's form values stay here. Changes the provincial
-system itself made (actor `system:onestop`) are not echoed back to it.
+Only what the provincial system needs to follow the dossier leaves the commune: its commune's code,
+its code, procedure, status, dates and the official's note. The citizen's form values stay here.
+Changes the provincial system itself made (actor `system:onestop`) are not echoed back to it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def outbound_secret(settings: Settings) -> str | None:
 
 
 def event_payload(dossier: Dossier, event: DossierEvent, previous: str | None) -> dict[str, Any]:
-    data: dict[str, Any] = {"code": dossier.code, "procedure": dossier.procedure_id, "status": event.status}
+    data: dict[str, Any] = {"commune": dossier.commune, "code": dossier.code,
+                            "procedure": dossier.procedure_id, "status": event.status}
     if previous is None:
         data.update(submitted_at=dossier.submitted_at.isoformat(), due_date=dossier.due_date.isoformat())
         kind = "dossier.created"
@@ -60,7 +61,8 @@ def event_payload(dossier: Dossier, event: DossierEvent, previous: str | None) -
 
 
 def webhook_id(dossier: Dossier, event: DossierEvent) -> str:
-    """Stable for the event (retries keep it), unique across dossiers and databases of one commune."""
+    """Stable for the event (retries keep it), unique across dossiers and databases of one commune and
+    across the communes of a province (the code carries the commune's)."""
     return f"msg_{dossier.code}.{event.id}"
 
 

@@ -295,10 +295,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "responses": {"200": _html("Valid or not, and why."), "404": _html("No document with this code.")}},
     ("/loudspeaker/feed", "GET"): {
         "tags": PAGES, "summary": "What a hamlet's loudspeakers play: the signed announcements.",
-        "parameters": [_query("hamlet", "A hamlet id of the commune's commune.yml; all hamlets when "
-                                                 "absent.")],
+        "parameters": [_query("commune", "The code of a commune the installation serves (`XASO_COMMUNES`): "
+                                         "its announcements, signed with its key; the installation's own "
+                                         "commune when absent."),
+                       _query("hamlet", "A hamlet id of that commune's commune.yml: the announcements for "
+                                        "it and for the whole commune; when absent, those for the whole "
+                                        "commune.")],
         "responses": {"200": _json("The feed, oldest first.", _ref("LoudspeakerFeed")),
-                      "400": _error("Unknown hamlet.")}},
+                      "400": _error("Unknown commune, or a hamlet not of the commune.")}},
     ("/pay/{token}", "GET"): {
         "tags": PAGES, "summary": "The card payment page of one order (a signed, expiring link).",
         "parameters": [_path("token", "The link's signed token.")],

@@ -14,7 +14,6 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import exc as sql_errors
 
-from backends.onestop.catalogue import load_catalogue
 from bots.assistant import Assistant
 from bots.channels.base import Channel, ChannelKit
 from bots.channels.registry import configured_channels
@@ -247,8 +246,7 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
         *PayPage(assistant).routes(),
         *StripeWebhook(assistant).routes(),
         *LoudspeakerFeed(assistant).routes(),
-        *HookReceiver(assistant, {"onestop": OnestopInbound(
-            assistant.services, load_catalogue(assistant.settings.data_dir / "procedures.yml"))}).routes(),
+        *HookReceiver(assistant, {"onestop": OnestopInbound.serving(assistant)}).routes(),
     ])
     shops = [(local.kit.products, commune_path(assistant.settings.data_dir, local.services.commune.code,
                                                "products"))

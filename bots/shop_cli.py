@@ -1,4 +1,5 @@
-"""`xaso invite seller --seller ID`: a seller invite tied to one seller of data/communes/LB/products.yml."""
+"""`xaso invite seller --seller ID [--commune CODE]`: a seller invite tied to one seller of that commune's
+products.yml (data/communes/<CODE>/products.yml), its role scoped to that commune."""
 
 from __future__ import annotations
 

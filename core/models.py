@@ -61,7 +61,7 @@ class Base(DeclarativeBase):
 
 def commune_column() -> Mapped[str]:
     """The commune a service's record belongs to (core/province.py): its staff alone see it. The database
-    default is the installation's own commune (migration 0023), for a commune that runs xaso alone."""
+    default is the installation's own commune (migration 0022), for a commune that runs xaso alone."""
     return mapped_column(String(4), index=True, server_default=FetchedValue())
 
 
@@ -152,9 +152,7 @@ class ProcessedMessage(Base):
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "channel", "status", "next_attempt_at"),
-                      # a chat's earlier rows still to send (core/outbox.py keeps a chat's order)
-                      Index("ix_outbox_chat_order", "channel", "chat_id", "status", "id"))
+    __table_args__ = (Index("ix_outbox_due", "channel", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)

@@ -58,7 +58,7 @@ class Offered:
 
 # Buttons that ask nothing: the main menu and «🔊 Nghe». A reply offering only these leaves no question
 # open (typed, the menu's words go to the NLU, which knows them), and most turns end on it: no write.
-NOT_A_QUESTION = ("menu:", "listen:")
+NOT_A_QUESTION = ("menu:", "listen:", "commune:show")  # the menu, «🔊 Nghe», a province's «Đổi xã»
 
 
 def last_buttons(replies: Sequence[Reply]) -> tuple[Button, ...]:

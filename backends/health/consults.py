@@ -72,6 +72,11 @@ class EmergencyAlert(Base):
     place_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+def _of(commune: str | None) -> dict[str, str]:
+    """The commune column's value for a new row; left out for None (the database's default)."""
+    return {"commune": commune} if commune is not None else {}
+
+
 def _ctx(kind: str, row_id: int) -> str:
     return f"health.{kind}:{row_id}"
 
@@ -95,10 +100,12 @@ async def open_consult(
     since: str,
     photo_id: str | None,
     now: dt.datetime,
+    commune: str | None = None,
 ) -> Consult:
+    """A new consult of commune `commune` (None: the database's default, the installation's own)."""
     consult = Consult(
         id=await next_number(session, CONSULT_NUMBERS), user_id=user_id, who=who, age=age, symptoms_enc="",
-        since_enc="", photo_id=photo_id, created_at=now,
+        since_enc="", photo_id=photo_id, created_at=now, **_of(commune),
     )
     session.add(consult)
     await session.flush()  # the id binds the ciphertexts to this consult
@@ -136,9 +143,21 @@ async def messages_of(session: AsyncSession, consult_id: int) -> list[ConsultMes
     return list((await session.execute(query)).scalars())
 
 
-async def waiting(session: AsyncSession, limit: int = 20) -> tuple[list[Consult], int]:
-    """Consults not closed, oldest first, and how many there are."""
-    where = Consult.status != CLOSED
+async def consult_in(session: AsyncSession, consult_id: int, commune: str) -> Consult | None:
+    """Consult `consult_id` if it is commune `commune`'s: another commune's is as good as absent."""
+    consult = await session.get(Consult, consult_id)
+    return consult if consult is not None and consult.commune == commune else None
+
+
+async def alert_in(session: AsyncSession, alert_id: int, commune: str) -> EmergencyAlert | None:
+    """Emergency alert `alert_id` if it is commune `commune`'s."""
+    alert = await session.get(EmergencyAlert, alert_id)
+    return alert if alert is not None and alert.commune == commune else None
+
+
+async def waiting(session: AsyncSession, commune: str, limit: int = 20) -> tuple[list[Consult], int]:
+    """Commune `commune`'s consults not closed, oldest first, and how many there are."""
+    where = (Consult.status != CLOSED) & (Consult.commune == commune)
     total = (await session.execute(select(func.count()).select_from(Consult).where(where))).scalar_one()
     rows = (
         await session.execute(
@@ -148,10 +167,10 @@ async def waiting(session: AsyncSession, limit: int = 20) -> tuple[list[Consult]
     return list(rows), int(total)
 
 
-async def open_consult_of(session: AsyncSession, user_id: int) -> Consult | None:
+async def open_consult_of(session: AsyncSession, user_id: int, commune: str) -> Consult | None:
     query = (
         select(Consult)
-        .where(Consult.user_id == user_id, Consult.status != CLOSED)
+        .where(Consult.user_id == user_id, Consult.status != CLOSED, Consult.commune == commune)
         .order_by(Consult.id.desc())
         .limit(1)
     )
@@ -159,15 +178,17 @@ async def open_consult_of(session: AsyncSession, user_id: int) -> Consult | None
 
 
 async def queue_position(session: AsyncSession, consult: Consult) -> int:
-    query = select(func.count()).select_from(Consult).where(Consult.status == OPEN, Consult.id <= consult.id)
+    """Where the consult stands in its commune's queue (1: next)."""
+    query = select(func.count()).select_from(Consult).where(Consult.status == OPEN, Consult.id <= consult.id,
+                                                            Consult.commune == consult.commune)
     return int((await session.execute(query)).scalar_one())
 
 
-async def unanswered_since(session: AsyncSession, before: dt.datetime) -> list[Consult]:
+async def unanswered_since(session: AsyncSession, before: dt.datetime, commune: str) -> list[Consult]:
     query = (
         select(Consult)
         .where(Consult.status == OPEN, Consult.escalation_step < ESCALATION_STEPS,
-               Consult.created_at <= before)
+               Consult.created_at <= before, Consult.commune == commune)
         .order_by(Consult.id)
     )
     return list((await session.execute(query)).scalars())
@@ -182,9 +203,10 @@ async def record_emergency(
     category: str,
     text: str,
     now: dt.datetime,
+    commune: str | None = None,
 ) -> EmergencyAlert:
     alert = EmergencyAlert(id=await next_number(session, ALERT_NUMBERS), user_id=user_id, channel=channel,
-                           category=category, at=now, text_enc="")
+                           category=category, at=now, text_enc="", **_of(commune))
     session.add(alert)
     await session.flush()
     alert.text_enc = seal(cipher, text, "emergency", alert.id)

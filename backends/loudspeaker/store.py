@@ -3,6 +3,10 @@
 An announcement targets the whole commune (no hamlets) or some hamlets, under one topic. A subscriber
 chose hamlets and topics: they receive an announcement of one of their topics that is either for the
 whole commune or for one of their hamlets.
+
+An announcement belongs to the commune whose staff wrote it (`commune`, core/province.py): its hamlets
+are that commune's, only that commune's villagers (`users.commune`) receive it, and what is listed or
+published is listed or published per commune (`commune=`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, select, update
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -71,22 +75,28 @@ async def subscription_of(session: AsyncSession, user_id: int) -> AnnouncementSu
     return await session.get(AnnouncementSubscription, user_id)
 
 
-async def subscribers_of(session: AsyncSession, announcement: Announcement) -> list[User]:
-    """Reachable users whose active subscription matches; ordered by user id."""
+async def subscribers_of(session: AsyncSession, announcement: Announcement, *, commune: str,
+                         home: bool = False) -> list[User]:
+    """Reachable users of `commune` (the announcement's) whose active subscription matches; ordered by
+    user id. A subscription is the user's: after a move to another commune it serves that one. With
+    `home` (`commune` is the installation's own), users who have not chosen a commune count as its
+    own, as the dialogue takes them (bots/dialogue/base.py)."""
+    members = User.commune == commune
     rows = await session.execute(
         select(User, AnnouncementSubscription.hamlets, AnnouncementSubscription.topics)
         .join(AnnouncementSubscription, AnnouncementSubscription.user_id == User.id)
-        .where(AnnouncementSubscription.active.is_(True), User.unreachable.is_(False))
+        .where(AnnouncementSubscription.active.is_(True), User.unreachable.is_(False),
+               or_(members, User.commune.is_(None)) if home else members)
         .order_by(User.id))
     return [user for user, hamlets, topics in rows if announcement.reaches(hamlets or [], topics or [])]
 
 
-async def claim_due(session: AsyncSession, now: dt.datetime) -> list[Announcement]:
-    """Scheduled announcements whose time has come, marked published in the caller's transaction.
-    The conditional UPDATE makes one node the publisher of each, however many run."""
+async def claim_due(session: AsyncSession, now: dt.datetime, *, commune: str) -> list[Announcement]:
+    """`commune`'s scheduled announcements whose time has come, marked published in the caller's
+    transaction. The conditional UPDATE makes one node the publisher of each, however many run."""
     due = (await session.scalars(select(Announcement.id).where(
-        Announcement.status == SCHEDULED, Announcement.publish_at <= now).order_by(Announcement.publish_at)
-    )).all()
+        Announcement.commune == commune, Announcement.status == SCHEDULED, Announcement.publish_at <= now)
+        .order_by(Announcement.publish_at))).all()
     claimed: list[Announcement] = []
     for announcement_id in due:
         won = await session.execute(
@@ -100,11 +110,12 @@ async def claim_due(session: AsyncSession, now: dt.datetime) -> list[Announcemen
     return claimed
 
 
-async def published(session: AsyncSession, *, hamlets: Sequence[str] | None = None,
+async def published(session: AsyncSession, *, commune: str, hamlets: Sequence[str] | None = None,
                     topics: Sequence[str] | None = None, limit: int = 5) -> list[Announcement]:
-    """The newest published announcements first, optionally only those reaching `hamlets` (None: any)
-    and of `topics`; among the last `SCAN_LIMIT` published."""
-    rows = (await session.scalars(select(Announcement).where(Announcement.status == PUBLISHED)
+    """`commune`'s newest published announcements first, optionally only those reaching `hamlets`
+    (None: any) and of `topics`; among its last `SCAN_LIMIT` published."""
+    rows = (await session.scalars(select(Announcement)
+                                  .where(Announcement.commune == commune, Announcement.status == PUBLISHED)
                                   .order_by(Announcement.published_at.desc(), Announcement.id.desc())
                                   .limit(SCAN_LIMIT))).all()
     found = [row for row in rows

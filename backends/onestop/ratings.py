@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backends.onestop.store import Dossier
 from core.models import Base, UTCDateTime, utcnow
 
 LOWEST, HIGHEST = 1, 5
@@ -51,7 +52,10 @@ async def record_rating(session: AsyncSession, dossier_id: int, rating: int,
     return True
 
 
-async def rating_summary(session: AsyncSession) -> RatingSummary:
+async def rating_summary(session: AsyncSession, *, commune: str | None = None) -> RatingSummary:
+    """How many ratings and their average, of `commune`'s dossiers (None: of every commune's)."""
+    kept = [] if commune is None else [Dossier.commune == commune]
     count, average = (await session.execute(
-        select(func.count(DossierRating.id), func.avg(DossierRating.rating)))).one()
+        select(func.count(DossierRating.id), func.avg(DossierRating.rating))
+        .join(Dossier, Dossier.id == DossierRating.dossier_id).where(*kept))).one()
     return RatingSummary(int(count), None if average is None else float(average))

@@ -3,7 +3,10 @@
 What the citizen typed (names, ID numbers, addresses…) is stored as one AES-GCM ciphertext bound to
 the dossier's code; papers are ids of the media store. Codes are `{COMMUNE}-{YYYY}-{NNNNNN}`, numbered
 by a counter row (core/counters.py) that is bumped in the same transaction as the insert, so they
-are unique, never reused and gap-free on SQLite and PostgreSQL alike.
+are unique, never reused and gap-free on SQLite and PostgreSQL alike. Each commune of a province has
+its own sequence (the counter is named by the code's prefix) and its dossiers carry its code in
+`commune`: the readers below take the commune to keep to (None: every commune, for callers that
+address a dossier by its code from outside, like the provincial system).
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import Date, ForeignKey, Index, Integer, Select, String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import JSON
@@ -29,6 +32,7 @@ from core.timezones import VIETNAM
 STATUSES: tuple[str, ...] = ("received", "processing", "needs_info", "approved", "rejected", "delivered")
 CODE_DIGITS = 6
 LISTENERS = "xaso.dossier_event_listeners"  # key in a session's `info`
+Chosen = TypeVar("Chosen", bound=Select[Any])
 
 
 class Dossier(Base):
@@ -87,7 +91,8 @@ async def create_dossier(session: AsyncSession, cipher: FieldCipher, calendar: W
     papers = {name: str(value) for name, value in submission.values.items() if name in paper_names and value}
     fields = {name: value for name, value in submission.values.items() if name not in paper_names}
     dossier = Dossier(
-        code=code, procedure_id=submission.procedure.id, user_id=submission.user_id, status="received",
+        commune=commune, code=code, procedure_id=submission.procedure.id, user_id=submission.user_id,
+        status="received",
         values_enc=cipher.encrypt(json.dumps(fields, ensure_ascii=False), _values_context(code)),
         papers=papers, submitted_at=now, updated_at=now,
         due_date=calendar.due_date(now, submission.procedure.time_limit_days),
@@ -121,15 +126,23 @@ def read_values(cipher: FieldCipher, dossier: Dossier) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-async def dossier_of_user(session: AsyncSession, code: str, user_id: int) -> Dossier | None:
-    """The dossier with `code` if it belongs to `user_id`; someone else's is as absent as a missing one."""
+def in_commune(query: Chosen, commune: str | None) -> Chosen:
+    """`query` kept to `commune`'s dossiers (None: left as it is)."""
+    return query if commune is None else query.where(Dossier.commune == commune)
+
+
+async def dossier_of_user(session: AsyncSession, code: str, user_id: int, *,
+                          commune: str | None = None) -> Dossier | None:
+    """The dossier with `code` if it belongs to `user_id` (and to `commune`, when given); someone
+    else's, or another commune's, is as absent as a missing one."""
     query = select(Dossier).where(Dossier.code == code.strip().upper(), Dossier.user_id == user_id)
-    return (await session.execute(query)).scalar_one_or_none()
+    return (await session.execute(in_commune(query, commune))).scalar_one_or_none()
 
 
-async def dossiers_of_user(session: AsyncSession, user_id: int, limit: int = 10) -> list[Dossier]:
-    query = select(Dossier).where(Dossier.user_id == user_id).order_by(Dossier.id.desc()).limit(limit)
-    return list((await session.execute(query)).scalars())
+async def dossiers_of_user(session: AsyncSession, user_id: int, limit: int = 10, *,
+                           commune: str | None = None) -> list[Dossier]:
+    query = in_commune(select(Dossier).where(Dossier.user_id == user_id), commune)
+    return list((await session.execute(query.order_by(Dossier.id.desc()).limit(limit))).scalars())
 
 
 async def history(session: AsyncSession, dossier_id: int) -> list[DossierEvent]:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backends.onestop.store import STATUSES, Dossier, DossierEvent, record_event
+from backends.onestop.store import STATUSES, Dossier, DossierEvent, in_commune, record_event
 from core.models import utcnow
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -106,18 +106,22 @@ async def transition(session: AsyncSession, dossier: Dossier, wanted: str, *, ac
     return Moved(dossier, current, event)
 
 
-async def dossier_by_code(session: AsyncSession, code: str) -> Dossier | None:
-    """Any dossier, whoever submitted it: for staff only."""
+async def dossier_by_code(session: AsyncSession, code: str, *, commune: str | None = None) -> Dossier | None:
+    """Any dossier of `commune` (None: of any commune), whoever submitted it: for staff only."""
     query = select(Dossier).where(Dossier.code == code.strip().upper())
-    return (await session.execute(query)).scalar_one_or_none()
+    return (await session.execute(in_commune(query, commune))).scalar_one_or_none()
 
 
-async def open_dossiers(session: AsyncSession, limit: int = 20) -> tuple[list[Dossier], int]:
-    """The staff queue, the earliest due date (so the overdue) first, and how many are open in all."""
-    is_open = Dossier.status.in_(OPEN_STATUSES)
-    query = select(Dossier).where(is_open).order_by(Dossier.due_date, Dossier.submitted_at, Dossier.id)
+async def open_dossiers(session: AsyncSession, limit: int = 20, *,
+                        commune: str | None = None) -> tuple[list[Dossier], int]:
+    """The staff queue of `commune` (None: every commune's), the earliest due date (so the overdue)
+    first, and how many are open in all."""
+    is_open: list[ColumnElement[bool]] = [Dossier.status.in_(OPEN_STATUSES)]
+    if commune is not None:
+        is_open.append(Dossier.commune == commune)
+    query = select(Dossier).where(*is_open).order_by(Dossier.due_date, Dossier.submitted_at, Dossier.id)
     rows = list((await session.execute(query.limit(limit))).scalars())
-    total = (await session.execute(select(func.count()).select_from(Dossier).where(is_open))).scalar_one()
+    total = (await session.execute(select(func.count()).select_from(Dossier).where(*is_open))).scalar_one()
     return rows, int(total)
 
 

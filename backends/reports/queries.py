@@ -1,5 +1,8 @@
 """Read-only figures about village reports, for `/stats`, the dashboard (`/api/stats`, the map) and
-`/reports`. Plain async functions over a session; nothing here changes a row."""
+`/reports`. Plain async functions over a session; nothing here changes a row.
+
+Each takes `commune`: the figures of that commune's reports only (what its staff see); None counts
+every commune's (a province-wide view, or a commune's own installation, where all are its own)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.addresses.hamlets import Hamlets
-from backends.reports.store import CLOSED, OPEN_STATUSES, RESOLVED, STATUSES, Report, ReportLink
+from backends.reports.store import CLOSED, OPEN_STATUSES, RESOLVED, STATUSES, Report, ReportLink, in_commune
 from core.timezones import VIETNAM
 
 __all__ = ["OPEN_STATUSES", "ReportPoint", "counts_by_status", "linked_counts", "median_resolve_seconds",
@@ -40,9 +43,11 @@ def start_of_day(now: dt.datetime) -> dt.datetime:
 
 
 async def open_reports(session: AsyncSession, *, hamlet_id: str | None = None, kind: str | None = None,
-                       limit: int | None = None) -> tuple[list[Report], int]:
+                       limit: int | None = None, commune: str | None = None) -> tuple[list[Report], int]:
     """Unresolved reports, oldest first, optionally of one hamlet and/or kind; and how many in all."""
     where = [Report.status.in_(OPEN_STATUSES)]
+    if commune is not None:
+        where.append(Report.commune == commune)
     if hamlet_id is not None:
         where.append(Report.hamlet_id == hamlet_id)
     if kind is not None:
@@ -62,9 +67,9 @@ async def linked_counts(session: AsyncSession, report_ids: list[int]) -> dict[in
 
 
 async def open_points(session: AsyncSession, hamlets: Hamlets, *, hamlet_id: str | None = None,
-                      kind: str | None = None) -> list[ReportPoint]:
-    """Open reports with a place to pin them, for the map."""
-    reports, _ = await open_reports(session, hamlet_id=hamlet_id, kind=kind)
+                      kind: str | None = None, commune: str | None = None) -> list[ReportPoint]:
+    """Open reports with a place to pin them (in `hamlets`, the commune's), for the map."""
+    reports, _ = await open_reports(session, hamlet_id=hamlet_id, kind=kind, commune=commune)
     links = await linked_counts(session, [r.id for r in reports])
     points = []
     for report in reports:
@@ -79,32 +84,36 @@ async def open_points(session: AsyncSession, hamlets: Hamlets, *, hamlet_id: str
     return points
 
 
-async def open_by_hamlet_and_kind(session: AsyncSession) -> dict[tuple[str | None, str], int]:
+async def open_by_hamlet_and_kind(session: AsyncSession, *,
+                                  commune: str | None = None) -> dict[tuple[str | None, str], int]:
     """(hamlet id or None, kind) → number of open reports."""
-    rows = await session.execute(
-        select(Report.hamlet_id, Report.kind, func.count()).where(Report.status.in_(OPEN_STATUSES))
+    rows = await session.execute(in_commune(
+        select(Report.hamlet_id, Report.kind, func.count()).where(Report.status.in_(OPEN_STATUSES)), commune)
         .group_by(Report.hamlet_id, Report.kind))
     return {(hamlet, kind): int(count) for hamlet, kind, count in rows}
 
 
-async def counts_by_status(session: AsyncSession) -> dict[str, int]:
+async def counts_by_status(session: AsyncSession, *, commune: str | None = None) -> dict[str, int]:
     """Every status, with 0 for the ones no report is in."""
-    rows = await session.execute(select(Report.status, func.count()).group_by(Report.status))
+    rows = await session.execute(in_commune(select(Report.status, func.count()), commune)
+                                 .group_by(Report.status))
     counts = dict.fromkeys(STATUSES, 0)
     counts.update({status: int(count) for status, count in rows})
     return counts
 
 
-async def new_today(session: AsyncSession, now: dt.datetime) -> int:
+async def new_today(session: AsyncSession, now: dt.datetime, *, commune: str | None = None) -> int:
     """Reports made since midnight (Vietnam time), linked ones not counted again."""
-    query = select(func.count()).select_from(Report).where(Report.created_at >= start_of_day(now))
+    query = in_commune(select(func.count()).select_from(Report).where(Report.created_at >= start_of_day(now)),
+                       commune)
     return int((await session.execute(query)).scalar_one())
 
 
-async def median_resolve_seconds(session: AsyncSession, since: dt.datetime | None = None) -> float | None:
+async def median_resolve_seconds(session: AsyncSession, since: dt.datetime | None = None, *,
+                                 commune: str | None = None) -> float | None:
     """Median time from report to (latest) resolution, over resolved and closed reports; None if none."""
-    query = select(Report.created_at, Report.resolved_at).where(
-        Report.status.in_((RESOLVED, CLOSED)), Report.resolved_at.is_not(None))
+    query = in_commune(select(Report.created_at, Report.resolved_at).where(
+        Report.status.in_((RESOLVED, CLOSED)), Report.resolved_at.is_not(None)), commune)
     if since is not None:
         query = query.where(Report.resolved_at >= since)
     spans = [(resolved - created).total_seconds() for created, resolved in await session.execute(query)]

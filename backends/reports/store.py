@@ -5,6 +5,10 @@ A report is `open`, then `assigned` to a staff member, `resolved` with a note (a
 A second report of the same problem does not make a new report: it is linked to the first one
 (`ReportLink`), and its author hears of every change as the first reporter does. What villagers and
 staff write is sealed with the field cipher, bound to its row. Codes are `PA-NNNNNN`, gap-free.
+
+A report belongs to the commune it was made in (`commune`, core/province.py): only a report of the same
+commune can be its duplicate, and what staff and villagers look up by code is looked up in their
+commune (`commune=`), so another commune's code is not found.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, select, update
+from sqlalchemy import Float, ForeignKey, Index, Integer, Select, String, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -103,6 +107,11 @@ class Place:
         return self.lat is not None and self.lon is not None
 
 
+def in_commune(query: Select[Any], commune: str | None) -> Select[Any]:
+    """`query` of reports narrowed to `commune`'s; None leaves it over every commune (the province)."""
+    return query if commune is None else query.where(Report.commune == commune)
+
+
 def format_code(number: int) -> str:
     return f"{CODE_PREFIX}-{number:06d}"
 
@@ -138,15 +147,16 @@ async def serialise_new_reports(session: AsyncSession) -> None:
     await hold(session, CODE_PREFIX)
 
 
-async def find_duplicate(session: AsyncSession, *, kind: str, place: Place, now: dt.datetime,
-                         metres: float, hours: float) -> Report | None:
-    """The earliest unresolved report of the same kind, made within `hours`, that is the same problem:
-    within `metres` when both have a location, in the same hamlet when either has none. Call
-    `serialise_new_reports` first in the same transaction."""
+async def find_duplicate(session: AsyncSession, *, commune: str, kind: str, place: Place,
+                         now: dt.datetime, metres: float, hours: float) -> Report | None:
+    """The earliest unresolved report of `commune` of the same kind, made within `hours`, that is the
+    same problem: within `metres` when both have a location, in the same hamlet when either has none.
+    Call `serialise_new_reports` first in the same transaction."""
     since = now - dt.timedelta(hours=hours)
     candidates = (await session.execute(
         select(Report)
-        .where(Report.kind == kind, Report.status.in_(OPEN_STATUSES), Report.created_at >= since)
+        .where(Report.commune == commune, Report.kind == kind, Report.status.in_(OPEN_STATUSES),
+               Report.created_at >= since)
         .order_by(Report.created_at, Report.id)
     )).scalars()
     for report in candidates:
@@ -169,11 +179,15 @@ async def record(session: AsyncSession, report: Report, action: str, actor: str,
 
 async def open_report(session: AsyncSession, cipher: FieldCipher, *, kind: str, description: str,
                       photo_id: str | None, place: Place, reporter_id: int, channel: str,
-                      now: dt.datetime) -> tuple[Report, ReportEvent]:
+                      now: dt.datetime, commune: str | None = None) -> tuple[Report, ReportEvent]:
+    """A new report of `commune` (the flows always name it; None, the database's default, is the
+    installation's own commune). Codes are numbered across the communes: each one names one report."""
     code = format_code(await next_number(session, CODE_PREFIX))
     report = Report(code=code, kind=kind, hamlet_id=place.hamlet_id, lat=place.lat, lon=place.lon,
                     description_enc="", photo_id=photo_id, reporter_id=reporter_id, channel=channel,
                     status=OPEN, created_at=now, reopened=0)
+    if commune is not None:
+        report.commune = commune
     session.add(report)
     await session.flush()  # the id binds the ciphertext to this report
     report.description_enc = seal(cipher, description, "description", report.id)
@@ -252,8 +266,10 @@ async def reopen(session: AsyncSession, report: Report, user_id: int, now: dt.da
     return await record(session, report, "reopened", f"user:{user_id}", now)
 
 
-async def report_by_code(session: AsyncSession, code: str) -> Report | None:
-    return (await session.execute(select(Report).where(Report.code == code.upper()))).scalar_one_or_none()
+async def report_by_code(session: AsyncSession, code: str, *, commune: str | None) -> Report | None:
+    """The report with `code` in `commune` (None: in any); another commune's is not found."""
+    query = in_commune(select(Report).where(Report.code == code.upper()), commune)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def history(session: AsyncSession, report_id: int) -> list[ReportEvent]:

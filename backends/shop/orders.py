@@ -5,6 +5,10 @@ Stock is one row per product in thousandths of its unit. Reserving is one condit
 buyers never oversell, on SQLite and PostgreSQL alike. An order is written with its reservation,
 its code and its payment in the caller's one transaction. Addresses and phones are sealed with the
 field cipher; erasing a buyer keeps the commercial record and drops them (``deidentify``).
+
+Each order is its commune's (``commune``): what a villager, seller or staff member reads or moves is
+looked up within their commune, so another commune's order code reads as one that does not exist.
+Product ids are distinct across a province's communes, so the stock table needs no commune.
 """
 
 from __future__ import annotations
@@ -140,7 +144,8 @@ async def next_code(session: AsyncSession) -> str:
 async def create_order(session: AsyncSession, cipher: FieldCipher, *, code: str, request_key: str,
                        user_id: int, product_id: str, seller_id: str, quantity_milli: int, unit: str,
                        unit_price: int, subtotal: int, shipping: int, provider: str,
-                       delivery: Delivery, status: str = NEW) -> Order:
+                       delivery: Delivery, status: str = NEW, commune: str | None = None) -> Order:
+    """The order of `commune` (None: the installation's own, as the column's default has it)."""
     order = Order(
         code=code, request_key=request_key, user_id=user_id, product_id=product_id, seller_id=seller_id,
         quantity_milli=quantity_milli, unit=unit, unit_price_vnd=unit_price, subtotal_vnd=subtotal,
@@ -149,24 +154,37 @@ async def create_order(session: AsyncSession, cipher: FieldCipher, *, code: str,
         address_code_enc=_seal(cipher, delivery.address_code, "address_code", code),
         phone_enc=_seal(cipher, delivery.phone, "phone", code),
     )
+    if commune is not None:  # else the column's server default
+        order.commune = commune
     session.add(order)
     await session.flush()
     return order
 
 
-async def order_by_code(session: AsyncSession, code: str) -> Order | None:
-    return await session.scalar(select(Order).where(Order.code == code.strip().upper()))
+async def order_by_code(session: AsyncSession, code: str, commune: str | None = None) -> Order | None:
+    """The order with that code; with `commune`, only if it is that commune's (None otherwise)."""
+    query = select(Order).where(Order.code == code.strip().upper())
+    if commune is not None:
+        query = query.where(Order.commune == commune)
+    return await session.scalar(query)
 
 
-async def orders_of_user(session: AsyncSession, user_id: int, limit: int = 10) -> list[Order]:
-    rows = await session.scalars(select(Order).where(Order.user_id == user_id)
+async def commune_of(session: AsyncSession, code: str) -> str | None:
+    """The commune an order belongs to (a payment settled by its code alone); None when unknown."""
+    return await session.scalar(select(Order.commune).where(Order.code == code.strip().upper()))
+
+
+async def orders_of_user(session: AsyncSession, user_id: int, commune: str, limit: int = 10) -> list[Order]:
+    rows = await session.scalars(select(Order).where(Order.user_id == user_id, Order.commune == commune)
                                  .order_by(Order.id.desc()).limit(limit))
     return list(rows)
 
 
-async def open_orders(session: AsyncSession, seller_id: str | None, limit: int = 20) -> list[Order]:
-    """Orders still to ship or deliver, oldest first; every seller's when `seller_id` is None."""
-    query = select(Order).where(Order.status.in_(OPEN_STATUSES))
+async def open_orders(session: AsyncSession, seller_id: str | None, commune: str,
+                      limit: int = 20) -> list[Order]:
+    """The commune's orders still to ship or deliver, oldest first; every seller's when `seller_id`
+    is None."""
+    query = select(Order).where(Order.status.in_(OPEN_STATUSES), Order.commune == commune)
     if seller_id is not None:
         query = query.where(Order.seller_id == seller_id)
     return list(await session.scalars(query.order_by(Order.id).limit(limit)))
@@ -191,10 +209,11 @@ async def move(session: AsyncSession, order: Order, source: tuple[str, ...], tar
     return True
 
 
-async def starting_since(session: AsyncSession, before: dt.datetime, limit: int = 50) -> list[Order]:
-    """Orders whose payment has been starting since before `before`: the process of their turn died,
-    or its step failed, before the payment was recorded."""
-    query = select(Order).where(Order.status == STARTING, Order.created_at < before)
+async def starting_since(session: AsyncSession, before: dt.datetime, commune: str,
+                         limit: int = 50) -> list[Order]:
+    """The commune's orders whose payment has been starting since before `before`: the process of
+    their turn died, or its step failed, before the payment was recorded."""
+    query = select(Order).where(Order.status == STARTING, Order.created_at < before, Order.commune == commune)
     return list(await session.scalars(query.order_by(Order.id).limit(limit)))
 
 

@@ -30,18 +30,22 @@ def _count(value: int | None) -> int:
 async def orders(context: StatsContext) -> Section:
     """Today's orders by status, what was paid today, the open ones, and the stock running low."""
     session = context.session
+    mine = context.of_commune(Order.commune)
     today = dict((await session.execute(select(Order.status, func.count())
-                                        .where(Order.created_at >= context.day_start)
+                                        .where(*mine, Order.created_at >= context.day_start)
                                         .group_by(Order.status))).all())
     revenue = await session.scalar(select(func.coalesce(func.sum(Order.total_vnd), 0)).where(
-        Order.paid_at >= context.day_start, Order.status != CANCELLED))
+        *mine, Order.paid_at >= context.day_start, Order.status != CANCELLED))
     open_total = await session.scalar(select(func.count()).select_from(Order)
-                                      .where(Order.status.in_(OPEN_STATUSES)))
+                                      .where(*mine, Order.status.in_(OPEN_STATUSES)))
     with_account = select(SellerAccount.seller_id).where(acting())
     unreachable = (await session.execute(select(Order.code, Order.seller_id).where(
-        Order.status.in_(OPEN_STATUSES), Order.seller_id.not_in(with_account)).order_by(Order.id))).all()
+        *mine, Order.status.in_(OPEN_STATUSES), Order.seller_id.not_in(with_account))
+        .order_by(Order.id))).all()
+    # Stock is kept by product: a commune's are the products of its own catalogue.
+    own_stock = () if context.products is None else (Stock.product_id.in_(sorted(context.products)),)
     low = (await session.execute(select(Stock.product_id, Stock.stock_milli)
-                                 .where(Stock.stock_milli < LOW_STOCK_MILLI)
+                                 .where(*own_stock, Stock.stock_milli < LOW_STOCK_MILLI)
                                  .order_by(Stock.stock_milli, Stock.product_id))).all()
     return Section(
         key="orders", title="dashboard.section.orders",
@@ -66,15 +70,17 @@ async def orders(context: StatsContext) -> Section:
 async def announcements(context: StatsContext) -> Section:
     """Announcements published today and waiting, subscribers, and today's deliveries to them."""
     session = context.session
+    mine = context.of_commune(Announcement.commune)
     published = await session.scalar(select(func.count()).select_from(Announcement).where(
-        Announcement.status == PUBLISHED, Announcement.published_at >= context.day_start))
+        *mine, Announcement.status == PUBLISHED, Announcement.published_at >= context.day_start))
     scheduled = await session.scalar(select(func.count()).select_from(Announcement)
-                                     .where(Announcement.status == SCHEDULED))
-    subscribers = await session.scalar(select(func.count()).select_from(AnnouncementSubscription)
-                                       .where(AnnouncementSubscription.active.is_(True)))
+                                     .where(*mine, Announcement.status == SCHEDULED))
+    # Subscribers and deliveries belong to the commune of the villager subscribed.
+    subscribers = await session.scalar(select(func.count()).select_from(AnnouncementSubscription).where(
+        *context.of_users(AnnouncementSubscription.user_id), AnnouncementSubscription.active.is_(True)))
     delivered = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.key.like(ANNOUNCEMENT_KEYS), OutboxMessage.status == SENT,
-        OutboxMessage.sent_at >= context.day_start))
+        *context.of_users(OutboxMessage.user_id), OutboxMessage.key.like(ANNOUNCEMENT_KEYS),
+        OutboxMessage.status == SENT, OutboxMessage.sent_at >= context.day_start))
     return Section(
         key="announcements", title="dashboard.section.announcements",
         figures=(Figure("published_today", "dashboard.figure.published_today", _count(published)),
@@ -87,14 +93,15 @@ async def announcements(context: StatsContext) -> Section:
 async def appointments(context: StatsContext) -> Section:
     """Appointments booked today, those still to come, and today's by kind."""
     session = context.session
+    mine = context.of_commune(Appointment.commune)
     booked_today = await session.scalar(select(func.count()).select_from(Appointment).where(
-        Appointment.created_at >= context.day_start, Appointment.status == BOOKED))
+        *mine, Appointment.created_at >= context.day_start, Appointment.status == BOOKED))
     upcoming = await session.scalar(select(func.count()).select_from(Appointment).where(
-        Appointment.starts_at >= context.now, Appointment.status == BOOKED))
+        *mine, Appointment.starts_at >= context.now, Appointment.status == BOOKED))
     tomorrow = context.day_start + dt.timedelta(days=1)
     by_kind = (await session.execute(
         select(Appointment.kind, func.count()).where(
-            Appointment.status == BOOKED, Appointment.starts_at >= context.day_start,
+            *mine, Appointment.status == BOOKED, Appointment.starts_at >= context.day_start,
             Appointment.starts_at < tomorrow).group_by(Appointment.kind).order_by(Appointment.kind))).all()
     return Section(
         key="appointments", title="dashboard.section.appointments",

@@ -16,11 +16,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.addresses.hamlets import Hamlets
+from bots.dashboard.headline import by_actor
 from bots.dialogue.base import Services
 from core.db import Database
+from core.models import User
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,10 @@ class Layer:
 
 @dataclass(frozen=True)
 class StatsContext:
-    """What a provider receives: a session, the services, the moment, and the commune's hamlets."""
+    """What a provider receives: a session, the services, the moment, and the commune's hamlets.
+
+    `commune` is the code every query is filtered by (`of_commune`); None counts every record, on a
+    commune's own installation or in the province's view of all its communes."""
 
     session: AsyncSession
     services: Services
@@ -104,6 +110,22 @@ class StatsContext:
     day_start: dt.datetime  # today's 00:00 in the commune (Asia/Ho_Chi_Minh), as UTC
     today: dt.date
     hamlets: Hamlets  # services.commune's own hamlets (core/commune.py), indexed to be found and located
+    commune: str | None = None
+    products: frozenset[str] | None = None  # the commune's product ids (stock is kept by product)
+
+    def of_commune(self, column: Any) -> tuple[ColumnElement[bool], ...]:
+        """The condition keeping a record of the commune shown (none for every commune)."""
+        return () if self.commune is None else (column == self.commune,)
+
+    def of_users(self, column: Any) -> tuple[ColumnElement[bool], ...]:
+        """The same for a row that only names its user (an outbox message, a subscription)."""
+        if self.commune is None:
+            return ()
+        return (column.in_(select(User.id).where(User.commune == self.commune)),)
+
+    def of_actors(self) -> tuple[ColumnElement[bool], ...]:
+        """The same for audit entries, whose actor is written `user:<id>`."""
+        return by_actor(self.commune)
 
 
 FigureProvider = Callable[[StatsContext], Awaitable[Section]]

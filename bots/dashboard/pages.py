@@ -39,27 +39,58 @@ TIME_FORMAT = "%d/%m/%Y %H:%M"
 MAX_CODES = 5  # codes named in a map marker's label
 
 
+@dataclass(frozen=True)
+class Place:
+    """Whose figures a page shows: `name` (a commune's, or the whole province's) and, for the province's
+    view, the communes to choose from (`choices`: code and name) and the one chosen (None: all)."""
+
+    name: str
+    choices: Sequence[tuple[str, str]] = ()
+    chosen: str | None = None
+
+    def query(self, first: str = "?") -> str:
+        """The chosen commune carried from page to page."""
+        return f"{first}commune={self.chosen}" if self.choices and self.chosen else ""
+
+
 def layout(t: T, *, title: str, body: str, active: str | None = None, csrf: str | None = None,
-           head: str = "", scripts: Sequence[str] = ()) -> str:
+           head: str = "", scripts: Sequence[str] = (), place: Place | None = None) -> str:
     lang = t.lang
     nav = ""
+    keep = place.query() if place is not None else ""
     if csrf is not None:
         other = "en" if lang == "vi" else "vi"
         links = "".join(
-            f'<a href="{href}"{" aria-current=page class=active" if key == active else ""}>'
+            f'<a href="{href}{keep}"{" aria-current=page class=active" if key == active else ""}>'
             f'{escape(t(f"dashboard.nav.{key}"))}</a>' for key, href in NAV)
-        nav = (f'<nav class="nav">{links}<a href="?lang={other}" lang="{other}">'
-               f'{escape(t("dashboard.nav.language"))}</a>'
+        nav = (f'<nav class="nav">{links}<a href="?lang={other}{place.query("&") if place else ""}" '
+               f'lang="{other}">{escape(t("dashboard.nav.language"))}</a>'
                f'<form method="post" action="/dashboard/logout" class="inline">'
                f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
                f'<button type="submit">{escape(t("dashboard.nav.logout"))}</button></form></nav>')
+    where = (f'<span class="place" id="place">{escape(place.name)}</span>'
+             if place is not None and place.name else "")
     script_tags = "".join(f'<script src="{escape(src)}"></script>' for src in scripts)
+    choices = commune_choices(t, place) if place is not None and csrf is not None else ""
     return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>{escape(title)} · {escape(t("dashboard.name"))}</title>'
             f'<link rel="stylesheet" href="/static/dashboard.css">{head}</head>'
-            f'<body><header class="top"><strong>{escape(t("dashboard.name"))}</strong>{nav}</header>'
-            f'<main><h1>{escape(title)}</h1>{body}</main>{script_tags}</body></html>')
+            f'<body><header class="top"><strong>{escape(t("dashboard.name"))}</strong>{where}{nav}</header>'
+            f'<main>{choices}<h1>{escape(title)}</h1>{body}</main>{script_tags}</body></html>')
+
+
+def commune_choices(t: T, place: Place) -> str:
+    """The province's commune filter: the whole province, then each commune (links, no script)."""
+    if not place.choices:
+        return ""
+    options = [("", t("dashboard.province.all")), *place.choices]
+    links = "".join(
+        f'<a href="?commune={escape(code)}" data-commune="{escape(code)}"'
+        f'{" aria-current=true class=active" if (code or None) == place.chosen else ""}>{escape(name)}</a>'
+        for code, name in options)
+    return (f'<nav class="communes" id="communes" aria-label="{escape(t("dashboard.province.filter"))}">'
+            f'{links}</nav>')
 
 
 def message_page(t: T, title_key: str, text_key: str, **params: Any) -> str:
@@ -146,22 +177,26 @@ def _layer_note(t: T, layer: Layer) -> str:
     return f"{t.label(layer.title)}: " + " ".join(parts)
 
 
-def dead_letters_body(t: T, letters: Sequence[DeadLetter], csrf: str, replayed: str | None) -> str:
+def dead_letters_body(t: T, letters: Sequence[DeadLetter], csrf: str | None, replayed: str | None) -> str:
+    """The dead letters, each with its replay button; without `csrf` (the province's read-only view)
+    the list alone."""
     done = (f'<p class="notice ok" id="replayed">'
             f'{escape(t("dashboard.deadletters.replayed", id=replayed))}</p>'
             if replayed else "")
     if not letters:
         return done + f'<p id="empty">{escape(t("dashboard.deadletters.empty"))}</p>'
-    head = "".join(f"<th>{escape(t(f'dashboard.deadletters.{column}'))}</th>"
-                   for column in ("id", "channel", "user", "attempts", "error", "created", "action"))
+    columns = ("id", "channel", "user", "attempts", "error", "created", *(("action",) if csrf else ()))
+    head = "".join(f"<th>{escape(t(f'dashboard.deadletters.{column}'))}</th>" for column in columns)
+    action = ("" if csrf is None else
+              '<td><form method="post" action="/dashboard/deadletters/{id}/replay">'
+              f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+              f'<button type="submit" class="replay">{escape(t("dashboard.deadletters.replay"))}</button>'
+              '</form></td>')
     rows = "".join(
         f'<tr id="dead-{letter.id}"><td>{letter.id}</td><td>{escape(letter.channel)}</td>'
         f'<td>{letter.user_id if letter.user_id is not None else "—"}</td><td>{letter.attempts}</td>'
         f'<td>{escape(letter.last_error or "")}</td><td>{escape(_local(letter.created_at))}</td>'
-        f'<td><form method="post" action="/dashboard/deadletters/{letter.id}/replay">'
-        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
-        f'<button type="submit" class="replay">{escape(t("dashboard.deadletters.replay"))}</button>'
-        f'</form></td></tr>' for letter in letters)
+        f'{action.replace("{id}", str(letter.id))}</tr>' for letter in letters)
     return (f'{done}<p class="muted">{escape(t("dashboard.deadletters.explain"))}</p>'
             f'<div class="scroll"><table class="table"><thead><tr>{head}</tr></thead>'
             f'<tbody>{rows}</tbody></table></div>')
@@ -194,3 +229,29 @@ def audit_body(t: T, verdict: VerifyResult, entries: Sequence[AuditRecord], acto
 
 def _local(at: Any) -> str:
     return at.astimezone(VIETNAM).strftime(TIME_FORMAT)
+
+
+PROVINCE_COLUMNS = ("messages_today", "messages_week", "dossiers_open", "dossiers_overdue",
+                    "consults_waiting", "reports_open", "orders_open")
+ALERT_COLUMNS = frozenset({"dossiers_overdue"})
+
+
+def province_table(t: T, rows: Sequence[Any], total: Any) -> str:
+    """Each commune's figures side by side (bots/dashboard/province.py `CommuneRow`), the province's
+    total last; a commune's name opens its own view."""
+    head = "".join(f"<th>{escape(t(f'dashboard.province.{column}'))}</th>" for column in PROVINCE_COLUMNS)
+
+    def cells(row: Any) -> str:
+        return "".join(
+            f'<td data-key="{column}"'
+            f'{" class=alert" if column in ALERT_COLUMNS and getattr(row, column) else ""}>'
+            f'{getattr(row, column)}</td>' for column in PROVINCE_COLUMNS)
+
+    body = "".join(f'<tr id="commune-{escape(row.code)}"><th><a href="?commune={escape(row.code)}">'
+                   f'{escape(row.name)}</a></th>{cells(row)}</tr>' for row in rows)
+    body += (f'<tr id="commune-all" class="total"><th>{escape(t("dashboard.province.all"))}</th>'
+             f'{cells(total)}</tr>')
+    return (f'<section class="card province" id="province"><h2>{escape(t("dashboard.province.title"))}</h2>'
+            f'<div class="scroll"><table class="table"><thead><tr>'
+            f'<th>{escape(t("dashboard.province.commune"))}</th>{head}</tr></thead>'
+            f'<tbody>{body}</tbody></table></div></section>')

@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backends.health.consults import ANSWERED, CLOSED, OPEN, Consult
 from backends.onestop.store import STATUSES, Dossier
 from backends.onestop.workflow import OPEN_STATUSES
+from backends.shop.orders import Order
 from backends.shop.payments.ledger import CANCELLED, PENDING, SUCCEEDED, Payment
 from bots.dashboard.figures import Bar, Figure, Item, Layer, Section, StatsContext
 from core.audit import AuditLog, VerifyResult
-from core.models import AuditEntry, AuditHead
+from core.models import AuditEntry, AuditHead, OutboxMessage
 from core.outbox import DEAD
+from core.outbox import STATUSES as OUTBOX_STATUSES
 
 LISTED_DOSSIERS = 8
 MESSAGE_ACTIONS = "message.%"  # one audit entry per message handled (core/middlewares.py AuditMessages)
@@ -46,7 +48,7 @@ async def messages(context: StatsContext) -> Section:
     """Messages handled today and the people who wrote them, by channel, from the audit log."""
     first = await first_seq_since(context.session, context.day_start)
     today = (AuditEntry.seq >= first, AuditEntry.action.like(MESSAGE_ACTIONS),
-             AuditEntry.at >= context.day_start)
+             AuditEntry.at >= context.day_start, *context.of_actors())
     rows = (await context.session.execute(
         select(AuditEntry.subject, func.count(), func.count(AuditEntry.actor.distinct()))
         .where(*today).group_by(AuditEntry.subject).order_by(AuditEntry.subject))).all()
@@ -64,17 +66,18 @@ async def messages(context: StatsContext) -> Section:
 
 async def dossiers(context: StatsContext) -> Section:
     """Dossiers by state, the open ones past their due date highlighted, and today's new ones."""
+    mine = context.of_commune(Dossier.commune)
     counts = dict((await context.session.execute(
-        select(Dossier.status, func.count()).group_by(Dossier.status))).all())
+        select(Dossier.status, func.count()).where(*mine).group_by(Dossier.status))).all())
     overdue = await context.session.scalar(select(func.count()).select_from(Dossier).where(
-        Dossier.status.in_(OPEN_STATUSES), Dossier.due_date < context.today))
+        *mine, Dossier.status.in_(OPEN_STATUSES), Dossier.due_date < context.today))
     new_today = await context.session.scalar(select(func.count()).select_from(Dossier).where(
-        Dossier.submitted_at >= context.day_start))
+        *mine, Dossier.submitted_at >= context.day_start))
     overdue = int(overdue or 0)
     open_total = sum(int(counts.get(status, 0)) for status in OPEN_STATUSES)
     # The open ones due first (so the overdue) and today's new ones: what to act on.
     first = (await context.session.execute(
-        select(Dossier.code, Dossier.status, Dossier.due_date).where(Dossier.status.in_(OPEN_STATUSES))
+        select(Dossier.code, Dossier.status, Dossier.due_date).where(*mine, Dossier.status.in_(OPEN_STATUSES))
         .order_by(Dossier.due_date, Dossier.id).limit(LISTED_DOSSIERS))).all()
     return Section(
         key="dossiers", title="dashboard.section.dossiers",
@@ -97,12 +100,14 @@ def _minutes(delta: dt.timedelta) -> float:
 async def consults(context: StatsContext) -> Section:
     """The doctors' queue: how many wait, the longest wait, and today's average time to an answer.
     Counts and times only: no health text is read."""
+    mine = context.of_commune(Consult.commune)
     counts = dict((await context.session.execute(
-        select(Consult.status, func.count()).group_by(Consult.status))).all())
-    oldest = await context.session.scalar(select(func.min(Consult.created_at)).where(Consult.status == OPEN))
+        select(Consult.status, func.count()).where(*mine).group_by(Consult.status))).all())
+    oldest = await context.session.scalar(select(func.min(Consult.created_at)).where(
+        *mine, Consult.status == OPEN))
     answered = (await context.session.execute(
         select(Consult.created_at, Consult.answered_at)
-        .where(Consult.answered_at >= context.day_start))).all()
+        .where(*mine, Consult.answered_at >= context.day_start))).all()
     longest = _minutes(context.now - oldest) if oldest is not None else 0.0
     waits = [_minutes(done - asked) for asked, done in answered]
     average = round(sum(waits) / len(waits), 1) if waits else None
@@ -119,16 +124,19 @@ async def consults(context: StatsContext) -> Section:
 
 
 async def payments(context: StatsContext) -> Section:
-    """Payments started today by outcome, and the money received today by provider."""
+    """Payments started today by outcome, and the money received today by provider (a payment is
+    the commune's whose order is)."""
+    mine = (() if context.commune is None else
+            (Payment.order_code.in_(select(Order.code).where(Order.commune == context.commune)),))
     started = dict((await context.session.execute(
-        select(Payment.status, func.count()).where(Payment.created_at >= context.day_start)
+        select(Payment.status, func.count()).where(*mine, Payment.created_at >= context.day_start)
         .group_by(Payment.status))).all())
     received = (await context.session.execute(
         select(Payment.provider, func.count(), func.coalesce(func.sum(Payment.amount_vnd), 0))
-        .where(Payment.status == SUCCEEDED, Payment.paid_at >= context.day_start)
+        .where(*mine, Payment.status == SUCCEEDED, Payment.paid_at >= context.day_start)
         .group_by(Payment.provider).order_by(Payment.provider))).all()
     pending_total = await context.session.scalar(
-        select(func.coalesce(func.sum(Payment.amount_vnd), 0)).where(Payment.status == PENDING))
+        select(func.coalesce(func.sum(Payment.amount_vnd), 0)).where(*mine, Payment.status == PENDING))
     return Section(
         key="payments", title="dashboard.section.payments",
         figures=(Figure("paid_today", "dashboard.figure.paid_today", sum(int(row[1]) for row in received)),
@@ -136,7 +144,7 @@ async def payments(context: StatsContext) -> Section:
                         sum(int(row[2]) for row in received), "vnd"),
                  Figure("pending", "dashboard.figure.pending_payments",
                         await context.session.scalar(select(func.count()).select_from(Payment)
-                                                     .where(Payment.status == PENDING)) or 0),
+                                                     .where(*mine, Payment.status == PENDING)) or 0),
                  Figure("pending_vnd", "dashboard.figure.pending_amount", int(pending_total or 0), "vnd"),
                  Figure("cancelled_today", "dashboard.figure.cancelled_today",
                         int(started.get(CANCELLED, 0)))),
@@ -146,8 +154,15 @@ async def payments(context: StatsContext) -> Section:
 
 
 async def outbox(context: StatsContext) -> Section:
-    """Messages waiting to go out, and the dead letters staff can replay."""
-    stats = await context.services.outbox.stats()
+    """Messages waiting to go out, and the dead letters staff can replay (a commune's: those to its
+    people)."""
+    if context.commune is None:
+        stats = await context.services.outbox.stats()
+    else:
+        found = dict((await context.session.execute(
+            select(OutboxMessage.status, func.count()).where(*context.of_users(OutboxMessage.user_id))
+            .group_by(OutboxMessage.status))).all())
+        stats = {status: int(found.get(status, 0)) for status in OUTBOX_STATUSES}
     dead = stats.get(DEAD, 0)
     return Section(
         key="outbox", title="dashboard.section.outbox",
@@ -188,7 +203,7 @@ class AuditFigures:
 async def dossier_layer(context: StatsContext) -> Layer:
     """Open dossiers on the map. Dossiers carry no hamlet or location (the address is free text,
     encrypted), so none can be placed: the layer counts them and says so."""
-    open_total = await context.session.scalar(select(func.count()).select_from(Dossier)
-                                              .where(Dossier.status.in_(OPEN_STATUSES)))
+    open_total = await context.session.scalar(select(func.count()).select_from(Dossier).where(
+        *context.of_commune(Dossier.commune), Dossier.status.in_(OPEN_STATUSES)))
     return Layer(key="dossiers", title="dashboard.layer.dossiers", colour="#1565c0", markers=(),
                  unplaced=int(open_total or 0), note="dashboard.map.dossiers_unplaced")

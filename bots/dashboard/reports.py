@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from backends.reports import queries
 from backends.reports.kinds import KINDS
 from backends.reports.store import Report
-from backends.stats import report_figures
 from bots.dashboard.figures import Bar, Figure, Item, Layer, Marker, Section, StatsContext
+from bots.dashboard.headline import report_figures
 from core.timezones import VIETNAM
 
 LISTED_REPORTS = 8
@@ -27,16 +27,27 @@ def _age(context: StatsContext, created: dt.datetime) -> dt.timedelta:
     return context.now - created
 
 
+def _open(context: StatsContext) -> tuple[ColumnElement[bool], ...]:
+    return (*context.of_commune(Report.commune), Report.status.in_(queries.OPEN_STATUSES))
+
+
+async def _open_reports(context: StatsContext, limit: int | None = None) -> list[Report]:
+    """The commune's unresolved reports, oldest first."""
+    query = select(Report).where(*_open(context)).order_by(Report.created_at, Report.id)
+    return list((await context.session.execute(query.limit(limit) if limit else query)).scalars())
+
+
 async def report_figures_section(context: StatsContext) -> Section:
-    figures = await report_figures(context.session, context.now)
+    figures = await report_figures(context.session, context.now, context.commune)
     resolved_today = await context.session.scalar(select(func.count()).select_from(Report).where(
-        Report.resolved_at >= context.day_start))
+        *context.of_commune(Report.commune), Report.resolved_at >= context.day_start))
     by_kind = dict.fromkeys(KINDS, 0)
-    for (_hamlet, kind), count in (await queries.open_by_hamlet_and_kind(context.session)).items():
-        by_kind[kind] = by_kind.get(kind, 0) + count
-    oldest, _ = await queries.open_reports(context.session, limit=LISTED_REPORTS)
+    for kind, count in await context.session.execute(
+            select(Report.kind, func.count()).where(*_open(context)).group_by(Report.kind)):
+        by_kind[kind] = by_kind.get(kind, 0) + int(count)
+    oldest = await _open_reports(context, LISTED_REPORTS)
     stale = await context.session.scalar(select(func.count()).select_from(Report).where(
-        Report.status.in_(queries.OPEN_STATUSES), Report.created_at < context.now - STALE_AFTER))
+        *_open(context), Report.created_at < context.now - STALE_AFTER))
     stale = int(stale or 0)
     return Section(
         key="reports", title="dashboard.section.reports",
@@ -61,16 +72,16 @@ async def report_layer(context: StatsContext) -> Layer:
     counts: Counter[str] = Counter()
     codes: dict[str, list[str]] = {}
     unplaced = 0
-    for point in await queries.open_points(context.session, context.hamlets):
-        hamlet_id = point.hamlet_id
-        if hamlet_id is None and point.lat is not None and point.lon is not None:
-            found = context.hamlets.locate(point.lat, point.lon)
+    for report in await _open_reports(context):
+        hamlet_id = report.hamlet_id
+        if hamlet_id is None and report.lat is not None and report.lon is not None:
+            found = context.hamlets.locate(report.lat, report.lon)
             hamlet_id = found.id if found is not None else None
         if hamlet_id is None or context.hamlets.get(hamlet_id) is None:
             unplaced += 1
             continue
         counts[hamlet_id] += 1
-        codes.setdefault(hamlet_id, []).append(point.code)
+        codes.setdefault(hamlet_id, []).append(report.code)
     return Layer(key="reports", title="dashboard.layer.reports", colour="#c62828",
                  markers=tuple(Marker(hamlet_id, count, tuple(codes[hamlet_id][:MARKER_CODES]))
                                for hamlet_id, count in sorted(counts.items())),

@@ -12,7 +12,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import ForeignKey, String, delete, select, update
+from sqlalchemy import ForeignKey, String, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,8 +23,10 @@ from core.models import Base, User, UserRole, UTCDateTime, utcnow
 TOKEN_BYTES = 32
 KEEP_LINKS = dt.timedelta(days=1)
 KEEP_SESSIONS = dt.timedelta(days=7)
-# Who may open the dashboard (admin counts as every role, see Identity.has_any).
-DASHBOARD_ROLES = frozenset({"staff"})
+# Who may open the dashboard (admin counts as every role, see Identity.has_any): a commune's staff see
+# their commune; the province's read-only role sees every commune and may change nothing.
+PROVINCE = "province"
+DASHBOARD_ROLES = frozenset({"staff", PROVINCE})
 
 
 class LoginLink(Base):
@@ -64,12 +66,19 @@ class Lifetimes:
 
 @dataclass(frozen=True, slots=True)
 class Staff:
-    """The person behind a live session, with the roles they hold now (read on every request)."""
+    """The person behind a live session, with the roles they hold now in their commune (read on every
+    request)."""
 
     user_id: int
     session_hash: str
     language: str
     roles: frozenset[str]
+    commune: str | None = None  # the commune the user belongs to (users.commune)
+
+    @property
+    def province(self) -> bool:
+        """Sees every commune, acts in none (the role "province", granted for all of them)."""
+        return PROVINCE in self.roles and not self.may(frozenset({"staff"}))
 
     @property
     def actor(self) -> str:
@@ -79,9 +88,17 @@ class Staff:
         return "admin" in self.roles or bool(self.roles & roles)
 
 
+async def identity_of(session: AsyncSession, user_id: int) -> tuple[frozenset[str], str | None]:
+    """The user's roles that apply where they are (granted for their commune, or for every commune,
+    as core/identity.py reads them), and that commune."""
+    commune = await session.scalar(select(User.commune).where(User.id == user_id))
+    rows = await session.scalars(select(UserRole.role).where(
+        UserRole.user_id == user_id, or_(UserRole.commune.is_(None), UserRole.commune == commune)))
+    return frozenset({"citizen", *rows}), commune
+
+
 async def roles_of(session: AsyncSession, user_id: int) -> frozenset[str]:
-    rows = await session.scalars(select(UserRole.role).where(UserRole.user_id == user_id))
-    return frozenset({"citizen", *rows})
+    return (await identity_of(session, user_id))[0]
 
 
 def may_open(roles: frozenset[str]) -> bool:
@@ -147,7 +164,8 @@ async def find_session(session: AsyncSession, hasher: Hasher, session_id: str, l
         row.ended_at = now
         return None
     row.last_seen_at = now
-    return Staff(row.user_id, digest, row.language, await roles_of(session, row.user_id))
+    roles, commune = await identity_of(session, row.user_id)
+    return Staff(row.user_id, digest, row.language, roles, commune)
 
 
 async def set_language(session: AsyncSession, session_hash: str, language: str) -> None:

@@ -7,28 +7,37 @@ derived from the session (`Hasher.sign`), compared in constant time; a wrong or 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.addresses.hamlets import Hamlets
 from backends.stats import start_of_day
 from bots.assistant import Assistant
-from bots.dashboard import pages, store
-from bots.dashboard.figures import Layer, Registry, Section, StatsContext, collect
-from bots.dashboard.pages import Texts
+from bots.dashboard import pages, province, store
+from bots.dashboard.figures import Layer, Marker, Registry, Section, StatsContext, collect
+from bots.dashboard.headline import by_actor
+from bots.dashboard.pages import Place, Texts
 from bots.dashboard.store import Lifetimes, Staff
+from bots.dialogue.base import Services
 from bots.web_input import clean_text, int64, read_form, token_syntax
 from bots.web_json import json_response
+from core.audit import AuditRecord
 from core.commune import Point
-from core.models import utcnow
+from core.models import AuditEntry, OutboxMessage, User, utcnow
+from core.outbox import DEAD, DeadLetter
 from core.timezones import VIETNAM
 
 LANGUAGES = ("vi", "en")
+READ_ONLY_ACTIONS = frozenset({"logout"})  # the only POST the province's read-only role may make
+AUDIT_COLUMNS = ("seq", "at", "actor", "action", "subject", "outcome", "detail", "prev_hash", "hash")
 DEAD_LETTER_PAGE = 200
 AUDIT_PAGE = 100
 PRE_COOKIE = "xaso_dash_login"
@@ -46,6 +55,23 @@ HEADERS = {
 }
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a request may see: one commune (`code`, its services, hamlets and products), or on the
+    province's view every commune (`code` None, `several`); on a commune's own installation, all of
+    its records (`code` None) as before."""
+
+    code: str | None
+    services: Services
+    hamlets: Hamlets
+    products: frozenset[str] | None = None
+    several: bool = False  # the province's view of all its communes
+
+    @property
+    def filtered(self) -> bool:
+        return self.code is not None
+
+
 class Dashboard:
     def __init__(self, assistant: Assistant, registry: Registry, lifetimes: Lifetimes | None = None,
                  clock: Callable[[], dt.datetime] = utcnow) -> None:
@@ -56,6 +82,9 @@ class Dashboard:
         self.lifetimes = lifetimes or Lifetimes.from_settings(assistant.settings)
         self.clock = clock
         self.hamlets = Hamlets.from_commune(assistant.services.commune)
+        # The communes served, the installation's own first (one alone: its own installation).
+        self.communes = {local.services.commune.code: local for local in assistant.locals()}
+        self.several = len(self.communes) > 1
         self.secure = assistant.settings.public_url.startswith("https://")
         # The __Host- prefix pins the cookie to this host and path /, over HTTPS only.
         self.cookie = "__Host-xaso_dash" if self.secure else "xaso_dash"
@@ -101,12 +130,52 @@ class Dashboard:
     def csrf_token(self, staff: Staff) -> str:
         return self.hasher.sign(f"dashboard-csrf:{staff.session_hash}")
 
-    def context(self, session: AsyncSession) -> StatsContext:
+    def context(self, session: AsyncSession, scope: Scope | None = None) -> StatsContext:
+        scope = scope or self.scope_of(None)
         now = self.clock()
         today = now.astimezone(VIETNAM).date()
         day_start = start_of_day(now)  # the same midnight as /stats in chat (backends/stats.py)
-        return StatsContext(session=session, services=self.services, now=now, day_start=day_start,
-                            today=today, hamlets=self.hamlets)
+        return StatsContext(session=session, services=scope.services, now=now, day_start=day_start,
+                            today=today, hamlets=scope.hamlets, commune=scope.code, products=scope.products)
+
+    def scope_of(self, code: str | None) -> Scope:
+        """Commune `code`'s view, or (None) every commune's."""
+        local = self.communes.get(code) if code is not None else None
+        if local is None:
+            if not self.several:
+                return Scope(None, self.services, self.hamlets)
+            hamlets = Hamlets([hamlet for other in self.communes.values()
+                               for hamlet in other.services.commune.hamlets])
+            return Scope(None, self.services, hamlets, several=True)
+        hamlets = self.hamlets if local.services is self.services else Hamlets.from_commune(
+            local.services.commune)
+        products = local.kit.products
+        return Scope(code, local.services, hamlets,
+                     frozenset(products.products) if products is not None else frozenset())
+
+    def scope(self, request: web.Request, staff: Staff) -> Scope:
+        """The commune a request sees. A commune's staff see theirs whatever the address asks for; the
+        province's role chooses one with `?commune=` (none: all); a commune's own installation shows
+        what it always showed."""
+        if not self.several:
+            return self.scope_of(None)
+        if staff.province:
+            wanted = request.query.get("commune", "")
+            return self.scope_of(wanted if wanted in self.communes else None)
+        # A staff member belongs to their commune; one with none (a role granted everywhere, never
+        # placed) is the installation's own commune's.
+        own = staff.commune if staff.commune in self.communes else self.assistant.settings.commune_code
+        return self.scope_of(own if own in self.communes else next(iter(self.communes)))
+
+    def place(self, t: Texts, scope: Scope, staff: Staff) -> Place:
+        """The name heading each page, and the province's commune filter."""
+        if scope.code is None and self.several:
+            name = t("dashboard.province.all")
+        else:
+            name = scope.services.commune.name
+        choices = ([(code, local.services.commune.name) for code, local in self.communes.items()]
+                   if self.several and staff.province else ())
+        return Place(name, choices, scope.code)
 
     async def audit(self, actor: str, action: str, *, subject: str | None = None, outcome: str = "ok",
                     detail: dict[str, Any] | None = None) -> None:
@@ -122,7 +191,7 @@ class Dashboard:
                 wanted = request.query.get("lang")
                 if wanted in LANGUAGES and wanted != staff.language:
                     await store.set_language(session, staff.session_hash, wanted)
-                    staff = Staff(staff.user_id, staff.session_hash, wanted, staff.roles)
+                    staff = dataclasses.replace(staff, language=wanted)
         return staff
 
     async def _staff(self, request: web.Request, what: str) -> Staff | web.Response:
@@ -164,14 +233,40 @@ class Dashboard:
                 await self.audit(staff.actor, f"dashboard.{what}", outcome="csrf")
                 return self._html(pages.message_page(self.texts(staff.language), "dashboard.denied.title",
                                                      "dashboard.denied.csrf"), status=403)
+            if staff.province and what not in READ_ONLY_ACTIONS:
+                # The province's role reads every commune and changes nothing.
+                await self.audit(staff.actor, f"dashboard.{what}", outcome="read_only")
+                return self._html(pages.message_page(self.texts(staff.language), "dashboard.denied.title",
+                                                     "dashboard.denied.read_only"), status=403)
             return await handler(request, staff)
         return guarded
 
-    async def sections(self) -> list[Section]:
-        return await collect(self.assistant.database, self.context, self.registry.figures)
+    async def sections(self, scope: Scope | None = None) -> list[Section]:
+        return await collect(self.assistant.database, lambda session: self.context(session, scope),
+                             self.registry.figures)
 
-    async def layers(self) -> list[Layer]:
-        return await collect(self.assistant.database, self.context, self.registry.layers)
+    async def layers(self, scope: Scope | None = None) -> list[Layer]:
+        scope = scope or self.scope_of(None)
+        if not scope.several:
+            return await collect(self.assistant.database, lambda session: self.context(session, scope),
+                                 self.registry.layers)
+        # The whole province: each commune's layers over its own hamlets, put together.
+        merged: dict[str, list[Layer]] = {}
+        for code in self.communes:
+            for layer in await self.layers(self.scope_of(code)):
+                markers = tuple(Marker(f"{code}:{marker.hamlet_id}", marker.count, marker.codes)
+                                for marker in layer.markers)
+                merged.setdefault(layer.key, []).append(dataclasses.replace(layer, markers=markers))
+        return [dataclasses.replace(parts[0], markers=tuple(m for part in parts for m in part.markers),
+                                    unplaced=sum(part.unplaced for part in parts))
+                for parts in merged.values()]
+
+    async def province_rows(self, t: Texts) -> tuple[list[province.CommuneRow], province.CommuneRow]:
+        async with self.assistant.database.session() as session:
+            rows = await province.commune_rows(
+                session, [(code, local.services.commune.name) for code, local in self.communes.items()],
+                self.clock())
+        return rows, province.total(rows, t("dashboard.province.all"))
 
     # Login -----------------------------------------------------------------------------------------
 
@@ -235,42 +330,75 @@ class Dashboard:
 
     async def overview(self, request: web.Request, staff: Staff) -> web.Response:
         t = self.texts(staff.language)
+        scope = self.scope(request, staff)
         generated = self.clock().astimezone(VIETNAM).strftime(pages.TIME_FORMAT)
-        body = pages.overview(t, await self.sections(), generated)
+        body = pages.overview(t, await self.sections(scope), generated)
+        if scope.several:  # the province's view: its communes side by side first
+            body = pages.province_table(t, *await self.province_rows(t)) + body
         return self._html(pages.layout(t, title=t("dashboard.nav.overview"), body=body, active="overview",
-                                       csrf=self.csrf_token(staff),
+                                       csrf=self.csrf_token(staff), place=self.place(t, scope, staff),
                                        head='<meta http-equiv="refresh" content="120">'))
 
-    def hamlet_features(self) -> list[dict[str, Any]]:
-        return [{"id": hamlet.id, "name": hamlet.name,
+    def hamlet_features(self, scope: Scope | None = None) -> list[dict[str, Any]]:
+        """The hamlets' outlines; on the province's view every commune's, their ids prefixed with the
+        commune's code (two communes may name a hamlet alike) and their names followed by it."""
+        if scope is None or not scope.several:
+            hamlets = [("", hamlet) for hamlet in (scope.hamlets if scope is not None else self.hamlets)]
+        else:
+            hamlets = [(code, hamlet) for code, local in self.communes.items()
+                       for hamlet in local.services.commune.hamlets]
+        names = {code: local.services.commune.name for code, local in self.communes.items()}
+        return [{"id": f"{code}:{hamlet.id}" if code else hamlet.id,
+                 "name": f"{hamlet.name} · {names[code]}" if code else hamlet.name,
                  "centre": list(hamlet.centre()) if hamlet.polygon else None,
                  "geometry": _geojson(hamlet.polygon) if hamlet.polygon else None}
-                for hamlet in self.hamlets]
+                for code, hamlet in hamlets]
 
     async def map(self, request: web.Request, staff: Staff) -> web.Response:
         t = self.texts(staff.language)
-        body = pages.map_body(t, self.hamlet_features(), await self.layers())
+        scope = self.scope(request, staff)
+        body = pages.map_body(t, self.hamlet_features(scope), await self.layers(scope))
         return self._html(pages.layout(
             t, title=t("dashboard.nav.map"), body=body, active="map", csrf=self.csrf_token(staff),
             head='<link rel="stylesheet" href="/static/leaflet/leaflet.css">',
-            scripts=("/static/leaflet/leaflet.js", "/static/dashboard-map.js")))
+            scripts=("/static/leaflet/leaflet.js", "/static/dashboard-map.js"),
+            place=self.place(t, scope, staff)))
+
+    async def dead_letters_of(self, scope: Scope) -> list[DeadLetter]:
+        """The dead letters a commune's staff may see and replay: those to its people."""
+        if not scope.filtered:
+            return await self.services.outbox.dead_letters(limit=DEAD_LETTER_PAGE)
+        async with self.assistant.database.session() as session:
+            rows = (await session.execute(
+                select(OutboxMessage).where(
+                    OutboxMessage.status == DEAD,
+                    OutboxMessage.user_id.in_(select(User.id).where(User.commune == scope.code)))
+                .order_by(OutboxMessage.id).limit(DEAD_LETTER_PAGE))).scalars().all()
+        outbox = self.services.outbox
+        return [DeadLetter(row.id, row.key, row.channel, row.chat_id, row.user_id,
+                           outbox.reply_of(row.payload, row.key), row.attempts, row.last_error,
+                           row.created_at) for row in rows]
 
     async def dead_letters(self, request: web.Request, staff: Staff) -> web.Response:
         t = self.texts(staff.language)
-        letters = await self.services.outbox.dead_letters(limit=DEAD_LETTER_PAGE)
+        scope = self.scope(request, staff)
+        letters = await self.dead_letters_of(scope)
         replayed = request.query.get("replayed")
-        body = pages.dead_letters_body(t, letters, self.csrf_token(staff),
+        body = pages.dead_letters_body(t, letters, None if staff.province else self.csrf_token(staff),
                                        replayed if replayed and replayed.isdigit() else None)
         return self._html(pages.layout(t, title=t("dashboard.nav.deadletters"), body=body,
-                                       active="deadletters", csrf=self.csrf_token(staff)))
+                                       active="deadletters", csrf=self.csrf_token(staff),
+                                       place=self.place(t, scope, staff)))
 
     async def replay(self, request: web.Request, staff: Staff) -> web.Response:
         raw = request.match_info["id"]
         if int64(raw) is None:  # ASCII digits only: "²".isdigit() is true, int("²") is an error
             raise web.HTTPNotFound()
-        dead = await self.services.outbox.dead_letters(limit=DEAD_LETTER_PAGE)
+        scope = self.scope(request, staff)
+        dead = await self.dead_letters_of(scope)
         letters = {letter.id: letter for letter in dead}
-        replayed = await self.services.outbox.replay(int(raw))
+        # Another commune's letter is answered as one that is not dead.
+        replayed = (not scope.filtered or int(raw) in letters) and await self.services.outbox.replay(int(raw))
         await self.audit(staff.actor, "outbox.replay", subject=f"outbox:{raw}",
                          outcome="ok" if replayed else "not_dead")
         if replayed and int(raw) in letters:
@@ -289,11 +417,25 @@ class Dashboard:
         checker = self.registry.extra.get("audit")  # providers.AuditFigures: refresh its cached verdict too
         verdict = (await checker.verdict(self.services.audit, fresh=True) if checker is not None
                    else await self.services.audit.verify())
-        entries = await self.services.audit.entries(actor=actor or None, action=action or None,
-                                                    limit=AUDIT_PAGE)
+        scope = self.scope(request, staff)
+        entries = await self.audit_entries(scope, actor or None, action or None)
         body = pages.audit_body(t, verdict, entries, actor, action)
         return self._html(pages.layout(t, title=t("dashboard.nav.audit"), body=body, active="audit",
-                                       csrf=self.csrf_token(staff)))
+                                       csrf=self.csrf_token(staff), place=self.place(t, scope, staff)))
+
+    async def audit_entries(self, scope: Scope, actor: str | None, action: str | None) -> list[AuditRecord]:
+        """The newest entries; a commune's staff see those its people wrote (the chain is checked whole)."""
+        if not scope.filtered:
+            return await self.services.audit.entries(actor=actor, action=action, limit=AUDIT_PAGE)
+        query = (select(*(getattr(AuditEntry, name) for name in AUDIT_COLUMNS))
+                 .where(*by_actor(scope.code)).order_by(AuditEntry.seq.desc()).limit(AUDIT_PAGE))
+        if actor is not None:
+            query = query.where(AuditEntry.actor == actor)
+        if action is not None:
+            query = query.where(AuditEntry.action == action)
+        async with self.assistant.database.session() as session:
+            rows = (await session.execute(query)).mappings().all()
+        return [AuditRecord(**row) for row in rows]
 
     # JSON ------------------------------------------------------------------------------------------
 
@@ -305,14 +447,22 @@ class Dashboard:
         if not store.may_open(staff.roles):
             await self.audit(staff.actor, "dashboard.denied", subject="api_stats", outcome="denied")
             return self._json({"error": "forbidden"}, 403)
-        sections, layers = await self.sections(), await self.layers()
-        return self._json({
+        scope = self.scope(request, staff)
+        t = self.texts(staff.language)
+        sections, layers = await self.sections(scope), await self.layers(scope)
+        data: dict[str, Any] = {
             "generated_at": self.clock().isoformat(timespec="seconds"),
-            "commune": self.assistant.settings.commune_name,
+            "commune": self.place(t, scope, staff).name,
+            "code": scope.code,
             "sections": {section.key: section.to_json() for section in sections},
-            "map": {"hamlets": [hamlet.id for hamlet in self.hamlets],
+            "map": {"hamlets": [hamlet["id"] for hamlet in self.hamlet_features(scope)],
                     "layers": {layer.key: layer.to_json() for layer in layers}},
-        })
+        }
+        if scope.several:
+            rows, _ = await self.province_rows(t)
+            data["communes"] = {row.code: {column: getattr(row, column) for column in pages.PROVINCE_COLUMNS}
+                                for row in rows}
+        return self._json(data)
 
     def _json(self, data: Any, status: int = 200) -> web.Response:
         response = json_response(data, status)

@@ -324,8 +324,9 @@ def _clear_request(parse: Parse, text: str) -> bool:
 
 
 def _real_question(choices: Sequence[answers.Choice]) -> bool:
-    """A question worth asking again: not the main menu, which the fallback shows anyway."""
-    return bool(choices) and not all(c.value.startswith("menu:") for c in choices)
+    """A question worth asking again: not the main menu (with a province's «Đổi xã»), which the fallback
+    shows anyway."""
+    return bool(choices) and not all(c.value.startswith(("menu:", "commune:show")) for c in choices)
 
 
 def _ask_again(context: Context, choices: Sequence[answers.Choice]) -> Reply:

@@ -7,7 +7,9 @@ must be an event we can read (400). Then, in one transaction: the event id is re
 the payment (`ledger.settle`, which calls the order flow's `on_paid` listeners in that same
 transaction) and `payment_intent.payment_failed` tells the `on_failed` listeners. Anything else, or an
 intent we never started, is acknowledged with 200 and changes nothing. Only our own failure (the
-database is down) answers 503, so that Stripe delivers the event again later.
+database is down) answers 503, so that Stripe delivers the event again later. The payment is settled
+with the payments of its order's commune (a province's installation serves several; one endpoint
+receives them all), so that its listeners speak for that commune.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from backends.shop.payments import FailedEvent
+from backends.shop.orders import commune_of
+from backends.shop.payments import FailedEvent, Payments
 from backends.shop.payments.ledger import CANCELLED, PENDING, Payment, first_delivery, settle
 from backends.shop.payments.stripe import CURRENCY, INTENT_ID
 from bots.assistant import Assistant
@@ -88,8 +92,14 @@ class StripeWebhook:
             await self._audit(event, outcome)
         return json_response({"status": outcome})
 
+    async def _payments(self, session: AsyncSession, payment: Payment | None) -> Payments:
+        """The payments of the commune whose order the payment is for; the installation's own when the
+        order is unknown (or its commune no longer served)."""
+        commune = await commune_of(session, payment.order_code) if payment is not None else None
+        local = self.assistant.communes.get(commune) if commune else None
+        return (local.services if local is not None else self.assistant.services).payments
+
     async def _handle(self, event: IntentEvent) -> str:
-        services = self.assistant.services
         async with self.assistant.database.session() as session:
             if not await first_delivery(session, event.id):
                 return "duplicate"
@@ -100,12 +110,15 @@ class StripeWebhook:
                             event.currency)
                 return "ignored"
             confirmed_by = f"stripe:{event.id}"
+            payment = await session.scalar(select(Payment).where(Payment.reference == event.intent_id))
+            payments = await self._payments(session, payment)
             if event.type == SUCCEEDED:
-                paid = await settle(session, services.payments, event.intent_id, confirmed_by=confirmed_by,
+                paid = await settle(session, payments, event.intent_id, confirmed_by=confirmed_by,
                                     amount_vnd=event.amount_vnd)
                 if paid is not None:
                     return "settled"
-                payment = await session.scalar(select(Payment).where(Payment.reference == event.intent_id))
+                if payment is not None:  # as settle left it
+                    await session.refresh(payment)
                 if payment is not None and payment.status == CANCELLED:
                     log.error("stripe event %s: money received for intent %s of cancelled order %s; refund "
                               "it in the Stripe dashboard", event.id, event.intent_id, payment.order_code)
@@ -116,10 +129,9 @@ class StripeWebhook:
                               payment.amount_vnd)
                     return "amount_mismatch"
                 return "ignored"
-            payment = await session.scalar(select(Payment).where(Payment.reference == event.intent_id))
             if payment is None or payment.status != PENDING:
                 return "ignored"
-            await services.payments.notify_failed(session, FailedEvent(
+            await payments.notify_failed(session, FailedEvent(
                 order_code=payment.order_code, provider=payment.provider, reference=payment.reference,
                 reason=event.failure_code, reported_by=confirmed_by))
             return "failed"

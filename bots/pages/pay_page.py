@@ -4,7 +4,8 @@ The token is a signed, expiring link to one PaymentIntent (backends/shop/payment
 page cannot be opened for another intent or after the link has expired. It loads Stripe.js from the
 configured address, mounts a card field and confirms the intent in the browser; the card number
 never reaches this server. A payment our ledger has cancelled (its order was) shows no card field,
-even while Stripe could not be told. The order is marked paid by the webhook, not by this page.
+even while Stripe could not be told. The order is marked paid by the webhook, not by this page. The
+page names the order's commune (a province's installation serves several), found from our ledger.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import select
 
+from backends.shop.orders import Order
 from backends.shop.payments import PaymentError
 from backends.shop.payments.ledger import CANCELLED, Payment
 from backends.shop.payments.stripe import NAME, IntentView, StripePayments, intent_of_link
 from bots.assistant import Assistant
+from bots.dialogue.base import Services
 
 log = logging.getLogger(__name__)
 LANGUAGES = ("vi", "en")
@@ -68,46 +71,60 @@ class PayPage:
 
     def _t(self, key: str, **params: str) -> str:
         """The Vietnamese text with the English one below it, both escaped."""
-        catalogue = self.assistant.services.catalogue
+        catalogue = self.assistant.services.catalogue  # one for the installation
         vi, en = (escape(catalogue.t(key, lang, **params)) for lang in LANGUAGES)
         return f'{vi}<br><span class="en">{en}</span>'
 
     async def page(self, request: web.Request) -> web.Response:
-        provider = self.assistant.services.payments.get(NAME)
-        if not isinstance(provider, StripePayments):
-            return self._message(404, "pay.not_found")
-        intent_id = intent_of_link(self.assistant.services.hasher, request.match_info["token"])
+        home = self.assistant.services
+        if not isinstance(home.payments.get(NAME), StripePayments):
+            return self._message(home, 404, "pay.not_found")
+        intent_id = intent_of_link(home.hasher, request.match_info["token"])
         if intent_id is None:
-            return self._message(404, "pay.not_found")
+            return self._message(home, 404, "pay.not_found")
+        status, commune = await self._ledger(intent_id)
+        services = self._services(commune)
+        provider = services.payments.get(NAME)
+        if not isinstance(provider, StripePayments):
+            return self._message(services, 404, "pay.not_found")
         try:
             intent = await provider.intent(intent_id)
         except PaymentError:
-            return self._message(200, "pay.unavailable")
+            return self._message(services, 200, "pay.unavailable")
         if intent is None:
-            return self._message(404, "pay.not_found")
+            return self._message(services, 404, "pay.not_found")
         if intent.status == "succeeded":
-            return self._message(200, "pay.paid", intent)
+            return self._message(services, 200, "pay.paid", intent)
         if intent.status == "processing":
-            return self._message(200, "pay.processing", intent)
-        if intent.status not in PAYABLE or await self._withdrawn(intent.id):
-            return self._message(200, "pay.canceled", intent)
-        return self._form(provider, intent)
+            return self._message(services, 200, "pay.processing", intent)
+        # Our ledger cancelled the payment (its order was cancelled) though Stripe may not know yet.
+        if intent.status not in PAYABLE or status == CANCELLED:
+            return self._message(services, 200, "pay.canceled", intent)
+        return self._form(services, provider, intent)
 
-    async def _withdrawn(self, intent_id: str) -> bool:
-        """Our ledger cancelled the payment (its order was cancelled) though Stripe may not know yet."""
+    async def _ledger(self, intent_id: str) -> tuple[str | None, str | None]:
+        """The payment's status in our ledger and its order's commune (None, None: not ours)."""
         async with self.assistant.database.session() as session:
-            status = await session.scalar(select(Payment.status).where(Payment.reference == intent_id))
-        return status == CANCELLED
+            row = (await session.execute(
+                select(Payment.status, Order.commune).outerjoin(Order, Order.code == Payment.order_code)
+                .where(Payment.reference == intent_id))).first()
+        return (row[0], row[1]) if row is not None else (None, None)
+
+    def _services(self, commune: str | None) -> Services:
+        """The order's commune's services; the installation's own for a payment we do not know."""
+        local = self.assistant.communes.get(commune) if commune else None
+        return local.services if local is not None else self.assistant.services
 
     def _summary(self, intent: IntentView) -> str:
         return (f'<p>{self._t("pay.order", code=intent.order_code)}</p>'
                 f'<p class="amount">{escape(format_vnd(intent.amount_vnd))}</p>')
 
-    def _message(self, status: int, key: str, intent: IntentView | None = None) -> web.Response:
+    def _message(self, services: Services, status: int, key: str,
+                 intent: IntentView | None = None) -> web.Response:
         body = (self._summary(intent) if intent is not None else "") + f'<p class="status">{self._t(key)}</p>'
-        return self._html(status, body)
+        return self._html(services, status, body)
 
-    def _form(self, provider: StripePayments, intent: IntentView) -> web.Response:
+    def _form(self, services: Services, provider: StripePayments, intent: IntentView) -> web.Response:
         catalogue = self.assistant.services.catalogue
         nonce = secrets.token_urlsafe(16)
 
@@ -128,13 +145,13 @@ class PayPage:
         policy = (f"default-src 'none'; script-src 'nonce-{nonce}' {js}; connect-src {api} {js}; "
                   f"frame-src {js} https://hooks.stripe.com; img-src data: {js}; style-src 'unsafe-inline'; "
                   "base-uri 'none'; form-action 'none'")
-        return self._html(200, body, policy)
+        return self._html(services, 200, body, policy)
 
-    def _html(self, status: int, body: str,
+    def _html(self, services: Services, status: int, body: str,
               policy: str = "default-src 'none'; style-src 'unsafe-inline'") -> web.Response:
-        catalogue = self.assistant.services.catalogue
+        catalogue = services.catalogue
         title = escape(catalogue.t("pay.title", "vi"))
-        commune = escape(self.assistant.settings.commune_name)
+        commune = escape(services.commune.name)
         page = f"""<!doctype html>
 <html lang="vi"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

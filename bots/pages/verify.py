@@ -1,7 +1,11 @@
 """`GET /verify/{code}`: the public check of a signed result, as a page for people (Vietnamese
 first, with a QR code of its own address) and as JSON for machines. The page names the signed
 document's fields and values as people read them (Vietnamese labels, the decision in words, times in
-Vietnam time); the JSON keeps the machine keys and UTC times that were signed."""
+Vietnam time); the JSON keeps the machine keys and UTC times that were signed.
+
+In a province (XASO_COMMUNES) a code is checked with the keys of the commune that signed it, told by
+its signing certificate (or, failing that, by the commune the document names), and the page names that
+commune."""
 
 from __future__ import annotations
 
@@ -9,19 +13,21 @@ import base64
 import datetime as dt
 import io
 import json
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 from aiohttp import web
+from cryptography import x509
 from sqlalchemy import select
 
-from bots.assistant import Assistant
+from bots.assistant import Assistant, CommuneLocal
 from bots.dialogue.base import Services
 from bots.services.announcements.scheduler import hamlets, topic_label
 from bots.web_json import error, json_response
 from core.media import media_url
 from core.models import Media
-from core.signing import Reason, SignedRecord, Verification, find_signed, verify_url
+from core.signing import MalformedEnvelope, Reason, SignedRecord, Verification, find_signed, verify_url
 from core.timezones import VIETNAM
 
 PAGE_HEADERS = {
@@ -60,22 +66,30 @@ DECISIONS = {"approved": "Đã được duyệt", "rejected": "Không được d
 TIMES = frozenset({"decided_at", "publish_at"})
 
 
+@dataclass(frozen=True)
+class Found:
+    record: SignedRecord
+    checked: Verification
+    local: CommuneLocal  # the commune whose keys checked it: the signer's, else the installation's own
+    known: bool  # whether that commune was told by the document (its certificate or its "commune")
+
+
 class VerifyPages:
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
-        self.names = Names(assistant.services)
 
     def routes(self) -> list[web.RouteDef]:
         # The .json route first: the page's pattern would not match a dot, but order keeps it obvious.
         return [web.get("/verify/{code:[^/.]+}.json", self.as_json),
                 web.get("/verify/{code:[^/.]+}", self.as_page)]
 
-    async def _lookup(self, request: web.Request) -> tuple[SignedRecord, Verification] | None:
+    async def _lookup(self, request: web.Request) -> Found | None:
         async with self.assistant.database.session() as session:
             record = await find_signed(session, request.match_info["code"])
         if record is None:
             return None
-        return record, self.assistant.services.keyring.verify(record.envelope_json)
+        local, known = signing_commune(self.assistant.locals(), record)
+        return Found(record, local.services.keyring.verify(record.envelope_json), local, known)
 
     async def _pdf_url(self, record: SignedRecord) -> str | None:
         """A fresh signed link to the record's PDF, if it has one still kept (erased with its owner)."""
@@ -91,22 +105,43 @@ class VerifyPages:
         found = await self._lookup(request)
         if found is None:
             return error(404, "not_found", "Không tìm thấy văn bản với mã này. / No document with this code.")
-        record, checked = found
+        record, commune = found.record, found.local.services.commune
         public_url = self.assistant.settings.public_url
-        return json_response({**checked.to_json(), "code": record.code, "subject": record.subject,
-                              "verify_url": record.verify_url(public_url),
+        signed_by = {"commune": {"code": commune.code, "name": commune.name}} if found.known else {}
+        return json_response({**found.checked.to_json(), "code": record.code, "subject": record.subject,
+                              **signed_by, "verify_url": record.verify_url(public_url),
                               "envelope": _parsed(record.envelope_json)})
 
     async def as_page(self, request: web.Request) -> web.Response:
         found = await self._lookup(request)
         settings = self.assistant.settings
+        several = len(self.assistant.locals()) > 1
         if found is None:
-            return _html(404, "Không tìm thấy văn bản", _not_found(settings.commune_name))
-        record, checked = found
+            # In a province the code does not tell whose office to ask.
+            office = "xã đã cấp văn bản" if several else self.assistant.services.commune.name
+            return _html(404, "Không tìm thấy văn bản", _not_found(office or settings.commune_name))
+        record, services = found.record, found.local.services
         url = verify_url(settings.public_url, record.code)
         pdf_url = await self._pdf_url(record)
-        return _html(200, _headline(checked.ok),
-                     render_result(record, checked, url, settings.commune_name, pdf_url, self.names))
+        commune = services.commune.name or settings.commune_name
+        return _html(200, _headline(found.checked.ok),
+                     render_result(record, found.checked, url, commune, pdf_url, Names(services),
+                                   signed_by=commune if several and found.known else None))
+
+
+def signing_commune(locals_: list[CommuneLocal], record: SignedRecord) -> tuple[CommuneLocal, bool]:
+    """The commune that signed `record`, and whether the document told it: the one whose keys include
+    its signing certificate, else the one its "commune" field names; else the installation's own."""
+    try:
+        envelope = record.envelope()
+        subject = x509.load_pem_x509_certificate(envelope.certificate.encode()).subject.rfc4514_string()
+        named = envelope.document.get("commune")
+    except (MalformedEnvelope, ValueError, AttributeError):
+        return locals_[0], False
+    by_key = next((local for local in locals_ if local.services.keyring.signs_as(subject)), None)
+    by_name = next((local for local in locals_ if named and local.services.commune.name == named), None)
+    found = by_key or by_name
+    return (found, True) if found is not None else (locals_[0], False)
 
 
 class Names:
@@ -126,7 +161,9 @@ class Names:
 
 
 def render_result(record: SignedRecord, checked: Verification, url: str, commune: str,
-                  pdf_url: str | None = None, names: Names | None = None) -> str:
+                  pdf_url: str | None = None, names: Names | None = None,
+                  signed_by: str | None = None) -> str:
+    """`signed_by`: in a province, the name of the commune that signed it."""
     status = "ok" if checked.ok else "bad"
     english = "This document is valid." if checked.ok else "This document was altered or is not valid."
     parts = [f'<p class="status {status}">{escape(_headline(checked.ok))}</p>',
@@ -135,6 +172,7 @@ def render_result(record: SignedRecord, checked: Verification, url: str, commune
         parts.append("<ul>" + "".join(f"<li>{escape(REASON_TEXT[reason])}</li>"
                                       for reason in checked.reasons) + "</ul>")
     rows = [("Mã xác minh, số văn bản / Verification code", record.code),
+            *([("Xã ký văn bản / Signing commune", signed_by)] if signed_by else []),
             ("Người ký / Signed by", checked.signer_name or "?"),
             ("Chứng thư do / Certified by", checked.issuer_name or "?"),
             ("Thời điểm ký / Signed at", _when(checked.signed_at))]

@@ -1,4 +1,5 @@
-// The operations map: hamlet outlines from data/commune.yml as GeoJSON, counts per hamlet for each
+// The operations map: hamlet outlines from the commune's commune.yml (on the province's view every
+// commune's, ids "CODE:hamlet") as GeoJSON, counts per hamlet for each
 // layer. No tile layer at all: it works without internet. Data comes from the page's JSON block.
 (function () {
   "use strict";

@@ -1,8 +1,8 @@
 """Digital signatures of the commune's results (SECURITY.md, "Signatures out").
 
-`keys` makes or imports the commune's keys and loads them into a `Keyring`; `envelope` signs;
-`verify` checks; `store` keeps signed results for `GET /verify/{code}`; `pdf` signs and checks PDFs
-(PAdES; import it directly: pyHanko is slow to import).
+`keys` makes, issues (from the province's CA) or imports the commune's keys and loads them into a
+`Keyring`; `envelope` signs; `verify` checks; `store` keeps signed results for `GET /verify/{code}`;
+`pdf` signs and checks PDFs (PAdES; import it directly: pyHanko is slow to import).
 """
 
 from core.signing.envelope import (
@@ -18,9 +18,15 @@ from core.signing.keys import (
     KeySet,
     KeysExist,
     KeysMissing,
+    ProvinceCA,
     create_commune_keys,
+    create_province_ca,
     import_licensed_keys,
+    issue_commune_keys,
+    keep_trusting,
     load_keys,
+    load_province_ca,
+    province_keys_dir,
 )
 from core.signing.store import (
     SignedDocumentRow,
@@ -34,8 +40,9 @@ from core.signing.store import (
 from core.signing.verify import Reason, Verification, verify, verify_json
 
 __all__ = [
-    "KeyImportError", "KeySet", "Keyring", "KeysExist", "KeysMissing", "MalformedEnvelope", "Reason",
-    "SignedDocument", "SignedDocumentRow", "SignedRecord", "Signer", "SigningError", "Verification",
-    "attach_pdf", "canonical_json", "create_commune_keys", "find_signed", "import_licensed_keys", "load_keys",
-    "normalise_code", "sign_and_store", "verify", "verify_json", "verify_url",
+    "KeyImportError", "KeySet", "Keyring", "KeysExist", "KeysMissing", "MalformedEnvelope", "ProvinceCA",
+    "Reason", "SignedDocument", "SignedDocumentRow", "SignedRecord", "Signer", "SigningError", "Verification",
+    "attach_pdf", "canonical_json", "create_commune_keys", "create_province_ca", "find_signed",
+    "import_licensed_keys", "issue_commune_keys", "keep_trusting", "load_keys", "load_province_ca",
+    "normalise_code", "province_keys_dir", "sign_and_store", "verify", "verify_json", "verify_url",
 ]

@@ -55,8 +55,10 @@ class ChatSession:
         self.user_id = user_id
 
     @classmethod
-    async def open(cls, client: TestClient, language: str = "vi") -> ChatSession:
-        response = await client.post("/api/chat/sessions", json={"language": language})
+    async def open(cls, client: TestClient, language: str = "vi", commune: str | None = None) -> ChatSession:
+        """A new web chat session; of `commune` when given (a province's commune entry link)."""
+        body = {"language": language, **({"commune": commune} if commune else {})}
+        response = await client.post("/api/chat/sessions", json=body)
         assert response.status == 200, await response.text()
         body = await response.json()
         return cls(client, body["token"], body["user_id"])

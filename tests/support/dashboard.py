@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 from aiohttp.test_utils import TestClient
 
@@ -22,12 +23,15 @@ LINK = re.compile(r"https?://\S+/dashboard/login\?token=([A-Za-z0-9_-]+)")
 HIDDEN = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-async def member(client: TestClient, role: str = "staff") -> ChatSession:
-    """A web chat user who joined with an invite for `role`."""
+async def member(client: TestClient, role: str = "staff", commune: str | None = None) -> ChatSession:
+    """A web chat user who joined with an invite for `role`; with `commune`, a user of that commune
+    whose role is granted for it (the province's role: for every commune)."""
     assistant = client.app[ASSISTANT]
+    granted = None if role == "province" else commune
     async with assistant.database.session() as session:
-        code = await create_invite(session, assistant.services.hasher, role, created_by="test")
-    chat = await ChatSession.open(client)
+        code = await create_invite(session, assistant.services.hasher, role, created_by="test",
+                                   commune=granted)
+    chat = await ChatSession.open(client, commune=commune)
     await chat.say(f"/join {code}")
     return chat
 
@@ -62,8 +66,9 @@ async def open_link(client: TestClient, token: str, expect: int = 303) -> str:
     return found.group(1)
 
 
-async def logged_in_staff(client: TestClient, role: str = "staff") -> tuple[ChatSession, str]:
-    chat = await member(client, role)
+async def logged_in_staff(client: TestClient, role: str = "staff",
+                          commune: str | None = None) -> tuple[ChatSession, str]:
+    chat = await member(client, role, commune)
     return chat, await open_link(client, await login_token(client, chat))
 
 
@@ -111,3 +116,65 @@ async def dead_letter_pending(client: TestClient, channel: str = "telegram") -> 
             raise SendError("Forbidden: bot was blocked by the user", permanent=True)
 
     await client.app[ASSISTANT].services.outbox.drain_once(Blocked())
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a commune holds, open, in `commune_records`."""
+
+    dossiers: tuple[str, ...]
+    overdue: int  # the first ones of `dossiers` are past due
+    reports: tuple[str, ...]
+    orders: tuple[str, ...]
+    consults: int
+    hamlet: str
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return (*self.dossiers, *self.reports, *self.orders)
+
+
+# Two communes' records (tests/bots/dashboard/test_dashboard_communes.py).
+COMMUNE_RECORDS = {
+    "LB": Held(("LB-2026-000001", "LB-2026-000002"), 1, ("PA-100001",), ("DH-100001",), 1, "kem"),
+    "SM": Held(("SM-2026-000001", "SM-2026-000002", "SM-2026-000003"), 2, ("PA-200001", "PA-200002"),
+               ("DH-200001", "DH-200002"), 2, "khuoi_meo"),
+}
+
+
+async def commune_records(client: TestClient) -> None:
+    """For each commune of COMMUNE_RECORDS, written with its `commune` set: its open dossiers (the
+    first `overdue` of them past due), open reports in one of its hamlets, open orders of a seller not
+    on xaso (so listed by code), and consults waiting for a doctor."""
+    from backends.reports.store import Report
+    from backends.shop.orders import Order
+
+    assistant = client.app[ASSISTANT]
+    now = utcnow()
+    today = now.date()
+    async with assistant.database.session() as session:
+        for commune, held in COMMUNE_RECORDS.items():
+            villager = User(channel="telegram", external_id=f"tg-{commune}", language="vi", commune=commune)
+            session.add(villager)
+            await session.flush()
+            for number, code in enumerate(held.dossiers):
+                due = today - dt.timedelta(days=2) if number < held.overdue else today + dt.timedelta(days=3)
+                session.add(Dossier(code=code, commune=commune, procedure_id="birth", user_id=villager.id,
+                                    status="processing", values_enc="x", papers={}, submitted_at=now,
+                                    due_date=due))
+            for code in held.reports:
+                session.add(Report(code=code, commune=commune, kind="road", hamlet_id=held.hamlet,
+                                   description_enc="x", reporter_id=villager.id, channel="telegram",
+                                   status="open", created_at=now))
+            for code in held.orders:
+                session.add(Order(code=code, commune=commune, request_key=f"key-{code}", user_id=villager.id,
+                                  product_id="honey", seller_id=f"seller-{commune}", quantity_milli=1000,
+                                  unit="kg", unit_price_vnd=100_000, subtotal_vnd=100_000, shipping_vnd=0,
+                                  total_vnd=100_000, payment_provider="cash", status="new", created_at=now))
+            for _ in range(held.consults):
+                session.add(Consult(commune=commune, user_id=villager.id, who="self", age=40,
+                                    symptoms_enc="x", since_enc="x", status=OPEN,
+                                    created_at=now - dt.timedelta(minutes=5)))
+            await assistant.services.outbox.enqueue(session, channel="telegram", chat_id=f"tg-{commune}",
+                                                    reply=Reply("x"), key=f"dead-{commune}",
+                                                    user_id=villager.id)

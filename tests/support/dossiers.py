@@ -1,4 +1,5 @@
-"""A citizen's birth registration through the web chat, from the first words to the receipt's code."""
+"""A citizen's birth registration through the web chat, from the first words to the receipt's code; in a
+province, by a villager of a given commune, with that commune's officials."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from tests.support.chat import ChatSession, button_data, jpeg, texts
 
 MOTHER_ID = "019190012345"
 CODE = re.compile(r"LB-\d{4}-\d{6}")
+
+
+def code_pattern(commune: str) -> re.Pattern[str]:
+    """A dossier code of `commune`."""
+    return re.compile(rf"{commune}-\d{{4}}-\d{{6}}")
 
 
 async def open_birth_form(chat: ChatSession) -> None:
@@ -34,21 +40,22 @@ async def fill_fields(chat: ChatSession) -> None:
     assert "Giấy chứng sinh" in texts(await chat.say("0912345678"))
 
 
-async def send_papers_and_confirm(chat: ChatSession) -> str:
+async def send_papers_and_confirm(chat: ChatSession, code: re.Pattern[str] = CODE) -> str:
     assert "CCCD" in texts((await chat.send(jpeg()))["replies"])
     await chat.send(jpeg((10, 200, 10)))
     summary = await chat.press("form:skip")
     assert "form:confirm" in button_data(summary) and "Trần Thị Hoa" in texts(summary)
     receipt = texts(await chat.press("form:confirm"))
-    match = CODE.search(receipt)
+    match = code.search(receipt)
     assert match, receipt
     assert "Giấy chứng sinh" in receipt and "miễn phí" in receipt and "ngày làm việc" in receipt
     assert re.search(r"\d{2}/\d{2}/\d{4}", receipt)
     return match.group(0)
 
 
-async def submit(client: TestClient) -> tuple[ChatSession, str]:
-    citizen = await ChatSession.open(client)
+async def submit(client: TestClient, commune: str | None = None) -> tuple[ChatSession, str]:
+    """A birth registration by a new villager (of `commune`, in a province); their chat and its code."""
+    citizen = await ChatSession.open(client, commune=commune)
     await open_birth_form(citizen)
     await fill_fields(citizen)
-    return citizen, await send_papers_and_confirm(citizen)
+    return citizen, await send_papers_and_confirm(citizen, code_pattern(commune) if commune else CODE)

@@ -1,4 +1,5 @@
-"""A parent asking a doctor about a child through the web chat, and the health desk's clock."""
+"""A parent asking a doctor about a child through the web chat, the health desk's clock, and the people
+of one commune of a province (a villager, a doctor, an official)."""
 
 from __future__ import annotations
 
@@ -28,4 +29,6 @@ async def ask_about_child(parent: ChatSession) -> str:
 
 
 def set_clock(assistant: Assistant, now: list[dt.datetime]) -> None:
-    assistant.assembly.desk("health").set_clock(lambda: now[0])
+    """Every served commune's health desk reads `now[0]`."""
+    for local in assistant.locals():
+        local.router.assembly.desk("health").set_clock(lambda: now[0])

@@ -28,10 +28,17 @@ async def settings(context: Context) -> list[Reply]:
     return [_settings_reply(context, row)]
 
 
+def _own_hamlets(context: Context, row: AnnouncementSubscription) -> list[str]:
+    """The subscription's hamlets of the user's commune, in its order: one chosen before a move to
+    another commune names no hamlet of this one."""
+    own = hamlets(context.services)
+    return [hamlet_id for hamlet_id in row.hamlets or [] if hamlet_id in own]
+
+
 def _settings_reply(context: Context, row: AnnouncementSubscription | None, key: str | None = None) -> Reply:
     services = context.services
     active = row is not None and row.active
-    chosen_hamlets = set(row.hamlets or []) if active and row else set()
+    chosen_hamlets = set(_own_hamlets(context, row)) if active and row else set()
     chosen_topics = set(row.topics or []) if active and row else set()
     buttons = [Button(_mark(hamlet_id in chosen_hamlets) + name, f"{PUBLIC_FAMILY}:hamlet:{hamlet_id}")
                for hamlet_id, name in hamlets(services).items()]
@@ -64,7 +71,7 @@ async def _toggle(context: Context, kind: str, value: str) -> list[Reply]:
         row.active = True
         row.hamlets = []
         row.topics = [item.id for item in topics(context.services)] if kind == "hamlet" else []
-    current = list(row.hamlets if kind == "hamlet" else row.topics)
+    current = _own_hamlets(context, row) if kind == "hamlet" else list(row.topics)
     updated = [item for item in current if item != value] if value in current else [*current, value]
     if kind == "hamlet":
         row.hamlets = updated
@@ -99,9 +106,10 @@ async def off(context: Context) -> list[Reply]:
 
 async def done(context: Context) -> list[Reply]:
     row = await subscription_of(context.session, context.identity.id)
-    if row is None or not row.active or not row.hamlets or not row.topics:
+    chosen = _own_hamlets(context, row) if row is not None and row.active else []
+    if row is None or not chosen or not row.topics:
         return [_settings_reply(context, row, "announce.sub.incomplete")]
-    return [Reply(context.t("announce.sub.saved", hamlets=audience_label(context.services, row.hamlets,
+    return [Reply(context.t("announce.sub.saved", hamlets=audience_label(context.services, chosen,
                                                                          context.lang),
                             topics=", ".join(topic_label(context.services, item, context.lang)
                                              for item in row.topics)),
@@ -114,11 +122,13 @@ async def unknown(context: Context) -> list[Reply]:
 
 
 async def latest(context: Context) -> list[Reply]:
-    """The newest announcements for the user's hamlets (all of them when not subscribed), oldest of
-    them first so that the newest ends the conversation."""
+    """The newest announcements of the user's commune for their hamlets (all of them when not
+    subscribed), oldest of them first so that the newest ends the conversation."""
     row = await subscription_of(context.session, context.identity.id)
-    chosen = list(row.hamlets) if row is not None and row.active and row.hamlets else None
-    found = await published(context.session, hamlets=chosen, limit=LATEST)
+    chosen = _own_hamlets(context, row) if row is not None and row.active else []
+    chosen_or_all = chosen or None
+    found = await published(context.session, commune=context.services.commune.code, hamlets=chosen_or_all,
+                            limit=LATEST)
     subscribe = Button(context.t("announce.button.settings"), f"{PUBLIC_FAMILY}:settings")
     if not found:
         return [Reply(context.t("announce.latest_none"), (subscribe,))]

@@ -117,10 +117,13 @@ def outbox_key(announcement: Announcement, user: User) -> str:
 
 
 async def publish(session: AsyncSession, services: Services, announcement: Announcement) -> int:
-    """Queues the announcement for every matching subscriber, in the caller's transaction; a key per
-    (announcement, user) makes a second call a no-op. Returns how many were queued now."""
+    """Queues the announcement (of `services`' commune) for every matching subscriber of the commune, in
+    the caller's transaction; a key per (announcement, user) makes a second call a no-op. Returns how
+    many were queued now."""
     queued = 0
-    for user in await subscribers_of(session, announcement):
+    commune = services.commune.code
+    home = commune == services.settings.commune_code  # where users who chose no commune yet belong
+    for user in await subscribers_of(session, announcement, commune=commune, home=home):
         if await notify(session, services, user, notice(services, announcement, user),
                         outbox_key(announcement, user), asks=False):
             queued += 1
@@ -131,7 +134,8 @@ async def publish(session: AsyncSession, services: Services, announcement: Annou
 
 @dataclass
 class Scheduler:
-    """Publishes scheduled announcements once their time comes (the server runs `run`)."""
+    """Publishes scheduled announcements once their time comes (the server runs `run` once per commune,
+    each with its commune's services: each publishes its own commune's)."""
 
     clock: Callable[[], dt.datetime] = field(default=utcnow)
     # Told of each publication audited here, outside the pipeline (the metrics' service counter).
@@ -140,7 +144,7 @@ class Scheduler:
     async def publish_due(self, database: Database, services: Services) -> list[dict[str, Any]]:
         async with database.session() as session:
             published = []
-            for announcement in await claim_due(session, self.clock()):
+            for announcement in await claim_due(session, self.clock(), commune=services.commune.code):
                 count = await publish(session, services, announcement)
                 published.append({"id": announcement.id, "code": announcement.code, "recipients": count})
         for item in published:  # once committed

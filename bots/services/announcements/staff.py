@@ -382,7 +382,8 @@ async def _confirm(context: Context, data: dict[str, Any]) -> list[Reply]:
     if scheduled is not None and scheduled < now - PAST_GRACE:
         return _move(context, data, "when")
     publish_at = scheduled or now
-    hamlet_ids = [str(item) for item in data.get("hamlets") or []]
+    own = hamlets(services)  # the commune's: the official's, whose announcement this is
+    hamlet_ids = [str(item) for item in data.get("hamlets") or [] if item in own]
     mp3_id = str(data["mp3"])
     document = {
         "commune": services.commune.name,
@@ -397,8 +398,8 @@ async def _confirm(context: Context, data: dict[str, Any]) -> list[Reply]:
     subject = f"announcement:{publish_at:%Y%m%d%H%M}"
     record = await sign_and_store(context.session, signer, SIGNED_KIND, subject, document)
     announcement = Announcement(
-        text=str(data["text"]), topic=str(data["topic"]), hamlets=hamlet_ids, lang="vi",
-        status=SCHEDULED if scheduled else PUBLISHED, publish_at=publish_at,
+        commune=services.commune.code, text=str(data["text"]), topic=str(data["topic"]), hamlets=hamlet_ids,
+        lang="vi", status=SCHEDULED if scheduled else PUBLISHED, publish_at=publish_at,
         published_at=None if scheduled else now, created_by=context.identity.id, created_at=now,
         code=record.code, mp3_id=mp3_id, ogg_id=str(data["ogg"]), duration=float(data["duration"]))
     context.session.add(announcement)

@@ -1,9 +1,9 @@
 """The citizen answers a staff request for a missing item.
 
 The request notice carries a button `dossier-reply:<CODE>`; pressing it (the code is checked again:
-the dossier must be the user's own and waiting for them) opens a conversation state, and the next
-text or photo/PDF is the answer. It is stored encrypted, the dossier goes back to the queue
-(needs_info → processing) and the official who asked is told.
+the dossier must be the user's own, of their commune, and waiting for them) opens a conversation
+state, and the next text or photo/PDF is the answer. It is stored encrypted, the dossier goes back to
+the queue (needs_info → processing) and the official who asked is told.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ FLOW = "dossier-reply"
 
 
 async def _waiting(context: Context, code: str) -> Dossier | None:
-    dossier = await dossier_of_user(context.session, code, context.identity.id)
+    dossier = await dossier_of_user(context.session, code, context.identity.id,
+                                    commune=context.services.commune.code)
     return dossier if dossier is not None and dossier.status == "needs_info" else None
 
 

@@ -1,7 +1,7 @@
 """The readable side of a signed dossier result: the printed fields (chosen per procedure in
 data/procedures.yml, `result_fields`) and the one-page PDF kept in the media store for the citizen,
 itself signed (PAdES) with the commune's key; the official named under the signature comes from
-data/communes/LB/commune.yml, `signer`. The PDF is made outside any transaction (result.py keeps it)."""
+data/communes/<code>/commune.yml, `signer`. The PDF is made outside any transaction (result.py keeps it)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def result_sheet(services: Services, dossier_code: str, record: SignedRecord, do
     official = services.commune.signer
     note = procedure.in_person_note if procedure else None
     return ResultSheet(
-        commune=str(document.get("commune") or services.settings.commune_name),
+        commune=str(document.get("commune") or services.commune.name),
         title=str(document.get("title", "")), dossier_code=dossier_code,
         decided_at=dt.datetime.fromisoformat(str(document["decided_at"])),
         verification_code=record.code, verify_url=url,

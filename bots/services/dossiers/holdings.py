@@ -84,9 +84,11 @@ async def erase(context: Context) -> Erased:
 
 
 async def _tell_staff(context: Context, dossier: Dossier) -> None:
-    """The one-stop staff learn that a dossier in progress lost its declared values and papers."""
+    """The one-stop staff of the dossier's commune learn that a dossier in progress lost its declared
+    values and papers."""
     t = context.services.catalogue.t
-    for official in await users_with_role(context.session, "staff", exclude=context.identity.id):
+    for official in await users_with_role(context.session, "staff", exclude=context.identity.id,
+                                          commune=dossier.commune):
         lang = official.language
         text = t("dossier.mydata.notify.dossier_erased", lang, code=dossier.code,
                  procedure=_procedure(context, dossier, lang),

@@ -67,9 +67,10 @@ async def notify_requester(context: Context, dossier: Dossier, request: DossierE
 
 
 async def notify_staff_new(context: Context, dossier: Dossier, procedure: Procedure) -> int:
-    """The officials whose roles the procedure names hear of a new dossier at once, with a button to
-    open it; no personal data in the notice. Returns how many were told."""
-    officials = await users_with_role(context.session, *procedure.notify, exclude=dossier.user_id)
+    """The officials of the dossier's commune whose roles the procedure names hear of a new dossier at
+    once, with a button to open it; no personal data in the notice. Returns how many were told."""
+    officials = await users_with_role(context.session, *procedure.notify, exclude=dossier.user_id,
+                                      commune=dossier.commune)
     t = context.services.catalogue.t
     for official in officials:
         lang = official.language

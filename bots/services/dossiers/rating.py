@@ -1,6 +1,6 @@
 """The citizen's 1–5 satisfaction rating of a delivered dossier, from the buttons on the delivery
 notice: `dossier-rate:<CODE>:<N>`. Button data comes from the client, so the dossier must be the
-presser's own and delivered; a rating is recorded once. Every press is audited."""
+presser's own, of their commune, and delivered; a rating is recorded once. Every press is audited."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ async def rate(context: Context) -> list[Reply]:
         return [Reply(context.t("unknown_button"))]
     code, rating = press.action.upper(), int(press.arg)
     subject = f"dossier:{code}"
-    dossier = await dossier_of_user(context.session, code, context.identity.id)
+    dossier = await dossier_of_user(context.session, code, context.identity.id,
+                                    commune=context.services.commune.code)
     if dossier is None:  # someone else's or none at all: the same answer, nothing learned
         context.audit(ACTION, subject=subject, outcome="deny", detail={"rating": rating})
         return [Reply(context.t("dossier_rating.not_yours"))]
@@ -62,8 +63,8 @@ async def staff_line(context: Context, dossier: Dossier) -> str:
 
 
 async def average_line(context: Context) -> str:
-    """For `/dossiers`: the average rating so far, or nothing before the first."""
-    summary = await rating_summary(context.session)
+    """For `/dossiers`: the average rating of the commune's dossiers so far, or nothing before the first."""
+    summary = await rating_summary(context.session, commune=context.services.commune.code)
     if summary.average is None:
         return ""
     return context.t("dossier_rating.average", average=f"{summary.average:.1f}", count=summary.count)

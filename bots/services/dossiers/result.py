@@ -152,18 +152,20 @@ async def issue_result(session: AsyncSession, services: Services, pending: Pendi
 # -- results the process died before issuing
 
 
-async def unissued_results(session: AsyncSession,
-                           now: dt.datetime) -> list[tuple[SignedRecord, Dossier, int]]:
+async def unissued_results(session: AsyncSession, now: dt.datetime, *,
+                           commune: str | None = None) -> list[tuple[SignedRecord, Dossier, int]]:
     """Signed results between STUCK_AFTER and LOOK_BACK old with no PDF whose citizen still exists and
-    has not been sent the result message: (record, dossier, approval event id)."""
-    rows = await session.execute(
-        select(SignedDocumentRow, Dossier)
-        .join(Dossier, Dossier.code == SignedDocumentRow.subject)
-        .join(User, User.id == Dossier.user_id)
-        .where(SignedDocumentRow.kind == KIND, SignedDocumentRow.pdf_media_id.is_(None),
-               SignedDocumentRow.created_at < now - STUCK_AFTER,
-               SignedDocumentRow.created_at > now - LOOK_BACK)
-        .order_by(SignedDocumentRow.created_at))
+    has not been sent the result message, of `commune`'s dossiers (None: of every commune's):
+    (record, dossier, approval event id)."""
+    query = (select(SignedDocumentRow, Dossier)
+             .join(Dossier, Dossier.code == SignedDocumentRow.subject)
+             .join(User, User.id == Dossier.user_id)
+             .where(SignedDocumentRow.kind == KIND, SignedDocumentRow.pdf_media_id.is_(None),
+                    SignedDocumentRow.created_at < now - STUCK_AFTER,
+                    SignedDocumentRow.created_at > now - LOOK_BACK))
+    if commune is not None:
+        query = query.where(Dossier.commune == commune)
+    rows = await session.execute(query.order_by(SignedDocumentRow.created_at))
     found = []
     for row, dossier in rows.all():
         event_id = await session.scalar(
@@ -182,14 +184,14 @@ async def unissued_results(session: AsyncSession,
 
 async def recover_results(database: Database, services: Services, procedures: ProcedureCatalogue,
                           now: dt.datetime | None = None) -> list[str]:
-    """Issues the results whose step never ran (the process died after the approval committed, or the
-    step failed): the PDF made outside any transaction, then kept and sent in a short one each.
-    Returns the verification codes issued."""
+    """Issues the results of `services.commune`'s dossiers whose step never ran (the process died after
+    the approval committed, or the step failed), signed with that commune's key: the PDF made outside
+    any transaction, then kept and sent in a short one each. Returns the verification codes issued."""
     signer = services.keyring.signer
     if signer is None:
         return []
     async with database.session() as session:
-        waiting = await unissued_results(session, now or utcnow())
+        waiting = await unissued_results(session, now or utcnow(), commune=services.commune.code)
     issued: list[str] = []
     for record, dossier, event_id in waiting:
         document = SignedDocument.loads(record.envelope_json).document
@@ -211,7 +213,8 @@ async def recover_results(database: Database, services: Services, procedures: Pr
 
 
 def task(procedures: ProcedureCatalogue) -> TaskRun:
-    """The dossiers' background task: results left unissued, every `INTERVAL` seconds."""
+    """The dossiers' background task: results left unissued, every `INTERVAL` seconds; it runs once per
+    commune (`environment.services` is that commune's) and issues that commune's only."""
     async def once(environment: TaskEnvironment) -> None:
         await recover_results(environment.database, environment.services, procedures)
 

@@ -5,6 +5,10 @@ and buttons `dossier-admin:<action>:<CODE>` are allowed to staff by core (core/r
 get here. Reject and request buttons cannot carry the words, so they open a short conversation state
 that takes the next text; that text arrives as a plain message, which core does not check, so the
 role is checked again here. Every view and every decision, refused or done, is audited.
+
+Staff work on their commune's dossiers only (`context.services.commune`, the commune of the turn): the
+queue lists them, and a code of another commune, typed or on a button, is "not found" like a code that
+does not exist.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ class StaffDesk:
     # -- the queue and one dossier
 
     async def queue(self, context: Context) -> list[Reply]:
-        dossiers, total = await open_dossiers(context.session)
+        dossiers, total = await open_dossiers(context.session, commune=context.services.commune.code)
         context.audit("dossier.queue", detail={"open": total})
         if not dossiers:
             return [Reply(context.t("dossier_staff.queue_empty") + await average_line(context))]
@@ -180,7 +184,7 @@ class StaffDesk:
                 Button(context.t("dossier_staff.button.queue"), f"{STAFF_FAMILY}:queue"))
 
     async def _find(self, context: Context, code: str, action: str) -> Dossier | None:
-        dossier = await dossier_by_code(context.session, code)
+        dossier = await dossier_by_code(context.session, code, commune=context.services.commune.code)
         if dossier is None:
             context.audit(action, subject=f"dossier:{code[:24]}", outcome="not_found")
         return dossier
@@ -264,6 +268,8 @@ class StaffDesk:
         action, code = context.pressed.action, _pressed_code(context)
         if code is None or action not in _NEEDS_WORDS:
             return await self.unknown(context)
+        if await self._find(context, code, f"dossier.{_NEEDS_WORDS[action]}") is None:
+            return [Reply(context.t("dossier_staff.not_found", code=code))]  # nothing to give words for
         context.set_state(State(FLOW, {"action": action, "code": code}))
         return [Reply(context.t(f"dossier_staff.ask.{action}", code=code))]
 

@@ -2,7 +2,9 @@
 of the papers, get a dossier code and a due date; ask what a procedure needs; follow a dossier.
 
 Buttons are `dossier:<action>:<argument>`; the argument comes from the client, so every one is
-checked again (a procedure must be in the catalogue, a dossier must be the user's own).
+checked again (a procedure must be in the catalogue, a dossier must be the user's own). In a province
+a dossier belongs to the commune it was submitted in (its code starts with that commune's): a villager
+follows only their commune's, another commune's code is answered like one that does not exist.
 """
 
 from __future__ import annotations
@@ -103,9 +105,8 @@ class DossierFlow:
 
     async def complete(self, context: Context, procedure: Procedure,
                        values: dict[str, Any]) -> list[Reply]:
-        settings = context.services.settings
         dossier = await create_dossier(
-            context.session, context.services.cipher, self.calendar, commune=settings.commune_code,
+            context.session, context.services.cipher, self.calendar, commune=context.services.commune.code,
             submission=Submission(procedure, context.identity.id, dict(values)),
         )
         context.audit("dossier.submit", subject=f"dossier:{dossier.code}", detail={"procedure": procedure.id})
@@ -166,7 +167,8 @@ class DossierFlow:
         return await (self.view(context, code) if code else self.mine(context))
 
     async def view(self, context: Context, code: str) -> list[Reply]:
-        dossier = await dossier_of_user(context.session, code, context.identity.id)
+        dossier = await dossier_of_user(context.session, code, context.identity.id,
+                                        commune=context.services.commune.code)
         if dossier is None:
             context.audit("dossier.view", subject=f"dossier:{code[:24]}", outcome="not_found")
             return [Reply(context.t("dossier.not_found", code=code[:24]),
@@ -186,7 +188,8 @@ class DossierFlow:
                              Button(context.t("button.menu"), "menu:help")))]
 
     async def mine(self, context: Context) -> list[Reply]:
-        dossiers = await dossiers_of_user(context.session, context.identity.id)
+        dossiers = await dossiers_of_user(context.session, context.identity.id,
+                                          commune=context.services.commune.code)
         if not dossiers:
             return [Reply(context.t("dossier.none"), (
                 Button(context.t("dossier.button.submit"), "dossier:list"),

@@ -3,7 +3,11 @@ carry their own video-call room. Cancel, "my appointments", and a reminder the d
 outbox message, withdrawn when the appointment is cancelled). The on-duty doctor sees today's list.
 
 `appt:` buttons are public (a villager's own bookings only: every id is checked against the user);
-the doctors' view is reached through the `doctor:` family, checked in core (core/roles.py)."""
+the doctors' view is reached through the `doctor:` family, checked in core (core/roles.py).
+
+Each commune has its own desk and roster: its slots are counted and booked apart from another commune's
+of the same hour (the stored key is `scoped`), and a villager, the doctors and the notices see only the
+commune of the turn's bookings."""
 
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from backends.health.appointments import (
     booked_counts,
     cancel,
     parse_code,
+    scoped,
+    unscoped,
     upcoming_of,
 )
 from backends.health.consults import unseal
@@ -84,6 +90,22 @@ async def _unknown(context: Context) -> list[Reply]:
     return [menu.menu_reply(context, "unknown_button")]
 
 
+def _commune(context: Context) -> str:
+    return context.services.commune.code
+
+
+def _stored(context: Context, key: str) -> str:
+    """A slot key as the turn's commune stores it (backends/health/appointments.py `scoped`)."""
+    return scoped(key, _commune(context), context.services.settings.commune_code)
+
+
+async def _free_counts(context: Context, slots: list[Slot]) -> dict[str, int]:
+    """Seats taken in each of the commune's `slots`, by the slot's own key."""
+    stored = {_stored(context, slot.key): slot.key for slot in slots}
+    counts = await booked_counts(context.session, list(stored), _commune(context))
+    return {stored[key]: count for key, count in counts.items()}
+
+
 @dataclass
 class AppointmentDesk:
     roster: Roster
@@ -114,7 +136,7 @@ class AppointmentDesk:
             video=video)
 
     def _slot_of(self, appointment: Appointment) -> Slot | None:
-        parsed = parse_slot_key(appointment.slot_key)
+        parsed = parse_slot_key(unscoped(appointment.slot_key))
         rule = next((r for r in self.roster.sessions if parsed and r.kind == parsed[0]), None)
         if parsed is None or rule is None:
             return None
@@ -172,7 +194,7 @@ class AppointmentDesk:
         limit = self.roster.max_buttons
         start = max(now, since - dt.timedelta(minutes=1)) if since else now
         candidates = list(self.roster.slots(start, kind, day))
-        counts = await booked_counts(context.session, [slot.key for slot in candidates])
+        counts = await _free_counts(context, candidates)
         free = [(slot, slot.capacity - counts.get(slot.key, 0)) for slot in candidates
                 if counts.get(slot.key, 0) < slot.capacity]
         note = ""
@@ -303,7 +325,7 @@ class AppointmentDesk:
                        moment: dt.datetime | None) -> Slot | None:
         """The free slot of `kind` closest to the moment (or the first of the day) asked for."""
         candidates = list(self.roster.slots(self.clock(), kind))
-        counts = await booked_counts(context.session, [slot.key for slot in candidates])
+        counts = await _free_counts(context, candidates)
         free = [slot for slot in candidates if counts.get(slot.key, 0) < slot.capacity]
         if not free:
             return None
@@ -322,8 +344,9 @@ class AppointmentDesk:
         state = context.state
         reason = str(state.data.get("reason") or "") if state and state.flow == FLOW and \
             state.data.get("slot") == key else ""
-        upcoming = await upcoming_of(context.session, context.identity.id, now)
-        if len(upcoming) >= self.roster.max_per_person and all(a.slot_key != key for a in upcoming):
+        upcoming = await upcoming_of(context.session, context.identity.id, now, _commune(context))
+        stored = _stored(context, key)
+        if len(upcoming) >= self.roster.max_per_person and all(a.slot_key != stored for a in upcoming):
             context.set_state(None)
             context.audit("health.appointment_book", subject=f"slot:{slot.key}", outcome="limit")
             return [Reply(context.t("appointments.limit", count=len(upcoming)), (
@@ -332,7 +355,8 @@ class AppointmentDesk:
             context.audit("consent.granted", detail={"purpose": "health"})
         token = self.new_token() if slot.video else None
         result = await book(context.session, context.services.cipher, slot, user_id=context.identity.id,
-                            reason=reason[:MAX_REASON], video_token=token, now=now)
+                            reason=reason[:MAX_REASON], video_token=token, now=now,
+                            commune=_commune(context), key=stored)
         context.set_state(None)
         if result.outcome == "full" or result.appointment is None:
             context.audit("health.appointment_book", subject=f"slot:{slot.key}", outcome="full")
@@ -377,7 +401,7 @@ class AppointmentDesk:
                             reminder_key(appointment.id), not_before=at)
 
     async def mine(self, context: Context, cancelling: bool = False) -> list[Reply]:
-        booked = await upcoming_of(context.session, context.identity.id, self.clock())
+        booked = await upcoming_of(context.session, context.identity.id, self.clock(), _commune(context))
         if not booked:
             return [Reply(context.t("appointments.mine_none"), (
                 Button(context.t("appointments.button.new"), f"{FAMILY}:start"),))]
@@ -391,7 +415,9 @@ class AppointmentDesk:
     async def _own(self, context: Context, raw: str) -> Appointment | None:
         number = parse_code(raw)
         appointment = await context.session.get(Appointment, number) if number is not None else None
-        if appointment is None or appointment.user_id != context.identity.id or appointment.status != BOOKED:
+        if appointment is None or appointment.commune != _commune(context):
+            return None  # another commune's booking is as good as none
+        if appointment.user_id != context.identity.id or appointment.status != BOOKED:
             return None
         return appointment
 
@@ -421,9 +447,10 @@ class AppointmentDesk:
         return self._describe(context, appointment, lang)
 
     async def tell_station(self, context: Context, appointment: Appointment, notice: str) -> int:
-        """Every doctor hears, through the outbox, that a booked place is free again (`notice` names the
-        reason; no patient named); returns how many were told."""
-        doctors = await users_with_role(context.session, "doctor", exclude=context.identity.id)
+        """Every doctor of the appointment's commune hears, through the outbox, that a booked place is free
+        again (`notice` names the reason; no patient named); returns how many were told."""
+        doctors = await users_with_role(context.session, "doctor", exclude=context.identity.id,
+                                        commune=appointment.commune)
         for doctor in doctors:
             await notify(context.session, context.services, doctor, notice,
                          f"appointment-freed:{appointment.id}:{doctor.id}",
@@ -491,7 +518,7 @@ class AppointmentDesk:
         """Today's appointments for the doctors (reasons are health data: the read is audited)."""
         now = self.clock().astimezone(VIETNAM)
         start = dt.datetime.combine(now.date(), dt.time(0), VIETNAM)
-        booked = await between(context.session, start, start + dt.timedelta(days=1))
+        booked = await between(context.session, start, start + dt.timedelta(days=1), _commune(context))
         context.audit("health.appointment_read", subject=f"day:{now.date().isoformat()}",
                       detail={"count": len(booked)})
         if not booked:
@@ -510,4 +537,4 @@ class AppointmentDesk:
     async def count_today(self, context: Context) -> int:
         now = self.clock().astimezone(VIETNAM)
         start = dt.datetime.combine(now.date(), dt.time(0), VIETNAM)
-        return len(await between(context.session, start, start + dt.timedelta(days=1)))
+        return len(await between(context.session, start, start + dt.timedelta(days=1), _commune(context)))

@@ -5,6 +5,11 @@ no health text except a doctor's answer to the villager (their own consult): ale
 name the pseudonymous patient (BN#user id) and the consult, and the doctor opens it here, where every
 read is audited. `/queue`, `/answer`, `/close` and `doctor:` buttons are allowed to doctors by core
 (core/roles.py); the villager's follow-up messages arrive as plain text in the `consult` state.
+
+Each commune has its own desk and roster (bots/assistant.py). Everything is its commune's: the consults,
+alerts and roster links a doctor sees and acts on, and the doctors and staff told (the turn's commune,
+`context.services.commune`; the task's, `services.commune`). Another commune's consult or alert is
+answered exactly as one that does not exist.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backends.addresses.hamlets import Hamlets
 from backends.addresses.plus_codes import decode
 from backends.addresses.store import saved_address
-from backends.health.appointments import link_doctor, links
+from backends.health.appointments import link_doctor, links, scoped
 from backends.health.consults import (
     ANSWERED,
     CLOSED,
@@ -35,6 +40,8 @@ from backends.health.consults import (
     Consult,
     EmergencyAlert,
     add_message,
+    alert_in,
+    consult_in,
     messages_of,
     open_consult,
     open_consult_of,
@@ -119,9 +126,15 @@ def _number(raw: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def _commune(context: Context) -> str:
+    """The commune of the turn: the villager's, or the doctor's."""
+    return context.services.commune.code
+
+
 async def _own_open(context: Context, consult_id: int) -> Consult | None:
-    """The villager's own consult, still open: what they may write to; None for anyone else's."""
-    consult = await context.session.get(Consult, consult_id)
+    """The villager's own consult in their commune, still open: what they may write to; None for anyone
+    else's."""
+    consult = await consult_in(context.session, consult_id, _commune(context))
     if consult is None or consult.status == CLOSED or consult.user_id != context.identity.id:
         return None
     return consult
@@ -181,11 +194,13 @@ class HealthDesk:
             category=category,
             text=text,
             now=now,
+            commune=_commune(context),
         )
         context.audit("health.emergency", subject=f"emergency:{alert.id}", detail={"category": category})
         place = await self._known_place(context, alert)
         t = context.services.catalogue.t
-        for user, roles in (await role_holders(context.session, "doctor", "staff", "admin")).items():
+        on_call = await role_holders(context.session, "doctor", "staff", "admin", commune=_commune(context))
+        for user, roles in on_call.items():
             if "admin" in roles and len(roles) == 1:
                 continue  # an administrator alone is not on call
             body = t(
@@ -202,7 +217,7 @@ class HealthDesk:
                          f"emergency:{patient}:{digest}:{user.id}")
 
     async def read_alert(self, context: Context, alert_id: int) -> list[Reply]:
-        alert = await context.session.get(EmergencyAlert, alert_id)
+        alert = await alert_in(context.session, alert_id, _commune(context))
         if alert is None:
             context.audit("health.emergency_read", subject=f"emergency:{alert_id}", outcome="not_found")
             return [Reply(context.t("health.alert.not_found", id=alert_id))]
@@ -256,6 +271,7 @@ class HealthDesk:
         since = self.clock() - dt.timedelta(seconds=ALERT_WINDOW_SECONDS * 3)
         alert = (await context.session.execute(
             select(EmergencyAlert).where(EmergencyAlert.user_id == context.identity.id,
+                                         EmergencyAlert.commune == _commune(context),
                                          EmergencyAlert.at >= since)
             .order_by(EmergencyAlert.id.desc()).limit(1))).scalar_one_or_none()
         if alert is None:
@@ -265,7 +281,8 @@ class HealthDesk:
         alert.place_enc = seal(context.services.cipher, place.dump(), "emergency-place", alert.id)
         context.audit("health.emergency_place", subject=f"emergency:{alert.id}")
         t = context.services.catalogue.t
-        for user, roles in (await role_holders(context.session, "doctor", "staff")).items():
+        station = await role_holders(context.session, "doctor", "staff", commune=_commune(context))
+        for user, roles in station.items():
             text = t("health.alert.located", user.language, id=alert.id, patient=alert.user_id,
                      place=self._place_line(context.services, user.language, place))
             buttons = self._alert_buttons(context.services, user.language, alert.id) \
@@ -277,7 +294,7 @@ class HealthDesk:
 
     async def take_alert(self, context: Context, alert_id: int) -> list[Reply]:
         """A doctor takes the call: the others see who did, so nobody waits for someone else."""
-        alert = await context.session.get(EmergencyAlert, alert_id)
+        alert = await alert_in(context.session, alert_id, _commune(context))
         if alert is None:
             return [Reply(context.t("health.alert.not_found", id=alert_id))]
         if alert.handled_by is not None and alert.handled_by != context.identity.id:
@@ -288,7 +305,7 @@ class HealthDesk:
             alert.handled_by, alert.handled_at = context.identity.id, self.clock()
             context.audit("health.emergency_take", subject=f"emergency:{alert.id}")
             name = await self._doctor_name(context, context.identity.id)
-            for user in await users_with_role(context.session, "doctor", "staff"):
+            for user in await users_with_role(context.session, "doctor", "staff", commune=_commune(context)):
                 if user.id != context.identity.id:
                     await notify(context.session, context.services, user, "health.alert.taken_notice",
                                  f"emergency-taken:{alert.id}:{user.id}", id=alert.id, doctor=name)
@@ -296,7 +313,7 @@ class HealthDesk:
                       (Button(context.t("health.alert.reply"), f"{FAMILY}:alert-reply:{alert.id}"),))]
 
     async def _doctor_name(self, context: Context, user_id: int) -> str:
-        linked = await links(context.session) if self.roster is not None else {}
+        linked = await self._links(context.session, context.services) if self.roster is not None else {}
         roster_id = next((doctor for doctor, account in linked.items() if account == user_id), None)
         doctor = self.roster.doctor(roster_id) if self.roster is not None and roster_id else None
         return doctor.name if doctor is not None else f"BS#{user_id}"
@@ -304,15 +321,15 @@ class HealthDesk:
     async def answer_alert(self, context: Context, alert_id: int, text: str) -> list[Reply]:
         """The doctor writes to the caller: the message goes out as a consult (sealed, audited) that the
         caller can answer, and the doctor has taken the call."""
-        alert = await context.session.get(EmergencyAlert, alert_id)
+        alert = await alert_in(context.session, alert_id, _commune(context))
         if alert is None:
             return [Reply(context.t("health.alert.not_found", id=alert_id))]
-        consult = await open_consult_of(context.session, alert.user_id)
+        consult = await open_consult_of(context.session, alert.user_id, alert.commune)
         if consult is None:
             told = unseal(context.services.cipher, alert.text_enc, "emergency", alert.id)
             consult = await open_consult(context.session, context.services.cipher, user_id=alert.user_id,
                                          who="emergency", age=0, symptoms=told, since=_moment(alert.at),
-                                         photo_id=None, now=self.clock())
+                                         photo_id=None, now=self.clock(), commune=alert.commune)
             context.audit("health.consult_open", subject=f"consult:{consult.id}",
                           detail={"emergency": alert.id})
         if alert.handled_by is None:
@@ -322,7 +339,7 @@ class HealthDesk:
     # -- the villager
 
     async def ask(self, context: Context) -> list[Reply]:
-        current = await open_consult_of(context.session, context.identity.id)
+        current = await open_consult_of(context.session, context.identity.id, _commune(context))
         if current is not None:
             context.set_state(State(FLOW, {"id": current.id}))
             return [Reply(context.t("health.already_open", id=current.id))]
@@ -390,11 +407,13 @@ class HealthDesk:
             since=since,
             photo_id=values.get("photo"),
             now=now,
+            commune=services.commune.code,
         )
         context.audit("health.consult_open", subject=f"consult:{consult.id}")
         position = await queue_position(context.session, consult)
         minutes = math.ceil(position * services.settings.consult_average_minutes)
-        first = (await self.duty_chain(context.session, now))[:1]  # the doctor on duty answers first
+        # The commune's doctor on duty answers first.
+        first = (await self.duty_chain(context.session, services, now))[:1]
         await self._tell(context.session, services, consult, "new", f"consult-new:{consult.id}",
                          {user: {"doctor"} for user in first})
         consult.notified = _ids(user.id for user in first)
@@ -445,8 +464,9 @@ class HealthDesk:
 
     async def _tell_doctors(self, session: AsyncSession, services: Services, consult: Consult, kind: str,
                             key: str) -> None:
-        """A follow-up goes to the doctor who answered, else to the doctors told of the consult so far."""
-        doctors = await role_holders(session, "doctor")
+        """A follow-up goes to the doctor who answered, else to the doctors told of the consult so far (of
+        its commune, as they are now)."""
+        doctors = await role_holders(session, "doctor", commune=consult.commune)
         told = _id_set(consult.notified)
         wanted = {consult.doctor_id} if consult.doctor_id is not None else told
         chosen = {user: held for user, held in doctors.items() if not wanted or user.id in wanted}
@@ -477,19 +497,25 @@ class HealthDesk:
             )
             await notify(session, services, user, Reply(text, buttons), f"{key}:{user.id}")
 
-    async def duty_chain(self, session: AsyncSession, now: dt.datetime) -> list[User]:
-        """Doctor accounts in escalation order: those linked to a roster name, on duty first, each group in
-        roster order; then doctor accounts not on the roster, oldest first."""
-        doctors = {user.id: user for user in await users_with_role(session, "doctor")}
-        linked = await links(session) if self.roster is not None else {}
+    async def duty_chain(self, session: AsyncSession, services: Services, now: dt.datetime) -> list[User]:
+        """The commune's doctor accounts in escalation order: those linked to a roster name, on duty first,
+        each group in roster order; then doctor accounts not on the roster, oldest first."""
+        commune = services.commune.code
+        doctors = {user.id: user for user in await users_with_role(session, "doctor", commune=commune)}
+        linked = await self._links(session, services) if self.roster is not None else {}
         chain = [doctors[linked[d.id]] for d in (self.roster.duty_order(now) if self.roster else [])
                  if d.id in linked and linked[d.id] in doctors]
         return chain + [user for user_id, user in sorted(doctors.items()) if user not in chain]
 
+    @staticmethod
+    async def _links(session: AsyncSession, services: Services) -> dict[str, int]:
+        """The commune's roster ids → the doctor accounts linked to them."""
+        return await links(session, services.commune.code, services.settings.commune_code)
+
     # -- the doctors
 
     async def queue(self, context: Context) -> list[Reply]:
-        consults, total = await waiting(context.session)
+        consults, total = await waiting(context.session, _commune(context))
         context.audit("health.queue", detail={"open": total})
         desk_buttons = await self._desk_buttons(context)
         ask = ("\n\n" + context.t("appointments.roster_ask")) if any(
@@ -527,13 +553,13 @@ class HealthDesk:
             count = await self.appointments.count_today(context)
             buttons.append(Button(context.t("appointments.button.today", count=count), f"{FAMILY}:today"))
         if self.roster is not None and self.roster.doctors:
-            linked = await links(context.session)
+            linked = await self._links(context.session, context.services)
             if context.identity.id not in linked.values():
                 buttons.extend(Button(d.name, f"{FAMILY}:iam:{d.id}") for d in self.roster.doctors)
         return tuple(buttons)
 
     async def show(self, context: Context, consult_id: int) -> list[Reply]:
-        consult = await context.session.get(Consult, consult_id)
+        consult = await consult_in(context.session, consult_id, _commune(context))
         if consult is None:
             context.audit("health.consult_read", subject=f"consult:{consult_id}", outcome="not_found")
             return [Reply(context.t("health.not_found", id=consult_id))]
@@ -587,7 +613,7 @@ class HealthDesk:
         number = _number(raw)
         if number is None:
             return [Reply(context.t(usage))]
-        consult = await context.session.get(Consult, number)
+        consult = await consult_in(context.session, number, _commune(context))
         if consult is None or consult.status == CLOSED:
             context.audit(action, subject=f"consult:{number}", outcome="not_found")
             return [Reply(context.t("health.not_found", id=number))]
@@ -697,32 +723,38 @@ class HealthDesk:
         return await self.appointments.today(context)
 
     async def iam_pressed(self, context: Context) -> list[Reply]:
-        """`doctor:iam:<roster id>`: this account is that doctor of the roster."""
+        """`doctor:iam:<roster id>`: this account is that doctor of its commune's roster (another commune's
+        name is unknown here)."""
         doctor = self.roster.doctor(context.pressed.arg) if self.roster is not None else None
         if doctor is None:
             return await self.unknown(context)
-        await link_doctor(context.session, doctor.id, context.identity.id, self.clock())
+        stored = scoped(doctor.id, _commune(context), context.services.settings.commune_code)
+        await link_doctor(context.session, stored, context.identity.id, self.clock())
         context.audit("health.roster_link", subject=f"roster:{doctor.id}")
         return [Reply(context.t("appointments.roster_linked", name=doctor.name))]
 
     # -- escalation
 
     async def escalate(self, services: Services, session: AsyncSession) -> list[int]:
-        """Unanswered consults move along the roster. After the configured time (step 1) the next doctor in
-        duty order who was not told yet, and staff, are alerted; after twice that (step 2) every other
-        doctor and staff again. Returns the ids of the consults escalated now."""
+        """Unanswered consults of the commune (`services.commune`) move along its roster. After the
+        configured time (step 1) the next doctor in duty order who was not told yet, and staff, are alerted;
+        after twice that (step 2) every other doctor and staff again. Returns the ids of the consults
+        escalated now."""
         now = self.clock()
+        commune = services.commune.code
         limit = dt.timedelta(minutes=services.settings.consult_escalate_minutes)
-        late = await unanswered_since(session, now - limit)
+        late = await unanswered_since(session, now - limit, commune)
         escalated = []
         for consult in late:
             step = consult.escalation_step + 1
             if consult.created_at > now - step * limit:
                 continue
             told = _id_set(consult.notified)
-            waiting_doctors = [user for user in await self.duty_chain(session, now) if user.id not in told]
+            chain = await self.duty_chain(session, services, now)
+            waiting_doctors = [user for user in chain if user.id not in told]
             doctors = waiting_doctors[:1] if step == 1 else waiting_doctors
-            staff = {user: held for user, held in (await role_holders(session, "staff")).items()
+            station_staff = await role_holders(session, "staff", commune=commune)
+            staff = {user: held for user, held in station_staff.items()
                      if user not in doctors}
             recipients = {**{user: {"doctor"} for user in doctors}, **staff}
             consult.escalation_step, consult.escalated_at = step, now

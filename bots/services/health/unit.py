@@ -4,8 +4,11 @@ on-duty doctor, and appointments from the station's roster; late consults are es
 from __future__ import annotations
 
 import asyncio
+import functools
+from typing import Any
 
 from bots.dashboard import commerce, providers
+from bots.dialogue.base import Context
 from bots.dialogue.service import (
     Buttons,
     Command,
@@ -30,17 +33,25 @@ from bots.services.health.desk import (
 )
 from bots.services.health.holdings import HealthHoldings
 from bots.services.kit import Kit
+from core.messages import Reply
 from core.roles import PUBLIC, only
 
 # The modules defining its tables (migrations/env.py imports them).
 TABLES: tuple[str, ...] = ("backends.health.consults", "backends.health.appointments")
 
 
+async def submitted(fallback: HealthDesk, context: Context, values: dict[str, Any]) -> list[Reply]:
+    """A finished consult form goes to the desk of the turn's commune: the communes of a province share
+    one `Forms` (its completions by name), but each has its own desk and roster."""
+    desk = context.assembly.desk("health") if context.assembly is not None else fallback
+    return await desk.submitted(context, values)
+
+
 def service(kit: Kit) -> Service:
     # Appointments with a roster of the station's doctors; one clock with the consults (HealthDesk).
     booking = AppointmentDesk(kit.roster) if kit.roster is not None else None
     desk = HealthDesk(kit.forms, roster=kit.roster, appointments=booking)
-    kit.forms.on_complete(FORM, desk.submitted)
+    kit.forms.on_complete(FORM, functools.partial(submitted, desk))
     kit.forms.sealed.add(FORM)  # the consult's photo is health data: stored sealed
     doctor = only("doctor")
 

@@ -76,9 +76,11 @@ async def notify_assignee(session: AsyncSession, services: Services, report: Rep
 
 async def notify_staff_new(session: AsyncSession, services: Services, report: Report,
                            event: ReportEvent) -> None:
-    """The operations centre hears of every new report, with buttons to open and take it."""
+    """The commune's operations centre hears of every new report of the commune, with buttons to open
+    and take it."""
     t = services.catalogue.t
-    for staff in await users_with_role(session, "staff", exclude=report.reporter_id):
+    for staff in await users_with_role(session, "staff", exclude=report.reporter_id,
+                                       commune=services.commune.code):
         lang = staff.language
         text = t("report_staff.notify.new", lang, code=report.code,
                  kind=kind_label(services, report.kind, lang),

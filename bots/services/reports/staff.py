@@ -99,7 +99,8 @@ class ReportStaffDesk:
 
     async def listing(self, context: Context, *, hamlet_id: str | None = None,
                       kind: str | None = None) -> list[Reply]:
-        reports, total = await open_reports(context.session, hamlet_id=hamlet_id, kind=kind, limit=LIST_LIMIT)
+        reports, total = await open_reports(context.session, hamlet_id=hamlet_id, kind=kind, limit=LIST_LIMIT,
+                                            commune=context.services.commune.code)
         context.audit("report.queue", detail={"open": total, "hamlet": hamlet_id, "kind": kind})
         services, lang = context.services, context.lang
         scope = ", ".join(part for part in (
@@ -146,7 +147,8 @@ class ReportStaffDesk:
     # -- one report
 
     async def _find(self, context: Context, code: str, action: str) -> Report | None:
-        report = await report_by_code(context.session, code)
+        """The report of the staff member's commune with `code`: another commune's is not found."""
+        report = await report_by_code(context.session, code, commune=context.services.commune.code)
         if report is None:
             context.audit(action, subject=f"report:{code[:16]}", outcome="not_found")
         return report

@@ -293,7 +293,8 @@ class ReportDesk:
         if not await has_consent(context.session, context.identity.id, PURPOSE):
             return [menu.menu_reply(context, "report.cancelled")]  # consent withdrawn meanwhile: keep nothing
         await serialise_new_reports(context.session)
-        first = await find_duplicate(context.session, kind=kind, place=place, now=now,
+        commune = context.services.commune.code
+        first = await find_duplicate(context.session, commune=commune, kind=kind, place=place, now=now,
                                      metres=settings.report_duplicate_metres,
                                      hours=settings.report_duplicate_hours)
         hamlet = hamlet_label(context.services, place.hamlet_id, context.lang)
@@ -303,7 +304,7 @@ class ReportDesk:
         report, event = await open_report(context.session, context.services.cipher, kind=kind,
                                           description=description, photo_id=photo, place=place,
                                           reporter_id=context.identity.id, channel=context.incoming.channel,
-                                          now=now)
+                                          now=now, commune=commune)
         context.audit("report.open", subject=f"report:{report.code}",
                       detail={"kind": kind, "hamlet": place.hamlet_id, "located": place.located,
                               "photo": photo is not None})
@@ -328,7 +329,8 @@ class ReportDesk:
 
     async def _answer_fix(self, context: Context, code: str, *, fixed: bool) -> list[Reply]:
         action = "report.confirm" if fixed else "report.reopen"
-        report = await report_by_code(context.session, code) if code else None
+        report = (await report_by_code(context.session, code, commune=context.services.commune.code)
+                  if code else None)
         if report is None or not await is_follower(context.session, report, context.identity.id):
             context.audit(action, subject=f"report:{code[:16]}", outcome="deny")
             return [menu.menu_reply(context, "report.not_yours")]

@@ -29,7 +29,8 @@ class BuyerOrders:
         cancel = Button(context.t("shop.button.cancel_order", code=order.code),
                         f"{FAMILY}:cancel:{order.code}")
         if start.status == "succeeded":  # the paid notice is on its way through the outbox too
-            return Reply(context.t("shop.notify.paid_buyer", code=order.code, total=total))
+            return Reply(context.t("shop.notify.paid_buyer",
+                                   **order_fields(context.services, self.shop, order, context.lang)))
         if start.qr_png is not None:
             media_id = await store_media(context.session, start.qr_png, "image/png",
                                          owner_id=context.identity.id)
@@ -71,7 +72,7 @@ class BuyerOrders:
         return await self.show(context, code)
 
     async def show(self, context: Context, code: str) -> list[Reply]:
-        order = await order_by_code(context.session, code)
+        order = await order_by_code(context.session, code, context.services.commune.code)
         if order is None or order.user_id != context.identity.id:
             return [Reply(context.t("shop.order_not_found", code=code.upper()[:16]),
                           (Button(context.t("shop.button.mine"), f"{FAMILY}:mine"),))]
@@ -81,7 +82,7 @@ class BuyerOrders:
         return [Reply(context.t("shop.order_view", **fields), buttons)]
 
     async def my_orders(self, context: Context) -> list[Reply]:
-        orders = await orders_of_user(context.session, context.identity.id)
+        orders = await orders_of_user(context.session, context.identity.id, context.services.commune.code)
         if not orders:
             return [Reply(context.t("shop.no_orders"),
                           (Button(context.t("shop.button.categories"), f"{FAMILY}:browse"),))]
@@ -92,7 +93,7 @@ class BuyerOrders:
         return [Reply(context.t("shop.my_orders") + "\n\n" + "\n\n".join(lines), buttons)]
 
     async def cancel_order(self, context: Context, code: str) -> list[Reply]:
-        order = await order_by_code(context.session, code)
+        order = await order_by_code(context.session, code, context.services.commune.code)
         if order is None or order.user_id != context.identity.id:
             return [Reply(context.t("shop.order_not_found", code=code.upper()[:16]))]
         seller = self.shop.sellers.get(order.seller_id)

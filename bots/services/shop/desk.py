@@ -508,7 +508,7 @@ class ShopDesk:
                     quantity_milli=draft.milli, unit=product.unit, unit_price=product.price,
                     subtotal=subtotal, shipping=shipping, provider=provider.name,
                     delivery=Delivery(draft.address or "", draft.code, draft.hamlet or None, draft.phone),
-                    status=STARTING if remote else NEW)
+                    status=STARTING if remote else NEW, commune=context.services.commune.code)
                 request = PaymentRequest(
                     order_code=code, amount_vnd=order.total_vnd,
                     description=f"{code} {product.title('vi')} {format_milli(draft.milli)} {product.unit}",
@@ -575,7 +575,7 @@ class ShopDesk:
     async def _started(self, context: Context, code: str, start: PaymentStart) -> list[Reply]:
         """The payment is started: recorded, the order is NEW, the sellers are told, the buyer pays."""
         session = context.session
-        order = await order_by_code(session, code)
+        order = await order_by_code(session, code, context.services.commune.code)
         if order is None:
             return []
         if not await move(session, order, (STARTING,), NEW):
@@ -599,7 +599,7 @@ class ShopDesk:
         """The provider could not start the payment: the order is cancelled, its stock released, and
         the buyer chooses another way to pay, at the draft's payment step again (a new summary)."""
         session = context.session
-        order = await order_by_code(session, code)
+        order = await order_by_code(session, code, context.services.commune.code)
         if order is None or not await move(session, order, (STARTING,), CANCELLED):
             return []  # cancelled meanwhile: whoever did told the buyer
         await release(session, order.product_id, order.quantity_milli)

@@ -1,11 +1,13 @@
 """What the shop tells people through the outbox (buyers, sellers), and how an order reads.
 
-Every notice is keyed so that a retry never sends it twice; nothing here is sent directly.
+Every notice is keyed so that a retry never sends it twice; nothing here is sent directly. A notice
+about an order is made with its commune's services and catalogue, and goes to that commune's people.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +51,7 @@ def order_fields(services: Services, shop: ShopCatalogue, order: Order, lang: st
         "paid": t("shop.paid_yes" if order.paid_at else "shop.paid_no", lang),
         "status": t(f"shop.status.{order.status}", lang),
         "at": moment(order.created_at),
+        "commune": services.commune.name,
     }
 
 
@@ -131,7 +134,7 @@ async def tell_staff_for_seller(services: Services, session: AsyncSession, shop:
     with the seller's phone to call (and `/paid` once the money is in); returns how many were told."""
     seller = shop.sellers.get(order.seller_id)
     told = 0
-    for user in await users_with_role(session, "staff", exclude=order.user_id):
+    for user in await users_with_role(session, "staff", exclude=order.user_id, commune=services.commune.code):
         lang = user.language
         fields = order_fields(services, shop, order, lang) | delivery_fields(services, order, lang)
         text = services.catalogue.t("shop.notify.no_seller_account", lang,
@@ -142,13 +145,23 @@ async def tell_staff_for_seller(services: Services, session: AsyncSession, shop:
     return told
 
 
-def paid_listener(services: Services, shop: ShopCatalogue) -> PaidListener:
-    """The ledger's on_paid listener: the order is marked paid, buyer and seller are told, all in the
-    transaction that settled the payment."""
+# A served commune's services and products (None: it runs no shop), by commune code.
+CommuneShops = Mapping[str, tuple[Services, ShopCatalogue | None]]
+
+
+def paid_listener(shops: CommuneShops) -> PaidListener:
+    """The ledger's on_paid listener (the same on every commune's payments): the order is marked paid,
+    its buyer and seller are told in the words of the order's own commune (its products, its name),
+    all in the transaction that settled the payment. An order of a commune no longer served is told in
+    the first one's (the installation's own)."""
+    home = next(iter(shops.values()))
 
     async def paid(session: AsyncSession, event: PaidEvent) -> None:
         order = await mark_paid(session, event.order_code, event.paid_at)
         if order is None:
+            return
+        services, shop = shops.get(order.commune, home)
+        if shop is None:  # its commune closed its shop: paid, with no product to name
             return
         await tell_user(services, session, order.user_id,
                         ReplyFor(services, shop, order, "shop.notify.paid_buyer"), f"shop-paid:{order.code}")

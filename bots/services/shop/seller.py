@@ -3,7 +3,9 @@
 Core checks the role (core/roles.py: /orders /ship and the `seller` family for sellers, /paid for
 sellers and staff); here each order is checked against the seller the account is linked to
 (backends/shop/sellers.py), so a seller sees and moves only its own orders. Administrators and, for
-/paid, staff act on any order. Every action is audited; the buyer is told through the outbox.
+/paid, staff act on any order of their commune. Every order is looked up within the commune of the
+turn: another commune's code is "not found". Every action is audited; the buyer is told through the
+outbox.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class SellerDesk:
         if scope is None:
             context.audit(action, outcome="not_linked")
             return Reply(context.t("shop.seller.not_linked"))
-        order = await order_by_code(context.session, code) if code else None
+        order = await order_by_code(context.session, code, context.services.commune.code) if code else None
         if order is None or (scope != _ANY and order.seller_id != scope):
             context.audit(action, subject=f"order:{code.upper()[:16]}", outcome="not_found")
             return Reply(context.t("shop.seller.not_found", code=code.upper()[:16] or "?"))
@@ -62,7 +64,8 @@ class SellerDesk:
         if scope is None:
             context.audit("shop.seller_orders", outcome="not_linked")
             return [Reply(context.t("shop.seller.not_linked"))]
-        found = await open_orders(context.session, None if scope == _ANY else scope)
+        found = await open_orders(context.session, None if scope == _ANY else scope,
+                                  context.services.commune.code)
         context.audit("shop.seller_orders", detail={"open": len(found)})
         if not found:
             return [Reply(context.t("shop.seller.no_orders"))]
@@ -152,7 +155,7 @@ class SellerDesk:
         if seller is None:
             return [Reply(context.t("shop.invite.usage", sellers=", ".join(self.shop.sellers)))]
         code = await create_seller_invite(context.session, context.services.hasher, seller.id,
-                                          created_by=f"user:{context.identity.id}")
+                                          created_by=f"user:{context.identity.id}", commune=_commune(context))
         context.audit("role.invite", detail={"role": "seller", "seller": seller.id})
         return [Reply(context.t("shop.invite.ok", seller=seller.name, code=code))]
 
@@ -165,3 +168,9 @@ class SellerDesk:
         context.audit("shop.seller_linked", detail={"seller": linked})
         seller = self.shop.sellers.get(linked)
         return [Reply(context.t("shop.join.linked", seller=seller.name if seller else linked))]
+
+
+def _commune(context: Context) -> str | None:
+    """The commune a seller invite made here is for: the administrator's, where the installation serves
+    several (None where it serves one: its roles are for the whole installation)."""
+    return context.services.commune.code if len(context.services.settings.served_communes) > 1 else None

@@ -2,7 +2,8 @@
 committed (bots/services/shop/desk.py), but the process died first, or the step failed. Nothing was
 shown to the buyer that could take money (the pay link comes with the recorded payment), so after a
 while well past any provider's timeout the shop's task cancels each one: the stock goes back, the
-buyer is told to order again. The seller never heard of it.
+buyer is told to order again. The seller never heard of it. The task runs once per commune, on that
+commune's orders.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ async def cancel_stuck(database: Database, services: Services, shop: ShopCatalog
     now = now or utcnow()
     cancelled: list[str] = []
     async with database.session() as session:
-        for order in await starting_since(session, now - STUCK_AFTER):
+        for order in await starting_since(session, now - STUCK_AFTER, services.commune.code):
             if not await move(session, order, (STARTING,), CANCELLED, now):
                 continue  # its step finished meanwhile
             await release(session, order.product_id, order.quantity_milli)

@@ -1,5 +1,5 @@
-"""`/stats` for staff (core/roles.py): today's headline figures, from backends/stats.py — the same
-functions the dashboard's `GET /api/stats` serves."""
+"""`/stats` for staff (core/roles.py): today's headline figures of the staff member's commune, from
+bots/dashboard/headline.py — the same figures the dashboard serves."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from backends.stats import Headline, headline
+from backends.stats import Headline
+from bots.dashboard.headline import headline
 from bots.dialogue.base import Context
 from core.messages import Button, Reply
 from core.models import utcnow
@@ -50,7 +51,10 @@ class StatsDesk:
     clock: Callable[[], dt.datetime] = field(default=utcnow)
 
     async def stats(self, context: Context) -> list[Reply]:
-        figures = await headline(context.session, self.clock())
+        # The commune of the turn; a commune's own installation counts all it holds, as before.
+        several = len(context.services.settings.served_communes) > 1
+        figures = await headline(context.session, self.clock(),
+                                 context.services.commune.code if several else None)
         context.audit("stats.view")
         buttons = (Button(context.t("stats.button.reports"), REPORTS_LIST),
                    Button(context.t("stats.button.dossiers"), DOSSIERS_QUEUE))

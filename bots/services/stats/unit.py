@@ -18,7 +18,8 @@ def service(kit: Kit) -> Service:
     return Service(
         name="stats",
         commands=(Command("/stats", only("staff"), desk.stats),
-                  Command("/dashboard", only("staff"), dashboard_link)),
+                  # The province's read-only role opens the dashboard too (every commune, no action).
+                 Command("/dashboard", only("staff", "province"), dashboard_link)),
         i18n=("stats.", "dashboard."),
         desk=desk,
     )

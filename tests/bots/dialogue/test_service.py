@@ -83,7 +83,8 @@ def test_the_access_rules_come_from_the_declarations(settings: Settings, databas
     assert assembly.access.staff_commands() == {
         "/dossiers": {"staff"}, "/dossier": {"staff"}, "/approve": {"staff"}, "/reject": {"staff"},
         "/request": {"staff"}, "/announce": {"staff"}, "/reports": {"staff"}, "/stats": {"staff"},
-        "/dashboard": {"staff"}, "/queue": {"doctor"}, "/answer": {"doctor"}, "/close": {"doctor"},
+        "/dashboard": {"staff", "province"}, "/queue": {"doctor"}, "/answer": {"doctor"},
+        "/close": {"doctor"},
         "/orders": {"seller"}, "/ship": {"seller"}, "/paid": {"seller", "staff"}, "/invite": {"admin"},
         "/revoke": {"admin"}, "/deadletters": {"admin"},
     }

@@ -195,7 +195,9 @@ async def test_new_dossiers_and_decisions_are_sent_signed(client: TestClient, re
     _, code = await submit(client)
     [created] = await receiver.wait_for(1, "dossier.created")
     assert created["data"]["code"] == code and created["data"]["status"] == "received"
-    assert set(created["data"]) == {"code", "procedure", "status", "submitted_at", "due_date"}  # no PII
+    assert created["data"]["commune"] == "LB"
+    assert set(created["data"]) == {"commune", "code", "procedure", "status", "submitted_at",
+                                    "due_date"}  # no PII
     official = await staff_joins(client)
     assert code in texts(await official.say(f"/reject {code} Giấy tờ không hợp lệ"))
     moves = await receiver.wait_for(2, "dossier.status")

@@ -1,8 +1,8 @@
 """communes: which commune a user, a role, an invite and every service's record belongs to
 (core/province.py). What exists is the installation's own commune's (XASO_COMMUNE_CODE).
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0022
+Revises: 0021
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
-down_revision = "0022"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
