@@ -7,8 +7,9 @@ for each commune, their fields encrypted with the server's key), then runs `xaso
   province  XASO_COMMUNES=LB,SM: half the villagers of each commune writing.
 Each run measures messages per second and server CPU per message (bench/webchat.py's closed loop), and
 how long an official's and a doctor's lists take with the commune's 10,000 villagers' records (/dossiers,
-/reports, /queue, each asked `--lists` times). It prints both runs and the province's msg/s as a share of
-the single commune's (the goal: a drop of 10 % at most).
+/reports, /queue, each asked `--lists` times), and how long the official's dashboard takes to open (and,
+in the province run, the province's overview of both communes). It prints both runs and the province's
+msg/s as a share of the single commune's (the goal: a drop of 10 % at most).
 
     python -m bench.province [--backend sqlite|postgresql|both] [--villagers 10000] [--duration 20]
 """
@@ -21,6 +22,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -55,6 +57,9 @@ PRODUCTS = {"LB": ("tea_moc_cau", "htx_che_la_bang"), "SM": ("sm_honey_forest", 
 DOSSIERS, REPORTS, ORDERS, CONSULTS = 0.2, 0.1, 0.1, 0.05
 LISTS = (("official", "staff", "/dossiers"), ("official", "staff", "/reports"),
          ("doctor", "doctor", "/queue"))
+DASHBOARD = "/dashboard"
+PROVINCE_OVERVIEW = "/dashboard (province)"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 GOAL_SHARE = 0.9
 SEQUENCES_AFTER_SEED = (
     "SELECT setval(pg_get_serial_sequence('village_reports', 'id'), (SELECT max(id) FROM village_reports))",
@@ -143,29 +148,34 @@ async def seed(database_url: str, secret: str, villagers: int, seed_value: int) 
     return counts
 
 
-async def make_staff(database_url: str, base_url: str, commune: str | None) -> dict[str, ChatUser]:
+async def make_staff(database_url: str, base_url: str, commune: str | None,
+                     province: bool = False) -> tuple[dict[str, ChatUser], dict[str, int]]:
     """An official and a doctor of `commune` (None: the installation's own), as web chat users with
-    their roles granted in the database."""
+    their roles granted in the database; with `province`, someone holding the province's role too.
+    The users and their ids."""
     from sqlalchemy import select
 
     from core.db import Database
     from core.identity import grant_role
     from core.models import User
 
-    roles = {name: role for name, role, _command in LISTS}
+    roles = {name: (role, commune) for name, role, _command in LISTS}
+    if province:
+        roles["province"] = ("province", None)
     users, _ = await create_users(base_url, len(roles), seed=7, communes=(commune,) if commune else ())
     database = Database(database_url)
     staff: dict[str, ChatUser] = {}
+    ids: dict[str, int] = {}
     try:
         async with database.session() as session:
-            for (name, role), user in zip(roles.items(), users, strict=True):
+            for (name, (role, scope)), user in zip(roles.items(), users, strict=True):
                 user_id = (await session.execute(select(User.id).where(User.external_id == user.user_id))
                            ).scalar_one()
-                await grant_role(session, user_id, role, "bench", commune=commune)
-                staff[name] = user
+                await grant_role(session, user_id, role, "bench", commune=scope)
+                staff[name], ids[name] = user, user_id
     finally:
         await database.close()
-    return staff
+    return staff, ids
 
 
 async def time_lists(base_url: str, staff: dict[str, ChatUser], times: int) -> dict[str, dict[str, float]]:
@@ -182,10 +192,53 @@ async def time_lists(base_url: str, staff: dict[str, ChatUser], times: int) -> d
                 if response.status != 200 or not body.get("replies"):
                     raise RuntimeError(f"{command}: HTTP {response.status} {body}")
                 seconds.append(time.perf_counter() - started)
-            seconds.sort()
-            results[command] = {"p50_ms": round(percentile(seconds, 0.5) * 1000, 1),
-                                "p95_ms": round(percentile(seconds, 0.95) * 1000, 1)}
+            results[command] = timings(seconds)
     return results
+
+
+def timings(seconds: list[float]) -> dict[str, float]:
+    seconds = sorted(seconds)
+    return {"p50_ms": round(percentile(seconds, 0.5) * 1000, 1),
+            "p95_ms": round(percentile(seconds, 0.95) * 1000, 1)}
+
+
+async def time_dashboard(database_url: str, secret: str, base_url: str, user_id: int,
+                         times: int) -> dict[str, float]:
+    """Logs `user_id` in to the dashboard (a one-time link made in the database, as `/dashboard` in chat
+    makes it, then the login page's button) and times opening its overview `times` times."""
+    from bots.dashboard.store import Lifetimes, create_link
+    from core.config import Settings
+    from core.crypto import Hasher
+    from core.db import Database
+
+    settings = Settings(_env_file=None, secret_key=secret, database_url=database_url)
+    database = Database(database_url)
+    try:
+        async with database.session() as session:
+            token = await create_link(session, Hasher(settings.secret()), user_id,
+                                      Lifetimes.from_settings(settings))
+    finally:
+        await database.close()
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies of an address, not a host name
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with aiohttp.ClientSession(cookie_jar=jar, timeout=timeout) as client:
+        async with client.get(f"{base_url}/dashboard/login?token={token}") as response:
+            found = CSRF.search(await response.text())
+        if found is None:
+            raise RuntimeError(f"the dashboard's login page: HTTP {response.status}")
+        async with client.post(f"{base_url}/dashboard/login", data={"token": token, "csrf": found.group(1)},
+                               allow_redirects=False) as response:
+            if response.status != 303:
+                raise RuntimeError(f"dashboard login: HTTP {response.status}")
+        seconds: list[float] = []
+        for _ in range(times):
+            started = time.perf_counter()
+            async with client.get(f"{base_url}/dashboard") as response:
+                await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"/dashboard: HTTP {response.status}")
+            seconds.append(time.perf_counter() - started)
+    return timings(seconds)
 
 
 async def run_mode(mode: str, database_url: str, env: dict[str, str], workdir: Path,
@@ -204,8 +257,15 @@ async def run_mode(mode: str, database_url: str, env: dict[str, str], workdir: P
             throughput = await throughput_phase(client, server, users, options.warmup, options.duration)
         lists = {}
         for commune in (communes or (None,)):
-            staff = await make_staff(database_url, server.base_url, commune)
-            lists[commune or "LB"] = await time_lists(server.base_url, staff, options.lists)
+            province = mode == "province" and commune == communes[0]
+            staff, ids = await make_staff(database_url, server.base_url, commune, province)
+            timed = await time_lists(server.base_url, staff, options.lists)
+            timed[DASHBOARD] = await time_dashboard(database_url, env["XASO_SECRET_KEY"], server.base_url,
+                                                    ids["official"], options.lists)
+            if province:
+                timed[PROVINCE_OVERVIEW] = await time_dashboard(
+                    database_url, env["XASO_SECRET_KEY"], server.base_url, ids["province"], options.lists)
+            lists[commune or "LB"] = timed
     errors = logged_errors(server)
     if errors and options.keep_logs:
         kept = Path(options.keep_logs) / f"{mode}-server.log"
@@ -233,13 +293,15 @@ async def run_backend(name: str, database_url: str | None, options: argparse.Nam
 
 
 def report(results: Sequence[dict[str, Any]]) -> str:
-    lines = ["| backend | run | msg/s | server CPU ms/msg | p99 ms | errors | /dossiers p50/p95 ms | "
-             "/reports p50/p95 ms | /queue p50/p95 ms |", "|---|---|---|---|---|---|---|---|---|"]
+    columns = [command for _n, _r, command in LISTS] + [DASHBOARD, PROVINCE_OVERVIEW]
+    lines = ["| backend | run | msg/s | server CPU ms/msg | p99 ms | errors | "
+             + " | ".join(f"{column} p50/p95 ms" for column in columns) + " |",
+             "|---|---|---|---|---|---|" + "---|" * len(columns)]
     for result in results:
         for run in result["runs"]:
             phase = run["throughput"]
             for commune, lists in run["lists"].items():
-                cells = [f"{lists[c]['p50_ms']}/{lists[c]['p95_ms']}" for _n, _r, c in LISTS]
+                cells = [f"{lists[c]['p50_ms']}/{lists[c]['p95_ms']}" if c in lists else "–" for c in columns]
                 lines.append(f"| {result['backend']} | {run['mode']} ({commune} staff) | "
                              f"{phase['messages_per_second']} | {phase.get('server_cpu_ms_per_message')} | "
                              f"{phase['p99_ms']} | {phase['errors']} | " + " | ".join(cells) + " |")

@@ -75,6 +75,10 @@ class IdentityCache:
         return entry[0], entry[1]
 
     def put(self, identity: Identity, last_seen_at: datetime) -> None:
+        if identity.commune is None:
+            # A province's newcomer is about to choose a commune, maybe through another node: the
+            # choice must count at their next message, not when this node's watch next runs.
+            return
         key = (identity.channel, identity.external_id)
         self._entries[key] = (identity, last_seen_at, self._clock() + self.lifetime)
         self._entries.move_to_end(key)

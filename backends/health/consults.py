@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Integer, String, Text, func, select
+from sqlalchemy import ForeignKey, Integer, String, Text, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -192,6 +192,21 @@ async def unanswered_since(session: AsyncSession, before: dt.datetime, commune: 
         .order_by(Consult.id)
     )
     return list((await session.execute(query)).scalars())
+
+
+async def claim_escalation(session: AsyncSession, consult: Consult, step: int, now: dt.datetime) -> bool:
+    """Moves `consult` (still open and unanswered) to escalation `step` from the one before, in the
+    caller's transaction; False when another node's task took that step first or the consult was
+    answered meanwhile. The conditional UPDATE makes one task the escalator of each step."""
+    won = await session.execute(
+        update(Consult).where(Consult.id == consult.id, Consult.status == OPEN,
+                              Consult.escalation_step == step - 1)
+        .values(escalation_step=step, escalated_at=now).returning(Consult.id)
+        .execution_options(synchronize_session=False))
+    if won.scalar_one_or_none() is None:
+        return False
+    consult.escalation_step, consult.escalated_at = step, now
+    return True
 
 
 async def record_emergency(

@@ -2,7 +2,10 @@
 
 A villager is asked once, on first contact, with a button per commune; typing its name (with or
 without diacritics, "xã" or not), its number in the list or its code, or sharing a location inside one
-of its hamlets answers too. The choice is remembered (`users.commune`) and changed with /xa, the menu's
+of its hamlets answers too. A commune's own entry link answers before anything is asked: the web chat's
+`/chat?commune=SM`, and Telegram's `https://t.me/<bot>?start=SM`, which the app sends as `/start SM`
+(a villager of another commune who opens it is shown the question, their commune named, rather than
+moved without a word). The choice is remembered (`users.commune`) and changed with /xa, the menu's
 «Đổi xã» (commune:show) or "đổi xã" typed. What the villager first asked is then answered by their commune's
 services. A red flag is never held back by the question: the 115 answer comes first. Staff belong to
 the commune of their invite (core/identity.py), so the question is theirs only if they change it.
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from bots.dialogue.base import Dialogue
 
 COMMAND = "/xa"
+START = "/start"  # `/start SM`: a commune's Telegram link (t.me/<bot>?start=SM)
 FAMILY = "commune"  # buttons: commune:set:<code>
 FLOW = "commune"  # the conversation state while the question is open
 # What asks for the question again, typed (folded: no diacritics, lower case).
@@ -59,6 +63,12 @@ class CommuneGate:
         if incoming.button is not None and incoming.button.startswith(f"{FAMILY}:"):
             return await self._pressed(dialogue, turn, state, incoming.button)
         current = self.province.get(identity.commune)
+        if command == START and self.province.several:
+            linked = self._linked(text)
+            if linked is not None and current is None:
+                return await self._choose(dialogue, turn, linked, None)
+            if linked is not None and linked is not current:
+                return await self._show(dialogue, turn)
         answering = state is not None and state.flow == FLOW
         if not answering and (current is not None or not self.province.several):
             return None  # the usual message: routed in the user's commune
@@ -89,6 +99,11 @@ class CommuneGate:
         if text.isdigit() and 1 <= int(text) <= len(self.province):
             return list(self.province)[int(text) - 1]
         return self.province.named(text) if text and len(text) <= 60 else None
+
+    def _linked(self, text: str) -> Commune | None:
+        """The commune a `/start <code>` names (a commune's Telegram link); None for a bare /start."""
+        parts = text.split(maxsplit=1)
+        return self.province.get(parts[1].strip().upper()) if len(parts) == 2 else None
 
     async def _pressed(self, dialogue: Dialogue, turn: Turn, state: State | None,
                        data: str) -> list[Reply]:

@@ -18,7 +18,12 @@ from core.db import Database
 from core.models import User
 from core.province import Province, ProvinceError
 from nlu.engine import NLUEngine
+from tests.support.channel_drivers import TelegramDriver
 from tests.support.chat import ChatSession, button_data, texts
+from tests.support.fake_telegram import FakeTelegram
+from tests.support.telegram import SECRET, fake, open_client, telegram_settings
+
+__all__ = ["fake"]  # the fixture, used by name below
 
 # Inside Xóm Làng Mười (data/communes/SM/commune.yml) and Xóm Kèm (data/communes/LB/commune.yml).
 LANG_MUOI = {"lat": 21.8723, "lon": 106.1175}
@@ -179,3 +184,30 @@ async def test_an_entry_link_names_the_commune_and_a_forged_one_is_refused(provi
         assert refused.status == 400 and (await refused.json())["error"] == "bad_commune"
     async with database.session() as session:
         assert len((await session.execute(select(User))).all()) == 1  # no user made by a refusal
+
+
+async def test_a_communes_telegram_link_names_the_commune(province_settings: Settings, database: Database,
+                                                          nlu_engine: NLUEngine, fake: FakeTelegram) -> None:
+    """`https://t.me/<bot>?start=SM` (a commune's poster or QR): Telegram sends `/start SM`."""
+    client = await open_client(telegram_settings(province_settings, fake), database, nlu_engine)
+    try:
+        newcomer = TelegramDriver(client, fake, database, SECRET, user_id=501)
+        greeting = await newcomer.say("/start SM")
+        assert "Xã Sảng Mộc" in greeting.text and "xã nào" not in greeting.text
+        assert "commune:set:LB" not in greeting.data
+        async with database.session() as session:
+            assert (await session.execute(select(User.commune).where(User.external_id == "501"))
+                    ).scalar_one() == "SM"
+        # A villager of La Bằng opening Sảng Mộc's link is asked, their commune named; nothing moves.
+        villager = TelegramDriver(client, fake, database, SECRET, user_id=502)
+        await villager.say("/start")
+        await villager.press("commune:set:LB")
+        asked = await villager.say("/start SM")
+        assert "Xã La Bằng" in asked.text and {"commune:set:LB", "commune:set:SM"} <= set(asked.data)
+        assert "Xã Sảng Mộc" in (await villager.press("commune:set:SM")).text
+        # Their own commune's link is a plain /start; an unknown code, the usual question.
+        assert "xã nào" not in (await villager.say("/start SM")).text.lower()
+        stranger = TelegramDriver(client, fake, database, SECRET, user_id=503)
+        assert "xã nào" in (await stranger.say("/start XX")).text
+    finally:
+        await client.close()

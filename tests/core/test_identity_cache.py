@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from core.counters import next_number
 from core.db import Database
@@ -16,9 +16,10 @@ from core.identity import (
     grant_role,
     resolve_user,
     revoke_roles,
+    set_commune,
     set_language,
 )
-from core.models import UserRole, utcnow
+from core.models import User, UserRole, utcnow
 
 
 def count_statements(database: Database) -> list[str]:
@@ -34,7 +35,8 @@ def count_statements(database: Database) -> list[str]:
 async def test_a_known_user_is_served_from_the_cache(database: Database) -> None:
     cache = IdentityCache()
     async with database.session() as session:
-        await resolve_user(session, "telegram", "42", "vi", None, cache)  # created: not remembered yet
+        # Created: not remembered yet.
+        await resolve_user(session, "telegram", "42", "vi", None, cache, commune="LB")
     async with database.session() as session:
         first = await find_user(session, "telegram", "42", cache)
     statements = count_statements(database)
@@ -47,7 +49,7 @@ async def test_a_known_user_is_served_from_the_cache(database: Database) -> None
 async def test_a_role_granted_or_revoked_is_seen_at_once(database: Database) -> None:
     cache = IdentityCache()
     async with database.session() as session:
-        user = await resolve_user(session, "telegram", "7", "vi", None, cache)
+        user = await resolve_user(session, "telegram", "7", "vi", None, cache, commune="LB")
         await grant_role(session, user.id, "official", granted_by="test")
     async with database.session() as session:
         identity = await find_user(session, "telegram", "7", cache)
@@ -61,7 +63,7 @@ async def test_a_role_granted_or_revoked_is_seen_at_once(database: Database) -> 
 async def test_a_language_change_is_seen_at_once(database: Database) -> None:
     cache = IdentityCache()
     async with database.session() as session:
-        user = await resolve_user(session, "web", "u1", "vi", None, cache)
+        user = await resolve_user(session, "web", "u1", "vi", None, cache, commune="LB")
         await set_language(session, user.id, "en")
     async with database.session() as session:
         identity = await find_user(session, "web", "u1", cache)
@@ -71,7 +73,7 @@ async def test_a_language_change_is_seen_at_once(database: Database) -> None:
 async def test_a_change_made_by_another_process_is_seen_at_the_next_check(database: Database) -> None:
     here = IdentityCache()
     async with database.session() as session:
-        user = await resolve_user(session, "telegram", "9", "vi", None, here)
+        user = await resolve_user(session, "telegram", "9", "vi", None, here, commune="LB")
     async with database.session() as session:
         await here.check_epoch(session)  # the counter as it stands
         await find_user(session, "telegram", "9", here)
@@ -90,7 +92,7 @@ async def test_a_change_made_by_another_process_is_seen_at_the_next_check(databa
 async def test_watch_checks_every_interval_until_stopped(database: Database) -> None:
     cache = IdentityCache()
     async with database.session() as session:
-        user = await resolve_user(session, "telegram", "5", "vi", None, cache)
+        user = await resolve_user(session, "telegram", "5", "vi", None, cache, commune="LB")
     stop = asyncio.Event()
     watching = asyncio.create_task(cache.watch(database.session, stop, every=0.05))
     await asyncio.sleep(0.1)
@@ -107,10 +109,35 @@ async def test_entries_expire_and_the_oldest_go_first(database: Database) -> Non
     now = [0.0]
     cache = IdentityCache(lifetime=10, size=2, clock=lambda: now[0])
     async with database.session() as session:
-        users = [await resolve_user(session, "telegram", str(n), "vi", None) for n in range(3)]
+        users = [await resolve_user(session, "telegram", str(n), "vi", None, commune="LB") for n in range(3)]
     for user in users:
         cache.put(user, utcnow())
     assert cache.get("telegram", "0") is None  # the oldest made room
     assert cache.get("telegram", "2") is not None
     now[0] = 11
     assert cache.get("telegram", "2") is None
+
+
+async def test_a_newcomer_who_has_not_chosen_a_commune_is_not_remembered(database: Database) -> None:
+    """A province's newcomer may choose their commune through another node: their next message, on
+    any node, must be answered as the commune's, not a second later."""
+    here = IdentityCache()
+    async with database.session() as session:
+        user = await resolve_user(session, "telegram", "11", "vi", None, here)
+    async with database.session() as session:
+        await here.check_epoch(session)
+        newcomer = await find_user(session, "telegram", "11", here)
+    assert newcomer is not None and newcomer.commune is None
+    assert here.get("telegram", "11") is None
+    async with database.session() as session:  # chosen on another node: this cache is not told
+        await session.execute(update(User).where(User.id == user.id).values(commune="SM"))
+        await next_number(session, "identities")
+    async with database.session() as session:
+        chosen = await find_user(session, "telegram", "11", here)
+    assert chosen is not None and chosen.commune == "SM"
+    assert here.get("telegram", "11") is not None  # from now on remembered
+    async with database.session() as session:
+        await set_commune(session, user.id, "LB")
+    async with database.session() as session:
+        moved = await find_user(session, "telegram", "11", here)
+    assert moved is not None and moved.commune == "LB"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp.test_utils import TestClient
@@ -53,6 +54,16 @@ class ChatSession:
         self.client = client
         self.token = token
         self.user_id = user_id
+        self._nodes: Iterator[TestClient] | None = None
+
+    def roam(self, nodes: Sequence[TestClient]) -> ChatSession:
+        """From now on each request goes to the next of `nodes` in turn, as behind a load balancer
+        (nodes of one installation sharing a database)."""
+        self._nodes = itertools.cycle(nodes)
+        return self
+
+    def _node(self) -> TestClient:
+        return next(self._nodes) if self._nodes is not None else self.client
 
     @classmethod
     async def open(cls, client: TestClient, language: str = "vi", commune: str | None = None) -> ChatSession:
@@ -68,7 +79,7 @@ class ChatSession:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def send(self, body: dict[str, Any], expect: int = 200) -> dict[str, Any]:
-        response = await self.client.post("/api/chat/messages", json=body, headers=self.headers)
+        response = await self._node().post("/api/chat/messages", json=body, headers=self.headers)
         assert response.status == expect, (response.status, await response.text())
         return await response.json()
 
@@ -79,7 +90,7 @@ class ChatSession:
         return (await self.send({"button": data}))["replies"]
 
     async def pushed(self, after: int = 0) -> list[dict[str, Any]]:
-        response = await self.client.get(f"/api/chat/messages?after={after}", headers=self.headers)
+        response = await self._node().get(f"/api/chat/messages?after={after}", headers=self.headers)
         assert response.status == 200
         return (await response.json())["messages"]
 

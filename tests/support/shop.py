@@ -4,6 +4,7 @@ for VietQR."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,24 @@ async def order_until_summary(buyer: ChatSession, text: str, *, payment: str = "
     summary = await buyer.press(f"shop:pay:{payment}")
     assert any(d.startswith("shop:confirm:") for d in button_data(summary)), texts(summary)
     return summary
+
+
+async def order_honey(buyer: ChatSession, hamlet: str, payment: str = "cash",
+                      offered: tuple[str, ...] = ("cash",)) -> tuple[str, str, list[dict[str, Any]]]:
+    """«mua 2 can mat ong», every answer typed without diacritics, paid by `payment` (the ways to pay
+    `offered` checked on the way); the order's code, what the buyer was shown, the last replies."""
+    shown = await buyer.say("mua 2 can mat ong")
+    assert any(reply["request_location"] for reply in shown), texts(shown)
+    shown += await buyer.say(f"xom {hamlet}, nha so 5")
+    shown += await buyer.say("0912345678")
+    assert button_data(shown[-1:]) == [*(f"shop:pay:{name}" for name in offered), "shop:abort"], texts(shown)
+    summary = await buyer.press(f"shop:pay:{payment}")
+    confirm = next(data for data in button_data(summary) if data.startswith("shop:confirm:"))
+    placed = await buyer.press(confirm)
+    shown += summary + placed
+    code = re.search(r"DH-\d{6}", texts(placed))
+    assert code is not None, texts(placed)
+    return code.group(0), texts(shown), placed
 
 
 def confirm_button(replies: list[dict[str, Any]]) -> str:

@@ -41,6 +41,7 @@ from backends.health.consults import (
     EmergencyAlert,
     add_message,
     alert_in,
+    claim_escalation,
     consult_in,
     messages_of,
     open_consult,
@@ -757,7 +758,8 @@ class HealthDesk:
             staff = {user: held for user, held in station_staff.items()
                      if user not in doctors}
             recipients = {**{user: {"doctor"} for user in doctors}, **staff}
-            consult.escalation_step, consult.escalated_at = step, now
+            if not await claim_escalation(session, consult, step, now):
+                continue  # another node's task took this step, or the doctor answered meanwhile
             consult.notified = _ids([*told, *(user.id for user in doctors)])
             key = f"consult-escalated:{consult.id}:{step}"
             await self._tell(session, services, consult, "escalated", key, recipients,

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,10 +33,10 @@ from core.identity import create_invite
 from core.models import utcnow
 from core.security import sign_stripe_payload
 from nlu.engine import NLUEngine
-from tests.support.chat import ChatSession, button_data, pushed_now, texts
+from tests.support.chat import ChatSession, pushed_now, texts
 from tests.support.communes import villager_in
 from tests.support.localstripe import localstripe_url, register_webhook
-from tests.support.shop import BANK, data_dir_with_bank, pushed_with
+from tests.support.shop import BANK, data_dir_with_bank, order_honey, pushed_with
 from tests.support.stripe_payments import API_KEY, GOOD_CARD, PUBLISHABLE_KEY, pay_by_card
 
 __all__ = ["localstripe_url"]  # the session fixture, used by name below
@@ -71,24 +69,6 @@ async def joins(client: TestClient, commune: str, role: str, seller: str | None 
     chat = await villager_in(client, commune)
     await chat.say(f"/join {code}")
     return chat
-
-
-async def order_honey(buyer: ChatSession, hamlet: str, payment: str = "cash",
-                      offered: tuple[str, ...] = ("cash",)) -> tuple[str, str, list[dict[str, Any]]]:
-    """«mua 2 can mat ong», every answer typed without diacritics, paid by `payment` (the ways to pay
-    `offered` checked on the way); the order's code, what the buyer was shown, the last replies."""
-    shown = await buyer.say("mua 2 can mat ong")
-    assert any(reply["request_location"] for reply in shown), texts(shown)
-    shown += await buyer.say(f"xom {hamlet}, nha so 5")
-    shown += await buyer.say("0912345678")
-    assert button_data(shown[-1:]) == [*(f"shop:pay:{name}" for name in offered), "shop:abort"], texts(shown)
-    summary = await buyer.press(f"shop:pay:{payment}")
-    confirm = next(data for data in button_data(summary) if data.startswith("shop:confirm:"))
-    placed = await buyer.press(confirm)
-    shown += summary + placed
-    code = re.search(r"DH-\d{6}", texts(placed))
-    assert code is not None, texts(placed)
-    return code.group(0), texts(shown), placed
 
 
 async def orders_by_code(client: TestClient) -> dict[str, Order]:
