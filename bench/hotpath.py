@@ -8,6 +8,7 @@ change of the hot path at a time where `bench/webchat.py` measures the whole ser
     .venv/bin/python -m bench.hotpath                                   # SQLite in a temporary directory
     .venv/bin/python -m bench.hotpath --database-url postgresql+asyncpg://xaso:xaso@127.0.0.1:5432/xaso_bench
     .venv/bin/python -m bench.hotpath --statements --messages 3000
+    .venv/bin/python -m bench.hotpath --communes LB,SM   # a province's installation, users in each commune
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ USERS = 50
 _PG_PARAMETER = re.compile(r"[$]\d+::[A-Z ]+\b")  # asyncpg's "$1::INTEGER", shown as SQLite's "?"
 
 
-async def measure(database_url: str | None, messages: int, warmup: int, seed: int) -> dict[str, Any]:
+async def measure(database_url: str | None, messages: int, warmup: int, seed: int,
+                  communes: str = "") -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="xaso-hotpath-") as temp:
         if database_url is None:
             database_url = f"sqlite+aiosqlite:///{Path(temp) / 'xaso.db'}"
@@ -43,7 +45,7 @@ async def measure(database_url: str | None, messages: int, warmup: int, seed: in
         os.environ.update({
             "XASO_DATA_DIR": str(REPO_ROOT / "data"), "XASO_VAR_DIR": temp, "XASO_DATABASE_URL": database_url,
             "XASO_SECRET_KEY": "hotpath-" + "k" * 40, "XASO_RATE_LIMIT_PER_MINUTE": "1000000",
-            "XASO_RATE_LIMIT_BURST": "100000", "XASO_LOAD_DEMO_DATA": "false",
+            "XASO_RATE_LIMIT_BURST": "100000", "XASO_LOAD_DEMO_DATA": "false", "XASO_COMMUNES": communes,
         })
         from sqlalchemy import event
 
@@ -56,9 +58,11 @@ async def measure(database_url: str | None, messages: int, warmup: int, seed: in
         await assistant.start()
         try:
             users: list[str] = []
+            served = [local.services.commune.code for local in assistant.locals()]
             async with assistant.database.session() as session:
-                for number in range(USERS):
-                    session.add(User(channel="web", external_id=f"hotpath-{number}", language="vi"))
+                for number in range(USERS):  # each in a commune, as after their first message
+                    session.add(User(channel="web", external_id=f"hotpath-{number}", language="vi",
+                                     commune=served[number % len(served)]))
                     users.append(f"hotpath-{number}")
             rng = random.Random(seed)
             bodies = [json.loads(body) for body in MESSAGE_BODIES]
@@ -86,6 +90,7 @@ async def measure(database_url: str | None, messages: int, warmup: int, seed: in
             await assistant.close()
     return {
         "backend": "sqlite" if database_url.startswith("sqlite") else "postgresql",
+        "communes": communes or "one",
         "messages": messages, "cpu_ms_per_message": round(cpu / messages * 1000, 2),
         "wall_ms_per_message": round(wall / messages * 1000, 2),
         "statements_per_message": round(sum(statements.values()) / messages, 2),
@@ -103,6 +108,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--statements", action="store_true", help="list the statements of a message")
+    parser.add_argument("--communes", default="",
+                        help="serve these communes (XASO_COMMUNES, e.g. LB,SM); the users spread over them")
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args(argv)
     if options.messages < 1 or options.warmup < 0:
@@ -112,11 +119,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    result = asyncio.run(measure(options.database_url, options.messages, options.warmup, options.seed))
+    result = asyncio.run(measure(options.database_url, options.messages, options.warmup, options.seed,
+                                 options.communes))
     if options.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
-    print(f"{result['backend']}: {result['messages']} messages, {result['cpu_ms_per_message']} ms CPU and "
+    print(f"{result['backend']} ({result['communes']} commune(s)): {result['messages']} messages, "
+          f"{result['cpu_ms_per_message']} ms CPU and "
           f"{result['wall_ms_per_message']} ms wall per message, {result['statements_per_message']} SQL "
           f"statements per message (load average {result['load_average']:.2f})")
     if options.statements:

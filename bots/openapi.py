@@ -177,7 +177,12 @@ SCHEMAS: dict[str, Any] = {
                                     "signed_at": {"type": ["string", "null"]}, "code": {"type": "string"},
                                     "kind": {"type": ["string", "null"]},
                                     "document": {"type": ["object", "null"]}, "subject": {},
-                                    "verify_url": {"type": "string"}, "envelope": {}}},
+                                    "verify_url": {"type": "string"}, "envelope": {},
+                                    "commune": {"type": "object", "required": ["code", "name"],
+                                                "description": "The commune that signed it (known "
+                                                               "from its certificate or the document).",
+                                                "properties": {"code": {"type": "string"},
+                                                               "name": {"type": "string"}}}}},
     "LoudspeakerFeed": {"type": "object", "required": ["format", "entries"], "properties": {
         "format": {"const": "xaso-loudspeaker-feed/1"}, "commune": {"type": "string"},
         "hamlet": {"type": ["string", "null"]},
