@@ -152,6 +152,8 @@ async def _invite(args: argparse.Namespace) -> int:
         print(f"this installation serves {', '.join(served)}: say which commune the role is for, "
               f"e.g. --commune {served[-1]}", file=sys.stderr)
         return 2
+    elif commune is None:  # a commune's own installation: its roles stay its own in a province later
+        commune = settings.commune_code
     if args.seller is not None:  # tied to one seller of the commune's products.yml (bots/shop_cli.py)
         from bots.shop_cli import invite_seller
 

@@ -87,7 +87,8 @@ async def load_demo_data(assistant: Assistant) -> str | None:
                                     Invite.expires_at > utcnow()).limit(1))).first()
         if has_admin or open_invite:
             return None
-        code = await create_invite(session, assistant.services.hasher, "admin", created_by="first-start")
+        code = await create_invite(session, assistant.services.hasher, "admin", created_by="first-start",
+                                   commune=assistant.services.commune.code)  # the installation's own
     await assistant.services.audit.record("system", "role.invite", detail={"role": "admin"})
     log.warning("First start: send  /join %s  in any chat to become the administrator "
                 "(single use, valid 7 days; make more with `xaso invite ROLE`).", code)

@@ -137,7 +137,7 @@ async def test_invite_prints_a_one_time_code_on_the_last_line(xaso: Xaso, databa
     async with database.session() as session:
         invitee = await resolve_user(session, "web", "cli-invitee")
         first = await redeem_invite(session, hasher, code, invitee.id)
-    assert first == InviteOutcome(True, role="staff")
+    assert first == InviteOutcome(True, role="staff", commune="LB")
     async with database.session() as session:
         assert "staff" in (await resolve_user(session, "web", "cli-invitee")).roles
         latecomer = await resolve_user(session, "web", "cli-latecomer")

@@ -4,6 +4,11 @@ staff only."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
 from core.crypto import Hasher
 from core.db import Database
 from core.identity import (
@@ -17,6 +22,7 @@ from core.identity import (
     role_holders,
     set_commune,
 )
+from core.models import Invite, UserRole
 
 HASHER = Hasher(b"test")
 
@@ -71,3 +77,33 @@ async def test_notices_go_to_the_staff_of_the_commune(database: Database) -> Non
                                   (None, {la_bang.id, sang_moc.id, everywhere.id})):
             holders = await role_holders(session, "official", commune=commune)
             assert {user.id for user in holders} == expected, commune
+
+
+async def test_roles_granted_without_a_commune_become_the_installations_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 0023: on a commune's own installation a role (or an unused invite) without a commune
+    was one of that commune's; once the installation serves a province it must not become a role in
+    every commune. The province's role stays everywhere."""
+    monkeypatch.setenv("XASO_COMMUNE_CODE", "LB")
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'before.db'}")  # its own schema, at 0022
+    try:
+        await database.upgrade("0022")
+        async with database.session() as session:
+            official = await resolve_user(session, "telegram", "5", commune="LB")
+            watcher = await resolve_user(session, "telegram", "6", commune="LB")
+            await grant_role(session, official.id, "staff", "cli")
+            await grant_role(session, watcher.id, "province", "cli")
+            await create_invite(session, HASHER, "admin", "first-start")
+        await database.upgrade()
+        async with database.session() as session:
+            roles = {(row.role, row.commune) for row in await session.scalars(select(UserRole))}
+            invites = {(row.role, row.commune) for row in await session.scalars(select(Invite))}
+            await set_commune(session, official.id, "SM")
+            await set_commune(session, watcher.id, "SM")
+            moved = await find_user(session, "telegram", "5")
+            province = await find_user(session, "telegram", "6")
+        assert roles == {("staff", "LB"), ("province", None)} and invites == {("admin", "LB")}
+        assert moved is not None and moved.roles == frozenset({CITIZEN})
+        assert province is not None and "province" in province.roles
+    finally:
+        await database.close()

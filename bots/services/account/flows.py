@@ -28,10 +28,10 @@ from core.validators import normalize_phone
 PROVINCE = "province"  # every commune, read-only: `xaso invite province` only
 
 
-def staff_commune(context: Context) -> str | None:
-    """The commune a staff action is for: the one the staff member works in where the installation
-    serves several (None where it serves one: the roles there are for the whole installation)."""
-    return context.services.commune.code if len(context.services.settings.served_communes) > 1 else None
+def staff_commune(context: Context) -> str:
+    """The commune a staff action is for: the one the staff member works in (on a commune's own
+    installation, its commune: the roles stay that commune's if it later joins a province's)."""
+    return context.services.commune.code
 
 
 def _role_label(context: Context, role: str) -> str:

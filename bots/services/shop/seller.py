@@ -170,7 +170,6 @@ class SellerDesk:
         return [Reply(context.t("shop.join.linked", seller=seller.name if seller else linked))]
 
 
-def _commune(context: Context) -> str | None:
-    """The commune a seller invite made here is for: the administrator's, where the installation serves
-    several (None where it serves one: its roles are for the whole installation)."""
-    return context.services.commune.code if len(context.services.settings.served_communes) > 1 else None
+def _commune(context: Context) -> str:
+    """The commune a seller invite made here is for: the administrator's."""
+    return context.services.commune.code
