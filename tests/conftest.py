@@ -4,16 +4,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from bots.assistant import Assistant
-from bots.server import create_app
 from core.config import REPO_ROOT, Settings
 from core.db import Database
 from core.i18n import Catalogue
 from core.signing import create_commune_keys
 from nlu.engine import NLUEngine
 from tests.support.db import backend_name, open_test_database, prepare_postgres
+from tests.support.served import served_client
 
 # Fixtures shared by test modules of several folders.
 pytest_plugins = ["tests.support.fastjson_modes"]
@@ -71,6 +71,5 @@ async def assistant(settings: Settings, database: Database,
 @pytest.fixture
 async def client(settings: Settings, database: Database, nlu_engine: NLUEngine) -> AsyncIterator[TestClient]:
     """The whole service over real HTTP on loopback, with its outbox senders running."""
-    app = create_app(Assistant.build(settings, nlu=nlu_engine, database=database))
-    async with TestClient(TestServer(app)) as test_client:
+    async with served_client(settings, database, nlu_engine) as test_client:
         yield test_client

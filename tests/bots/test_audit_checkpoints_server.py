@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp.test_utils import TestClient, TestServer
-
 from bots.assistant import Assistant
-from bots.server import ASSISTANT, create_app
+from bots.server import ASSISTANT
 from core.audit_checkpoints import CheckpointCheck, latest_checkpoint, read_checkpoints
 from core.config import Settings
 from core.db import Database
 from core.signing.keys import signing_certificates
 from nlu.engine import NLUEngine
 from tests.core.test_audit_checkpoints import wait_for_checkpoint_of
+from tests.support.served import served_client
 
 
 async def test_the_interval_loop_is_one_of_the_servers_background_tasks(assistant: Assistant) -> None:
@@ -29,8 +28,7 @@ async def test_the_server_signs_the_head_at_intervals_and_on_shutdown(
     settings: Settings, database: Database, nlu_engine: NLUEngine
 ) -> None:
     quick = settings.model_copy(update={"audit_checkpoint_seconds": 0.05})
-    app = create_app(Assistant.build(quick, nlu=nlu_engine, database=database))
-    async with TestClient(TestServer(app)) as client:
+    async with served_client(quick, database, nlu_engine) as client:
         audit = client.app[ASSISTANT].services.audit
         for n in range(3):
             await audit.record("system", "tick", detail={"n": n})

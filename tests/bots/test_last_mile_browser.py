@@ -9,14 +9,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page
 
 from bots.assistant import Assistant
 from bots.server import create_app
 from core.config import Settings
 from core.db import Database
 from nlu.engine import NLUEngine
-from tests.support.browser import artifact, live_server, phone_page
+from tests.support.browser import artifact, live_server, phone_page, say
 from tests.support.shop import data_dir_with_bank
 
 
@@ -29,15 +28,6 @@ def settings(settings: Settings) -> Settings:
 async def chat_server(settings: Settings, database: Database, nlu_engine: NLUEngine) -> AsyncIterator[str]:
     async with live_server(create_app(Assistant.build(settings, nlu=nlu_engine, database=database))) as url:
         yield url
-
-
-async def say(page: Page, text: str) -> str:
-    """Types `text` as a villager does and returns the newest answer once it has come."""
-    before = await page.locator(".xaso-bubble.xaso-bot").count()
-    await page.fill("#xaso-input", text)
-    await page.click("#xaso-send")
-    await page.locator(".xaso-bubble.xaso-bot").nth(before).wait_for(timeout=15_000)
-    return await page.locator(".xaso-bubble.xaso-bot").last.inner_text()
 
 
 async def test_emergency_answer_calls_with_one_tap_and_looks_different(chat_server: str) -> None:

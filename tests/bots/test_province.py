@@ -7,12 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bots.assistant import Assistant
-from bots.server import create_app
 from core.config import REPO_ROOT, Settings
 from core.db import Database
 from core.models import User
@@ -21,6 +19,7 @@ from nlu.engine import NLUEngine
 from tests.support.channel_drivers import TelegramDriver
 from tests.support.chat import ChatSession, button_data, texts
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.served import served_client
 from tests.support.telegram import SECRET, fake, open_client, telegram_settings
 
 __all__ = ["fake"]  # the fixture, used by name below
@@ -37,8 +36,7 @@ def province_settings(settings: Settings) -> Settings:
 @pytest.fixture
 async def province(province_settings: Settings, database: Database,
                    nlu_engine: NLUEngine) -> AsyncIterator[TestClient]:
-    app = create_app(Assistant.build(province_settings, nlu=nlu_engine, database=database))
-    async with TestClient(TestServer(app)) as test_client:
+    async with served_client(province_settings, database, nlu_engine) as test_client:
         yield test_client
 
 

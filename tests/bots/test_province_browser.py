@@ -7,14 +7,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Page
 
 from bots.assistant import Assistant
 from bots.server import create_app
 from core.config import Settings
 from core.db import Database
 from nlu.engine import NLUEngine
-from tests.support.browser import artifact, live_server, phone_page
+from tests.support.browser import artifact, live_server, phone_page, say
 
 
 @pytest.fixture
@@ -23,15 +22,6 @@ async def province_server(settings: Settings, database: Database,
     province = settings.model_copy(update={"communes": "LB,SM"})
     async with live_server(create_app(Assistant.build(province, nlu=nlu_engine, database=database))) as url:
         yield url
-
-
-async def say(page: Page, text: str) -> str:
-    """Types `text` as a villager does and returns the newest answer once it has come."""
-    before = await page.locator(".xaso-bubble.xaso-bot").count()
-    await page.fill("#xaso-input", text)
-    await page.click("#xaso-send")
-    await page.locator(".xaso-bubble.xaso-bot").nth(before).wait_for(timeout=15_000)
-    return await page.locator(".xaso-bubble.xaso-bot").last.inner_text()
 
 
 async def test_a_villager_taps_their_commune_and_gets_its_honey(province_server: str) -> None:

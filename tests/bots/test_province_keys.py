@@ -10,14 +10,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from bots.assistant import Assistant
 from bots.cli import build_parser
 from bots.demo import ensure_signing_keys
-from bots.server import create_app
 from bots.signing_cli import keys_init, keys_issue
 from core.config import Settings
 from core.db import Database
@@ -36,6 +35,7 @@ from core.signing import (
 )
 from nlu.engine import NLUEngine
 from tests.support.cli import Xaso, explain
+from tests.support.served import served_client
 
 PROVINCE_CA = "Sở Khoa học và Công nghệ tỉnh Thái Nguyên"
 DOCUMENT_SM = {"commune": "Xã Sảng Mộc", "dossier_code": "SM-2026-000003",
@@ -212,8 +212,7 @@ def province_var(settings: Settings) -> Settings:
 @pytest.fixture
 async def province_client(province_var: Settings, database: Database,
                           nlu_engine: NLUEngine) -> AsyncIterator[TestClient]:
-    app = create_app(Assistant.build(province_var, nlu=nlu_engine, database=database))
-    async with TestClient(TestServer(app)) as test_client:
+    async with served_client(province_var, database, nlu_engine) as test_client:
         yield test_client
 
 

@@ -33,7 +33,7 @@ from core.signing import create_commune_keys
 from nlu.engine import NLUEngine
 from tests.support.announcements import write_until_preview
 from tests.support.chat import ChatSession, button_data, pushed_now, texts
-from tests.support.communes import joins_in, villager_in
+from tests.support.communes import PROVINCE, joins_in, villager_in
 from tests.support.dashboard import login_token, member, open_link
 from tests.support.dossiers import code_pattern, fill_fields, open_birth_form, send_papers_and_confirm
 from tests.support.health import MONDAY_MORNING, ask_about_child, set_clock
@@ -46,8 +46,7 @@ NOT_FOUND = "Không có hồ sơ"  # dossier_staff.not_found
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     create_commune_keys(keys_dir(settings.var_dir, "SM", settings.commune_code), "Xã Sảng Mộc")
-    return settings.model_copy(update={"communes": "LB,SM", "rate_limit_burst": 400,
-                                       "rate_limit_per_minute": 1200})
+    return settings.model_copy(update=PROVINCE)
 
 
 @pytest.fixture

@@ -78,3 +78,12 @@ async def phone_page(url: str) -> AsyncIterator[Page]:
             yield page
         finally:
             await browser.close()
+
+
+async def say(page: Page, text: str) -> str:
+    """Types `text` as a villager does and returns the newest answer once it has come."""
+    before = await page.locator(".xaso-bubble.xaso-bot").count()
+    await page.fill("#xaso-input", text)
+    await page.click("#xaso-send")
+    await page.locator(".xaso-bubble.xaso-bot").nth(before).wait_for(timeout=15_000)
+    return await page.locator(".xaso-bubble.xaso-bot").last.inner_text()

@@ -7,6 +7,10 @@ from aiohttp.test_utils import TestClient
 from core.identity import create_invite
 from tests.support.chat import ChatSession, texts
 
+# A province's installation of La Bằng and Sảng Mộc, as the tests serve it: `settings.model_copy(update=
+# PROVINCE)` (the rate limits let one test's many villagers open sessions from one address).
+PROVINCE = {"communes": "LB,SM", "rate_limit_burst": 400, "rate_limit_per_minute": 1200}
+
 
 async def villager_in(client: TestClient, commune: str) -> ChatSession:
     """A web chat villager of `commune` (the commune's own entry link: nothing asked)."""

@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bots.assistant import Assistant
-from bots.server import ASSISTANT, create_app
+from bots.server import ASSISTANT
 from core.config import Settings
-from core.db import Database
 from core.models import OutboxMessage, User
 from core.outbox import DEAD
-from nlu.engine import NLUEngine
 from tests.support.chat import texts
-from tests.support.communes import villager_in
+from tests.support.communes import PROVINCE, villager_in
 from tests.support.dashboard import (
     COMMUNE_RECORDS,
     commune_records,
@@ -36,16 +32,13 @@ MAP_DATA = re.compile(r'<script type="application/json" id="map-data">(.*?)</scr
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"communes": "LB,SM", "rate_limit_burst": 400,
-                                       "rate_limit_per_minute": 1200})
+    return settings.model_copy(update=PROVINCE)
 
 
 @pytest.fixture
-async def province(settings: Settings, database: Database,
-                   nlu_engine: NLUEngine) -> AsyncIterator[TestClient]:
-    app = create_app(Assistant.build(settings, nlu=nlu_engine, database=database))
-    async with TestClient(TestServer(app)) as test_client:
-        yield test_client
+def province(client: TestClient) -> TestClient:
+    """The service serving both communes: the `client` fixture, with the settings above."""
+    return client
 
 
 async def records(client: TestClient) -> None:

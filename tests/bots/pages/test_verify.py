@@ -16,18 +16,17 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from backends.onestop.result_pdf import FONT_DIR, REGULAR, ResultSheet, render_result
-from bots.assistant import Assistant
 from bots.cli import main as xaso_main
-from bots.server import create_app
 from core.config import Settings
 from core.db import Database
 from core.signing import KeySet, SignedRecord, create_commune_keys, load_keys, sign_and_store
 from core.signing.pdf import PdfSeal, sign_pdf
 from core.signing.store import SignedDocumentRow
 from nlu.engine import NLUEngine
+from tests.support.served import served_client
 
 DOCUMENT = {"title": "Trích lục khai sinh", "họ tên": "Lò Văn Páo", "ngày sinh": "03/04/2026"}
 TIMEOUT = 60.0
@@ -83,8 +82,7 @@ def test_cli_keys_init_and_verify(tmp_path: Path) -> None:
 async def signing_client(settings: Settings, database: Database,
                          nlu_engine: NLUEngine) -> AsyncIterator[TestClient]:
     # The settings fixture made the commune's keys, as a first start does.
-    app = create_app(Assistant.build(settings, nlu=nlu_engine, database=database))
-    async with TestClient(TestServer(app)) as test_client:
+    async with served_client(settings, database, nlu_engine) as test_client:
         yield test_client
 
 
@@ -142,8 +140,7 @@ async def test_verify_page_without_keys_says_it_cannot_vouch(settings: Settings,
                                                              nlu_engine: NLUEngine) -> None:
     keys = settings.var_dir / "keys"
     shutil.rmtree(keys)
-    app = create_app(Assistant.build(settings, nlu=nlu_engine, database=database))
-    async with TestClient(TestServer(app)) as client:
+    async with served_client(settings, database, nlu_engine) as client:
         # Keys made after the service started: the running service has no trust anchor loaded.
         create_commune_keys(keys, settings.commune_name)
         record = await store(settings, database)

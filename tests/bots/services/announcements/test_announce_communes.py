@@ -11,12 +11,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from backends.loudspeaker.store import PUBLISHED, SCHEDULED, Announcement
-from bots.assistant import Assistant
-from bots.server import ASSISTANT, create_app
+from bots.server import ASSISTANT
 from bots.services.announcements.scheduler import Scheduler
 from core.config import Settings
 from core.db import Database
@@ -24,7 +23,8 @@ from core.signing import create_commune_keys
 from nlu.engine import NLUEngine
 from tests.support.announcements import write_until_preview
 from tests.support.chat import ChatSession, button_data, pushed_now, texts, wait_for_pushes
-from tests.support.communes import joins_in, villager_in
+from tests.support.communes import PROVINCE, joins_in, villager_in
+from tests.support.served import served_client
 
 LB_TEXT = "Chiều nay 14 giờ họp toàn xã La Bằng tại nhà văn hóa xóm Kèm về làm đường."
 SM_TEXT = "Cấm đốt nương rẫy ở xóm Làng Mười trong tuần này vì nguy cơ cháy rừng rất cao."
@@ -34,12 +34,10 @@ SM_LATER = "Sáng mai xã Sảng Mộc phun thuốc diệt muỗi ở tất cả
 @pytest.fixture
 async def province(settings: Settings, database: Database,
                    nlu_engine: NLUEngine) -> AsyncIterator[TestClient]:
-    served = settings.model_copy(update={"communes": "LB,SM", "tts_engine": "espeak", "rate_limit_burst": 400,
-                                         "rate_limit_per_minute": 1200})
+    served = settings.model_copy(update={**PROVINCE, "tts_engine": "espeak"})
     # Sảng Mộc's own key (var/keys/communes/SM), as `xaso keys init --commune SM` makes it.
     create_commune_keys(served.var_dir / "keys" / "communes" / "SM", "Xã Sảng Mộc")
-    app = create_app(Assistant.build(served, nlu=nlu_engine, database=database))
-    async with TestClient(TestServer(app)) as client:
+    async with served_client(served, database, nlu_engine) as client:
         yield client
 
 

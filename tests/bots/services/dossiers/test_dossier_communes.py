@@ -40,7 +40,7 @@ from core.signing import create_commune_keys
 from core.signing.store import signed_for
 from core.timezones import VIETNAM
 from tests.support.chat import ChatSession, button_data, pushed_now, texts
-from tests.support.communes import joins_in
+from tests.support.communes import PROVINCE, joins_in
 from tests.support.dossiers import submit
 from tests.support.loopback import serve_on_loopback
 
@@ -82,8 +82,7 @@ def settings(settings: Settings, province: Province) -> Settings:
     """Two communes, each with its signing keys; dossier events go to the provincial system."""
     create_commune_keys(keys_dir(settings.var_dir, "SM", settings.commune_code), "Xã Sảng Mộc")
     return settings.model_copy(update={
-        "communes": "LB,SM", "rate_limit_burst": 400, "rate_limit_per_minute": 1200,
-        "hook_secrets": {"onestop": SecretStr(SECRET)}, "onestop_webhook_url": province.url,
+        **PROVINCE, "hook_secrets": {"onestop": SecretStr(SECRET)}, "onestop_webhook_url": province.url,
         "outbox_base_delay": 0.05, "outbox_max_delay": 0.2,
     })
 

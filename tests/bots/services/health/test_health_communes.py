@@ -7,25 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from backends.health.appointments import Appointment, RosterLink
 from backends.health.consults import Consult, ConsultMessage, EmergencyAlert
 from bots.assistant import Assistant
-from bots.server import ASSISTANT, create_app
+from bots.server import ASSISTANT
 from core.config import Settings
 from core.db import Database
 from core.models import OutboxMessage, User
 from core.timezones import VIETNAM
-from nlu.engine import NLUEngine
 from tests.support.audit import audit_rows
 from tests.support.chat import ChatSession, button_data, pushed_now, texts
-from tests.support.communes import joins_in, villager_in
+from tests.support.communes import PROVINCE, joins_in, villager_in
 from tests.support.health import MONDAY_MORNING, REMOTE_TUESDAY, set_clock
 
 LB_SYMPTOMS = "chau bi sot cao 39 do, ho nhieu"
@@ -39,16 +37,13 @@ LANG_MUOI = {"lat": 21.8723, "lon": 106.1175}  # inside Xóm Làng Mười (data
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"communes": "LB,SM", "rate_limit_burst": 400,
-                                       "rate_limit_per_minute": 1200})
+    return settings.model_copy(update=PROVINCE)
 
 
 @pytest.fixture
-async def province(settings: Settings, database: Database,
-                   nlu_engine: NLUEngine) -> AsyncIterator[TestClient]:
-    app = create_app(Assistant.build(settings, nlu=nlu_engine, database=database))
-    async with TestClient(TestServer(app)) as test_client:
-        yield test_client
+def province(client: TestClient) -> TestClient:
+    """The service serving both communes: the `client` fixture, with the settings above."""
+    return client
 
 
 def assistant_of(client: TestClient) -> Assistant:

@@ -9,21 +9,21 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from backends.addresses.hamlets import Hamlets
 from backends.reports import queries
 from backends.reports.store import Place, Report, find_duplicate, open_report, report_by_code
-from bots.assistant import Assistant
-from bots.server import ASSISTANT, create_app
+from bots.server import ASSISTANT
 from core.config import Settings
 from core.db import Database
 from core.models import User
 from core.province import Province
 from nlu.engine import NLUEngine
 from tests.support.chat import ChatSession, button_data, pushed_now, texts
-from tests.support.communes import joins_in, villager_in
+from tests.support.communes import PROVINCE, joins_in, villager_in
+from tests.support.served import served_client
 
 LANG_MUOI = (21.8723, 106.1175)  # inside Xóm Làng Mười (data/communes/SM/commune.yml)
 KEM = (21.675, 105.59)  # inside Xóm Kèm (data/communes/LB/commune.yml)
@@ -32,10 +32,8 @@ KEM = (21.675, 105.59)  # inside Xóm Kèm (data/communes/LB/commune.yml)
 @pytest.fixture
 async def province(settings: Settings, database: Database,
                    nlu_engine: NLUEngine) -> AsyncIterator[TestClient]:
-    served = settings.model_copy(update={"communes": "LB,SM", "rate_limit_burst": 400,
-                                         "rate_limit_per_minute": 1200})
-    app = create_app(Assistant.build(served, nlu=nlu_engine, database=database))
-    async with TestClient(TestServer(app)) as client:
+    served = settings.model_copy(update=PROVINCE)
+    async with served_client(served, database, nlu_engine) as client:
         yield client
 
 

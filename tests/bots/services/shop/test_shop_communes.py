@@ -34,7 +34,7 @@ from core.models import utcnow
 from core.security import sign_stripe_payload
 from nlu.engine import NLUEngine
 from tests.support.chat import ChatSession, pushed_now, texts
-from tests.support.communes import villager_in
+from tests.support.communes import PROVINCE, villager_in
 from tests.support.localstripe import localstripe_url, register_webhook
 from tests.support.shop import BANK, data_dir_with_bank, order_honey, pushed_with
 from tests.support.stripe_payments import API_KEY, GOOD_CARD, PUBLISHABLE_KEY, pay_by_card
@@ -47,9 +47,7 @@ SM_HONEY, LB_HONEY = "Mật ong rừng Sảng Mộc", "Mật ong rừng nguyên 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"communes": "LB,SM", "rate_limit_burst": 400,
-                                       "rate_limit_per_minute": 1200,
-                                       "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET)})
+    return settings.model_copy(update={**PROVINCE, "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET)})
 
 
 def _assistant(client: TestClient) -> Assistant:
