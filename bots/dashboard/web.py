@@ -350,6 +350,7 @@ class Dashboard:
         names = {code: local.services.commune.name for code, local in self.communes.items()}
         return [{"id": f"{code}:{hamlet.id}" if code else hamlet.id,
                  "name": f"{hamlet.name} · {names[code]}" if code else hamlet.name,
+                 **({"commune": names[code]} if code else {}),
                  "centre": list(hamlet.centre()) if hamlet.polygon else None,
                  "geometry": _geojson(hamlet.polygon) if hamlet.polygon else None}
                 for code, hamlet in hamlets]

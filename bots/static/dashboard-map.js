@@ -36,6 +36,44 @@
     map.setView([21.66, 105.57], 13);
   }
   outlines.addTo(map);
+  // Hamlet names only where a hamlet is wide enough on the screen to hold one; zoomed out (the
+  // province's view) each commune's name once, over its hamlets, instead of a pile of names.
+  var communeOf = {};
+  data.hamlets.forEach(function (hamlet) { communeOf[hamlet.id] = hamlet.commune; });
+  var communes = {};  // a commune's name -> the bounds of its hamlets
+  outlines.eachLayer(function (group) {
+    group.eachLayer(function (layer) {
+      var name = communeOf[layer.feature.properties.id];
+      if (!name) { return; }
+      var bounds = layer.getBounds();
+      communes[name] = (communes[name] || L.latLngBounds(bounds.getSouthWest(), bounds.getNorthEast()))
+        .extend(bounds);
+    });
+  });
+  var communeNames = L.layerGroup();
+  Object.keys(communes).forEach(function (name) {
+    L.tooltip({ permanent: true, direction: "center", className: "commune-name" })
+      .setLatLng(communes[name].getCenter()).setContent(text(name)).addTo(communeNames);
+  });
+  function hamletWidths() {
+    var widths = [];
+    outlines.eachLayer(function (group) {
+      group.eachLayer(function (layer) {
+        var bounds = layer.getBounds();
+        widths.push(map.latLngToLayerPoint(bounds.getNorthEast()).x -
+                    map.latLngToLayerPoint(bounds.getSouthWest()).x);
+      });
+    });
+    widths.sort(function (a, b) { return a - b; });
+    return widths.length ? widths[Math.floor(widths.length / 2)] : Infinity;
+  }
+  function labels() {
+    var far = hamletWidths() < 90;
+    holder.classList.toggle("far", far);
+    if (far && Object.keys(communes).length) { communeNames.addTo(map); } else { communeNames.remove(); }
+  }
+  map.on("zoomend", labels);
+  labels();
   data.layers.forEach(function (layer, index) {
     data.hamlets.forEach(function (hamlet) {
       var count = layer.by_hamlet[hamlet.id] || 0;
