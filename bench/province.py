@@ -95,9 +95,12 @@ async def seed(database_url: str, secret: str, villagers: int, seed_value: int) 
         await database.upgrade()
         for commune in COMMUNES:
             async with database.session() as session:
+                # Villagers who joined over the past year and wrote last at some moment since.
+                joined = [now - dt.timedelta(days=rng.randrange(365)) for _ in range(villagers)]
                 users = [{"channel": "web", "external_id": uuid.UUID(int=rng.getrandbits(128)).hex,
-                          "language": "vi", "commune": commune, "created_at": now, "last_seen_at": now,
-                          "phone_verified": False, "unreachable": False} for _ in range(villagers)]
+                          "language": "vi", "commune": commune, "created_at": at,
+                          "last_seen_at": at + (now - at) * rng.random(),
+                          "phone_verified": False, "unreachable": False} for at in joined]
                 ids = list((await session.execute(insert(User).returning(User.id), users)).scalars())
             hamlets = HAMLETS[commune]
             product, seller = PRODUCTS[commune]

@@ -30,7 +30,7 @@ from core.models import Invite, User, UserRole, utcnow
 CITIZEN = "citizen"
 _ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{1,31}")
 INVITE_LIFETIME = timedelta(days=7)
-_SEEN_EVERY = timedelta(minutes=5)
+SEEN_EVERY = timedelta(minutes=5)  # how stale `users.last_seen_at` may be
 _EPOCH = "identities"  # the counter bumped whenever a user's roles or language change, or a user goes
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ async def find_user(session: AsyncSession, channel: str, external_id: str,
     cached = cache.get(channel, external_id) if cache is not None else None
     if cached is not None:
         identity, last_seen_at = cached
-        if now - last_seen_at > _SEEN_EVERY:
+        if now - last_seen_at > SEEN_EVERY:
             await session.execute(_SEEN, {"user_id": identity.id, "now": now})
             cache.put(identity, now)  # type: ignore[union-attr]
         return identity
@@ -157,7 +157,7 @@ async def find_user(session: AsyncSession, channel: str, external_id: str,
     if not rows:
         return None
     user_id, language, last_seen_at, commune = rows[0][:4]
-    if now - last_seen_at > _SEEN_EVERY:
+    if now - last_seen_at > SEEN_EVERY:
         await session.execute(_SEEN, {"user_id": user_id, "now": now})
         last_seen_at = now
     # A role granted for one commune applies while the user is in it.

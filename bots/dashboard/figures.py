@@ -123,9 +123,10 @@ class StatsContext:
             return ()
         return (column.in_(select(User.id).where(User.commune == self.commune)),)
 
-    def of_actors(self) -> tuple[ColumnElement[bool], ...]:
-        """The same for audit entries, whose actor is written `user:<id>`."""
-        return by_actor(self.commune)
+    def of_actors(self, since: dt.datetime | None = None) -> tuple[ColumnElement[bool], ...]:
+        """The same for audit entries, whose actor is written `user:<id>` (`since`: entries of that
+        moment or later only, which lets the query look at the people seen since alone)."""
+        return by_actor(self.commune, since)
 
 
 FigureProvider = Callable[[StatsContext], Awaitable[Section]]

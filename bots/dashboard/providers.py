@@ -48,7 +48,7 @@ async def messages(context: StatsContext) -> Section:
     """Messages handled today and the people who wrote them, by channel, from the audit log."""
     first = await first_seq_since(context.session, context.day_start)
     today = (AuditEntry.seq >= first, AuditEntry.action.like(MESSAGE_ACTIONS),
-             AuditEntry.at >= context.day_start, *context.of_actors())
+             AuditEntry.at >= context.day_start, *context.of_actors(context.day_start))
     rows = (await context.session.execute(
         select(AuditEntry.subject, func.count(), func.count(AuditEntry.actor.distinct()))
         .where(*today).group_by(AuditEntry.subject).order_by(AuditEntry.subject))).all()
