@@ -85,6 +85,15 @@ async def test_the_province_compares_its_communes_picks_one_and_maps_them_all(cl
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= 360, width
             await page.screenshot(path=str(artifact("dashboard-province-phone.png")), full_page=True)
+            # The table scrolls sideways to its last column, each commune's name staying in view.
+            await page.locator("#province .scroll").evaluate("element => { element.scrollLeft = 10000; }")
+            orders = page.locator('#commune-SM td[data-key="orders_open"]')
+            assert await orders.is_visible()
+            assert await orders.inner_text() == str(len(COMMUNE_RECORDS["SM"].orders))
+            name = await page.locator("#commune-SM th").bounding_box()
+            assert name is not None and 0 <= name["x"] < 60, name
+            table = artifact("dashboard-province-phone-table.png")
+            await page.locator("#province").screenshot(path=str(table))
             assert outside == [] and errors == [], (outside, errors)
         finally:
             await browser.close()
