@@ -22,7 +22,7 @@ from core.identity import find_user, set_commune
 from core.messages import Button, Incoming, Reply
 from core.pipeline import Turn
 from core.province import Province
-from core.questions import Offered
+from core.questions import Offered, remember
 from core.roles import command_name
 from core.state import State, clear_state, save_state
 from core.text import fold
@@ -77,7 +77,7 @@ class CommuneGate:
             return await self._choose(dialogue, turn, chosen, state)
         if current is not None:  # asked with /xa, answered with something else: that is routed
             await clear_state(turn.session, identity.id)
-            return await dialogue.converse(turn, None, asked)
+            return await dialogue.converse(turn, None, None)
         if command in BEFORE_CHOOSING:
             return None
         replies: list[Reply] = []
@@ -128,10 +128,12 @@ class CommuneGate:
             found = await find_user(turn.session, identity.channel, identity.external_id)
             assert found is not None
             turn.identity = found
-        # A flow of the other commune (its products, its procedures) does not carry over.
+        # A flow of the other commune (its products, its procedures) does not carry over, nor does the
+        # question it asked last (a typed "2 kg" must not answer it).
         await clear_state(turn.session, identity.id)
+        await remember(turn.session, identity.id, ())
         turn.audit(f"user:{identity.id}", "commune.choose", subject=commune.code,
-                   detail={"before": before or ""})
+                   detail={"before": before} if before else None)
         chosen = Reply(self.catalogue.t("commune.chosen", turn.language, commune=commune.name))
         original = turn.incoming
         # What they first asked, in their commune now; a shared location is itself the request.
@@ -153,6 +155,9 @@ class CommuneGate:
         if not self.province.several:
             return [Reply(self.catalogue.t("commune.only", turn.language, commune=self.province.home.name))]
         await save_state(turn.session, identity.id, State(FLOW, {"asked": ""}), dialogue.services.cipher)
+        # The commune question is answered here (a name, a number, a tap); what was asked before it, by
+        # a flow now closed, is no longer open.
+        await remember(turn.session, identity.id, ())
         if current is None:
             return [self._question(turn.language, "commune.ask")]
         return [self._question(turn.language, "commune.current", commune=current.name)]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from core.config import REPO_ROOT, Settings
 from core.db import Database
-from core.models import User
+from core.models import AuditEntry, User
 from core.province import Province, ProvinceError
 from nlu.engine import NLUEngine
 from tests.support.channel_drivers import TelegramDriver
@@ -209,3 +209,26 @@ async def test_a_communes_telegram_link_names_the_commune(province_settings: Set
         assert "xã nào" in (await stranger.say("/start XX")).text
     finally:
         await client.close()
+
+
+async def test_what_the_other_commune_asked_last_is_not_open_after_a_change(province: TestClient,
+                                                                          database: Database) -> None:
+    """La Bằng's tea asked «how many kg?»; after /xa and Sảng Mộc chosen, a typed request is routed as
+    one, not taken for a wrong answer to La Bằng's question. Choosing is audited, a first choice too."""
+    chat = await ChatSession.open(province)
+    await chat.say("mua che")  # asked the commune first
+    asked = await chat.say("la bang")
+    assert any(data.startswith("shop:") for data in button_data(asked)), texts(asked)  # how many kg?
+    await chat.say("/xa")
+    await chat.say("sang moc")
+    answer = texts(await chat.say("khai sinh"))
+    assert "chưa hiểu" not in answer and "Đăng ký khai sinh" in answer, answer
+    await chat.say("/xa")  # asked again, then something else typed: routed as a request
+    answer = texts(await chat.say("khai sinh"))
+    assert "chưa hiểu" not in answer and "Đăng ký khai sinh" in answer, answer
+    async with database.session() as session:
+        chosen = (await session.execute(select(AuditEntry.subject, AuditEntry.detail)
+                                        .where(AuditEntry.action == "commune.choose")
+                                        .order_by(AuditEntry.seq))).all()
+    assert [(subject, detail.get("before") if detail else None) for subject, detail in chosen] == [
+        ("LB", None), ("SM", "LB")]
