@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from core.answers import Choice, choose
 from core.commune import Commune
 from core.config import Settings
 from core.text import fold
@@ -65,16 +66,25 @@ class Province:
     def __len__(self) -> int:
         return len(self.communes)
 
-    def named(self, text: str) -> Commune | None:
-        """The commune a villager typed, by code or by name, with or without diacritics and "xã"."""
+    def named(self, text: str, *, loosely: bool = False) -> Commune | None:
+        """The commune a villager typed, by code or by name, with or without diacritics and "xã".
+        `loosely`, for an answer to the question "which commune?": also its name with words around it
+        ("tôi ở xã Sảng Mộc", "Sang Moc commune") or mistyped by one letter ("sang mok")."""
         wanted = fold(text).removeprefix("xa ").strip()
         if not wanted:
             return None
         for commune in self:
-            names = {fold(commune.code), fold(commune.name), fold(commune.name).removeprefix("xa ")}
+            names = {fold(commune.code), fold(commune.name), _short(commune)}
             if wanted in names:
                 return commune
-        return None
+        if not loosely:
+            return None
+        found = choose(text, [Choice(commune.code, (commune.name, _short(commune))) for commune in self])
+        if found is not None:
+            return self.get(found.value)
+        close = [commune for commune in self
+                 if len(_short(commune)) >= 5 and _one_edit_apart(wanted, _short(commune))]
+        return close[0] if len(close) == 1 else None
 
     def at(self, lat: float, lon: float) -> Commune | None:
         """The commune whose hamlets' outlines contain the point, if any."""
@@ -93,3 +103,18 @@ class Province:
                 commune = replace(commune, name=settings.commune_name)
             communes[code] = commune
         return cls(communes)
+
+
+def _short(commune: Commune) -> str:
+    """The commune's name folded, without "xã": "sang moc"."""
+    return fold(commune.name).removeprefix("xa ").strip()
+
+
+def _one_edit_apart(typed: str, name: str) -> bool:
+    """One letter changed, added or left out ("sang mok", "sang mooc", "san moc")."""
+    if typed == name or abs(len(typed) - len(name)) > 1:
+        return typed == name
+    if len(typed) == len(name):
+        return sum(a != b for a, b in zip(typed, name, strict=True)) == 1
+    shorter, longer = sorted((typed, name), key=len)
+    return any(longer[:i] + longer[i + 1:] == shorter for i in range(len(longer)))

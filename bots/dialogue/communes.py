@@ -72,7 +72,7 @@ class CommuneGate:
         answering = state is not None and state.flow == FLOW
         if not answering and (current is not None or not self.province.several):
             return None  # the usual message: routed in the user's commune
-        chosen = self._answer(incoming)
+        chosen = self._answer(incoming, answering)
         if chosen is not None:
             return await self._choose(dialogue, turn, chosen, state)
         if current is not None:  # asked with /xa, answered with something else: that is routed
@@ -92,13 +92,15 @@ class CommuneGate:
 
     # What the villager did
 
-    def _answer(self, incoming: Incoming) -> Commune | None:
+    def _answer(self, incoming: Incoming, answering: bool) -> Commune | None:
+        """The commune a message names: a first message only by its name or code alone (what else it
+        says is a request, kept for after); an answer to the question also loosely."""
         if incoming.location is not None:
             return self.province.at(incoming.location.lat, incoming.location.lon)
         text = (incoming.text or "").strip()
         if text.isdigit() and 1 <= int(text) <= len(self.province):
             return list(self.province)[int(text) - 1]
-        return self.province.named(text) if text and len(text) <= 60 else None
+        return self.province.named(text, loosely=answering) if text and len(text) <= 60 else None
 
     def _linked(self, text: str) -> Commune | None:
         """The commune a `/start <code>` names (a commune's Telegram link); None for a bare /start."""

@@ -72,6 +72,12 @@ def test_each_commune_has_its_own_data_and_shares_the_province_defaults(tmp_path
     for typed in ("sang moc", "Sảng Mộc", "xa sang moc", "XÃ SẢNG MỘC", "sm"):
         assert province.named(typed) is sang_moc, typed
     assert province.named("sang") is None and province.named("") is None
+    # An answer to "which commune?" may say more, or miss a letter; a first message may not.
+    for typed in ("sang mok", "san moc", "toi o xa sang moc", "Sang Moc commune", "moc"):
+        assert province.named(typed, loosely=True) is sang_moc, typed
+        assert province.named(typed) is None, typed
+    for typed in ("mua mat ong", "sa", "thai nguyen", "vo nhai"):
+        assert province.named(typed, loosely=True) is None, typed
     with pytest.raises(ProvinceError, match="TT"):
         Province.load(Settings(_env_file=None, communes="LB,TT"))
     # A commune's own installation with the old layout (data/commune.yml) keeps working.
@@ -125,6 +131,12 @@ async def test_a_tap_a_number_or_a_location_answers_too(province: TestClient, da
     await numbered.say("xin chao")
     await numbered.say("2")
     assert await commune_of(database, numbered) == "SM"
+
+    for answer, code in (("sang mok", "SM"), ("toi o xa Sang Moc", "SM"), ("La Bang commune", "LB")):
+        typed = await ChatSession.open(province)  # the question asked, then answered in their words
+        await typed.say("xin chao")
+        assert "Xã" in texts(await typed.say(answer)), answer
+        assert await commune_of(database, typed) == code, answer
 
     located = await ChatSession.open(province)
     await located.say("/start")
