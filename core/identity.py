@@ -281,6 +281,13 @@ class InviteOutcome:
     commune: str | None = None  # the commune the role was granted for
 
 
+async def invite_commune(session: AsyncSession, hasher: Hasher, code: str) -> str | None:
+    """The commune an invite code is for, without spending it (None: no such code, or a role for every
+    commune)."""
+    return (await session.execute(select(Invite.commune).where(
+        Invite.code_hash == hasher.digest(code.strip().upper())))).scalar_one_or_none()
+
+
 async def redeem_invite(session: AsyncSession, hasher: Hasher, code: str, user_id: int,
                         now: datetime | None = None) -> InviteOutcome:
     now = now or utcnow()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from core.commune import Commune
 from core.i18n import Catalogue
-from core.identity import find_user, set_commune
+from core.identity import find_user, invite_commune, set_commune
 from core.messages import Button, Incoming, Reply
 from core.pipeline import Turn
 from core.province import Province
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 COMMAND = "/xa"
 START = "/start"  # `/start SM`: a commune's Telegram link (t.me/<bot>?start=SM)
+JOIN = "/join"
 FAMILY = "commune"  # buttons: commune:set:<code>
 FLOW = "commune"  # the conversation state while the question is open
 # What asks for the question again, typed (folded: no diacritics, lower case).
@@ -63,6 +64,14 @@ class CommuneGate:
         if incoming.button is not None and incoming.button.startswith(f"{FAMILY}:"):
             return await self._pressed(dialogue, turn, state, incoming.button)
         current = self.province.get(identity.commune)
+        if command == JOIN and self.province.several:
+            # An invite is for a commune: it is redeemed among that commune's services, which tell its
+            # admins and name its sellers, and whose staff the newcomer becomes.
+            invited = self.province.get(await invite_commune(turn.session, dialogue.services.hasher,
+                                                             text.partition(" ")[2]))
+            if invited is not None and invited is not current:
+                turn.identity = dataclasses.replace(identity, commune=invited.code)
+                return await dialogue.converse(turn, None, None)
         if command == START and self.province.several:
             linked = self._linked(text)
             if linked is not None and current is None:

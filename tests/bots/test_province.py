@@ -11,13 +11,16 @@ from aiohttp.test_utils import TestClient
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from backends.shop.sellers import create_seller_invite
+from bots.server import ASSISTANT
 from core.config import REPO_ROOT, Settings
 from core.db import Database
 from core.models import AuditEntry, User
 from core.province import Province, ProvinceError
 from nlu.engine import NLUEngine
 from tests.support.channel_drivers import TelegramDriver
-from tests.support.chat import ChatSession, button_data, texts
+from tests.support.chat import ChatSession, button_data, pushed_now, texts
+from tests.support.communes import joins_in
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.served import served_client
 from tests.support.telegram import SECRET, fake, open_client, telegram_settings
@@ -244,3 +247,21 @@ async def test_what_the_other_commune_asked_last_is_not_open_after_a_change(prov
                                         .order_by(AuditEntry.seq))).all()
     assert [(subject, detail.get("before") if detail else None) for subject, detail in chosen] == [
         ("LB", None), ("SM", "LB")]
+
+
+async def test_an_invite_is_redeemed_among_its_communes_services(province: TestClient) -> None:
+    """A newcomer whose first message is a Sảng Mộc seller invite becomes that commune's seller: the
+    answer names the commune and the seller (not its id), and Sảng Mộc's admin is told, not La Bằng's."""
+    sm_admin, lb_admin = await joins_in(province, "SM", "admin"), await joins_in(province, "LB", "admin")
+    assistant = province.app[ASSISTANT]
+    async with assistant.database.session() as session:
+        code = await create_seller_invite(session, assistant.services.hasher, "htx_mat_ong_sang_moc",
+                                          created_by="test", commune="SM")
+    seller = await ChatSession.open(province)
+    joined = texts(await seller.say(f"/join {code}"))
+    assert "Xã Sảng Mộc" in joined and "HTX Mật ong Sảng Mộc" in joined, joined
+    assert "htx_mat_ong_sang_moc" not in joined and "xã nào" not in joined
+    assert "vừa nhận vai trò" in texts(await pushed_now(province, sm_admin))
+    assert "vừa nhận vai trò" not in texts(await pushed_now(province, lb_admin))
+    orders = texts(await seller.say("/orders"))  # a seller now, in Sảng Mộc
+    assert "Dùng lệnh" not in orders and "không có quyền" not in orders.lower(), orders
