@@ -31,9 +31,12 @@ def render(context: Context, figures: Headline) -> str:
     dossiers = ", ".join(f"{context.t(f'dossier.status.{status}')} {count}"
                          for status, count in figures.dossiers.items() if count)
     consults, reports = figures.consults, figures.reports
+    at = figures.at.astimezone(VIETNAM).strftime("%d/%m/%Y %H:%M")
+    if len(context.services.settings.served_communes) > 1:  # a province's: whose figures these are
+        at = f"{context.services.commune.name}, {at}"
     return context.t(
         "stats.headline",
-        at=figures.at.astimezone(VIETNAM).strftime("%d/%m/%Y %H:%M"),
+        at=at,
         messages=figures.messages_today,
         users=sum(figures.active_users.values()), channels=channels or context.t("stats.none"),
         dossiers=dossiers or context.t("stats.none"), overdue=figures.dossiers_overdue,

@@ -231,6 +231,7 @@ async def test_stats_in_chat_gives_the_communes_figures(province: TestClient) ->
     lb = await member(province, "staff", commune="LB")
     sm = await member(province, "staff", commune="SM")
     lb_figures, sm_figures = texts(await lb.say("/stats")), texts(await sm.say("/stats"))
+    assert "Số liệu hôm nay (Xã La Bằng, " in lb_figures and "Số liệu hôm nay (Xã Sảng Mộc, " in sm_figures
     assert "Hồ sơ: Đang xử lý 2; quá hạn: 1" in lb_figures
     assert "Hỏi bác sĩ đang mở: 1, chờ trả lời: 1" in lb_figures
     assert "Phản ánh đang mở: 1, mới hôm nay: 1" in lb_figures
