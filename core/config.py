@@ -172,6 +172,11 @@ class Settings(BaseSettings):
             return (self.commune_code,)
         return (self.commune_code, *(code for code in listed if code != self.commune_code))
 
+    @property
+    def several_communes(self) -> bool:
+        """A province's installation (XASO_COMMUNES lists more than one commune)."""
+        return len(self.served_communes) > 1
+
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str) -> str:

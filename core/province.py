@@ -112,8 +112,8 @@ def _short(commune: Commune) -> str:
 
 def _one_edit_apart(typed: str, name: str) -> bool:
     """One letter changed, added or left out ("sang mok", "sang mooc", "san moc")."""
-    if typed == name or abs(len(typed) - len(name)) > 1:
-        return typed == name
+    if abs(len(typed) - len(name)) > 1:
+        return False
     if len(typed) == len(name):
         return sum(a != b for a, b in zip(typed, name, strict=True)) == 1
     shorter, longer = sorted((typed, name), key=len)

@@ -47,6 +47,12 @@ def command_name(text: str) -> str | None:
     return stripped.split(maxsplit=1)[0].split("@", 1)[0].lower()
 
 
+def command_argument(text: str) -> str:
+    """`/join ABC-123` → `ABC-123`: what follows a command (empty when nothing does)."""
+    parts = text.strip().split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
 def button_family(data: str) -> str:
     """`dossier-admin:approve:LB-…` → `dossier-admin`."""
     return data.split(":", 1)[0]

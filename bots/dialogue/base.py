@@ -28,7 +28,7 @@ from core.models import utcnow
 from core.outbox import Outbox
 from core.pipeline import AuditScalar, Finish, Outcome, Turn
 from core.questions import Offered, last_buttons, remember
-from core.roles import button_family, command_name
+from core.roles import button_family, command_argument, command_name
 from core.signing import Keyring
 from core.state import State, clear_state, load_conversation, save_state
 from nlu.engine import EMERGENCY, OUT_OF_SCOPE, NLUEngine, NLUService, Parse
@@ -178,8 +178,7 @@ class Context:
     @property
     def args(self) -> str:
         """The text after a command: `/join ABC` → `ABC`."""
-        parts = (self.incoming.text or "").strip().split(maxsplit=1)
-        return parts[1].strip() if len(parts) > 1 else ""
+        return command_argument(self.incoming.text or "")
 
 
 FlowHandler = Callable[[Context], Awaitable[list[Reply]]]

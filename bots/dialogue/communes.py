@@ -23,7 +23,7 @@ from core.messages import Button, Incoming, Reply
 from core.pipeline import Turn
 from core.province import Province
 from core.questions import Offered, remember
-from core.roles import command_name
+from core.roles import command_argument, command_name
 from core.state import State, clear_state, save_state
 from core.text import fold
 from nlu.engine import EMERGENCY
@@ -68,7 +68,7 @@ class CommuneGate:
             # An invite is for a commune: it is redeemed among that commune's services, which tell its
             # admins and name its sellers, and whose staff the newcomer becomes.
             invited = self.province.get(await invite_commune(turn.session, dialogue.services.hasher,
-                                                             text.partition(" ")[2]))
+                                                             command_argument(text)))
             if invited is not None and invited is not current:
                 turn.identity = dataclasses.replace(identity, commune=invited.code)
                 return await dialogue.converse(turn, None, None)
@@ -113,8 +113,7 @@ class CommuneGate:
 
     def _linked(self, text: str) -> Commune | None:
         """The commune a `/start <code>` names (a commune's Telegram link); None for a bare /start."""
-        parts = text.split(maxsplit=1)
-        return self.province.get(parts[1].strip().upper()) if len(parts) == 2 else None
+        return self.province.get(command_argument(text).upper())
 
     async def _pressed(self, dialogue: Dialogue, turn: Turn, state: State | None,
                        data: str) -> list[Reply]:

@@ -14,7 +14,7 @@ def menu_intents(context: Context) -> tuple[str, ...]:
 
 def menu_buttons(context: Context) -> tuple[Button, ...]:
     buttons = tuple(Button(context.t(f"menu.{intent}"), f"menu:{intent}") for intent in menu_intents(context))
-    if len(context.services.settings.served_communes) > 1:  # a province's: the commune can be changed
+    if context.services.settings.several_communes:  # a province's: the commune can be changed
         buttons += (Button(context.t("menu.commune"), "commune:show"),)
     return buttons
 

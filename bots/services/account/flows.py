@@ -50,9 +50,8 @@ async def join(context: Context) -> list[Reply]:
         return [Reply(context.t(f"join.{outcome.reason}"))]
     await _notify_admins(context, outcome.role)
     role = _role_label(context, outcome.role)
-    several = len(context.services.settings.served_communes) > 1
-    done = context.t("join.ok_in", role=role, commune=context.services.commune.name) if several and \
-        outcome.commune else context.t("join.ok", role=role)
+    done = context.t("join.ok_in", role=role, commune=context.services.commune.name) \
+        if context.services.settings.several_communes and outcome.commune else context.t("join.ok", role=role)
     replies = [with_menu(context, done)]
     for declared in (context.assembly.roles.values() if context.assembly is not None else ()):
         if declared.joined is not None:  # a seller's invite also links the account to its seller

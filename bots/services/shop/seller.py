@@ -155,7 +155,8 @@ class SellerDesk:
         if seller is None:
             return [Reply(context.t("shop.invite.usage", sellers=", ".join(self.shop.sellers)))]
         code = await create_seller_invite(context.session, context.services.hasher, seller.id,
-                                          created_by=f"user:{context.identity.id}", commune=_commune(context))
+                                          created_by=f"user:{context.identity.id}",
+                                          commune=context.services.commune.code)  # the admin's
         context.audit("role.invite", detail={"role": "seller", "seller": seller.id})
         return [Reply(context.t("shop.invite.ok", seller=seller.name, code=code))]
 
@@ -168,8 +169,3 @@ class SellerDesk:
         context.audit("shop.seller_linked", detail={"seller": linked})
         seller = self.shop.sellers.get(linked)
         return [Reply(context.t("shop.join.linked", seller=seller.name if seller else linked))]
-
-
-def _commune(context: Context) -> str:
-    """The commune a seller invite made here is for: the administrator's."""
-    return context.services.commune.code

@@ -32,7 +32,7 @@ def render(context: Context, figures: Headline) -> str:
                          for status, count in figures.dossiers.items() if count)
     consults, reports = figures.consults, figures.reports
     at = figures.at.astimezone(VIETNAM).strftime("%d/%m/%Y %H:%M")
-    if len(context.services.settings.served_communes) > 1:  # a province's: whose figures these are
+    if context.services.settings.several_communes:  # a province's: whose figures these are
         at = f"{context.services.commune.name}, {at}"
     return context.t(
         "stats.headline",
@@ -55,9 +55,8 @@ class StatsDesk:
 
     async def stats(self, context: Context) -> list[Reply]:
         # The commune of the turn; a commune's own installation counts all it holds, as before.
-        several = len(context.services.settings.served_communes) > 1
-        figures = await headline(context.session, self.clock(),
-                                 context.services.commune.code if several else None)
+        figures = await headline(context.session, self.clock(), context.services.commune.code
+                                 if context.services.settings.several_communes else None)
         context.audit("stats.view")
         buttons = (Button(context.t("stats.button.reports"), REPORTS_LIST),
                    Button(context.t("stats.button.dossiers"), DOSSIERS_QUEUE))
