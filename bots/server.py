@@ -28,6 +28,7 @@ from bots.onestop_out import make_sender, outbound_secret
 from bots.openapi import OpenAPI
 from bots.pages.loudspeaker_feed import LoudspeakerFeed
 from bots.pages.pay_page import PayPage
+from bots.pages.pictures import Pictures
 from bots.pages.shop_web import ProductPhotos
 from bots.pages.verify import VerifyPages
 from bots.telegram.channel import RequestFactory
@@ -253,6 +254,9 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
              for local in assistant.locals() if local.kit.products is not None]
     if shops:
         app.add_routes(ProductPhotos(shops).routes())
+    lessons = {name: path for local in assistant.locals()
+               for name, path in local.kit.courses.picture_files().items()}
+    app.add_routes(Pictures("/lessons/img", lessons).routes())  # the digital-skills lessons' pictures
     app.router.add_get("/", home)
     app.add_routes(OpenAPI(assistant.settings.public_url).routes())  # GET /openapi.json (bots/openapi.py)
     app.cleanup_ctx.append(_lifecycle)

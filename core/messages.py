@@ -93,6 +93,8 @@ class Reply:
     # (label, value) pairs a person may need to paste elsewhere (an account number, a transfer note):
     # the web chat shows a copy button for each; the values are in the text for every channel.
     copy: tuple[tuple[str, str], ...] = ()
+    # Offer «🔊 Nghe» under it whatever its length (a lesson's step); never sent to a channel.
+    listen: bool = field(default=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         shown = {

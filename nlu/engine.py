@@ -25,6 +25,7 @@ INTENTS: tuple[str, ...] = (
     "address_code",
     "my_data",
     "report_problem",
+    "learn_skills",
     "out_of_scope",
 )
 

@@ -45,6 +45,11 @@ class ResultSheet:
     signer_name: str = ""  # that official, "Hoàng Văn Minh"
     signed_at: dt.datetime | None = None
     in_person_note: str = ""  # the procedure's own "come to the office" note, if any
+    # Other papers the commune signs on the same sheet (a digital-skills certificate): their heading,
+    # the rows in place of the dossier's code, decision and date, and the notes in place of its next steps.
+    heading: str = "KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH"
+    rows: Sequence[tuple[str, str]] | None = None
+    notes: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,9 @@ def render_result(sheet: ResultSheet, *, font_dir: Path | None = None,
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # ~75 INFO lines per font subset otherwise
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_compression(compress)
-    pdf.set_title(f"{sheet.title} – {sheet.dossier_code}")
-    pdf.set_subject(f"Số văn bản (mã xác minh) {sheet.verification_code}, hồ sơ {sheet.dossier_code}")
+    pdf.set_title(f"{sheet.title} – {sheet.dossier_code}" if sheet.dossier_code else sheet.title)
+    pdf.set_subject(f"Số văn bản (mã xác minh) {sheet.verification_code}"
+                    + (f", hồ sơ {sheet.dossier_code}" if sheet.dossier_code else ""))
     pdf.set_author(sheet.commune)
     pdf.set_creation_date(sheet.decided_at.astimezone(dt.UTC))
     pdf.set_auto_page_break(False)
@@ -116,13 +122,15 @@ def _header(pdf: FPDF, sheet: ResultSheet) -> None:
 
 def _body(pdf: FPDF, sheet: ResultSheet) -> None:
     pdf.set_font(FAMILY, "B", 15)
-    pdf.multi_cell(0, 8, "KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH", align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 8, sheet.heading, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FAMILY, "B", 13)
     pdf.multi_cell(0, 8, sheet.title.upper(), align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(5)
     day = sheet.decided_at.astimezone(VIETNAM)
-    rows = [("Mã hồ sơ", sheet.dossier_code), ("Kết quả", "Đã được duyệt"),
-            ("Ngày quyết định", f"{day:%d/%m/%Y}"), *sheet.particulars]
+    rows = [*(sheet.rows if sheet.rows is not None else (
+        ("Mã hồ sơ", sheet.dossier_code), ("Kết quả", "Đã được duyệt"),
+        ("Ngày quyết định", f"{day:%d/%m/%Y}"))),
+        *sheet.particulars]
     label_width = 55
     for label, value in rows:
         pdf.set_font(FAMILY, "", 11)
@@ -154,7 +162,8 @@ def _footer(pdf: FPDF, sheet: ResultSheet) -> None:
 def _next_steps(pdf: FPDF, sheet: ResultSheet) -> None:
     pdf.ln(3)
     pdf.set_font(FAMILY, "B", 11)
-    pdf.cell(0, 7, "Việc cần làm tiếp theo", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 7, "Ghi chú" if sheet.notes is not None else "Việc cần làm tiếp theo",
+             new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FAMILY, "", 10)
     for step in next_steps(sheet):
         pdf.cell(5, 5, "•")
@@ -162,6 +171,8 @@ def _next_steps(pdf: FPDF, sheet: ResultSheet) -> None:
 
 
 def next_steps(sheet: ResultSheet) -> list[str]:
+    if sheet.notes is not None:
+        return list(sheet.notes)
     steps = [sheet.in_person_note] if sheet.in_person_note else []
     return [*steps,
             "Khi đến nhận bản giấy tại bộ phận một cửa, mang theo giấy tờ tùy thân và bản gốc các giấy tờ "

@@ -47,7 +47,8 @@ REASON_TEXT = {
     Reason.NO_TRUST_ANCHOR: "Máy chủ chưa có chứng thư gốc để kiểm tra (no trust anchor configured).",
     Reason.NOT_SIGNED: "Tệp PDF không có chữ ký số (not signed).",
 }
-# The keys of the documents xaso signs (dossier results, announcements), as people read them; a key
+# The keys of the documents xaso signs (dossier results, announcements, skills certificates), as people
+# read them; a key
 # not listed is already a printed label ("Họ tên trẻ") and shows as it is. None: not shown.
 FIELD_LABELS: dict[str, str | None] = {
     "commune": "Cơ quan ban hành / Issued by",
@@ -60,10 +61,14 @@ FIELD_LABELS: dict[str, str | None] = {
     "hamlets": "Gửi đến / Sent to",
     "publish_at": "Thời điểm phát hành / Published at",
     "audio": "Bản đọc / Audio",
+    "course": "Khóa học / Course",
+    "learner": "Người học / Learner",
+    "completed_at": "Hoàn thành lúc / Completed at",
+    "lessons": "Các bài đã học / Lessons",
     "lang": None,
 }
 DECISIONS = {"approved": "Đã được duyệt", "rejected": "Không được duyệt"}
-TIMES = frozenset({"decided_at", "publish_at"})
+TIMES = frozenset({"decided_at", "publish_at", "completed_at"})
 
 
 @dataclass(frozen=True)
@@ -248,6 +253,8 @@ def _shown(key: str, value: Any, document: dict[str, Any], names: Names) -> str:
         return names.topic(str(value))
     if key == "hamlets" and isinstance(value, list):
         return names.hamlets([str(item) for item in value])
+    if key == "lessons" and isinstance(value, list):
+        return "; ".join(str(item) for item in value)
     if key == "audio" and isinstance(value, dict) and isinstance(value.get("seconds"), int | float):
         return f"{round(value['seconds'])} giây"
     return _text(value)

@@ -23,6 +23,7 @@ from bots.services.listen import unit as listen
 from bots.services.menu import unit as menu
 from bots.services.reports import unit as reports
 from bots.services.shop import unit as shop
+from bots.services.skills import unit as skills
 from bots.services.stats import unit as stats
 from core.config import DEFAULT_COMMUNE
 
@@ -42,6 +43,7 @@ SERVICES: tuple[ServiceUnit, ...] = (
     health,
     shop,
     reports,
+    skills,
     stats,
     deadletters,
     announcements,

@@ -3,13 +3,14 @@ service (each builds its own desks from it), so that no service imports another 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends.health.roster import Roster, load_roster
 from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.shop.catalogue import ShopCatalogue, load_shop
+from backends.skills.lessons import Courses, load_courses
 from bots.dialogue.forms import Forms
 from core.province import commune_path
 
@@ -21,14 +22,16 @@ class Kit:
     calendar: WorkingCalendar
     roster: Roster | None = None
     products: ShopCatalogue | None = None  # None: the commune runs no shop (its menu entries say so)
+    courses: Courses = field(default_factory=lambda: Courses([]))  # digital skills (data/lessons/)
 
     @classmethod
     def load(cls, data_dir: Path, forms: Forms, commune: str) -> Kit:
-        """Commune `commune`'s catalogues (procedures, holidays, doctors, products): its own files in
-        data/communes/<code>/, else the province's shared ones in `data_dir` (core/province.py)."""
+        """Commune `commune`'s catalogues (procedures, holidays, doctors, products, courses): its own files
+        in data/communes/<code>/, else the province's shared ones in `data_dir` (core/province.py)."""
         def path(name: str) -> Path:
             return commune_path(data_dir, commune, name)
 
         calendar = load_calendar(path("holidays.yml"))
         return cls(forms, load_catalogue(path("procedures.yml")), calendar,
-                   load_roster(path("doctors.yml"), calendar), load_shop(path("products.yml")))
+                   load_roster(path("doctors.yml"), calendar), load_shop(path("products.yml")),
+                   load_courses(path("lessons")))

@@ -33,11 +33,11 @@ def _context(digest: str, user_id: int) -> str:
 
 
 def wants_button(context: Context, reply: Reply) -> bool:
-    return len(reply.text) > MIN_CHARS and reply.audio_url is None
+    return (reply.listen or len(reply.text) > MIN_CHARS) and reply.audio_url is None
 
 
 async def add_buttons(context: Context, replies: list[Reply]) -> list[Reply]:
-    """The dialogue's finisher: a "🔊 Nghe" button under each long answer."""
+    """The dialogue's finisher: a "🔊 Nghe" button under each long answer (and each that asks for one)."""
     incoming = context.incoming
     access = context.assembly.access if context.assembly is not None else None
     if access is None or access.requirement_for(incoming.text, incoming.button) is not None:

@@ -1,0 +1,1 @@
+"""Digital skills ("giáo dục số"): courses of short lessons and quizzes, progress, certificates."""

@@ -1,0 +1,158 @@
+"""Digital-skills progress at rest: where each villager is in each course they started, every quiz answer
+(for the pass rates per question, never shown to tutors one by one), the hamlet a learner said they live
+in (for the tutors' lists) and the certificate of a finished course.
+
+A place in a course is (lesson, step): step `len(steps)` and beyond is the lesson's quiz, question
+`step - len(steps)`. Moving on is a conditional update from the place the villager was shown, so a
+button pressed twice (two taps, two devices) moves once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.models import Base, UTCDateTime, commune_column, utcnow
+
+
+class SkillProgress(Base):
+    __tablename__ = "skill_progress"
+    __table_args__ = (UniqueConstraint("user_id", "course", name="uq_skill_progress_user_course"),
+                      Index("ix_skill_progress_commune_course", "commune", "course"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    commune: Mapped[str] = commune_column()
+    course: Mapped[str] = mapped_column(String(24))
+    lesson: Mapped[int] = mapped_column(Integer, default=0)  # the lesson's index in the course
+    step: Mapped[int] = mapped_column(Integer, default=0)  # its step; from len(steps) on, its quiz
+    lessons_done: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    certificate: Mapped[str | None] = mapped_column(String(16))  # its signed document's code
+    # Who sent the course to this villager, if a tutor did (their user id).
+    sent_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SkillAnswer(Base):
+    __tablename__ = "skill_answers"
+    __table_args__ = (Index("ix_skill_answers_commune_question", "commune", "course", "lesson", "question"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    commune: Mapped[str] = commune_column()
+    course: Mapped[str] = mapped_column(String(24))
+    lesson: Mapped[str] = mapped_column(String(24))
+    question: Mapped[int] = mapped_column(Integer)
+    correct: Mapped[bool] = mapped_column(Boolean)
+    first_try: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SkillLearner(Base):
+    __tablename__ = "skill_learners"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    commune: Mapped[str] = commune_column()
+    hamlet_id: Mapped[str | None] = mapped_column(String(32), index=True)  # None: they did not say
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    lesson: int
+    step: int
+
+
+async def progress_of(session: AsyncSession, user_id: int, course: str) -> SkillProgress | None:
+    return await session.scalar(select(SkillProgress).where(SkillProgress.user_id == user_id,
+                                                           SkillProgress.course == course))
+
+
+async def progresses(session: AsyncSession, user_id: int) -> dict[str, SkillProgress]:
+    rows = await session.scalars(select(SkillProgress).where(SkillProgress.user_id == user_id))
+    return {row.course: row for row in rows}
+
+
+async def begin(session: AsyncSession, user_id: int, commune: str, course: str,
+                sent_by: int | None = None) -> SkillProgress:
+    """The villager's progress in `course`, started now if it was not (a savepoint keeps a rival
+    start, on another node, from failing the turn)."""
+    found = await progress_of(session, user_id, course)
+    if found is not None:
+        return found
+    row = SkillProgress(user_id=user_id, commune=commune, course=course, sent_by=sent_by)
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # started by a rival turn meanwhile
+        found = await progress_of(session, user_id, course)
+        if found is None:
+            raise
+        return found
+    return row
+
+
+async def move(session: AsyncSession, progress: SkillProgress, shown: Place, to: Place,
+               lessons_done: int | None = None) -> bool:
+    """Moves `progress` from the place the villager was shown to `to`; False if it was elsewhere
+    already (the same button pressed twice)."""
+    values: dict[str, object] = {"lesson": to.lesson, "step": to.step, "updated_at": utcnow()}
+    if lessons_done is not None:
+        values["lessons_done"] = lessons_done
+    moved = await session.execute(
+        update(SkillProgress)
+        .where(SkillProgress.id == progress.id, SkillProgress.lesson == shown.lesson,
+               SkillProgress.step == shown.step)
+        .values(**values).execution_options(synchronize_session=False))
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await session.refresh(progress)
+    return True
+
+
+async def finish(session: AsyncSession, progress: SkillProgress, lessons: int) -> bool:
+    """Marks the course finished (once: False if another turn did)."""
+    done = await session.execute(
+        update(SkillProgress)
+        .where(SkillProgress.id == progress.id, SkillProgress.finished_at.is_(None))
+        .values(finished_at=utcnow(), updated_at=utcnow(), lessons_done=lessons, lesson=lessons, step=0)
+        .execution_options(synchronize_session=False))
+    await session.refresh(progress)
+    return done.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def restart(session: AsyncSession, progress: SkillProgress) -> None:
+    """Back to the first step; a finished course stays finished (its certificate is kept)."""
+    progress.lesson, progress.step, progress.updated_at = 0, 0, utcnow()
+    if progress.finished_at is None:
+        progress.lessons_done = 0
+    await session.flush()
+
+
+async def record_answer(session: AsyncSession, user_id: int, commune: str, course: str, lesson: str,
+                        question: int, correct: bool) -> None:
+    tried = await session.scalar(select(func.count()).select_from(SkillAnswer).where(
+        SkillAnswer.user_id == user_id, SkillAnswer.course == course, SkillAnswer.lesson == lesson,
+        SkillAnswer.question == question))
+    session.add(SkillAnswer(user_id=user_id, commune=commune, course=course, lesson=lesson,
+                            question=question, correct=correct, first_try=not tried))
+
+
+async def hamlet_of(session: AsyncSession, user_id: int) -> SkillLearner | None:
+    return await session.get(SkillLearner, user_id)
+
+
+async def set_hamlet(session: AsyncSession, user_id: int, commune: str, hamlet_id: str | None) -> None:
+    row = await session.get(SkillLearner, user_id)
+    if row is None:
+        session.add(SkillLearner(user_id=user_id, commune=commune, hamlet_id=hamlet_id))
+    else:
+        row.commune, row.hamlet_id, row.updated_at = commune, hamlet_id, utcnow()
+    await session.flush()

@@ -1,0 +1,2 @@
+"""Digital skills ("giáo dục số"): short courses, quizzes and signed certificates for villagers, and the
+community digital technology team's desk (role `tutor`)."""
