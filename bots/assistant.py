@@ -140,7 +140,7 @@ class Assistant:
             # Where the installation serves one commune, everyone belongs to it from the start.
             IdentifyAndAuthorize(catalogue, assembly.access, registered_only=frozenset({"web"}),
                                  identities=identities, commune=None if province.several else commune.code),
-            InputLimits(catalogue, links, settings.max_text_chars),
+            InputLimits(catalogue, links, settings.max_text_chars, assembly.link_refused),
             AuditMessages(),
         )
         # Until start() opens the HTTP session, even a Rasa deployment parses locally.

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.i18n import Catalogue
 from core.identity import IdentityCache, find_user, resolve_user
 from core.links import LinkVerdict
-from core.messages import Reply
+from core.messages import Button, Reply
 from core.models import ProcessedMessage
 from core.pipeline import Handler, Outcome, Turn
 from core.ratelimit import KeyedLimiter
@@ -109,10 +109,12 @@ class InputLimits:
     """Caps text length and refuses messages carrying dangerous links (blocklist, look-alikes,
     shorteners, IP literals). The assistant never fetches a user's link itself."""
 
-    def __init__(self, catalogue: Catalogue, links: LinkChecker, max_text_chars: int) -> None:
+    def __init__(self, catalogue: Catalogue, links: LinkChecker, max_text_chars: int,
+                 offers: Sequence[tuple[str, str]] = ()) -> None:
         self.catalogue = catalogue
         self.links = links
         self.max_text_chars = max_text_chars
+        self.offers = tuple(offers)  # (label's i18n key, button data) under a refused link: a lesson
 
     async def __call__(self, turn: Turn, handler: Handler) -> Outcome:
         text = turn.incoming.text or ""
@@ -120,7 +122,9 @@ class InputLimits:
             reply = self.catalogue.t("limit.too_long", turn.language, limit=self.max_text_chars)
             return Outcome((Reply(reply),), "too_long")
         if text and not self.links.check(text).allowed:
-            return Outcome((Reply(self.catalogue.t("links.refused", turn.language)),), "refused")
+            buttons = tuple(Button(self.catalogue.t(label, turn.language), data)
+                            for label, data in self.offers)
+            return Outcome((Reply(self.catalogue.t("links.refused", turn.language), buttons),), "refused")
         return await handler(turn)
 
 

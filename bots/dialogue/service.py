@@ -217,6 +217,9 @@ class Service:
     i18n: Sequence[str] = ()  # the catalogue key prefixes it owns ("shop.")
     fallbacks: Fallbacks | None = None
     holdings: Holdings | None = None  # what it keeps about a villager, for /mydata
+    # Buttons offered under the answer refusing a dangerous link (core/middlewares.py, InputLimits), each
+    # (label's i18n key, button data): the scam lesson.
+    link_refused: Sequence[tuple[str, str]] = ()
     # The service's own object, for its tasks and tests (the health desk with its clock).
     desk: Any = None
 
@@ -241,6 +244,10 @@ class Assembly:
     events: Mapping[str, tuple[str, EventName]]
     fallbacks: Fallbacks
     holdings: tuple[Holdings, ...] = ()  # in order of position (then of the services)
+
+    @property
+    def link_refused(self) -> tuple[tuple[str, str], ...]:
+        return tuple(offer for service in self.services for offer in service.link_refused)
 
     def service(self, name: str) -> Service:
         for service in self.services:

@@ -45,5 +45,8 @@ def service(kit: Kit) -> Service:
                 "skills.certificate": "certificates"},
         i18n=("skills.", "skills_tutor."),
         holdings=holdings.HOLDINGS,
+        # A villager who sends a blocked link is offered the course on scams.
+        link_refused=tuple(("skills.button.scam_course", f"{FAMILY}:course:{course.id}")
+                           for course in filter(None, (kit.courses.offered_for("scam_link"),))),
         desk=desk,
     )
