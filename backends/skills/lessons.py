@@ -117,7 +117,11 @@ class Courses:
 
 
 class _Located(dict[str, Any]):
-    line = 0
+    line = 0  # where the mapping starts
+    lines: dict[str, int]  # where each of its keys is
+
+    def line_of(self, key: str | None) -> int:
+        return self.lines.get(key, self.line) if key is not None else self.line
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -127,6 +131,7 @@ class _LineLoader(yaml.SafeLoader):
 def _mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Located:
     mapping = _Located(loader.construct_mapping(node, deep=True))
     mapping.line = node.start_mark.line + 1
+    mapping.lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
     return mapping
 
 
@@ -152,8 +157,10 @@ class _Reader:
         self.path = path
         self.pictures = pictures
 
-    def fail(self, at: Any, message: str) -> LessonError:
-        return LessonError(f"{self.path}:{getattr(at, 'line', 1)}: {message}")
+    def fail(self, at: Any, message: str, key: str | None = None) -> LessonError:
+        """The error at `at` (a mapping read from the file), on the line of its `key` if it has one."""
+        line = at.line_of(key) if isinstance(at, _Located) else 1
+        return LessonError(f"{self.path}:{line}: {message}")
 
     def course(self) -> Course:
         try:
@@ -167,7 +174,7 @@ class _Reader:
         course_id = self.identifier(raw, "id")
         lessons = raw.get("lessons")
         if not isinstance(lessons, list) or not lessons:
-            raise self.fail(raw, "a course needs a list of lessons")
+            raise self.fail(raw, "a course needs a list of lessons", "lessons")
         read = [self.lesson(item) for item in lessons]
         ids = [lesson.id for lesson in read]
         for n, lesson_id in enumerate(ids):
@@ -175,30 +182,31 @@ class _Reader:
                 raise self.fail(lessons[n], f"lesson id {lesson_id!r} is used twice in this course")
         position = raw.get("position", 100)
         if not isinstance(position, int):
-            raise self.fail(raw, "position is a whole number")
+            raise self.fail(raw, "position is a whole number", "position")
         offered = raw.get("offered_for", [])
         if not isinstance(offered, list) or not all(isinstance(item, str) for item in offered):
-            raise self.fail(raw, "offered_for is a list of reasons")
+            raise self.fail(raw, "offered_for is a list of reasons", "offered_for")
         return Course(course_id, position, self.texts(raw, "title", 80), self.texts(raw, "summary", 300),
                       tuple(read), tuple(offered))
 
     def identifier(self, raw: _Located, key: str) -> str:
         value = raw.get(key)
         if not isinstance(value, str) or not _ID.fullmatch(value):
-            raise self.fail(raw, f"{key} must be a short lower-case name (a-z, 0-9, _), not {value!r}")
+            raise self.fail(raw, f"{key} must be a short lower-case name (a-z, 0-9, _), not {value!r}", key)
         return value
 
     def texts(self, raw: Any, key: str, limit: int) -> dict[str, str]:
         value = raw.get(key) if isinstance(raw, dict) else None
         if not isinstance(value, dict):
-            raise self.fail(raw, f"{key} needs a text in each language ({', '.join(LANGUAGES)})")
+            raise self.fail(raw, f"{key} needs a text in each language ({', '.join(LANGUAGES)})", key)
         texts = {}
         for lang in LANGUAGES:
             text = value.get(lang)
             if not isinstance(text, str) or not text.strip():
-                raise self.fail(value, f"{key} has no {lang} text")
+                raise self.fail(value, f"{key} has no {lang} text", lang)
             if len(text.strip()) > limit:
-                raise self.fail(value, f"{key} ({lang}) is {len(text.strip())} characters; at most {limit}")
+                too_long = f"{key} ({lang}) is {len(text.strip())} characters; at most {limit}"
+                raise self.fail(value, too_long, lang)
             texts[lang] = text.strip()
         return texts
 
@@ -207,9 +215,10 @@ class _Reader:
             raise LessonError(f"{self.path}:1: a lesson is a mapping (id, title, steps, quiz)")
         steps, quiz = raw.get("steps"), raw.get("quiz")
         if not isinstance(steps, list) or not MIN_STEPS <= len(steps) <= MAX_STEPS:
-            raise self.fail(raw, f"a lesson has {MIN_STEPS} to {MAX_STEPS} steps")
+            raise self.fail(raw, f"a lesson has {MIN_STEPS} to {MAX_STEPS} steps", "steps")
         if not isinstance(quiz, list) or not MIN_QUESTIONS <= len(quiz) <= MAX_QUESTIONS:
-            raise self.fail(raw, f"a lesson ends with {MIN_QUESTIONS} to {MAX_QUESTIONS} quiz questions")
+            raise self.fail(raw, f"a lesson ends with {MIN_QUESTIONS} to {MAX_QUESTIONS} quiz questions",
+                            "quiz")
         return Lesson(self.identifier(raw, "id"), self.texts(raw, "title", 80),
                       tuple(self.step(item) for item in steps), tuple(self.question(item) for item in quiz))
 
@@ -220,9 +229,10 @@ class _Reader:
         if picture is not None:
             if (not isinstance(picture, str) or Path(picture).name != picture
                     or Path(picture).suffix.lower() not in PICTURE_TYPES):
-                raise self.fail(raw, f"picture {picture!r}: a file name in data/lessons/img/ (PNG or JPEG)")
+                raise self.fail(raw, f"picture {picture!r}: a file name in data/lessons/img/ (PNG or JPEG)",
+                                "picture")
             if not (self.pictures / picture).is_file():
-                raise self.fail(raw, f"picture {picture!r} is not in {self.pictures}")
+                raise self.fail(raw, f"picture {picture!r} is not in {self.pictures}", "picture")
         return Step(self.texts(raw, "text", MAX_STEP_CHARS), picture)
 
     def question(self, raw: Any) -> Question:
@@ -230,14 +240,16 @@ class _Reader:
             raise LessonError(f"{self.path}:1: a quiz question is a mapping (question, answers)")
         answers = raw.get("answers")
         if not isinstance(answers, list) or not MIN_ANSWERS <= len(answers) <= MAX_ANSWERS:
-            raise self.fail(raw, f"a quiz question has {MIN_ANSWERS} to {MAX_ANSWERS} answers")
+            raise self.fail(raw, f"a quiz question has {MIN_ANSWERS} to {MAX_ANSWERS} answers",
+                            "answers")
         read = [self.answer(item) for item in answers]
         right = sum(answer.correct for answer in read)
         if right != 1:
-            raise self.fail(raw, f"a quiz question has exactly one right answer (correct: true), not {right}")
+            raise self.fail(raw, f"a quiz question has exactly one right answer (correct: true), not {right}",
+                            "answers")
         labels = [answer.text["vi"].casefold() for answer in read]
         if len(set(labels)) != len(labels):
-            raise self.fail(raw, "two answers of this question read the same")
+            raise self.fail(raw, "two answers of this question read the same", "answers")
         return Question(self.texts(raw, "question", MAX_QUESTION_CHARS), tuple(read))
 
     def answer(self, raw: Any) -> Answer:
@@ -245,6 +257,6 @@ class _Reader:
             raise LessonError(f"{self.path}:1: an answer is a mapping (text, correct, explain)")
         correct = raw.get("correct", False)
         if not isinstance(correct, bool):
-            raise self.fail(raw, "correct is true or false")
+            raise self.fail(raw, "correct is true or false", "correct")
         return Answer(self.texts(raw, "text", MAX_ANSWER_CHARS), correct,
                       self.texts(raw, "explain", MAX_EXPLAIN_CHARS))
