@@ -317,6 +317,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "parameters": [_path("name", "The photo's file name.")],
         "responses": {"200": {"description": "The photo.", "content": {"image/jpeg": {}, "image/png": {}}},
                       "404": NOT_FOUND}},
+    ("/lessons/img/{name}", "GET"): {
+        "tags": PAGES, "summary": "A picture of a digital-skills lesson, named by data/lessons/*.yml.",
+        "parameters": [_path("name", "The picture's file name.")],
+        "responses": {"200": {"description": "The picture.", "content": {"image/jpeg": {}, "image/png": {}}},
+                      "404": NOT_FOUND}},
     ("/media/{media_id}", "GET"): {
         "tags": PAGES, "summary": "A stored file, through a signed, expiring link.",
         "parameters": [_path("media_id", "The file's id."), _query("exp", "The link's expiry."),

@@ -37,10 +37,10 @@ def service(kit: Kit) -> Service:
                  Buttons(TUTOR_FAMILY, only("tutor"), actions={
                      "hamlet": tutor.hamlet_pressed, "hamlets": tutor.change_pressed,
                      "send": tutor.send_pressed, "course": tutor.course_pressed}, handler=tutor.unknown)),
-        menu=(MenuEntry("learn_skills", 125),),
+        menu=(MenuEntry("learn_skills", 128),),
         roles=(Role("tutor"),),
         desk_buttons=(DeskButton("tutor", "help.tutor.button.learners", f"{TUTOR_FAMILY}:hamlets"),),
-        figures=(Panel(50, skills_section(kit.courses)),),
+        figures=(Panel(80, skills_section(kit.courses)),),
         events={"skills.lesson_done": "lessons_done", "skills.course_done": "courses_done",
                 "skills.certificate": "certificates"},
         i18n=("skills.", "skills_tutor."),
