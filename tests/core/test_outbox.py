@@ -354,10 +354,12 @@ async def test_a_reserved_row_taken_over_is_not_sent_by_its_first_sender(databas
 
 @bounded(10)
 async def test_the_lease_of_a_long_send_is_renewed_so_no_one_takes_it_over(database: Database) -> None:
-    lease = 0.3
+    # A lease long enough that a renewal (every third of it) is not lost to a busy machine: the send
+    # still outlasts it three times over.
+    lease = 1.0
     outbox, rival = Outbox(database, lease=lease), Outbox(database, lease=lease)
     await put(outbox, database, "slow")
-    sender = RecordingSender(delay=4 * lease)
+    sender = RecordingSender(delay=3 * lease)
     sending = asyncio.create_task(outbox.drain_once(sender))
     for _ in range(500):  # until the send has begun
         if sender.calls:
@@ -764,7 +766,10 @@ async def test_two_nodes_sharing_a_rate_send_no_faster_together_than_one(databas
     times = sorted(d.at for d in sender.delivered if d.at is not None)
     slot = 1 / (rate * PACE_HEADROOM)
     # Every call at its own slot or a little after: alone, each node would have taken half as long.
-    assert times[-1] - times[0] >= (count - 1) * slot - PACE_CATCH_UP
+    # A call reaches the platform a few milliseconds after its slot (the row taken in flight first, on
+    # a busy machine longer): the headroom's ~30 ms a second is there for that jitter.
+    jitter = 1 - PACE_HEADROOM
+    assert times[-1] - times[0] >= (count - 1) * slot - PACE_CATCH_UP - jitter
 
 
 # The loop
