@@ -22,8 +22,8 @@ LANGUAGES = ("vi", "en")
 MIN_STEPS, MAX_STEPS = 3, 6
 MAX_STEP_CHARS = 300
 MIN_QUESTIONS, MAX_QUESTIONS = 1, 3
-# Zalo shows five buttons a message: the answers and «Thôi» fit in one.
-MIN_ANSWERS, MAX_ANSWERS = 2, 4
+# Zalo's OA shows five buttons a message: three answers, «⏸ Dừng» and «🔊 Nghe» fit in one.
+MIN_ANSWERS, MAX_ANSWERS = 2, 3
 MAX_QUESTION_CHARS = 300
 MAX_ANSWER_CHARS = 60
 MAX_EXPLAIN_CHARS = 300

@@ -10,30 +10,44 @@ channel's inbox and its outbox have nothing left in hand, so what it returns is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from bots.server import ASSISTANT
+from bots.assistant import Assistant
+from bots.server import ASSISTANT, create_app
 from bots.telegram import callbacks
 from bots.telegram.inbox import TelegramUpdate
 from bots.zalo import buttons
+from core.config import Settings
 from core.db import Database
 from core.messages import Reply
 from core.models import OutboxMessage
+from nlu.engine import NLUEngine
 from tests.support.chat import ChatSession, wait_for_pushes
 from tests.support.fake_telegram import Call as TelegramCall
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.fake_zalo import Call as ZaloCall
+from tests.support.fake_zalo import FakeZalo
+from tests.support.telegram import SECRET as TELEGRAM_SECRET
+from tests.support.telegram import open_client as open_telegram
+from tests.support.telegram import telegram_settings
+from tests.support.zalo import bot_settings, zalo_settings
+from tests.support.zalo import open_client as open_zalo
 from tests.support.zalo_chat import BotChat, OAChat, labels_of, settle
 
 TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 NUMBERED_LINE = re.compile(r"^\s*\d+\. (.+)$", re.MULTILINE)
 _update_ids = itertools.count(90_001)
+NAMES = ("web", "telegram", "zalo", "zalobot")  # every channel, Zalo in both of its modes
+ZALO_USER = "2512523625412515"
+ZALO_BOT_CHAT = "a1b2c3d4e5"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,3 +241,34 @@ class ZaloDriver:
                 assert found is not None, f"{label!r} is not a button of {self.chat_id}"
                 data.append(found)
         return Said(text, labels, data)
+
+
+@contextlib.asynccontextmanager
+async def driving(name: str, settings: Settings, database: Database, nlu_engine: NLUEngine
+                  ) -> AsyncIterator[Driver]:
+    """The app serving channel `name` (one of NAMES) over real HTTP, its platform played by the fakes,
+    and a driver for one user of it."""
+    async with contextlib.AsyncExitStack() as stack:
+        if name == "web":
+            client = TestClient(TestServer(create_app(Assistant.build(settings, nlu=nlu_engine,
+                                                                      database=database))))
+            await client.start_server()
+            stack.push_async_callback(client.close)
+            yield await WebDriver.open(client)
+        elif name == "telegram":
+            telegram = await FakeTelegram().start()
+            stack.push_async_callback(telegram.close)
+            client = await open_telegram(telegram_settings(settings, telegram), database, nlu_engine)
+            stack.push_async_callback(client.close)
+            yield TelegramDriver(client, telegram, database, TELEGRAM_SECRET)
+        else:
+            zalo = await FakeZalo().start()
+            stack.push_async_callback(zalo.close)
+            if name == "zalo":
+                client = await open_zalo(zalo_settings(settings, zalo), database, nlu_engine)
+                stack.push_async_callback(client.close)
+                yield ZaloDriver("zalo", OAChat(client, zalo, database, ZALO_USER), ZALO_USER)
+            else:
+                client = await open_zalo(bot_settings(settings, zalo), database, nlu_engine)
+                stack.push_async_callback(client.close)
+                yield ZaloDriver("zalobot", BotChat(client, zalo, database, ZALO_BOT_CHAT), ZALO_BOT_CHAT)

@@ -38,7 +38,7 @@ from core.i18n import local
 from core.messages import Button, Reply
 from core.state import State
 
-LETTERS = "ABCD"
+LETTERS = "ABC"
 NO_HAMLET = "-"
 MIN_NAME, MAX_NAME = 2, 60
 _NAME = re.compile(r"[^\W\d_]+(?:[ .'-][^\W\d_]+)*")

@@ -4,61 +4,25 @@ its platform played by the fakes of tests/support/, and every turn is asserted o
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from bots.assistant import PUSHED_REPLY_PREFIXES, Assistant
 from bots.channels.registry import CHANNEL_TYPES, configured_channels
-from bots.server import CHANNELS, channel_kit, create_app
+from bots.server import CHANNELS, channel_kit
 from core.config import Settings
 from core.db import Database
 from core.messages import Button, Reply
 from nlu.engine import NLUEngine
-from tests.support.channel_drivers import Driver, TelegramDriver, WebDriver, ZaloDriver
-from tests.support.fake_telegram import FakeTelegram
-from tests.support.fake_zalo import FakeZalo
-from tests.support.telegram import SECRET as TELEGRAM_SECRET
-from tests.support.telegram import open_client as open_telegram
-from tests.support.telegram import telegram_settings
-from tests.support.zalo import bot_settings, zalo_settings
-from tests.support.zalo import open_client as open_zalo
-from tests.support.zalo_chat import BotChat, OAChat
-
-NAMES = ("web", "telegram", "zalo", "zalobot")
-ZALO_USER = "2512523625412515"
-ZALO_BOT_CHAT = "a1b2c3d4e5"
+from tests.support.channel_drivers import NAMES, Driver, driving
 
 
 @pytest.fixture(params=NAMES)
 async def driver(request: pytest.FixtureRequest, settings: Settings, database: Database,
                  nlu_engine: NLUEngine) -> AsyncIterator[Driver]:
-    async with contextlib.AsyncExitStack() as stack:
-        if request.param == "web":
-            client = TestClient(TestServer(create_app(Assistant.build(settings, nlu=nlu_engine,
-                                                                      database=database))))
-            await client.start_server()
-            stack.push_async_callback(client.close)
-            yield await WebDriver.open(client)
-        elif request.param == "telegram":
-            telegram = await FakeTelegram().start()
-            stack.push_async_callback(telegram.close)
-            client = await open_telegram(telegram_settings(settings, telegram), database, nlu_engine)
-            stack.push_async_callback(client.close)
-            yield TelegramDriver(client, telegram, database, TELEGRAM_SECRET)
-        else:
-            zalo = await FakeZalo().start()
-            stack.push_async_callback(zalo.close)
-            if request.param == "zalo":
-                client = await open_zalo(zalo_settings(settings, zalo), database, nlu_engine)
-                stack.push_async_callback(client.close)
-                yield ZaloDriver("zalo", OAChat(client, zalo, database, ZALO_USER), ZALO_USER)
-            else:
-                client = await open_zalo(bot_settings(settings, zalo), database, nlu_engine)
-                stack.push_async_callback(client.close)
-                yield ZaloDriver("zalobot", BotChat(client, zalo, database, ZALO_BOT_CHAT), ZALO_BOT_CHAT)
+    async with driving(request.param, settings, database, nlu_engine) as opened:
+        yield opened
 
 
 async def test_greeting_menu_form_step_and_pushed_notice(driver: Driver) -> None:
