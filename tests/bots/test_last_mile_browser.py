@@ -4,7 +4,6 @@ an open form without disturbing it. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from bots.server import create_app
 from core.config import Settings
 from core.db import Database
 from nlu.engine import NLUEngine
-from tests.support.browser import artifact, live_server, phone_page, say
+from tests.support.browser import artifact, free_port, live_server, phone_page, say
 from tests.support.shop import data_dir_with_bank
 
 
@@ -57,12 +56,6 @@ async def test_links_in_messages_can_be_tapped(chat_server: str) -> None:
         assert await video.count() >= 1
         assert await video.first.get_attribute("target") == "_blank"
         await page.screenshot(path=str(artifact("webchat-links.png")), full_page=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -48,6 +49,13 @@ async def only_server(context: BrowserContext, base: str) -> list[str]:
 
     await context.route("**/*", guard)
     return outside
+
+
+def free_port() -> int:
+    """A loopback port for a server whose links in messages must point at itself (public_url)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def artifact(name: str) -> Path:

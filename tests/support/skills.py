@@ -44,7 +44,7 @@ async def take_lesson(chat: ChatSession, course_id: str, lesson: int, *, typed: 
     taught = course(course_id).lessons[lesson]
     current = replies or []
     for number in range(len(taught.steps)):
-        assert f"({number + 1}/{len(taught.steps)})" in texts(current), texts(current)
+        assert f"Bước {number + 1}/{len(taught.steps)}" in texts(current), texts(current)
         step = pressed(current, f"learn:next:{course_id}:{lesson}:{number}")
         current = await chat.say("tiep") if typed else await chat.press(step)
     for number, question in enumerate(taught.quiz):

@@ -135,8 +135,8 @@ class LearnDesk:
             step = lesson.steps[progress.step]
             data = f"{FAMILY}:next:{course.id}:{progress.lesson}:{progress.step}"
             ahead = Button(context.t("skills.button.next"), data, synonyms=NEXT_WORDS)
-            text = f"{prefix}{heading} ({progress.step + 1}/{len(lesson.steps)})\n\n" \
-                   f"{local(dict(step.text), context.lang)}"
+            place = context.t("skills.step", number=progress.step + 1, steps=len(lesson.steps))
+            text = f"{prefix}{heading}\n{place}\n\n{local(dict(step.text), context.lang)}"
             return [Reply(text, (ahead, stop), image_url=self._picture(context, step.picture), listen=True)]
         return [self._question(context, course, progress.lesson, lesson, progress.step - len(lesson.steps),
                                prefix, stop)]

@@ -41,7 +41,7 @@ async def test_the_scam_course_typed_end_to_end_gives_a_certificate_verify_confi
         client: TestClient, database: Database) -> None:
     villager = await ChatSession.open(client)
     first = await start_scams(villager)
-    assert "Kẻ giả danh cán bộ" in texts(first) and "(1/3)" in texts(first)
+    assert "Kẻ giả danh cán bộ" in texts(first) and "Bước 1/3" in texts(first)
     # «🔊 Nghe» under every step, short ones too.
     assert any(b["data"].startswith("listen:") for r in first for b in r["buttons"])
     scams = course("scams")
@@ -109,7 +109,7 @@ async def test_the_course_tapped_and_resumed_in_a_later_session(client: TestClie
     listed = await villager.say("toi muon hoc tiep")
     assert "đã học 1/3 bài" in texts(listed), texts(listed)
     resumed = await villager.press("learn:course:vietqr")
-    assert "Bài 2/3" in texts(resumed) and "(1/3)" in texts(resumed)
+    assert "Bài 2/3" in texts(resumed) and "Bước 1/3" in texts(resumed)
     [row] = await progress(database, "vietqr")
     assert (row.lesson, row.step, row.lessons_done) == (1, 0, 1)
 
@@ -119,10 +119,10 @@ async def test_forged_old_and_foreign_buttons_are_refused_and_nothing_moves(
     villager = await ChatSession.open(client)
     first = await start_scams(villager, "khong muon noi")
     step = pressed(first, "learn:next:scams:0:0")
-    assert "(2/3)" in texts(await villager.press(step))
+    assert "Bước 2/3" in texts(await villager.press(step))
     # The same button again (a double tap, a second device): it moved once.
     again = await villager.press(step)
-    assert "không còn dùng được" in texts(again) and "(2/3)" in texts(again)
+    assert "không còn dùng được" in texts(again) and "Bước 2/3" in texts(again)
     for forged in ("learn:next:scams:0:7", "learn:next:scams:9:0", "learn:next:scams:x:y",
                    "learn:ans:scams:0:0:0",  # a question not reached yet
                    "learn:ans:scams:1:0:0",  # a question of another lesson
@@ -172,7 +172,7 @@ async def test_a_tutor_sees_the_hamlet_progress_and_sends_a_course(client: TestC
     notice = [n for n in notices if "gửi bạn khóa học" in n["text"]]
     assert notice and notice[0]["buttons"][0]["data"] == "learn:course:vietqr"
     opened = await villager.say("bat dau hoc")  # typed, the notice's button
-    assert "Chuyển khoản VietQR an toàn" in texts(opened) and "(1/3)" in texts(opened), texts(opened)
+    assert "Chuyển khoản VietQR an toàn" in texts(opened) and "Bước 1/3" in texts(opened), texts(opened)
     # A forged learner id: not found.
     assert "không tìm thấy" in texts(await tutor.press("tutor:send:999999")).lower()
     assert "không tìm thấy" in texts(await tutor.press("tutor:course:999999:scams")).lower()
