@@ -37,6 +37,7 @@ from core import answers
 from core.i18n import local
 from core.messages import Button, Reply
 from core.state import State
+from core.text import fold
 
 LETTERS = "ABC"
 NO_HAMLET = "-"
@@ -44,6 +45,8 @@ MIN_NAME, MAX_NAME = 2, 60
 _NAME = re.compile(r"[^\W\d_]+(?:[ .'-][^\W\d_]+)*")
 NEXT_WORDS = ("tiếp", "tiếp tục", "tiep tuc", "tiep", "ok", "next", "continue", "xong", "rồi", "roi",
               "hiểu rồi", "hieu roi", "đọc xong", "doc xong")
+
+_NEXT_FOLDED = frozenset(fold(word) for word in NEXT_WORDS)
 
 
 def _int(text: str) -> int | None:
@@ -274,7 +277,8 @@ class LearnDesk:
 
     async def typed(self, context: Context) -> list[Reply] | None:
         """The `learn` state: buttons read it themselves; a name typed when one is asked; «hủy» stops;
-        anything else goes to the NLU (a question about something else is answered, the lesson waits)."""
+        «tiếp» after something else shows the lesson again; anything else goes to the NLU (a question
+        about something else is answered, the lesson waits)."""
         assert context.state is not None
         press = context.press
         if press is not None:
@@ -291,6 +295,11 @@ class LearnDesk:
             return await self._issue(context, course, text)
         if answers.is_cancel(text):
             return await self.stop(context)
+        if course is not None and fold(text).strip(" .!") in _NEXT_FOLDED:
+            # «tiep» after a question about something else: the lesson again, where it was left.
+            progress = await progress_of(context.session, context.identity.id, course.id)
+            if progress is not None and progress.finished_at is None:
+                return self._show(context, course, progress)
         return None
 
     async def stop(self, context: Context) -> list[Reply]:
