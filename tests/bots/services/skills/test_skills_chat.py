@@ -205,6 +205,9 @@ async def test_the_dashboard_counts_courses_and_pass_rates(client: TestClient) -
     assert skills["figures"]["hard_questions"] == 1 and "hard_questions" in skills["alerts"]
     assert skills["items"] == ["scams/fake_officials/1"]
     assert skills["chart"]["kem"] == 3
+    page = await (await client.get("/dashboard")).text()
+    assert "Kỹ năng số" in page and "Kẻ giả danh cán bộ · câu 1" in page and "0% đúng lần đầu" in page
+    assert "Xóm Kèm" in page and "dashboard.figure" not in page
 
 
 async def test_mydata_exports_progress_and_erasure_withdraws_the_certificate(
