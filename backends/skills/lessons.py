@@ -8,6 +8,7 @@ at load with its name and line (`LessonError`), so a reviewer's slip never reach
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -104,6 +105,12 @@ class Courses:
 
     def offered_for(self, reason: str) -> Course | None:
         return next((course for course in self if reason in course.offered_for), None)
+
+    def tip_for(self, day: dt.date) -> tuple[Course, Lesson, Step] | None:
+        """The day's tip: each step of every lesson in turn, one a day, the order the same everywhere."""
+        steps = [(course, lesson, step)
+                 for course in self for lesson in course.lessons for step in lesson.steps]
+        return steps[day.toordinal() % len(steps)] if steps else None
 
     def picture_files(self) -> dict[str, Path]:
         """The pictures the steps name, by file name."""

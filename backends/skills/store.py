@@ -12,7 +12,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, func, select, update
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -156,3 +168,26 @@ async def set_hamlet(session: AsyncSession, user_id: int, commune: str, hamlet_i
     else:
         row.commune, row.hamlet_id, row.updated_at = commune, hamlet_id, utcnow()
     await session.flush()
+
+
+class SkillTipDay(Base):
+    """A day's tip sent to a commune's subscribers: the row is the claim (one node sends it, once)."""
+
+    __tablename__ = "skill_tip_days"
+
+    commune: Mapped[str] = mapped_column(String(4), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+async def claim_tip_day(session: AsyncSession, commune: str, day: dt.date) -> SkillTipDay | None:
+    """The claim of `day`'s tip for `commune`, in the caller's transaction; None if it was sent (or is
+    being sent by another node, whose transaction holds the row)."""
+    insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    claimed = await session.execute(insert(SkillTipDay).values(commune=commune, day=day, sent_at=utcnow(),
+                                                               recipients=0)
+                                    .on_conflict_do_nothing(index_elements=["commune", "day"]))
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return await session.get(SkillTipDay, (commune, day))

@@ -1,5 +1,6 @@
 """digital skills: each villager's progress in each course (with its certificate's code), every quiz answer
-(for the pass rates per question) and the hamlet a learner gave (for the tutors' lists).
+(for the pass rates per question), the hamlet a learner gave (for the tutors' lists) and the days whose
+tip was sent to each commune's subscribers.
 
 Revision ID: 0024
 Revises: 0023
@@ -72,9 +73,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_skill_learners_commune", "skill_learners", ["commune"])
     op.create_index("ix_skill_learners_hamlet_id", "skill_learners", ["hamlet_id"])
+    op.create_table(
+        "skill_tip_days",
+        sa.Column("commune", sa.String(length=4), primary_key=True),
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("sent_at", sa.DateTime(), nullable=False),
+        sa.Column("recipients", sa.Integer(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("skill_tip_days")
     op.drop_table("skill_learners")
     op.drop_table("skill_answers")
     op.drop_table("skill_progress")

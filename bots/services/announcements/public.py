@@ -67,10 +67,12 @@ async def _toggle(context: Context, kind: str, value: str) -> list[Reply]:
         row = AnnouncementSubscription(user_id=context.identity.id, hamlets=[], topics=[], active=False)
         context.session.add(row)
     if not row.active:
-        # A first press subscribes; choosing a hamlet first means every topic until some are turned off.
+        # A first press subscribes; choosing a hamlet first means every topic until some are turned off
+        # (but those one opts into: the daily tip).
         row.active = True
         row.hamlets = []
-        row.topics = [item.id for item in topics(context.services)] if kind == "hamlet" else []
+        every = [item.id for item in topics(context.services) if not item.opt_in]
+        row.topics = every if kind == "hamlet" else []
     current = _own_hamlets(context, row) if kind == "hamlet" else list(row.topics)
     updated = [item for item in current if item != value] if value in current else [*current, value]
     if kind == "hamlet":

@@ -39,13 +39,15 @@ SIGNED_KIND = "announcement"
 class Topic:
     id: str
     name: dict[str, str]
+    opt_in: bool = False  # only for those who choose it (the daily digital-skills tip), not by default
 
 
 @functools.lru_cache(maxsize=8)
 def _topics_at(path: Path) -> tuple[Topic, ...]:
     loaded = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
     items = (loaded or {}).get("topics") or [{"id": "general", "name": {"vi": "Thông báo chung"}}]
-    return tuple(Topic(str(item["id"]), {str(k): str(v) for k, v in item["name"].items()}) for item in items)
+    return tuple(Topic(str(item["id"]), {str(k): str(v) for k, v in item["name"].items()},
+                       bool(item.get("opt_in", False))) for item in items)
 
 
 @functools.lru_cache(maxsize=8)

@@ -7,11 +7,12 @@ hamlet and each question's pass rate."""
 from __future__ import annotations
 
 from bots.dashboard.skills import skills_section
-from bots.dialogue.service import Buttons, Command, DeskButton, MenuEntry, Panel, Role, Service
+from bots.dialogue.service import Buttons, Command, DeskButton, MenuEntry, Panel, Role, Service, Task
 from bots.services.kit import Kit
 from bots.services.skills import holdings
 from bots.services.skills.certificate import FAMILY, FLOW, CertificateDesk
 from bots.services.skills.course import LearnDesk
+from bots.services.skills.tips import daily_tips
 from bots.services.skills.tutor import FAMILY as TUTOR_FAMILY
 from bots.services.skills.tutor import TutorDesk
 from core.roles import PUBLIC, only
@@ -40,9 +41,10 @@ def service(kit: Kit) -> Service:
         menu=(MenuEntry("learn_skills", 128),),
         roles=(Role("tutor"),),
         desk_buttons=(DeskButton("tutor", "help.tutor.button.learners", f"{TUTOR_FAMILY}:hamlets"),),
+        tasks=(Task("skills-daily-tip", daily_tips(kit.courses)),),
         figures=(Panel(80, skills_section(kit.courses)),),
         events={"skills.lesson_done": "lessons_done", "skills.course_done": "courses_done",
-                "skills.certificate": "certificates"},
+                "skills.certificate": "certificates", "skills.tips": "tips_sent"},
         i18n=("skills.", "skills_tutor."),
         holdings=holdings.HOLDINGS,
         # A villager who sends a blocked link is offered the course on scams.
