@@ -54,6 +54,13 @@ class CertificateDesk:
         buttons.append(Button(context.t("skills.button.stop"), f"{FAMILY}:stop", means="cancel"))
         return Reply(prefix + context.t("skills.ask_name", course=course.name(context.lang)), tuple(buttons))
 
+    def confirm_name(self, context: Context, course: Course, name: str) -> Reply:
+        """The name read back before it is signed: «Đúng» signs; «Sửa» asks it again."""
+        context.set_state(State(FLOW, {"course": course.id, "awaiting": "name", "name": name}))
+        return Reply(context.t("skills.confirm_name", name=name), (
+            Button(context.t("skills.button.name_right"), f"{FAMILY}:sign:{course.id}", means="yes"),
+            Button(context.t("skills.button.name_change"), f"{FAMILY}:finish:{course.id}", means="no")))
+
     async def issue(self, context: Context, course: Course, progress: SkillProgress,
                     name: str) -> list[Reply]:
         signer = context.services.keyring.signer

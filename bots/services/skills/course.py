@@ -103,9 +103,9 @@ class LearnDesk:
             return [self._ask_hamlet(context, course)]
         progress = await begin(context.session, context.identity.id, context.services.commune.code,
                                course.id, sent_by)
-        if progress.finished_at is not None:
+        if progress.finished_at is not None and progress.lesson >= len(course.lessons):
             return [self._finished(context, course, progress)]
-        return self._show(context, course, progress)
+        return self._show(context, course, progress)  # under way, or finished and taken again
 
     def _finished(self, context: Context, course: Course, progress: SkillProgress) -> Reply:
         context.set_state(None)
@@ -219,7 +219,9 @@ class LearnDesk:
                 return await self._stale(context, course)
             return self._show(context, course, progress, f"✅ {explained}\n\n")
         if index + 1 < len(course.lessons):
-            if not await move(context.session, progress, shown, Place(index + 1, 0), lessons_done=index + 1):
+            done_before = progress.finished_at is not None  # taken again: it stays all done
+            if not await move(context.session, progress, shown, Place(index + 1, 0),
+                              lessons_done=None if done_before else index + 1):
                 return await self._stale(context, course)
             context.audit("skills.lesson_done", subject=f"skills:{course.id}", detail={"lesson": lesson.id})
             context.set_state(None)
@@ -229,6 +231,10 @@ class LearnDesk:
                 Button(context.t("skills.button.next_lesson"), f"{FAMILY}:course:{course.id}",
                        synonyms=NEXT_WORDS),
                 Button(context.t("skills.button.later"), f"{FAMILY}:stop", means="cancel")))]
+        if progress.finished_at is not None:  # taken again: done again, its certificate kept
+            if not await move(context.session, progress, shown, Place(len(course.lessons), 0)):
+                return await self._stale(context, course)
+            return [Reply(f"✅ {explained}"), self._finished(context, course, progress)]
         if not await finish(context.session, progress, len(course.lessons)):
             return await self._stale(context, course)
         context.audit("skills.course_done", subject=f"skills:{course.id}")
@@ -247,9 +253,25 @@ class LearnDesk:
         return [await self.certificates.ask_name(context, course)]
 
     async def name_pressed(self, context: Context) -> list[Reply]:
-        """`learn:name:<course>`: the name the chat platform gives, printed as it is."""
-        return await self._issue(context, self.courses.get(context.pressed.arg),
-                                 await display_name(context) or "")
+        """`learn:name:<course>`: the name the chat platform gives, to confirm."""
+        return await self._check_name(context, self.courses.get(context.pressed.arg),
+                                      await display_name(context) or "")
+
+    async def sign_pressed(self, context: Context) -> list[Reply]:
+        """`learn:sign:<course>`: the name confirmed (it is in the conversation): the certificate."""
+        course = self.courses.get(context.pressed.arg)
+        state = context.state
+        name = state.data.get("name") if state is not None and state.flow == FLOW \
+            and state.data.get("course") == context.pressed.arg else None
+        if course is None or not isinstance(name, str):
+            return await self._stale(context, course)
+        progress = await progress_of(context.session, context.identity.id, course.id)
+        if progress is None or progress.finished_at is None:
+            return await self._stale(context, course)
+        context.set_state(None)
+        if progress.certificate is not None:
+            return await self.certificates.resend(context, course, progress)
+        return await self.certificates.issue(context, course, progress, name)
 
     async def certificate_pressed(self, context: Context) -> list[Reply]:
         """`learn:cert:<course>`: the certificate again (its link, and its PDF if it is kept)."""
@@ -259,7 +281,9 @@ class LearnDesk:
             return await self._stale(context, course)
         return await self.certificates.resend(context, course, progress)
 
-    async def _issue(self, context: Context, course: Course | None, name: str) -> list[Reply]:
+    async def _check_name(self, context: Context, course: Course | None, name: str) -> list[Reply]:
+        """A name given for the certificate: asked again if it is no name, else read back to confirm
+        (a signed paper cannot be corrected)."""
         progress = await progress_of(context.session, context.identity.id, course.id) if course else None
         if course is None or progress is None or progress.finished_at is None:
             return await self._stale(context, course)
@@ -270,8 +294,7 @@ class LearnDesk:
         if not MIN_NAME <= len(cleaned) <= MAX_NAME or not _NAME.fullmatch(cleaned):
             invalid = context.t("skills.name_invalid") + "\n"
             return [await self.certificates.ask_name(context, course, invalid)]
-        context.set_state(None)
-        return await self.certificates.issue(context, course, progress, cleaned)
+        return [self.certificates.confirm_name(context, course, cleaned)]
 
     # -- the conversation: typed answers
 
@@ -292,7 +315,7 @@ class LearnDesk:
         if context.state.data.get("awaiting") == "name":
             if answers.is_cancel(text, strict=True):
                 return await self.stop(context)
-            return await self._issue(context, course, text)
+            return await self._check_name(context, course, text)
         if answers.is_cancel(text):
             return await self.stop(context)
         if course is not None and fold(text).strip(" .!") in _NEXT_FOLDED:

@@ -57,7 +57,9 @@ async def test_the_scam_course_on_every_channel(driver: Driver) -> None:
         if index + 1 < len(scams.lessons):
             current = await driver.say("hoc bai tiep")
     assert "họ tên" in current.text, current
-    issued = await driver.say("Tran Thi Mai")
+    confirm = await driver.say("Tran Thi Mai")
+    assert "In tên «Tran Thi Mai»" in confirm.text, confirm
+    issued = await driver.press(one(confirm, "learn:sign:scams"))
     found = CODE.search(issued.text)
     assert found, issued
     page = await driver.client.get(f"/verify/{found.group(1)}")

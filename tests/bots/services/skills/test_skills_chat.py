@@ -63,7 +63,13 @@ async def test_the_scam_course_typed_end_to_end_gives_a_certificate_verify_confi
     assert "Chúc mừng" in texts(current) and "họ tên" in texts(current), texts(current)
     # A name that is no name, then the real one.
     assert "chỉ gồm chữ" in texts(await villager.say("12345"))
-    issued = await villager.say("Nguyễn Thị Hoa")
+    confirm = await villager.say("Nguyễn Thị Hoa")
+    assert "In tên «Nguyễn Thị Hoa»" in texts(confirm), texts(confirm)
+    assert "«Hoa Nguyen»" in texts(await villager.say("Hoa Nguyen"))  # another name replaces it
+    asked = await villager.say("sua ten")
+    assert "họ tên" in texts(asked), texts(asked)
+    assert "In tên «Nguyễn Thị Hoa»" in texts(await villager.say("Nguyễn Thị Hoa"))
+    issued = await villager.say("dung")
     found = CERTIFICATE_CODE.search(texts(issued))
     assert found, texts(issued)
     code = found.group(1)
@@ -218,7 +224,8 @@ async def test_mydata_exports_progress_and_erasure_withdraws_the_certificate(
         current = await take_lesson(villager, "scams", lesson, replies=current)
         if lesson < 2:
             current = await villager.say("tiep")
-    code = CERTIFICATE_CODE.search(texts(await villager.say("Tran Van Ba")))
+    await villager.say("Tran Van Ba")
+    code = CERTIFICATE_CODE.search(texts(await villager.say("dung roi")))
     assert code
     card = await villager.say("/mydata")
     assert "Kỹ năng số: đã bắt đầu 1 khóa, hoàn thành 1 khóa" in texts(card), texts(card)
@@ -228,3 +235,27 @@ async def test_mydata_exports_progress_and_erasure_withdraws_the_certificate(
     async with database.session() as session:
         assert await session.scalar(select(func.count()).select_from(SkillProgress)) == 0
         assert await session.scalar(select(func.count()).select_from(SignedDocumentRow)) == 0
+
+
+async def test_a_finished_course_taken_again_stays_finished_with_its_one_certificate(
+        client: TestClient, database: Database) -> None:
+    villager = await ChatSession.open(client)
+    current = await start_scams(villager)
+    for lesson in range(3):
+        current = await take_lesson(villager, "scams", lesson, replies=current)
+        if lesson < 2:
+            current = await villager.say("tiep")
+    await villager.say("Lo Van Pao")
+    code = CERTIFICATE_CODE.search(texts(await villager.say("dung")))
+    assert code
+    again = await villager.press(pressed(await villager.press("learn:course:scams"), "learn:again:"))
+    assert "Bài 1/3" in texts(again) and "Bước 1/3" in texts(again)
+    for lesson in range(3):
+        again = await take_lesson(villager, "scams", lesson, replies=again, typed=False)
+        if lesson < 2:
+            again = await villager.press(pressed(again, "learn:course:"))
+    assert "Bạn đã hoàn thành khóa" in texts(again) and "learn:cert:scams" in button_data(again), texts(again)
+    [row] = await progress(database, "scams")
+    assert row.certificate == code.group(1) and row.lessons_done == 3
+    async with database.session() as session:
+        assert await session.scalar(select(func.count()).select_from(SignedDocumentRow)) == 1

@@ -73,7 +73,8 @@ async def test_a_certificate_names_the_commune_that_signed_it(province: TestClie
     await first_lesson(villager)
     for lesson in (1, 2):
         await take_lesson(villager, "scams", lesson, replies=await villager.say("tiep"))
-    found = CERTIFICATE_CODE.search(texts(await villager.say("Ma Thi Lan")))
+    await villager.say("Ma Thi Lan")
+    found = CERTIFICATE_CODE.search(texts(await villager.say("co")))
     assert found
     page = await (await province.get(f"/verify/{found.group(1)}")).text()
     assert "Văn bản hợp lệ" in page and "Sảng Mộc" in page and "Ma Thi Lan" in page
