@@ -48,8 +48,6 @@ class SkillProgress(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     certificate: Mapped[str | None] = mapped_column(String(16))  # its signed document's code
-    # Who sent the course to this villager, if a tutor did (their user id).
-    sent_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class SkillAnswer(Base):
@@ -92,14 +90,13 @@ async def progresses(session: AsyncSession, user_id: int) -> dict[str, SkillProg
     return {row.course: row for row in rows}
 
 
-async def begin(session: AsyncSession, user_id: int, commune: str, course: str,
-                sent_by: int | None = None) -> SkillProgress:
+async def begin(session: AsyncSession, user_id: int, commune: str, course: str) -> SkillProgress:
     """The villager's progress in `course`, started now if it was not (a savepoint keeps a rival
     start, on another node, from failing the turn)."""
     found = await progress_of(session, user_id, course)
     if found is not None:
         return found
-    row = SkillProgress(user_id=user_id, commune=commune, course=course, sent_by=sent_by)
+    row = SkillProgress(user_id=user_id, commune=commune, course=course)
     try:
         async with session.begin_nested():
             session.add(row)

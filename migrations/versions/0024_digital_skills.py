@@ -23,8 +23,8 @@ def _home() -> str:
     return Settings().commune_code
 
 
-def _user(name: str = "user_id", *, nullable: bool = False, ondelete: str = "CASCADE") -> sa.Column:
-    return sa.Column(name, sa.Integer(), sa.ForeignKey("users.id", ondelete=ondelete), nullable=nullable)
+def _user() -> sa.Column:
+    return sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
 
 
 def upgrade() -> None:
@@ -45,7 +45,6 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.Column("finished_at", sa.DateTime(), nullable=True),
         sa.Column("certificate", sa.String(length=16), nullable=True),
-        _user("sent_by", nullable=True, ondelete="SET NULL"),
         sa.UniqueConstraint("user_id", "course", name="uq_skill_progress_user_course"),
     )
     op.create_index("ix_skill_progress_commune", "skill_progress", ["commune"])

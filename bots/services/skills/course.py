@@ -98,11 +98,11 @@ class LearnDesk:
             return await self._list(context, context.t("skills.unknown_course") + "\n")
         return await self.open(context, course)
 
-    async def open(self, context: Context, course: Course, sent_by: int | None = None) -> list[Reply]:
+    async def open(self, context: Context, course: Course) -> list[Reply]:
         if await hamlet_of(context.session, context.identity.id) is None and len(self._hamlets(context)):
             return [self._ask_hamlet(context, course)]
         progress = await begin(context.session, context.identity.id, context.services.commune.code,
-                               course.id, sent_by)
+                               course.id)
         if progress.finished_at is not None and progress.lesson >= len(course.lessons):
             return [self._finished(context, course, progress)]
         return self._show(context, course, progress)  # under way, or finished and taken again
