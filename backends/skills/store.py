@@ -188,3 +188,49 @@ async def claim_tip_day(session: AsyncSession, commune: str, day: dt.date) -> Sk
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return await session.get(SkillTipDay, (commune, day))
+
+
+class SkillCarryCode(Base):
+    """A one-time code that carries a villager's progress to their account on another channel (the web
+    chat at the commune's office, Zalo at home): kept as a keyed digest, valid for a day."""
+
+    __tablename__ = "skill_carry_codes"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    commune: Mapped[str] = commune_column()
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+def _further(one: SkillProgress, other: SkillProgress) -> bool:
+    """Whether `one` got further in its course than `other`."""
+    def reach(progress: SkillProgress) -> tuple[bool, int, int, int]:
+        return (progress.finished_at is not None, progress.lessons_done, progress.lesson, progress.step)
+
+    return reach(one) > reach(other)
+
+
+async def carry_progress(session: AsyncSession, source: int, target: int) -> int:
+    """Copies user `source`'s progress to user `target`, course by course where it is further, and
+    their hamlet if `target` gave none; how many courses moved on."""
+    theirs = await progresses(session, source)
+    mine = await progresses(session, target)
+    moved = 0
+    for course, progress in theirs.items():
+        here = mine.get(course)
+        if here is not None and not _further(progress, here):
+            continue
+        if here is None:
+            here = SkillProgress(user_id=target, commune=progress.commune, course=course,
+                                 started_at=progress.started_at)
+            session.add(here)
+        here.lesson, here.step, here.lessons_done = progress.lesson, progress.step, progress.lessons_done
+        here.finished_at, here.certificate = progress.finished_at, progress.certificate
+        here.updated_at = utcnow()
+        moved += 1
+    learner = await session.get(SkillLearner, source)
+    own = await session.get(SkillLearner, target)
+    if learner is not None and (own is None or own.hamlet_id is None):
+        await set_hamlet(session, target, learner.commune, learner.hamlet_id)
+    await session.flush()
+    return moved

@@ -1,6 +1,6 @@
 """digital skills: each villager's progress in each course (with its certificate's code), every quiz answer
-(for the pass rates per question), the hamlet a learner gave (for the tutors' lists) and the days whose
-tip was sent to each commune's subscribers.
+(for the pass rates per question), the hamlet a learner gave (for the tutors' lists), the days whose
+tip was sent to each commune's subscribers, and the one-time codes that carry progress to another channel.
 
 Revision ID: 0024
 Revises: 0023
@@ -73,6 +73,14 @@ def upgrade() -> None:
     op.create_index("ix_skill_learners_commune", "skill_learners", ["commune"])
     op.create_index("ix_skill_learners_hamlet_id", "skill_learners", ["hamlet_id"])
     op.create_table(
+        "skill_carry_codes",
+        sa.Column("digest", sa.String(length=64), primary_key=True),
+        _user(), commune(),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+    )
+    op.create_index("ix_skill_carry_codes_user_id", "skill_carry_codes", ["user_id"])
+    op.create_index("ix_skill_carry_codes_commune", "skill_carry_codes", ["commune"])
+    op.create_table(
         "skill_tip_days",
         sa.Column("commune", sa.String(length=4), primary_key=True),
         sa.Column("day", sa.Date(), primary_key=True),
@@ -83,6 +91,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("skill_tip_days")
+    op.drop_table("skill_carry_codes")
     op.drop_table("skill_learners")
     op.drop_table("skill_answers")
     op.drop_table("skill_progress")

@@ -12,15 +12,21 @@ Typed answers reach the same buttons (core/answers.py): «tiep», «b», «khong
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import secrets
 from dataclasses import dataclass
+
+from sqlalchemy import delete
 
 from backends.addresses.hamlets import Hamlets
 from backends.skills.lessons import Course, Courses, Lesson
 from backends.skills.store import (
     Place,
+    SkillCarryCode,
     SkillProgress,
     begin,
+    carry_progress,
     finish,
     hamlet_of,
     move,
@@ -36,11 +42,14 @@ from bots.services.skills.certificate import FAMILY, FLOW, CertificateDesk, disp
 from core import answers
 from core.i18n import local
 from core.messages import Button, Reply
+from core.models import utcnow
 from core.state import State
 from core.text import fold
 
 LETTERS = "ABC"
 NO_HAMLET = "-"
+CARRY_DIGITS = 8  # typed by hand on the other phone; with the rate limit, not to be guessed in a day
+CARRY_FOR = dt.timedelta(days=1)
 MIN_NAME, MAX_NAME = 2, 60
 _NAME = re.compile(r"[^\W\d_]+(?:[ .'-][^\W\d_]+)*")
 NEXT_WORDS = ("tiếp", "tiếp tục", "tiep tuc", "tiep", "ok", "next", "continue", "xong", "rồi", "roi",
@@ -61,7 +70,11 @@ class LearnDesk:
     # -- the list of courses
 
     async def start(self, context: Context) -> list[Reply]:
-        """`learn_skills`, `/hoc`, the menu: the courses, each with how far the villager got."""
+        """`learn_skills`, `/hoc`, the menu: the courses, each with how far the villager got; `/hoc CODE`
+        brings the progress made on another channel."""
+        code = re.sub(r"[\s.-]", "", context.args) if context.incoming.text else ""
+        if code:
+            return await self._carry_in(context, code)
         return await self._list(context)
 
     async def list_pressed(self, context: Context) -> list[Reply]:
@@ -79,6 +92,8 @@ class LearnDesk:
             done = held.get(course.id) is not None and held[course.id].finished_at is not None
             buttons.append(Button(("✅ " if done else "📘 ") + name, f"{FAMILY}:course:{course.id}",
                                   synonyms=(name,)))
+        if held:
+            buttons.append(Button(context.t("skills.button.carry"), f"{FAMILY}:carry"))
         text = prefix + context.t("skills.list", courses="\n".join(lines))
         return [Reply(text, tuple(buttons))]
 
@@ -329,6 +344,35 @@ class LearnDesk:
         """`learn:stop`, «hủy»: the place is kept; the course resumes from it next time."""
         context.set_state(None)
         return [menu.menu_reply(context, "skills.stopped")]
+
+    # -- the progress carried to another channel (a one-time code, for a day)
+
+    async def carry_pressed(self, context: Context) -> list[Reply]:
+        """`learn:carry`: a code to type on the other channel (`/hoc CODE`)."""
+        code = f"{secrets.randbelow(10 ** CARRY_DIGITS):0{CARRY_DIGITS}d}"
+        mine = context.identity.id
+        await context.session.execute(delete(SkillCarryCode).where(SkillCarryCode.user_id == mine))
+        context.session.add(SkillCarryCode(digest=self._carry_digest(context, code), user_id=mine,
+                                           commune=context.services.commune.code,
+                                           expires_at=utcnow() + CARRY_FOR))
+        context.audit("skills.carry_code")
+        return [Reply(context.t("skills.carry.code", code=f"{code[:4]} {code[4:]}", plain=code),
+                      copy=((context.t("skills.carry.copy"), f"/hoc {code}"),))]
+
+    def _carry_digest(self, context: Context, code: str) -> str:
+        return context.services.hasher.digest(f"skills-carry|{code}")
+
+    async def _carry_in(self, context: Context, code: str) -> list[Reply]:
+        row = await context.session.get(SkillCarryCode, self._carry_digest(context, code)) \
+            if re.fullmatch(rf"\d{{{CARRY_DIGITS}}}", code) else None
+        if row is None or row.expires_at < utcnow() or row.user_id == context.identity.id \
+                or row.commune != context.services.commune.code:
+            context.audit("skills.carry", outcome="refused")
+            return await self._list(context, context.t("skills.carry.unknown") + "\n")
+        moved = await carry_progress(context.session, row.user_id, context.identity.id)
+        await context.session.delete(row)
+        context.audit("skills.carry", detail={"from": row.user_id, "courses": moved})
+        return await self._list(context, context.t("skills.carry.done", count=moved) + "\n")
 
     # -- the hamlet, asked once, for the tutors of the villager's hamlet
 

@@ -34,7 +34,7 @@ def service(kit: Kit) -> Service:
                      "list": desk.list_pressed, "course": desk.course_pressed, "next": desk.next_pressed,
                      "ans": desk.answer_pressed, "stop": desk.stop, "again": desk.again_pressed,
                      "hamlet": desk.hamlet_pressed, "finish": desk.finish_pressed, "name": desk.name_pressed,
-                     "sign": desk.sign_pressed,
+                     "sign": desk.sign_pressed, "carry": desk.carry_pressed,
                      "cert": desk.certificate_pressed}, handler=desk.unknown),
                  Buttons(TUTOR_FAMILY, only("tutor"), actions={
                      "hamlet": tutor.hamlet_pressed, "hamlets": tutor.change_pressed,
