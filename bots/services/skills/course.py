@@ -58,6 +58,15 @@ NEXT_WORDS = ("tiếp", "tiếp tục", "tiep tuc", "tiep", "ok", "next", "conti
 _NEXT_FOLDED = frozenset(fold(word) for word in NEXT_WORDS)
 
 
+def _within_course(course: Course, progress: SkillProgress) -> None:
+    """A place the course's file no longer has (a lesson or steps removed since): its nearest one."""
+    if progress.lesson >= len(course.lessons):
+        progress.lesson, progress.step = len(course.lessons) - 1, 0
+    lesson = course.lessons[progress.lesson]
+    if progress.step >= len(lesson.steps) + len(lesson.quiz):
+        progress.step = len(lesson.steps)  # its quiz, from the first question
+
+
 def _int(text: str) -> int | None:
     return int(text) if text.isdigit() and len(text) <= 3 else None
 
@@ -145,6 +154,7 @@ class LearnDesk:
               prefix: str = "") -> list[Reply]:
         """The villager's place: a step of a lesson, or a question of its quiz."""
         context.set_state(State(FLOW, {"course": course.id}))
+        _within_course(course, progress)
         lesson = course.lessons[progress.lesson]
         stop = Button(context.t("skills.button.stop"), f"{FAMILY}:stop", means="cancel")
         heading = context.t("skills.heading", course=course.name(context.lang), number=progress.lesson + 1,

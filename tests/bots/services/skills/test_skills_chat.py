@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from backends.skills.store import SkillAnswer, SkillProgress
 from core.config import Settings
@@ -259,3 +259,17 @@ async def test_a_finished_course_taken_again_stays_finished_with_its_one_certifi
     assert row.certificate == code.group(1) and row.lessons_done == 3
     async with database.session() as session:
         assert await session.scalar(select(func.count()).select_from(SignedDocumentRow)) == 1
+
+
+async def test_a_place_the_course_file_no_longer_has_shows_the_nearest_one(client: TestClient,
+                                                                          database: Database) -> None:
+    villager = await ChatSession.open(client)
+    await start_scams(villager)
+    async with database.session() as session:  # the file lost a lesson, then steps, since
+        await session.execute(update(SkillProgress).values(lesson=7, step=0))
+    shown = await villager.press("learn:course:scams")
+    assert "Bài 3/3" in texts(shown) and "Bước 1/3" in texts(shown), texts(shown)
+    async with database.session() as session:
+        await session.execute(update(SkillProgress).values(lesson=0, step=40))
+    shown = await villager.press("learn:course:scams")
+    assert course("scams").lessons[0].quiz[0].text["vi"] in texts(shown), texts(shown)
