@@ -9,17 +9,14 @@ at load with its name and line (`LessonError`), so a reviewer's slip never reach
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from core.i18n import local
+from core.located_yaml import DataFileError, DataReader
 
-LANGUAGES = ("vi", "en")
 MIN_STEPS, MAX_STEPS = 3, 6
 MAX_STEP_CHARS = 300
 MIN_QUESTIONS, MAX_QUESTIONS = 1, 3
@@ -29,10 +26,9 @@ MAX_QUESTION_CHARS = 300
 MAX_ANSWER_CHARS = 60
 MAX_EXPLAIN_CHARS = 300
 PICTURE_TYPES = (".png", ".jpg", ".jpeg")
-_ID = re.compile(r"[a-z][a-z0-9_]{0,23}")
 
 
-class LessonError(ValueError):
+class LessonError(DataFileError):
     """A lesson file that cannot be used: the message starts with `file:line:`."""
 
 
@@ -120,31 +116,6 @@ class Courses:
                 for step in lesson.steps if step.picture}
 
 
-# -- loading, with the line of every mapping kept for the error messages
-
-
-class _Located(dict[str, Any]):
-    line = 0  # where the mapping starts
-    lines: dict[str, int]  # where each of its keys is
-
-    def line_of(self, key: str | None) -> int:
-        return self.lines.get(key, self.line) if key is not None else self.line
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Located:
-    mapping = _Located(loader.construct_mapping(node, deep=True))
-    mapping.line = node.start_mark.line + 1
-    mapping.lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
 def load_courses(folder: Path) -> Courses:
     """The courses of `folder`/*.yml (none if the folder does not exist); raises `LessonError`."""
     pictures = folder / "img"
@@ -159,25 +130,15 @@ def load_courses(folder: Path) -> Courses:
     return Courses(courses, pictures)
 
 
-class _Reader:
+class _Reader(DataReader):
+    error = LessonError
+
     def __init__(self, path: Path, pictures: Path) -> None:
-        self.path = path
+        super().__init__(path)
         self.pictures = pictures
 
-    def fail(self, at: Any, message: str, key: str | None = None) -> LessonError:
-        """The error at `at` (a mapping read from the file), on the line of its `key` if it has one."""
-        line = at.line_of(key) if isinstance(at, _Located) else 1
-        return LessonError(f"{self.path}:{line}: {message}")
-
     def course(self) -> Course:
-        try:
-            raw = yaml.load(self.path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 (safe)
-        except yaml.YAMLError as problem:
-            mark = getattr(problem, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else 1
-            raise LessonError(f"{self.path}:{line}: not valid YAML ({problem})") from None
-        if not isinstance(raw, _Located):
-            raise LessonError(f"{self.path}:1: a course is a mapping (id, title, summary, lessons)")
+        raw = self.load("a course is a mapping (id, title, summary, lessons)")
         course_id = self.identifier(raw, "id")
         lessons = raw.get("lessons")
         if not isinstance(lessons, list) or not lessons:
@@ -196,30 +157,8 @@ class _Reader:
         return Course(course_id, position, self.texts(raw, "title", 80), self.texts(raw, "summary", 300),
                       tuple(read), tuple(offered))
 
-    def identifier(self, raw: _Located, key: str) -> str:
-        value = raw.get(key)
-        if not isinstance(value, str) or not _ID.fullmatch(value):
-            raise self.fail(raw, f"{key} must be a short lower-case name (a-z, 0-9, _), not {value!r}", key)
-        return value
-
-    def texts(self, raw: Any, key: str, limit: int) -> dict[str, str]:
-        value = raw.get(key) if isinstance(raw, dict) else None
-        if not isinstance(value, dict):
-            raise self.fail(raw, f"{key} needs a text in each language ({', '.join(LANGUAGES)})", key)
-        texts = {}
-        for lang in LANGUAGES:
-            text = value.get(lang)
-            if not isinstance(text, str) or not text.strip():
-                raise self.fail(value, f"{key} has no {lang} text", lang)
-            if len(text.strip()) > limit:
-                too_long = f"{key} ({lang}) is {len(text.strip())} characters; at most {limit}"
-                raise self.fail(value, too_long, lang)
-            texts[lang] = text.strip()
-        return texts
-
     def lesson(self, raw: Any) -> Lesson:
-        if not isinstance(raw, _Located):
-            raise LessonError(f"{self.path}:1: a lesson is a mapping (id, title, steps, quiz)")
+        raw = self.mapping(raw, "a lesson is a mapping (id, title, steps, quiz)")
         steps, quiz = raw.get("steps"), raw.get("quiz")
         if not isinstance(steps, list) or not MIN_STEPS <= len(steps) <= MAX_STEPS:
             raise self.fail(raw, f"a lesson has {MIN_STEPS} to {MAX_STEPS} steps", "steps")
@@ -230,8 +169,7 @@ class _Reader:
                       tuple(self.step(item) for item in steps), tuple(self.question(item) for item in quiz))
 
     def step(self, raw: Any) -> Step:
-        if not isinstance(raw, _Located):
-            raise LessonError(f"{self.path}:1: a step is a mapping (text, picture)")
+        raw = self.mapping(raw, "a step is a mapping (text, picture)")
         picture = raw.get("picture")
         if picture is not None:
             if (not isinstance(picture, str) or Path(picture).name != picture
@@ -243,8 +181,7 @@ class _Reader:
         return Step(self.texts(raw, "text", MAX_STEP_CHARS), picture)
 
     def question(self, raw: Any) -> Question:
-        if not isinstance(raw, _Located):
-            raise LessonError(f"{self.path}:1: a quiz question is a mapping (question, answers)")
+        raw = self.mapping(raw, "a quiz question is a mapping (question, answers)")
         answers = raw.get("answers")
         if not isinstance(answers, list) or not MIN_ANSWERS <= len(answers) <= MAX_ANSWERS:
             raise self.fail(raw, f"a quiz question has {MIN_ANSWERS} to {MAX_ANSWERS} answers",
@@ -260,8 +197,7 @@ class _Reader:
         return Question(self.texts(raw, "question", MAX_QUESTION_CHARS), tuple(read))
 
     def answer(self, raw: Any) -> Answer:
-        if not isinstance(raw, _Located):
-            raise LessonError(f"{self.path}:1: an answer is a mapping (text, correct, explain)")
+        raw = self.mapping(raw, "an answer is a mapping (text, correct, explain)")
         correct = raw.get("correct", False)
         if not isinstance(correct, bool):
             raise self.fail(raw, "correct is true or false", "correct")
