@@ -308,6 +308,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return verify_file(_settings(), Path(args.file), Path(args.trust) if args.trust else None, sys.stdout)
 
 
+def cmd_tourism(args: argparse.Namespace) -> int:
+    """`xaso tourism posters`: a PDF poster per place, its QR opening the place's audio-guide page."""
+    from backends.tourism.places import TourismError, load_tourism
+    from backends.tourism.posters import write_posters
+    from core.i18n import Catalogue
+    from core.province import commune_path
+
+    settings = _settings()
+    try:
+        tourism = load_tourism(commune_path(settings.data_dir, settings.commune_code, "tourism"))
+    except TourismError as problem:
+        print(problem, file=sys.stderr)
+        return 1
+    if not tourism:
+        print("no places in data/tourism/places.yml", file=sys.stderr)
+        return 1
+    catalogue = Catalogue.load(settings.data_dir / "i18n")
+    out = Path(args.out)
+    written = write_posters(list(tourism), settings.public_url, out, catalogue.t("tourism.poster.scan", "vi"),
+                            catalogue.t("tourism.poster.scan", "en"))
+    for path in written:
+        print(path)
+    return 0
+
+
 def cmd_speaker(args: argparse.Namespace) -> int:
     from bots.speaker import speaker_command
 
@@ -436,6 +461,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a signed result PDF, or the .json from /verify/CODE.json")
     verify.add_argument("--trust", metavar="ROOT", help="trusted root(s), PEM (default: own keys)")
     verify.set_defaults(run=cmd_verify)
+
+    tourism = commands.add_parser("tourism", help="tourism: printable posters of the places")
+    tourism_commands = tourism.add_subparsers(dest="tourism_command", required=True)
+    posters = tourism_commands.add_parser(
+        "posters", help="a PDF per place whose QR opens its audio-guide page ({XASO_PUBLIC_URL}/places/ID)")
+    posters.add_argument("--out", default="posters", help="the folder to write them to (default: posters)")
+    tourism.set_defaults(run=cmd_tourism)
 
     from bots.speaker import add_parser as add_speaker_parser  # logic and options in bots/speaker.py
 

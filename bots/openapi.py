@@ -322,6 +322,21 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "parameters": [_path("name", "The picture's file name.")],
         "responses": {"200": {"description": "The picture.", "content": {"image/jpeg": {}, "image/png": {}}},
                       "404": NOT_FOUND}},
+    ("/places/{place}", "GET"): {
+        "tags": PAGES, "summary": "A place's audio-guide page (its QR poster opens it): text, photo, voice.",
+        "parameters": [_path("place", "The place's id in data/tourism/places.yml."),
+                       _query("lang", "vi or en (default: the browser's language).")],
+        "responses": {"200": _html("The page."), "404": _html("No such place.")}},
+    ("/places/{place}/audio", "GET"): {
+        "tags": PAGES, "summary": "The place's story spoken (MP3), for its page's player.",
+        "parameters": [_path("place", "The place's id."), _query("lang", "vi or en.")],
+        "responses": {"200": {"description": "The voice.", "content": {"audio/mpeg": {}}},
+                      "404": NOT_FOUND, "503": {"description": "No speech engine could speak it."}}},
+    ("/tourism/img/{name}", "GET"): {
+        "tags": PAGES, "summary": "A photo of a place or homestay, named by data/tourism/*.yml.",
+        "parameters": [_path("name", "The photo's file name.")],
+        "responses": {"200": {"description": "The photo.", "content": {"image/jpeg": {}, "image/png": {}}},
+                      "404": NOT_FOUND}},
     ("/media/{media_id}", "GET"): {
         "tags": PAGES, "summary": "A stored file, through a signed, expiring link.",
         "parameters": [_path("media_id", "The file's id."), _query("exp", "The link's expiry."),

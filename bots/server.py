@@ -29,6 +29,7 @@ from bots.openapi import OpenAPI
 from bots.pages.loudspeaker_feed import LoudspeakerFeed
 from bots.pages.pay_page import PayPage
 from bots.pages.pictures import Pictures
+from bots.pages.places import PlacePages
 from bots.pages.shop_web import ProductPhotos
 from bots.pages.verify import VerifyPages
 from bots.telegram.channel import RequestFactory
@@ -257,6 +258,8 @@ def create_app(assistant: Assistant, *, telegram_request: RequestFactory | None 
     lessons = {name: path for local in assistant.locals()
                for name, path in local.kit.courses.picture_files().items()}
     app.add_routes(Pictures("/lessons/img", lessons).routes())  # the digital-skills lessons' pictures
+    places = PlacePages(assistant)  # the audio-guide pages the places' QR posters open
+    app.add_routes([*places.routes(), *places.photos().routes()])
     app.router.add_get("/", home)
     app.add_routes(OpenAPI(assistant.settings.public_url).routes())  # GET /openapi.json (bots/openapi.py)
     app.cleanup_ctx.append(_lifecycle)

@@ -26,6 +26,7 @@ INTENTS: tuple[str, ...] = (
     "my_data",
     "report_problem",
     "learn_skills",
+    "tourism_find",
     "out_of_scope",
 )
 

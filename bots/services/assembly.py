@@ -1,7 +1,8 @@
 """The services the assistant runs, in order. Each is one package (bots/services/<name>/) whose `unit`
 module declares it: `service(kit) -> Service` (bots/dialogue/service.py) and `TABLES`. The assembly
 refuses two services claiming the same name. The order is the priority where several may answer: a
-shared location goes to the health desk first (just after an emergency), then to the address service;
+shared location goes to the tourism guide when it asked for one, then to the health desk (just after an
+emergency), then to the address service;
 the menu is last and answers what nothing else does."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bots.services.reports import unit as reports
 from bots.services.shop import unit as shop
 from bots.services.skills import unit as skills
 from bots.services.stats import unit as stats
+from bots.services.tourism import unit as tourism
 from core.config import DEFAULT_COMMUNE
 
 
@@ -40,6 +42,7 @@ SERVICES: tuple[ServiceUnit, ...] = (
     forms,
     account,
     dossiers,
+    tourism,  # a location shared when it asked for one is the visitor's, before the health desk's
     health,
     shop,
     reports,

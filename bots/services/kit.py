@@ -11,6 +11,7 @@ from backends.onestop.calendar import WorkingCalendar, load_calendar
 from backends.onestop.catalogue import ProcedureCatalogue, load_catalogue
 from backends.shop.catalogue import ShopCatalogue, load_shop
 from backends.skills.lessons import Courses, load_courses
+from backends.tourism.places import Tourism, load_tourism
 from bots.dialogue.forms import Forms
 from core.province import commune_path
 
@@ -23,15 +24,17 @@ class Kit:
     roster: Roster | None = None
     products: ShopCatalogue | None = None  # None: the commune runs no shop (its menu entries say so)
     courses: Courses = field(default_factory=lambda: Courses([]))  # digital skills (data/lessons/)
+    tourism: Tourism = field(default_factory=Tourism)  # places, itineraries, homestays (data/tourism/)
 
     @classmethod
     def load(cls, data_dir: Path, forms: Forms, commune: str) -> Kit:
-        """Commune `commune`'s catalogues (procedures, holidays, doctors, products, courses): its own files
-        in data/communes/<code>/, else the province's shared ones in `data_dir` (core/province.py)."""
+        """Commune `commune`'s catalogues (procedures, holidays, doctors, products, courses, places):
+        its own files in data/communes/<code>/, else the province's shared ones in `data_dir`
+        (core/province.py)."""
         def path(name: str) -> Path:
             return commune_path(data_dir, commune, name)
 
         calendar = load_calendar(path("holidays.yml"))
         return cls(forms, load_catalogue(path("procedures.yml")), calendar,
                    load_roster(path("doctors.yml"), calendar), load_shop(path("products.yml")),
-                   load_courses(path("lessons")))
+                   load_courses(path("lessons")), load_tourism(path("tourism")))

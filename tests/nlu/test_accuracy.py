@@ -1,6 +1,6 @@
 """How well the embedded NLU understands villagers, measured on data it never saw.
 
-``data/heldout.tsv`` (20 intents, at least 15 utterances each) and ``data/entities.yml`` were
+``data/heldout.tsv`` (21 intents, at least 15 utterances each) and ``data/entities.yml`` were
 written apart from data/nlu.yml, the way villagers write: with and without diacritics, chat
 abbreviations, typos, a little English. Never train on them and never copy them into nlu.yml:
 the first test below fails when a held-out line shows up among the training examples.

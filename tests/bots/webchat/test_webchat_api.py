@@ -20,7 +20,7 @@ from tests.support.chat import ChatSession, button_data, deliver_pushes, texts
 SERVICES = (
     "dossier_submit", "dossier_status", "procedure_info", "doctor_ask", "doctor_appointment",
     "emergency", "shop_browse", "order_status", "announcement_latest", "announcement_subscribe",
-    "address_code", "report_problem", "learn_skills", "my_data",
+    "address_code", "report_problem", "tourism_find", "learn_skills", "my_data",
 )
 
 

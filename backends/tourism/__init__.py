@@ -1,0 +1,1 @@
+"""Tourism and heritage: places to visit, itineraries and homestays (data/tourism/)."""

@@ -1,0 +1,215 @@
+"""Visitors in chat (intent `tourism_find`: «đi chơi ở đâu», «what to see», «homestay»): the themes, the
+places of a theme or near a shared location, a place's card (its photo, hours, ticket, a map link that
+searches it by name, its audio-guide page), its story to read or hear («🔊 Nghe»), and itineraries for
+one or two days. Visitors are not villagers: every text is in the visitor's language, English as well as
+Vietnamese, from data/tourism/ (backends/tourism/places.py).
+
+Buttons `tour:…` are public and carry only ids of the data: an unknown one is answered with the themes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from backends.tourism.places import THEMES, Place, Tourism
+from bots.dialogue.base import Context
+from core.i18n import local
+from core.messages import Button, Reply
+from core.state import State
+from core.text import fold
+
+FAMILY = "tour"
+FLOW = "tour"  # asked for a location: the next shared location is the visitor's, for places near it
+LISTED = 5  # places a list offers as buttons (Zalo shows five a message)
+NEAR = 4
+# Words that choose a theme straight from the question («thác nào», «homestay», «lịch trình 2 ngày»).
+THEME_WORDS = {
+    "tea": ("che", "tea", "doi che", "tra"),
+    "nature": ("thac", "suoi", "waterfall", "stream", "falls", "tam", "nature", "thien nhien"),
+    "history": ("di tich", "atk", "lich su", "history", "historic", "relic", "bac ho", "dinh hoa"),
+    "culture": ("van hoa", "culture", "lang nghe", "craft"),
+}
+PLAN_WORDS = ("lich trinh", "itinerary", "1 ngay", "2 ngay", "mot ngay", "hai ngay", "one day", "two day",
+              "trip plan", "plan")
+STAY_WORDS = ("homestay", "nha nghi", "ngu lai", "o lai", "qua dem", "stay", "nghi dem", "cho nghi")
+
+
+def _said(text: str, words: tuple[str, ...]) -> bool:
+    folded = f" {fold(text)} "
+    return any(f" {word} " in folded or folded.strip().startswith(word) for word in words)
+
+
+@dataclass
+class TourGuide:
+    tourism: Tourism
+
+    # -- what the visitor asked
+
+    async def start(self, context: Context) -> list[Reply]:
+        if not self.tourism:
+            return [Reply(context.t("tourism.none"))]
+        text = context.incoming.text or ""
+        if _said(text, STAY_WORDS):
+            return self._stays(context)
+        if _said(text, PLAN_WORDS):
+            return self._plans(context)
+        themes = [theme for theme, words in THEME_WORDS.items() if _said(text, words)]
+        if len(themes) == 1:
+            return self._theme(context, themes[0])
+        return [self._themes(context)]
+
+    def _themes(self, context: Context, prefix: str = "") -> Reply:
+        context.set_state(State(FLOW, {}))  # a location shared now is for places near it
+        buttons = [Button(context.t(f"tourism.theme.{theme}"), f"{FAMILY}:theme:{theme}")
+                   for theme in THEMES if self.tourism.of_theme(theme)]
+        buttons.append(Button(context.t("tourism.button.plans"), f"{FAMILY}:plans"))
+        buttons.append(Button(context.t("tourism.button.stays"), f"{FAMILY}:stays"))
+        return Reply(prefix + context.t("tourism.themes"), tuple(buttons), request_location=True)
+
+    def _theme(self, context: Context, theme: str) -> list[Reply]:
+        places = self.tourism.of_theme(theme)
+        lang = context.lang
+        lines = [f"• {place.title(lang)} — {place.text(place.area, lang)}" for place in places]
+        return [Reply(context.t("tourism.theme_list", theme=context.t(f"tourism.theme.{theme}"),
+                                places="\n".join(lines)),
+                      (*self._place_buttons(context, places), self._back(context)))]
+
+    def _place_buttons(self, context: Context, places: list[Place]) -> tuple[Button, ...]:
+        return tuple(Button(place.title(context.lang), f"{FAMILY}:place:{place.id}")
+                     for place in places[:LISTED])
+
+    def _back(self, context: Context) -> Button:
+        return Button(context.t("tourism.button.themes"), f"{FAMILY}:themes", means="back")
+
+    # -- a place
+
+    def card(self, context: Context, place: Place) -> Reply:
+        lang = context.lang
+        text = context.t("tourism.card", name=place.title(lang), area=place.text(place.area, lang),
+                         hours=place.text(place.hours, lang), ticket=place.text(place.ticket, lang),
+                         summary=place.text(place.summary, lang))
+        base = context.services.settings.public_url.rstrip("/")
+        return Reply(text, (
+            Button(context.t("tourism.button.story"), f"{FAMILY}:story:{place.id}"),
+            Button(context.t("tourism.button.map"), f"{FAMILY}:map:{place.id}", url=map_url(place)),
+            Button(context.t("tourism.button.page"), f"{FAMILY}:page:{place.id}",
+                   url=f"{base}/places/{place.id}?lang={lang}"),
+            self._back(context)),
+            image_url=f"{base}/tourism/img/{place.photo}" if place.photo else None)
+
+    def story(self, context: Context, place: Place) -> Reply:
+        """The audio guide in chat: the story, with «🔊 Nghe» whatever its length."""
+        return Reply(f"🎧 {place.title(context.lang)}\n\n{place.text(place.story, context.lang)}",
+                     (Button(context.t("tourism.button.page"), f"{FAMILY}:page:{place.id}",
+                             url=f"{context.services.settings.public_url.rstrip('/')}/places/{place.id}"
+                                 f"?lang={context.lang}"),
+                      self._back(context)), listen=True)
+
+    # -- buttons
+
+    async def themes_pressed(self, context: Context) -> list[Reply]:
+        return [self._themes(context)]
+
+    async def theme_pressed(self, context: Context) -> list[Reply]:
+        theme = context.pressed.arg
+        if theme not in THEMES or not self.tourism.of_theme(theme):
+            return [self._themes(context, context.t("unknown_button") + "\n")]
+        return self._theme(context, theme)
+
+    def _place(self, context: Context) -> Place | None:
+        return self.tourism.places.get(context.pressed.arg)
+
+    async def place_pressed(self, context: Context) -> list[Reply]:
+        place = self._place(context)
+        if place is None:
+            return [self._themes(context, context.t("unknown_button") + "\n")]
+        context.audit("tourism.place", subject=f"place:{place.id}")
+        return [self.card(context, place)]
+
+    async def story_pressed(self, context: Context) -> list[Reply]:
+        place = self._place(context)
+        if place is None:
+            return [self._themes(context, context.t("unknown_button") + "\n")]
+        context.audit("tourism.story", subject=f"place:{place.id}")
+        return [self.story(context, place)]
+
+    async def link_pressed(self, context: Context) -> list[Reply]:
+        """`tour:map:<id>`, `tour:page:<id>` pressed on a channel that sends link buttons back as data
+        (or typed): the link written out."""
+        place = self._place(context)
+        if place is None:
+            return [self._themes(context, context.t("unknown_button") + "\n")]
+        base = context.services.settings.public_url.rstrip("/")
+        link = map_url(place) if context.pressed.action == "map" else \
+            f"{base}/places/{place.id}?lang={context.lang}"
+        return [Reply(f"{place.title(context.lang)}: {link}", (self._back(context),))]
+
+    async def plans_pressed(self, context: Context) -> list[Reply]:
+        return self._plans(context)
+
+    def _plans(self, context: Context) -> list[Reply]:
+        plans = list(self.tourism.itineraries.values())
+        if not plans:
+            return [self._themes(context, context.t("tourism.no_plans") + "\n")]
+        return [Reply(context.t("tourism.plans"), (
+            *(Button(local(dict(plan.title), context.lang), f"{FAMILY}:plan:{plan.id}") for plan in plans),
+            self._back(context)))]
+
+    async def plan_pressed(self, context: Context) -> list[Reply]:
+        plan = self.tourism.itineraries.get(context.pressed.arg)
+        if plan is None:
+            return [self._themes(context, context.t("unknown_button") + "\n")]
+        lines = [f"🗓 {local(dict(plan.title), context.lang)}"]
+        visited: list[Place] = []
+        for number, day in enumerate(plan.stops, 1):
+            lines.append("\n" + context.t("tourism.day", number=number))
+            for stop in day:
+                place = self.tourism.places[stop.place]
+                visited.append(place)
+                note = local(dict(stop.note), context.lang)
+                lines.append(f"{stop.time} · {place.title(context.lang)} — {note}")
+        unique = list({place.id: place for place in visited}.values())
+        context.audit("tourism.plan", subject=f"plan:{plan.id}")
+        return [Reply("\n".join(lines), (*self._place_buttons(context, unique), self._back(context)))]
+
+    async def stays_pressed(self, context: Context) -> list[Reply]:
+        return self._stays(context)
+
+    def _stays(self, context: Context) -> list[Reply]:
+        stays = list(self.tourism.stays.values())
+        if not stays:
+            return [Reply(context.t("tourism.no_stays"), (self._back(context),))]
+        lines = [context.t("tourism.stay_line", name=local(dict(stay.name), context.lang),
+                           area=local(dict(stay.area), context.lang), guests=stay.guests,
+                           price=f"{stay.price:,}".replace(",", "."), phone=stay.phone) for stay in stays]
+        return [Reply(context.t("tourism.stays", stays="\n".join(lines)), (self._back(context),))]
+
+    # -- a shared location, when asked for it
+
+    async def located(self, context: Context) -> list[Reply] | None:
+        """Places near a location shared right after the themes were offered; any other location goes
+        to the services after this one (the health station, the address code)."""
+        location = context.incoming.location
+        if location is None or context.state is None or context.state.flow != FLOW or not self.tourism:
+            return None
+        context.set_state(None)
+        near = self.tourism.near(location.lat, location.lon, NEAR)
+        lines = [f"• {place.title(context.lang)} — {km:.0f} km" if km >= 1 else
+                 f"• {place.title(context.lang)} — {context.t('tourism.here')}" for place, km in near]
+        return [Reply(context.t("tourism.near", places="\n".join(lines)),
+                      (*self._place_buttons(context, [place for place, _ in near]), self._back(context)))]
+
+    async def typed(self, context: Context) -> list[Reply] | None:
+        """The `tour` state waits only for a location: anything else is routed as usual."""
+        if context.incoming.location is None:
+            context.set_state(None)
+        return None
+
+    async def unknown(self, context: Context) -> list[Reply]:
+        return [self._themes(context, context.t("unknown_button") + "\n")]
+
+
+def map_url(place: Place) -> str:
+    """A map that searches the place by its name (the coordinates in the data are approximate)."""
+    return f"https://www.openstreetmap.org/search?query={quote(place.map_query)}"
