@@ -113,8 +113,8 @@ def test_holdings_are_ordered_by_position_and_export_keys_are_not_shared() -> No
 
 def test_a_declared_i18n_prefix_needs_strings_in_every_language() -> None:
     catalogue = Catalogue.load(REPO_DATA / "i18n")
-    assembly = assemble((Service("tourism", i18n=("tourism.",)), menu_service()))
-    with pytest.raises(ServiceConflict, match=re.escape("no vi strings for the i18n prefix 'tourism.'")):
+    assembly = assemble((Service("fishing", i18n=("fishing.",)), menu_service()))
+    with pytest.raises(ServiceConflict, match=re.escape("no vi strings for the i18n prefix 'fishing.'")):
         check_i18n(assembly, catalogue.keys, catalogue.languages)
 
 
