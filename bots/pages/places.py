@@ -12,10 +12,13 @@ from aiohttp import web
 
 from backends.loudspeaker.tts import TTSUnavailable
 from backends.tourism.places import Place
+from backends.tourism.store import count_view
 from bots.assistant import Assistant
 from bots.pages.pictures import Pictures
 from bots.services.tourism.guide import map_url
 from core.i18n import Catalogue
+from core.models import utcnow
+from core.timezones import VIETNAM
 
 LANGS = ("vi", "en")
 PAGE_HEADERS = {
@@ -41,6 +44,12 @@ class PlacePages:
         return Pictures("/tourism/img", {name: path for local in self.assistant.locals()
                                          for name, path in local.kit.tourism.photo_files().items()})
 
+    async def _count(self, place: Place, kind: str) -> None:
+        """A page or a voice opened (a poster's QR scanned), counted for the installation's commune."""
+        async with self.assistant.database.session() as session:
+            commune = self.assistant.services.commune.code
+            await count_view(session, utcnow().astimezone(VIETNAM).date(), commune, kind, place.id)
+
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/places/{place}/audio", self.audio), web.get("/places/{place}", self.page)]
 
@@ -58,6 +67,7 @@ class PlacePages:
         if place is None:
             missing = t("tourism.page.not_found", lang)
             return _html(404, lang, missing, f"<p>{escape(missing)}</p>")
+        await self._count(place, "page")
         other = "en" if lang == "vi" else "vi"
         photo = f'<img src="/tourism/img/{escape(place.photo)}" alt="" width="640">' if place.photo else ""
         switch = escape(t("tourism.page.other_language", lang))
@@ -83,6 +93,7 @@ class PlacePages:
         if place is None or speech is None:
             raise web.HTTPNotFound()
         lang = self._lang(request)
+        await self._count(place, "audio")
         try:
             spoken = await speech.speak(f"{place.title(lang)}. {place.text(place.story, lang)}", lang)
         except TTSUnavailable:

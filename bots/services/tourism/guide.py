@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from backends.tourism.places import THEMES, Place, Tourism
+from backends.tourism.store import ANY_PLACE, count_view
 from bots.dialogue.base import Context
 from core.i18n import local
 from core.messages import Button, Reply
+from core.models import utcnow
 from core.state import State
 from core.text import fold
+from core.timezones import VIETNAM
 
 FAMILY = "tour"
 FLOW = "tour"  # asked for a location: the next shared location is the visitor's, for places near it
@@ -46,9 +49,14 @@ class TourGuide:
 
     # -- what the visitor asked
 
+    async def _count(self, context: Context, kind: str, place: str = ANY_PLACE) -> None:
+        await count_view(context.session, utcnow().astimezone(VIETNAM).date(), context.services.commune.code,
+                         kind, place)
+
     async def start(self, context: Context) -> list[Reply]:
         if not self.tourism:
             return [Reply(context.t("tourism.none"))]
+        await self._count(context, "ask")
         text = context.incoming.text or ""
         if _said(text, STAY_WORDS):
             return self._stays(context)
@@ -125,6 +133,7 @@ class TourGuide:
         if place is None:
             return [self._themes(context, context.t("unknown_button") + "\n")]
         context.audit("tourism.place", subject=f"place:{place.id}")
+        await self._count(context, "card", place.id)
         return [self.card(context, place)]
 
     async def story_pressed(self, context: Context) -> list[Reply]:
@@ -132,6 +141,7 @@ class TourGuide:
         if place is None:
             return [self._themes(context, context.t("unknown_button") + "\n")]
         context.audit("tourism.story", subject=f"place:{place.id}")
+        await self._count(context, "story", place.id)
         return [self.story(context, place)]
 
     async def link_pressed(self, context: Context) -> list[Reply]:
@@ -171,6 +181,7 @@ class TourGuide:
                 lines.append(f"{stop.time} · {place.title(context.lang)} — {note}")
         unique = list({place.id: place for place in visited}.values())
         context.audit("tourism.plan", subject=f"plan:{plan.id}")
+        await self._count(context, "plan", plan.id)
         return [Reply("\n".join(lines), (*self._place_buttons(context, unique), self._back(context)))]
 
     async def stays_pressed(self, context: Context) -> list[Reply]:
@@ -194,6 +205,7 @@ class TourGuide:
         if location is None or context.state is None or context.state.flow != FLOW or not self.tourism:
             return None
         context.set_state(None)
+        await self._count(context, "near")
         near = self.tourism.near(location.lat, location.lon, NEAR)
         lines = [f"• {place.title(context.lang)} — {km:.0f} km" if km >= 1 else
                  f"• {place.title(context.lang)} — {context.t('tourism.here')}" for place, km in near]

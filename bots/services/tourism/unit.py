@@ -4,13 +4,14 @@ opens), and get itineraries for one or two days. Data: data/tourism/ (docs/touri
 
 from __future__ import annotations
 
-from bots.dialogue.service import Buttons, MenuEntry, Service
+from bots.dashboard.tourism import tourism_section
+from bots.dialogue.service import Buttons, MenuEntry, Panel, Service
 from bots.services.kit import Kit
 from bots.services.tourism.guide import FAMILY, FLOW, TourGuide
 from core.roles import PUBLIC
 
 # The modules defining its tables (migrations/env.py imports them).
-TABLES: tuple[str, ...] = ()
+TABLES: tuple[str, ...] = ("backends.tourism.store",)
 
 
 def service(kit: Kit) -> Service:
@@ -28,6 +29,7 @@ def service(kit: Kit) -> Service:
         menu=(MenuEntry("tourism_find", 127),),
         events={"tourism.place": "places_viewed", "tourism.story": "stories_heard",
                 "tourism.plan": "plans_viewed"},
+        figures=(Panel(90, tourism_section(kit.tourism)),),
         i18n=("tourism.",),
         desk=guide,
     )

@@ -219,7 +219,7 @@ async def test_api_stats_serves_the_figures_of_known_data(client: TestClient) ->
     stats = await response.json()
     sections = stats["sections"]
     assert list(sections) == ["messages", "dossiers", "consults", "payments", "reports", "orders",
-                              "announcements", "appointments", "skills", "outbox", "audit"]
+                              "announcements", "appointments", "skills", "tourism", "outbox", "audit"]
     dossiers = sections["dossiers"]
     assert dossiers["figures"] == {"new_today": 6, "open": 4, "overdue": 2, "received": 1, "processing": 2,
                                    "needs_info": 1, "approved": 1, "rejected": 0, "delivered": 1}

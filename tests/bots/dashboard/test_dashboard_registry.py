@@ -61,7 +61,8 @@ async def test_an_added_provider_shows_everywhere_and_a_failing_one_is_left_out(
     await staff_cookie(grown)
     stats = await (await grown.get("/api/stats")).json()
     assert list(stats["sections"]) == ["messages", "dossiers", "consults", "payments", "reports", "orders",
-                                       "announcements", "appointments", "skills", "outbox", "audit", "water"]
+                                       "announcements", "appointments", "skills", "tourism", "outbox",
+                                       "audit", "water"]
     assert stats["sections"]["water"] == {"figures": {"open": 3}, "alerts": ["open"], "chart": {"leak": 2},
                                         "items": []}
     hamlet = stats["map"]["hamlets"][0]

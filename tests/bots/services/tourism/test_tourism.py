@@ -70,6 +70,25 @@ async def test_an_english_visitor_and_places_near_a_shared_location(client: Test
     assert "Gần bạn nhất" not in texts(located)
 
 
+async def test_the_dashboard_counts_what_visitors_looked_at(client: TestClient) -> None:
+    from tests.support.dashboard import logged_in_staff
+
+    visitor = await ChatSession.open(client)
+    await visitor.say("di choi o dau")
+    for _ in range(2):
+        await visitor.press("tour:place:khau_ty")
+    await visitor.press("tour:story:khau_ty")
+    await visitor.press("tour:place:suoi_kem")
+    assert (await client.get("/places/khau_ty")).status == 200  # a poster's QR
+    await logged_in_staff(client)
+    section = (await (await client.get("/api/stats")).json())["sections"]["tourism"]
+    assert section["figures"]["questions_today"] == 1 and section["figures"]["places_today"] == 3
+    assert section["figures"]["stories_week"] == 1 and section["figures"]["pages_week"] == 1
+    assert section["items"] == ["khau_ty", "suoi_kem"] and section["chart"] == {"khau_ty": 4, "suoi_kem": 1}
+    page = await (await client.get("/dashboard")).text()
+    assert "Du lịch" in page and "Đồi Khau Tý – ATK Định Hóa" in page and "dashboard.figure" not in page
+
+
 async def test_forged_tour_buttons_get_the_themes(client: TestClient) -> None:
     visitor = await ChatSession.open(client)
     for forged in ("tour:place:atlantis", "tour:story:../x", "tour:theme:casino", "tour:plan:moon",

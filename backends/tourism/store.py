@@ -1,0 +1,35 @@
+"""What visitors look at, counted by day: each commune's questions, each place's card, story, guide page
+(the QR posters) and voice, and itineraries viewed. Counts only, never who: a row per (day, commune,
+place, kind), its count raised in the turn that showed it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, Integer, String
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.models import Base
+
+KINDS = ("ask", "card", "story", "page", "audio", "plan", "near")
+ANY_PLACE = "-"  # a question or a list, about no one place
+
+
+class TourismView(Base):
+    __tablename__ = "tourism_views"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    commune: Mapped[str] = mapped_column(String(4), primary_key=True)
+    place: Mapped[str] = mapped_column(String(24), primary_key=True)  # a place's or an itinerary's id
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+async def count_view(session: AsyncSession, day: dt.date, commune: str, kind: str,
+                     place: str = ANY_PLACE) -> None:
+    insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    statement = insert(TourismView).values(day=day, commune=commune, place=place, kind=kind, count=1)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=["day", "commune", "place", "kind"], set_={"count": TourismView.count + 1}))
