@@ -234,3 +234,13 @@ async def carry_progress(session: AsyncSession, source: int, target: int) -> int
         await set_hamlet(session, target, learner.commune, learner.hamlet_id)
     await session.flush()
     return moved
+
+
+async def learning_since(session: AsyncSession, since: dt.datetime, commune: str | None) -> tuple[int, int]:
+    """(villagers who moved on in a course since `since`, courses finished since then), of `commune`."""
+    where = [SkillProgress.commune == commune] if commune is not None else []
+    learners = await session.scalar(select(func.count(func.distinct(SkillProgress.user_id))).where(
+        SkillProgress.updated_at >= since, *where))
+    finished = await session.scalar(select(func.count()).select_from(SkillProgress).where(
+        SkillProgress.finished_at >= since, *where))
+    return int(learners or 0), int(finished or 0)

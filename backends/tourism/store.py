@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, Integer, String
+from sqlalchemy import Date, Integer, String, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -33,3 +33,11 @@ async def count_view(session: AsyncSession, day: dt.date, commune: str, kind: st
     statement = insert(TourismView).values(day=day, commune=commune, place=place, kind=kind, count=1)
     await session.execute(statement.on_conflict_do_update(
         index_elements=["day", "commune", "place", "kind"], set_={"count": TourismView.count + 1}))
+
+
+async def views_on(session: AsyncSession, day: dt.date, commune: str | None) -> dict[str, int]:
+    """`day`'s counts by kind, of `commune` (None: every commune)."""
+    query = select(TourismView.kind, func.sum(TourismView.count)).where(TourismView.day == day)
+    if commune is not None:
+        query = query.where(TourismView.commune == commune)
+    return {str(kind): int(count) for kind, count in await session.execute(query.group_by(TourismView.kind))}

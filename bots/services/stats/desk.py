@@ -7,7 +7,9 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from backends.stats import Headline
+from backends.skills.store import learning_since
+from backends.stats import Headline, start_of_day
+from backends.tourism.store import views_on
 from bots.dashboard.headline import headline
 from bots.dialogue.base import Context
 from core.messages import Button, Reply
@@ -55,9 +57,18 @@ class StatsDesk:
 
     async def stats(self, context: Context) -> list[Reply]:
         # The commune of the turn; a commune's own installation counts all it holds, as before.
-        figures = await headline(context.session, self.clock(), context.services.commune.code
-                                 if context.services.settings.several_communes else None)
+        now = self.clock()
+        commune = context.services.commune.code if context.services.settings.several_communes else None
+        figures = await headline(context.session, now, commune)
         context.audit("stats.view")
         buttons = (Button(context.t("stats.button.reports"), REPORTS_LIST),
                    Button(context.t("stats.button.dossiers"), DOSSIERS_QUEUE))
-        return [Reply(render(context, figures), buttons)]
+        more = await self._visitors_and_learners(context, now, commune)
+        return [Reply(f"{render(context, figures)}\n{more}", buttons)]
+
+    async def _visitors_and_learners(self, context: Context, now: dt.datetime, commune: str | None) -> str:
+        """Today's visitors (questions, places looked at, guide pages opened) and learners."""
+        views = await views_on(context.session, now.astimezone(VIETNAM).date(), commune)
+        learners, finished = await learning_since(context.session, start_of_day(now), commune)
+        return context.t("stats.visitors", questions=views.get("ask", 0), places=views.get("card", 0),
+                         pages=views.get("page", 0), learners=learners, finished=finished)

@@ -14,6 +14,7 @@ from core.config import Settings
 from core.db import Database
 from core.signing import SignedDocumentRow
 from tests.support.chat import ChatSession, button_data, pushed_now, texts
+from tests.support.roles import staff_joins
 from tests.support.skills import CERTIFICATE_CODE, course, pressed, take_lesson, tutor_joins
 
 
@@ -214,6 +215,8 @@ async def test_the_dashboard_counts_courses_and_pass_rates(client: TestClient) -
     page = await (await client.get("/dashboard")).text()
     assert "Kỹ năng số" in page and "Kẻ giả danh cán bộ · câu 1" in page and "0% đúng lần đầu" in page
     assert "Xóm Kèm" in page and "dashboard.figure" not in page
+    official = await staff_joins(client)
+    assert "Kỹ năng số: 3 người học hôm nay, 0 khóa hoàn thành" in texts(await official.say("/stats"))
 
 
 async def test_mydata_exports_progress_and_erasure_withdraws_the_certificate(

@@ -23,6 +23,7 @@ from core.db import Database
 from core.models import Base
 from tests.support.chat import ChatSession, button_data, texts
 from tests.support.cli import Xaso, explain
+from tests.support.roles import staff_joins
 
 LA_BANG = {"location": {"lat": 21.627, "lon": 105.535}}
 DINH_HOA = {"location": {"lat": 21.91, "lon": 105.64}}
@@ -93,6 +94,9 @@ async def test_the_dashboard_counts_what_visitors_looked_at(client: TestClient) 
     assert section["items"] == ["khau_ty", "suoi_kem"] and section["chart"] == {"khau_ty": 4, "suoi_kem": 1}
     page = await (await client.get("/dashboard")).text()
     assert "Du lịch" in page and "Đồi Khau Tý – ATK Định Hóa" in page and "dashboard.figure" not in page
+    official = await staff_joins(client)
+    stats = texts(await official.say("/stats"))
+    assert "Du lịch: 1 câu hỏi, 3 lượt xem địa điểm, 1 lượt mở trang thuyết minh" in stats, stats
 
 
 async def test_forged_tour_buttons_get_the_themes(client: TestClient) -> None:
