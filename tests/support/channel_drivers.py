@@ -191,6 +191,10 @@ class TelegramDriver:
                 markup = call.params.get("reply_markup") or {}
                 for row in markup.get("inline_keyboard", []):
                     for button in row:
+                        if "url" in button:  # a link button opens its address: no data comes back
+                            labels.append(button["text"])
+                            data.append(f"url:{button['url']}")
+                            continue
                         unpacked = await callbacks.unpack(hasher, session, button["callback_data"],
                                                           self.user_id, self.user_id)
                         assert unpacked is not None, button
@@ -237,6 +241,9 @@ class ZaloDriver:
         data: list[str] = []
         async with self.chat.database.session() as session:
             for label in labels:
+                if isinstance(label, dict) and "url" in label:  # the OA's link button: opens it
+                    data.append(f"url:{label['url']}")
+                    continue
                 found = await buttons.resolve(session, self.channel, self.chat_id, label)
                 assert found is not None, f"{label!r} is not a button of {self.chat_id}"
                 data.append(found)
