@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backends.addresses.hamlets import Hamlets
 from backends.skills.lessons import Courses
@@ -58,25 +58,25 @@ class TutorDesk:
 
     async def _listing(self, context: Context, hamlet_id: str | None) -> list[Reply]:
         commune = context.services.commune.code
-        query = (select(User.id, User.display_name, User.channel, SkillLearner.hamlet_id)
-                 .join(SkillLearner, SkillLearner.user_id == User.id)
-                 .where(SkillLearner.commune == commune, User.id != context.identity.id)
-                 .order_by(SkillLearner.updated_at.desc(), User.id))
-        if hamlet_id is not None:
-            query = query.where(SkillLearner.hamlet_id == hamlet_id)
-        learners = (await context.session.execute(query)).all()
+        where = [SkillLearner.commune == commune, SkillLearner.user_id != context.identity.id,
+                 *([SkillLearner.hamlet_id == hamlet_id] if hamlet_id is not None else [])]
+        total = int(await context.session.scalar(select(func.count()).select_from(SkillLearner).where(*where))
+                    or 0)
+        learners = (await context.session.execute(
+            select(User.id, User.display_name).join(SkillLearner, SkillLearner.user_id == User.id)
+            .where(*where).order_by(SkillLearner.updated_at.desc(), User.id).limit(LISTED))).all()
         place = self._place(context, hamlet_id)
         change = Button(context.t("skills_tutor.button.change"), f"{FAMILY}:hamlets")
         if not learners:
             return [Reply(context.t("skills_tutor.empty", place=place), (change,))]
-        ids = [row.id for row in learners[:LISTED]]
+        ids = [row.id for row in learners]
         held: dict[int, list[SkillProgress]] = {}
         for progress in await context.session.scalars(
                 select(SkillProgress)
                 .where(SkillProgress.user_id.in_(ids), SkillProgress.commune == commune)):
             held.setdefault(progress.user_id, []).append(progress)
         lines, buttons = [], []
-        for row in learners[:LISTED]:
+        for row in learners:
             name = self._name(context, row.display_name, row.id)
             courses = "; ".join(self._course_line(context, p) for p in held.get(row.id, [])) \
                 or context.t("skills_tutor.not_started")
@@ -84,8 +84,8 @@ class TutorDesk:
             if len(buttons) < SEND_BUTTONS:
                 buttons.append(Button(context.t("skills_tutor.button.send", name=name),
                                       f"{FAMILY}:send:{row.id}"))
-        more = len(learners) - LISTED
-        text = context.t("skills_tutor.list", place=place, count=len(learners), learners="\n".join(lines))
+        more = total - len(learners)
+        text = context.t("skills_tutor.list", place=place, count=total, learners="\n".join(lines))
         if more > 0:
             text += "\n" + context.t("skills_tutor.more", count=more)
         return [Reply(text, (*buttons, change))]
