@@ -16,7 +16,7 @@ from tests.support.db import backend_name, open_test_database, prepare_postgres
 from tests.support.served import served_client
 
 # Fixtures shared by test modules of several folders.
-pytest_plugins = ["tests.support.fastjson_modes"]
+pytest_plugins = ["tests.support.fastjson_modes", "tests.support.channel_drivers"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

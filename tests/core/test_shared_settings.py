@@ -4,15 +4,11 @@ its model."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy.engine import Connection
 
 from core.db import Database
-from core.models import Base, SharedSetting
+from core.models import SharedSetting
 from core.public_url import PUBLIC_URL_KEY, agree_on_public_url
+from tests.support.db import schema_differences
 
 
 async def test_the_first_node_records_its_address_and_later_ones_compare(database: Database) -> None:
@@ -38,16 +34,6 @@ async def test_nodes_starting_together_both_get_recorded(database: Database) -> 
     assert sum(result is not None for result in results) == 1  # the second to record is told
 
 
-def _schema_differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return compare_metadata(context, Base.metadata)
-
-
-def _about(difference: Any, table: str) -> bool:
-    return table in repr(difference)
-
 
 async def test_migration_0017_gives_the_table_the_model_describes(database: Database) -> None:
-    async with database.engine.connect() as connection:
-        differences = await connection.run_sync(_schema_differences)
-    assert not [difference for difference in differences if _about(difference, "shared_settings")]
+    assert await schema_differences(database, "shared_settings") == []

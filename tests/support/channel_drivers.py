@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
@@ -279,3 +280,11 @@ async def driving(name: str, settings: Settings, database: Database, nlu_engine:
                 client = await open_zalo(bot_settings(settings, zalo), database, nlu_engine)
                 stack.push_async_callback(client.close)
                 yield ZaloDriver("zalobot", BotChat(client, zalo, database, ZALO_BOT_CHAT), ZALO_BOT_CHAT)
+
+
+@pytest.fixture(params=NAMES)
+async def driver(request: pytest.FixtureRequest, settings: Settings, database: Database,
+                 nlu_engine: NLUEngine) -> AsyncIterator[Driver]:
+    """The same test on every channel, one user of it each (a pytest plugin of tests/conftest.py)."""
+    async with driving(request.param, settings, database, nlu_engine) as opened:
+        yield opened

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 
@@ -49,3 +50,18 @@ async def open_test_database(tmp_path: Path) -> Database:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
     await database.upgrade()
     return database
+
+
+def _differences(connection: Any) -> list[Any]:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    return list(compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
+                                 Base.metadata))
+
+
+async def schema_differences(database: Database, about: str) -> list[Any]:
+    """What the migrated schema differs in from the models, in the tables whose names hold `about`."""
+    async with database.engine.connect() as connection:
+        differences = await connection.run_sync(_differences)
+    return [difference for difference in differences if about in repr(difference)]

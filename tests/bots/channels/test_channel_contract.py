@@ -4,10 +4,6 @@ its platform played by the fakes of tests/support/, and every turn is asserted o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from bots.assistant import PUSHED_REPLY_PREFIXES, Assistant
 from bots.channels.registry import CHANNEL_TYPES, configured_channels
 from bots.server import CHANNELS, channel_kit
@@ -15,14 +11,7 @@ from core.config import Settings
 from core.db import Database
 from core.messages import Button, Reply
 from nlu.engine import NLUEngine
-from tests.support.channel_drivers import NAMES, Driver, driving
-
-
-@pytest.fixture(params=NAMES)
-async def driver(request: pytest.FixtureRequest, settings: Settings, database: Database,
-                 nlu_engine: NLUEngine) -> AsyncIterator[Driver]:
-    async with driving(request.param, settings, database, nlu_engine) as opened:
-        yield opened
+from tests.support.channel_drivers import Driver
 
 
 async def test_greeting_menu_form_step_and_pushed_notice(driver: Driver) -> None:

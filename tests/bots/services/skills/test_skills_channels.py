@@ -5,14 +5,11 @@ passed, and the certificate's code confirmed by /verify."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 
 from core.config import Settings
-from core.db import Database
-from nlu.engine import NLUEngine
-from tests.support.channel_drivers import NAMES, Driver, Said, driving
+from tests.support.channel_drivers import Driver, Said
 from tests.support.skills import course
 
 CODE = re.compile(r"số ([A-HJ-NP-Z0-9]{10})")
@@ -21,13 +18,6 @@ CODE = re.compile(r"số ([A-HJ-NP-Z0-9]{10})")
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"rate_limit_burst": 400, "rate_limit_per_minute": 1200})
-
-
-@pytest.fixture(params=NAMES)
-async def driver(request: pytest.FixtureRequest, settings: Settings, database: Database,
-                 nlu_engine: NLUEngine) -> AsyncIterator[Driver]:
-    async with driving(request.param, settings, database, nlu_engine) as opened:
-        yield opened
 
 
 def one(said: Said, prefix: str) -> str:

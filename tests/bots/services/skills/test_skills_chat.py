@@ -15,7 +15,7 @@ from core.db import Database
 from core.signing import SignedDocumentRow
 from tests.support.chat import ChatSession, button_data, pushed_now, texts
 from tests.support.roles import staff_joins
-from tests.support.skills import CERTIFICATE_CODE, course, pressed, take_lesson, tutor_joins
+from tests.support.skills import CERTIFICATE_CODE, certified, course, pressed, take_lesson, tutor_joins
 
 
 @pytest.fixture
@@ -222,19 +222,12 @@ async def test_the_dashboard_counts_courses_and_pass_rates(client: TestClient) -
 async def test_mydata_exports_progress_and_erasure_withdraws_the_certificate(
         client: TestClient, database: Database) -> None:
     villager = await ChatSession.open(client)
-    current = await start_scams(villager)
-    for lesson in range(3):
-        current = await take_lesson(villager, "scams", lesson, replies=current)
-        if lesson < 2:
-            current = await villager.say("tiep")
-    await villager.say("Tran Van Ba")
-    code = CERTIFICATE_CODE.search(texts(await villager.say("dung roi")))
-    assert code
+    code = await certified(villager, await start_scams(villager), "Tran Van Ba")
     card = await villager.say("/mydata")
     assert "Kỹ năng số: đã bắt đầu 1 khóa, hoàn thành 1 khóa" in texts(card), texts(card)
     warned = await villager.press("mydata:delete")
     await villager.press(pressed(warned, "mydata:delete-confirm"))
-    assert (await client.get(f"/verify/{code.group(1)}")).status == 404
+    assert (await client.get(f"/verify/{code}")).status == 404
     async with database.session() as session:
         assert await session.scalar(select(func.count()).select_from(SkillProgress)) == 0
         assert await session.scalar(select(func.count()).select_from(SignedDocumentRow)) == 0
@@ -243,14 +236,7 @@ async def test_mydata_exports_progress_and_erasure_withdraws_the_certificate(
 async def test_a_finished_course_taken_again_stays_finished_with_its_one_certificate(
         client: TestClient, database: Database) -> None:
     villager = await ChatSession.open(client)
-    current = await start_scams(villager)
-    for lesson in range(3):
-        current = await take_lesson(villager, "scams", lesson, replies=current)
-        if lesson < 2:
-            current = await villager.say("tiep")
-    await villager.say("Lo Van Pao")
-    code = CERTIFICATE_CODE.search(texts(await villager.say("dung")))
-    assert code
+    code = await certified(villager, await start_scams(villager), "Lo Van Pao")
     again = await villager.press(pressed(await villager.press("learn:course:scams"), "learn:again:"))
     assert "Bài 1/3" in texts(again) and "Bước 1/3" in texts(again)
     for lesson in range(3):
@@ -259,7 +245,7 @@ async def test_a_finished_course_taken_again_stays_finished_with_its_one_certifi
             again = await villager.press(pressed(again, "learn:course:"))
     assert "Bạn đã hoàn thành khóa" in texts(again) and "learn:cert:scams" in button_data(again), texts(again)
     [row] = await progress(database, "scams")
-    assert row.certificate == code.group(1) and row.lessons_done == 3
+    assert row.certificate == code and row.lessons_done == 3
     async with database.session() as session:
         assert await session.scalar(select(func.count()).select_from(SignedDocumentRow)) == 1
 

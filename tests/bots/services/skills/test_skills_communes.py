@@ -11,19 +11,17 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from backends.skills.store import SkillLearner, SkillProgress
 from core.config import Settings
 from core.db import Database
-from core.models import Base
 from core.province import keys_dir
 from core.signing import create_commune_keys
 from nlu.engine import NLUEngine
 from tests.support.chat import ChatSession, button_data, texts
 from tests.support.communes import PROVINCE, joins_in, villager_in
+from tests.support.db import schema_differences
 from tests.support.served import served_client
 from tests.support.skills import CERTIFICATE_CODE, pressed, take_lesson
 
@@ -80,12 +78,6 @@ async def test_a_certificate_names_the_commune_that_signed_it(province: TestClie
     assert "Văn bản hợp lệ" in page and "Sảng Mộc" in page and "Ma Thi Lan" in page
 
 
-def _differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return compare_metadata(context, Base.metadata)
-
 
 async def test_the_migration_gives_the_skill_tables_the_models_describe(database: Database) -> None:
-    async with database.engine.connect() as connection:
-        differences = await connection.run_sync(_differences)
-    assert not [d for d in differences if "skill_" in repr(d)], differences
+    assert await schema_differences(database, "skill_") == []

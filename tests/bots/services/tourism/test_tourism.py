@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from pypdf import PdfReader
-from sqlalchemy import Connection
 
 from backends.tourism.places import TourismError, load_tourism
 from core.config import REPO_ROOT, Settings
 from core.db import Database
-from core.models import Base
 from tests.support.chat import ChatSession, button_data, texts
 from tests.support.cli import Xaso, explain
+from tests.support.db import schema_differences
 from tests.support.roles import staff_joins
 
 LA_BANG = {"location": {"lat": 21.627, "lon": 105.535}}
@@ -149,12 +145,6 @@ def test_a_broken_tourism_file_is_refused_naming_file_and_line(tmp_path: Path, f
     assert str(refused.value).startswith(f"{tmp_path / file}:") and message in str(refused.value)
 
 
-def _differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return compare_metadata(context, Base.metadata)
-
 
 async def test_the_migration_gives_the_view_counts_the_table_the_model_describes(database: Database) -> None:
-    async with database.engine.connect() as connection:
-        differences = await connection.run_sync(_differences)
-    assert not [d for d in differences if "tourism_" in repr(d)], differences
+    assert await schema_differences(database, "tourism_") == []

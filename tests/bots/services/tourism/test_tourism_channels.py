@@ -4,26 +4,15 @@ platform has them, the address written out where it has not."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from core.config import Settings
-from core.db import Database
-from nlu.engine import NLUEngine
-from tests.support.channel_drivers import NAMES, Driver, driving
+from tests.support.channel_drivers import Driver
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"rate_limit_burst": 400, "rate_limit_per_minute": 1200})
-
-
-@pytest.fixture(params=NAMES)
-async def driver(request: pytest.FixtureRequest, settings: Settings, database: Database,
-                 nlu_engine: NLUEngine) -> AsyncIterator[Driver]:
-    async with driving(request.param, settings, database, nlu_engine) as opened:
-        yield opened
 
 
 async def test_a_visitor_on_every_channel(driver: Driver) -> None:
