@@ -9,6 +9,8 @@ Buttons `tour:…` are public and carry only ids of the data: an unknown one is 
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -16,6 +18,7 @@ from backends.tourism.places import THEMES, Place, Tourism
 from backends.tourism.store import ANY_PLACE, count_view
 from bots.dialogue.base import Context
 from core.i18n import local
+from core.identity import set_language
 from core.messages import Button, Reply
 from core.models import utcnow
 from core.state import State
@@ -38,6 +41,21 @@ PLAN_WORDS = ("lich trinh", "itinerary", "1 ngay", "2 ngay", "mot ngay", "hai ng
 STAY_WORDS = ("homestay", "nha nghi", "ngu lai", "o lai", "qua dem", "stay", "nghi dem", "cho nghi")
 
 
+# A visitor writing English gets English from then on (`/lang vi` goes back): two of these words and
+# nothing but ASCII letters; «homestay», «tour» alone are Vietnamese too.
+ENGLISH_WORDS = frozenset({
+    "what", "where", "which", "how", "is", "are", "there", "the", "a", "an", "to", "see", "visit", "go",
+    "any", "some", "places", "place", "around", "near", "nearby", "here", "we", "i", "can", "should",
+    "stay", "tonight", "tomorrow", "trip", "tour", "things", "do", "for", "of", "in", "available", "plan",
+})
+
+
+def _english(text: str) -> bool:
+    words = re.findall(r"[a-z']+", text.lower())
+    return text.isascii() and sum(word in ENGLISH_WORDS for word in words) >= 2 \
+        and all(word in ENGLISH_WORDS or len(word) > 2 for word in words)
+
+
 def _said(text: str, words: tuple[str, ...]) -> bool:
     folded = f" {fold(text)} "
     return any(f" {word} " in folded or folded.strip().startswith(word) for word in words)
@@ -58,14 +76,19 @@ class TourGuide:
             return [Reply(context.t("tourism.none"))]
         await self._count(context, "ask")
         text = context.incoming.text or ""
+        prefix = ""
+        if context.lang != "en" and _english(text):
+            await set_language(context.session, context.identity.id, "en")
+            context.extras["lang"] = "en"
+            prefix = context.t("tourism.in_english") + "\n"
         if _said(text, STAY_WORDS):
-            return self._stays(context)
+            return _prefixed(prefix, self._stays(context))
         if _said(text, PLAN_WORDS):
-            return self._plans(context)
+            return _prefixed(prefix, self._plans(context))
         themes = [theme for theme, words in THEME_WORDS.items() if _said(text, words)]
         if len(themes) == 1:
-            return self._theme(context, themes[0])
-        return [self._themes(context)]
+            return _prefixed(prefix, self._theme(context, themes[0]))
+        return [self._themes(context, prefix)]
 
     def _themes(self, context: Context, prefix: str = "") -> Reply:
         context.set_state(State(FLOW, {}))  # a location shared now is for places near it
@@ -220,6 +243,12 @@ class TourGuide:
 
     async def unknown(self, context: Context) -> list[Reply]:
         return [self._themes(context, context.t("unknown_button") + "\n")]
+
+
+def _prefixed(prefix: str, replies: list[Reply]) -> list[Reply]:
+    if not prefix or not replies:
+        return replies
+    return [dataclasses.replace(replies[0], text=prefix + replies[0].text), *replies[1:]]
 
 
 def map_url(place: Place) -> str:

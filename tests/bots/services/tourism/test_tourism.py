@@ -95,6 +95,17 @@ async def test_the_dashboard_counts_what_visitors_looked_at(client: TestClient) 
     assert "Du lịch: 1 câu hỏi, 3 lượt xem địa điểm, 1 lượt mở trang thuyết minh" in stats, stats
 
 
+async def test_a_visitor_writing_english_gets_english(client: TestClient) -> None:
+    visitor = await ChatSession.open(client)  # the web chat opened in Vietnamese
+    themes = await visitor.say("what is there to see around here")
+    assert "answer in English" in texts(themes) and "What would you like to see" in texts(themes), themes
+    card = await visitor.press("tour:place:suoi_kem")
+    assert "Kẹm Stream" in texts(card) and "bathing spots" in texts(card)
+    villager = await ChatSession.open(client)  # Vietnamese without accents (and «homestay») stays Vietnamese
+    stays = texts(await villager.say("co homestay nao khong"))
+    assert "Xã chưa đưa thông tin homestay" in stays and "English" not in stays, stays
+
+
 async def test_forged_tour_buttons_get_the_themes(client: TestClient) -> None:
     visitor = await ChatSession.open(client)
     for forged in ("tour:place:atlantis", "tour:story:../x", "tour:theme:casino", "tour:plan:moon",
