@@ -324,7 +324,10 @@ class _Slots:
             # Idle, or too late. Alone, the schedule starts again now; sharing, the slots missed are
             # skipped, since the blocks around ours are fixed on the nodes' common timeline.
             self._next = now if self._share is None or math.isinf(self._next) else self._skip(now)
-        while self._next >= self._end:
+        # A slot is in the block if it starts half a slot or more before its end: `_next` grows by adding
+        # `interval`, and the rounding could otherwise leave the slot just past the block, the next
+        # node's first, looking like this node's last.
+        while self._next > self._end - self.interval / 2:
             assert self._share is not None
             if self._reserved and not self._crowded:
                 used_all = self._used >= self._reserved

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -727,6 +728,46 @@ async def test_nodes_sharing_the_rate_take_turns_slot_by_slot(clock: FakeClock) 
     assert await calls(14) == [9, 1, 1, 1, 1, 1]
     share.others = False  # alone again: blocks grow again
     assert (await calls(15))[:4] == [1, 2, 4, 8]
+
+
+class TimelineShare:
+    """The shared pace's row in memory: each block begins where the last one ended, or now if that is
+    past; `others` as the real one tells it."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.next_slot = -math.inf
+        self.last: object = None
+
+    def node(self) -> RecordingShare:
+        timeline = self
+
+        class Node(RecordingShare):
+            async def reserve(self, seconds: float) -> float:
+                start = max(timeline.next_slot, self.clock.monotonic())
+                self.others = timeline.last not in (None, self)
+                timeline.next_slot, timeline.last = start + seconds, self
+                return start
+
+        return Node(self.clock)
+
+
+async def test_two_nodes_never_take_the_same_slot(clock: FakeClock) -> None:
+    """Blocks end on sums of the interval: a node's last slot must not be the next node's first by
+    rounding (it was, at 100 calls a second: two calls in one slot, now and then)."""
+    clock.mono = 4540.354634015  # where CI's run found it: the sums of the interval round down here
+    timeline = TimelineShare(clock)
+    nodes = [_Slots(100.0, clock.monotonic, cast(SharedPace, timeline.node())) for _ in range(2)]
+    taken: list[float] = []
+    for _ in range(400):
+        waits = [await node.wait_time(upcoming=50) for node in nodes]
+        turn = min(range(2), key=lambda n: waits[n])
+        clock.advance(waits[turn])
+        if await nodes[turn].wait_time(upcoming=50) == 0:
+            taken.append(nodes[turn]._next)
+            nodes[turn].take()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sorted(taken))]
+    assert len(taken) > 300 and min(gaps) >= nodes[0].interval * (1 - 1e-9)
 
 
 async def test_a_shared_pace_tells_whether_another_node_reserved_in_between(database: Database,
