@@ -81,8 +81,9 @@ class LearnDesk:
     async def start(self, context: Context) -> list[Reply]:
         """`learn_skills`, `/hoc`, the menu: the courses, each with how far the villager got; `/hoc CODE`
         brings the progress made on another channel."""
-        code = re.sub(r"[\s.-]", "", context.args) if context.incoming.text else ""
-        if code:
+        code = re.sub(r"[\s.-]", "", context.args)
+        # `/hoc 12345678`, or «hoc 1234 5678» typed; «học kỹ năng số» is no code.
+        if code and ((context.incoming.text or "").startswith("/") or code.isdigit()):
             return await self._carry_in(context, code)
         return await self._list(context)
 

@@ -47,7 +47,7 @@ async def test_progress_made_in_the_web_chat_goes_on_in_telegram(telegram: Drive
     code = found.group(1)
     assert "không đúng" in texts(await office.say(f"/hoc {code}"))  # one's own code carries nothing
     assert "không đúng" in (await telegram.say("/hoc 00000000")).text
-    carried = await telegram.say(f"/hoc {code[:4]} {code[4:]}")  # as printed, with its space
+    carried = await telegram.say(f"hoc {code[:4]} {code[4:]}")  # typed as printed, without the slash
     assert "Đã chuyển tiến độ học (1 khóa)" in carried.text and "đã học 1/3 bài" in carried.text, carried
     resumed = await telegram.press("learn:course:scams")
     assert "Bài 2/3" in resumed.text and "Bước 1/4" in resumed.text, resumed  # no hamlet asked again

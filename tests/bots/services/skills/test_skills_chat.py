@@ -32,6 +32,7 @@ async def start_scams(chat: ChatSession, hamlet: str = "kem") -> list[dict]:
     """«hoc ky nang so», the scam course by name, the hamlet typed: its first step."""
     listed = await chat.say("hoc ky nang so")
     assert "learn:course:scams" in button_data(listed), texts(listed)
+    assert "không đúng" not in texts(listed)  # «ky nang so» is no progress code
     assert "Nhận biết lừa đảo" in texts(listed) and "chưa học" in texts(listed)
     asked = await chat.say("lua dao")
     assert "xóm nào" in texts(asked), texts(asked)
