@@ -396,6 +396,14 @@ class _Pacer:
         if self._overall:
             self._overall.take()
 
+    async def claim(self, chat_id: str) -> None:
+        """Takes the chat's and the channel's slot found due, once the row is in flight: the call goes
+        out right after, so a slot is spent at the platform call and not a database write earlier (a
+        slot the write made late by more than `PACE_CATCH_UP` is skipped for the next one)."""
+        while (wait := await self.wait_time(chat_id)) > 0:
+            await self._sleep(wait)
+        self.take(chat_id)
+
     async def next_part(self) -> None:
         """Waits for, and takes, the channel's next slot (another part of a message under way)."""
         if self._overall is None:
@@ -715,8 +723,7 @@ class Outbox:
             if self._clock() + timedelta(seconds=wait) > message.lease_until:
                 return False
             if wait <= 0:
-                pacer.take(message.chat_id)
-                return True
+                return True  # taken by `_deliver`, once the row is in flight
             await self._sleep(wait)
 
     async def _deliver(self, sender: ChannelSender, message: Claimed, pacer: _Pacer | None = None) -> bool:
@@ -724,6 +731,8 @@ class Outbox:
         if flight is None:
             logger.info("outbox: message %d was taken over before its turn came", message.id)
             return False
+        if pacer is not None:
+            await pacer.claim(message.chat_id)
         if message.last_error == INTERRUPTED:
             logger.warning("outbox: message %d (%s) was in flight on a sender that stopped; sending it "
                            "again from part %d, which may arrive twice", message.id, message.key,

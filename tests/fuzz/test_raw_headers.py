@@ -25,7 +25,7 @@ from tests.support import hostile
 from tests.support.raw_http import Header, raw_request
 
 SAMPLE_PARAMETERS = {"code": "ABCD234567", "source": "onestop", "id": "1", "media_id": "abc", "token": "abc",
-                     "name": "chat.js"}
+                     "name": "chat.js", "place": "tin_keo"}
 HEADERS = ("Authorization", "Content-Type", "X-Telegram-Bot-Api-Secret-Token", "X-Bot-Api-Secret-Token",
            "X-ZEvent-Signature", "Stripe-Signature", "webhook-id", "webhook-timestamp", "webhook-signature",
            "Accept-Language", "Accept", "X-Forwarded-For", "If-Modified-Since", "Range", "X-Fuzz")
