@@ -46,7 +46,14 @@ class Announcement(Base):
     recipients: Mapped[int | None] = mapped_column(Integer)  # messages queued at publication
 
     def reaches(self, hamlets: Sequence[str], topics: Sequence[str]) -> bool:
-        return self.topic in topics and (not self.hamlets or bool(set(self.hamlets) & set(hamlets)))
+        return topic_reaches(self.topic, self.hamlets, hamlets, topics)
+
+
+def topic_reaches(topic: str, aimed_at: Sequence[str], hamlets: Sequence[str],
+                  topics: Sequence[str]) -> bool:
+    """Whether something of `topic` for `aimed_at` hamlets (none: the whole commune) reaches a
+    subscription to `hamlets` and `topics`."""
+    return topic in topics and (not aimed_at or bool(set(aimed_at) & set(hamlets)))
 
 
 class AnnouncementSubscription(Base):
@@ -81,6 +88,14 @@ async def subscribers_of(session: AsyncSession, announcement: Announcement, *, c
     user id. A subscription is the user's: after a move to another commune it serves that one. With
     `home` (`commune` is the installation's own), users who have not chosen a commune count as its
     own, as the dialogue takes them (bots/dialogue/base.py)."""
+    return await subscribers_to(session, announcement.topic, announcement.hamlets or [], commune=commune,
+                                home=home)
+
+
+async def subscribers_to(session: AsyncSession, topic: str, hamlets: Sequence[str], *, commune: str,
+                         home: bool = False) -> list[User]:
+    """`subscribers_of` for a topic and hamlets (none: the whole commune) rather than an announcement
+    (the daily digital-skills tip is one without a row)."""
     members = User.commune == commune
     rows = await session.execute(
         select(User, AnnouncementSubscription.hamlets, AnnouncementSubscription.topics)
@@ -88,7 +103,8 @@ async def subscribers_of(session: AsyncSession, announcement: Announcement, *, c
         .where(AnnouncementSubscription.active.is_(True), User.unreachable.is_(False),
                or_(members, User.commune.is_(None)) if home else members)
         .order_by(User.id))
-    return [user for user, hamlets, topics in rows if announcement.reaches(hamlets or [], topics or [])]
+    return [user for user, theirs, topics in rows
+            if topic_reaches(topic, hamlets, theirs or [], topics or [])]
 
 
 async def claim_due(session: AsyncSession, now: dt.datetime, *, commune: str) -> list[Announcement]:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import or_, select
-
-from backends.loudspeaker.store import AnnouncementSubscription
+from backends.loudspeaker.store import subscribers_to
 from backends.skills.lessons import Course, Courses, Lesson, Step
 from backends.skills.store import claim_tip_day
 from bots.dialogue.base import Services
@@ -21,7 +19,7 @@ from bots.dialogue.service import TaskEnvironment, TaskRun, periodic
 from core.db import Database
 from core.i18n import local
 from core.messages import Button, Reply
-from core.models import User, utcnow
+from core.models import utcnow
 from core.timezones import VIETNAM
 
 TOPIC = "tips"
@@ -43,18 +41,8 @@ async def send_tips(database: Database, services: Services, courses: Courses,
         claim = await claim_tip_day(session, code, moment.date())
         if claim is None:
             return 0
-        members = User.commune == code
-        rows = await session.execute(
-            select(User, AnnouncementSubscription.topics)
-            .join(AnnouncementSubscription, AnnouncementSubscription.user_id == User.id)
-            .where(AnnouncementSubscription.active.is_(True), User.unreachable.is_(False),
-                   or_(members, User.commune.is_(None)) if home else members)
-            .order_by(User.id))
         sent = 0
-        for user, topics in rows:
-            if TOPIC not in (topics or []):
-                continue
-
+        for user in await subscribers_to(session, TOPIC, (), commune=code, home=home):
             key = f"skills-tip:{moment.date().isoformat()}:{user.id}"
             if await notify(session, services, user, _tip(services, course, lesson, step), key, asks=False):
                 sent += 1
