@@ -16,7 +16,7 @@ import aiohttp
 
 from backends.loudspeaker.tts import Speech, make_engine
 from backends.onestop.store import listen
-from backends.shop.payments.configured import configured_payments
+from backends.payments.configured import configured_payments
 from bots.channels.registry import pushed_reply_prefixes
 from bots.dialogue.base import Dialogue, Local, Router, Services
 from bots.dialogue.communes import CommuneGate
@@ -27,6 +27,7 @@ from bots.services.assembly import SERVICES, ServiceUnit
 from bots.services.assembly import build as build_services
 from bots.services.kit import Kit
 from bots.services.shop import notify as shop_notify
+from bots.services.tourism import notices as stay_notices
 from core.audit import AuditLog
 from core.audit_checkpoints import AuditCheckpoints
 from core.commune import Commune
@@ -154,8 +155,12 @@ class Assistant:
         # payments settled it (bots/services/shop/notify.py).
         paid = shop_notify.paid_listener({code: (local.services, local.kit.products)
                                           for code, local in communes.items()})
+        # A homestay deposit settled: the booking waits for its host, told with its guest (notices.py).
+        deposit_paid = stay_notices.paid_listener({code: (local.services, local.kit.tourism)
+                                                   for code, local in communes.items()})
         for local in communes.values():
-            local.services.payments.on_paid(paid)
+            local.services.payments.on_paid(paid, orders=shop_notify.ORDERS)
+            local.services.payments.on_paid(deposit_paid, orders=stay_notices.BOOKINGS)
         dialogue = Dialogue(router, services, observe=lambda channel, intent, seconds, nlu:
                             metrics.observe_dialogue(channel, intent, seconds, nlu=nlu),
                             communes={code: Local(local.router, local.services)

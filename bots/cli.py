@@ -158,6 +158,10 @@ async def _invite(args: argparse.Namespace) -> int:
         from bots.shop_cli import invite_seller
 
         return await invite_seller(settings, args.role, args.seller, _with_database, commune)
+    if args.stay is not None:  # tied to one homestay of the commune's tourism/stays.yml
+        from bots.shop_cli import invite_host
+
+        return await invite_host(settings, args.role, args.stay, _with_database, commune)
 
     async def make(database: Any) -> int:
         async with database.session() as session:
@@ -382,7 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     nlu.set_defaults(run=cmd_nlu)
 
     invite = commands.add_parser("invite", help="print a one-time code that grants ROLE with /join")
-    invite.add_argument("role", help="the role granted: staff, doctor, seller or admin (required)")
+    invite.add_argument("role",
+                        help="the role granted: staff, doctor, seller, host, tutor or admin (required)")
+    invite.add_argument("--stay", metavar="ID",
+                        help="with the role host: the homestay (the commune's tourism/stays.yml) the code "
+                        "links the account to")
     invite.add_argument("--seller", metavar="ID",
                         help="with the role seller: the seller (the commune's products.yml) the code "
                         "acts for (default: none, a plain seller role)")

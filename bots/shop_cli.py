@@ -1,5 +1,6 @@
 """`xaso invite seller --seller ID [--commune CODE]`: a seller invite tied to one seller of that commune's
-products.yml (data/communes/<CODE>/products.yml), its role scoped to that commune."""
+products.yml (data/communes/<CODE>/products.yml), its role scoped to that commune; and `xaso invite host
+--stay ID`, a host invite tied to one homestay of its tourism/stays.yml."""
 
 from __future__ import annotations
 
@@ -34,6 +35,36 @@ async def invite_seller(settings: Settings, role: str, seller_id: str,
                                               commune=commune)
         await AuditLog(database).record("cli", "role.invite", detail={"role": role, "seller": seller_id})
         print(f"One-time invite for the seller «{sellers[seller_id].name}» (valid 7 days). "
+              f"Send in any chat: /join {code}")
+        print(code)
+        return 0
+
+    return await with_database(make)
+
+
+async def invite_host(settings: Settings, role: str, stay_id: str,
+                      with_database: Callable[[Callable[[Any], Awaitable[int]]], Awaitable[int]],
+                      commune: str | None = None) -> int:
+    """A host of a homestay of `commune`'s tourism/stays.yml (the installation's own by default)."""
+    from backends.tourism.hosts import create_host_invite
+    from backends.tourism.places import load_tourism
+
+    if role != "host":
+        print("--stay goes with the role host", file=sys.stderr)
+        return 2
+    commune = commune or settings.commune_code
+    stays = load_tourism(commune_path(settings.data_dir, commune, "tourism")).stays
+    if stay_id not in stays:
+        print(f"unknown homestay {stay_id!r}; choose one of: {', '.join(stays) or '(none listed)'}",
+              file=sys.stderr)
+        return 2
+
+    async def make(database: Any) -> int:
+        async with database.session() as session:
+            code = await create_host_invite(session, Hasher(settings.secret()), stay_id, created_by="cli",
+                                            commune=commune)
+        await AuditLog(database).record("cli", "role.invite", detail={"role": role, "stay": stay_id})
+        print(f"One-time invite for the host of «{stays[stay_id].name['vi']}» (valid 7 days). "
               f"Send in any chat: /join {code}")
         print(code)
         return 0

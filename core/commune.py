@@ -20,7 +20,7 @@ __all__ = ["ACCOUNT_NUMBER", "BANK_BIN", "BankDetails", "Commune", "CommuneError
            "Point", "Signer", "Station"]
 
 DEFAULT_EMERGENCY_NUMBER = "115"
-# A receiving account for VietQR transfers (backends/shop/payments/vietqr.py checks the same).
+# A receiving account for VietQR transfers (backends/payments/vietqr.py checks the same).
 BANK_BIN = re.compile(r"[0-9]{6}")  # the bank's NAPAS BIN
 ACCOUNT_NUMBER = re.compile(r"[0-9A-Za-z]{1,19}")
 

@@ -150,10 +150,6 @@ def format_milli(milli: int) -> str:
     return text.replace(".", ",")
 
 
-def format_vnd(amount: int) -> str:
-    return f"{amount:,}".replace(",", ".") + " đ"
-
-
 def _decimal(value: Any) -> Decimal:
     return Decimal(str(value))
 

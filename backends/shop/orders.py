@@ -169,11 +169,6 @@ async def order_by_code(session: AsyncSession, code: str, commune: str | None = 
     return await session.scalar(query)
 
 
-async def commune_of(session: AsyncSession, code: str) -> str | None:
-    """The commune an order belongs to (a payment settled by its code alone); None when unknown."""
-    return await session.scalar(select(Order.commune).where(Order.code == code.strip().upper()))
-
-
 async def orders_of_user(session: AsyncSession, user_id: int, commune: str, limit: int = 10) -> list[Order]:
     rows = await session.scalars(select(Order).where(Order.user_id == user_id, Order.commune == commune)
                                  .order_by(Order.id.desc()).limit(limit))

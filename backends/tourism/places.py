@@ -3,8 +3,10 @@
 A place is a point of interest (a tea hill, a stream or waterfall, a relic site of ATK Định Hóa, a
 community house, a craft village) with its coordinates, themes, opening hours and ticket in words, a
 short summary and the story its audio guide reads, in Vietnamese and English; an optional photo from
-data/tourism/img/. An itinerary is one or two days of stops at those places. A homestay has its
-capacity and price per night. A mistake is refused at start naming the file and the line.
+data/tourism/img/. An itinerary is one or two days of stops at those places. A homestay is let whole: its
+capacity and price per night; stays.yml's `booking` rules say the deposit, how long an unpaid booking is
+held, how far ahead and how long one may book, and what a cancellation refunds. A mistake is refused at
+start naming the file and the line.
 """
 
 from __future__ import annotations
@@ -83,13 +85,40 @@ class Stay:
     photo: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Refund:
+    days_before: int  # cancelled at least this many days before the check-in day
+    percent: int  # of the deposit paid
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRules:
+    deposit_percent: int = 30  # of the total, paid when booking
+    hold_hours: int = 12  # an unpaid booking is released after
+    max_nights: int = 7
+    ahead_days: int = 180  # the latest check-in, from today
+    checkin: str = "14:00"
+    checkout: str = "11:00"
+    refunds: tuple[Refund, ...] = (Refund(7, 100), Refund(2, 50))  # most days first; fewer: nothing back
+
+    def deposit(self, total: int) -> int:
+        """The deposit of a total, rounded up to the thousand đồng."""
+        exact = total * self.deposit_percent
+        return -(-exact // 100_000) * 1000 if exact else 0
+
+    def refund_percent(self, days_before: int) -> int:
+        return next((rule.percent for rule in self.refunds if days_before >= rule.days_before), 0)
+
+
 class Tourism:
     def __init__(self, places: Sequence[Place] = (), itineraries: Sequence[Itinerary] = (),
-                 stays: Sequence[Stay] = (), photos: Path | None = None) -> None:
+                 stays: Sequence[Stay] = (), photos: Path | None = None,
+                 rules: BookingRules | None = None) -> None:
         self.places = {place.id: place for place in places}
         self.itineraries = {item.id: item for item in sorted(itineraries, key=lambda i: (i.days, i.id))}
         self.stays = {stay.id: stay for stay in stays}
         self.photos = photos
+        self.rules = rules or BookingRules()
 
     def __bool__(self) -> bool:
         return bool(self.places)
@@ -123,14 +152,16 @@ def load_tourism(folder: Path) -> Tourism:
     places: list[Place] = []
     itineraries: list[Itinerary] = []
     stays: list[Stay] = []
+    rules = None
     if (folder / "places.yml").is_file():
         places = _Reader(folder / "places.yml", photos).places()
     known = {place.id for place in places}
     if (folder / "itineraries.yml").is_file():
         itineraries = _Reader(folder / "itineraries.yml", photos).itineraries(known)
     if (folder / "stays.yml").is_file():
-        stays = _Reader(folder / "stays.yml", photos).stays()
-    return Tourism(places, itineraries, stays, photos)
+        reader = _Reader(folder / "stays.yml", photos)
+        stays, rules = reader.stays(), reader.rules()
+    return Tourism(places, itineraries, stays, photos, rules)
 
 
 class _Reader(DataReader):
@@ -238,3 +269,41 @@ class _Reader(DataReader):
                              self.texts(raw, "description", MAX_SUMMARY), phone, self.photo(raw)))
         self._unique(items, [stay.id for stay in read], "homestay")
         return read
+
+    def rules(self) -> BookingRules:
+        raw = self.load("a mapping with «stays» and «booking»")
+        booking = raw.get("booking")
+        if booking is None:
+            return BookingRules()
+        rules = self.mapping(booking, "booking: the rules of every stay's bookings")
+
+        def whole(key: str, low: int, high: int, what: str) -> int:
+            value = rules.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise self.fail(rules, f"{key}: {what}, {low} to {high}", key)
+            return value
+
+        def clock(key: str) -> str:
+            value = rules.get(key)
+            if not isinstance(value, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+                raise self.fail(rules, f"{key}: HH:MM", key)
+            return value
+
+        refunds = rules.get("cancellation")
+        if not isinstance(refunds, list) or not refunds:
+            raise self.fail(rules, "cancellation: a list of {days_before, refund_percent}", "cancellation")
+        read = []
+        for item in refunds:
+            rule = self.mapping(item, "a cancellation rule is a mapping {days_before, refund_percent}")
+            days, percent = rule.get("days_before"), rule.get("refund_percent")
+            if not isinstance(days, int) or not 0 <= days <= 365 or not isinstance(percent, int) \
+                    or not 0 <= percent <= 100:
+                raise self.fail(rule, "days_before 0 to 365, refund_percent 0 to 100", "days_before")
+            read.append(Refund(days, percent))
+        if [rule.days_before for rule in read] != sorted({rule.days_before for rule in read}, reverse=True):
+            raise self.fail(rules, "cancellation: most days_before first, each once", "cancellation")
+        return BookingRules(whole("deposit_percent", 0, 100, "the deposit in percent of the total"),
+                            whole("hold_hours", 1, 72, "hours an unpaid booking is held"),
+                            whole("max_nights", 1, 30, "nights a booking may have at most"),
+                            whole("ahead_days", 1, 365, "days ahead one may book"),
+                            clock("checkin"), clock("checkout"), tuple(read))

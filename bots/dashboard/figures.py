@@ -35,7 +35,7 @@ class Figure:
     key: str
     label: str  # an i18n key; text without a catalogue entry is shown as it is
     value: int | float | str | None
-    unit: str = ""  # "", "min", "h", "vnd"
+    unit: str = ""  # "", "min", "h", "vnd", "%"
     alert: bool = False
 
 

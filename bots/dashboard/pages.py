@@ -116,7 +116,7 @@ def _value(t: T, figure: Figure) -> str:
     if isinstance(value, int | float):
         text = f"{value:,.0f}".replace(",", ".") if float(value).is_integer() else f"{value:.1f}"
         return {"min": f"{text} {t('dashboard.unit.min')}", "h": f"{text} {t('dashboard.unit.h')}",
-                "vnd": f"{text} đ"}.get(figure.unit, text)
+                "vnd": f"{text} đ", "%": f"{text} %"}.get(figure.unit, text)
     return str(value)
 
 

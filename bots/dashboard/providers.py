@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backends.health.consults import ANSWERED, CLOSED, OPEN, Consult
 from backends.onestop.store import STATUSES, Dossier
 from backends.onestop.workflow import OPEN_STATUSES
+from backends.payments.ledger import CANCELLED, PENDING, SUCCEEDED, Payment
 from backends.shop.orders import Order
-from backends.shop.payments.ledger import CANCELLED, PENDING, SUCCEEDED, Payment
 from bots.dashboard.figures import Bar, Figure, Item, Layer, Section, StatsContext
 from core.audit import AuditLog, VerifyResult
 from core.models import AuditEntry, AuditHead, OutboxMessage

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backends.shop.payments import CashOnDelivery, Payments
+from backends.payments import CashOnDelivery, Payments
 from core import answers
 from core.audit import AuditLog
 from core.commune import Commune

@@ -4,7 +4,7 @@ In order: an endpoint secret must be configured (else 401); the `Stripe-Signatur
 raw body before anything parses it (401, no detail, counted in `xaso_webhook_rejections`); the body
 must be an event we can read (400). Then, in one transaction: the event id is recorded
 (`ledger.first_delivery`, so a repeated delivery changes nothing), `payment_intent.succeeded` settles
-the payment (`ledger.settle`, which calls the order flow's `on_paid` listeners in that same
+the payment (`ledger.settle`, which calls the `on_paid` listeners of its order's kind in that same
 transaction) and `payment_intent.payment_failed` tells the `on_failed` listeners. Anything else, or an
 intent we never started, is acknowledged with 200 and changes nothing. Only our own failure (the
 database is down) answers 503, so that Stripe delivers the event again later. The payment is settled
@@ -22,12 +22,10 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from backends.shop.orders import commune_of
-from backends.shop.payments import FailedEvent, Payments
-from backends.shop.payments.ledger import CANCELLED, PENDING, Payment, first_delivery, settle
-from backends.shop.payments.stripe import CURRENCY, INTENT_ID
+from backends.payments import FailedEvent, Payments
+from backends.payments.ledger import CANCELLED, PENDING, Payment, first_delivery, settle
+from backends.payments.stripe import CURRENCY, INTENT_ID
 from bots.assistant import Assistant
 from bots.web_input import BadInput, parse_json
 from bots.web_json import json_response, refusal
@@ -92,10 +90,10 @@ class StripeWebhook:
             await self._audit(event, outcome)
         return json_response({"status": outcome})
 
-    async def _payments(self, session: AsyncSession, payment: Payment | None) -> Payments:
-        """The payments of the commune whose order the payment is for; the installation's own when the
-        order is unknown (or its commune no longer served)."""
-        commune = await commune_of(session, payment.order_code) if payment is not None else None
+    def _payments(self, payment: Payment | None) -> Payments:
+        """The payments of the commune whose order (of any kind) the payment is for; the installation's
+        own when the payment is unknown (or its commune no longer served)."""
+        commune = payment.commune if payment is not None else None
         local = self.assistant.communes.get(commune) if commune else None
         return (local.services if local is not None else self.assistant.services).payments
 
@@ -111,7 +109,7 @@ class StripeWebhook:
                 return "ignored"
             confirmed_by = f"stripe:{event.id}"
             payment = await session.scalar(select(Payment).where(Payment.reference == event.intent_id))
-            payments = await self._payments(session, payment)
+            payments = self._payments(payment)
             if event.type == SUCCEEDED:
                 paid = await settle(session, payments, event.intent_id, confirmed_by=confirmed_by,
                                     amount_vnd=event.amount_vnd)

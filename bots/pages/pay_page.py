@@ -1,6 +1,6 @@
 """`GET /pay/{token}`: the card payment page of one order (Vietnamese first, English below).
 
-The token is a signed, expiring link to one PaymentIntent (backends/shop/payments/stripe.py), so the
+The token is a signed, expiring link to one PaymentIntent (backends/payments/stripe.py), so the
 page cannot be opened for another intent or after the link has expired. It loads Stripe.js from the
 configured address, mounts a card field and confirms the intent in the browser; the card number
 never reaches this server. A payment our ledger has cancelled (its order was) shows no card field,
@@ -18,10 +18,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import select
 
-from backends.shop.orders import Order
-from backends.shop.payments import PaymentError
-from backends.shop.payments.ledger import CANCELLED, Payment
-from backends.shop.payments.stripe import NAME, IntentView, StripePayments, intent_of_link
+from backends.payments import PaymentError
+from backends.payments.ledger import CANCELLED, Payment
+from backends.payments.stripe import NAME, IntentView, StripePayments, intent_of_link
 from bots.assistant import Assistant
 from bots.dialogue.base import Services
 
@@ -106,8 +105,7 @@ class PayPage:
         """The payment's status in our ledger and its order's commune (None, None: not ours)."""
         async with self.assistant.database.session() as session:
             row = (await session.execute(
-                select(Payment.status, Order.commune).outerjoin(Order, Order.code == Payment.order_code)
-                .where(Payment.reference == intent_id))).first()
+                select(Payment.status, Payment.commune).where(Payment.reference == intent_id))).first()
         return (row[0], row[1]) if row is not None else (None, None)
 
     def _services(self, commune: str | None) -> Services:

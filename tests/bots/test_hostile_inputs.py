@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from backends.health.appointments import parse_code
-from backends.shop.payments.stripe import intent_of_link
+from backends.payments.stripe import intent_of_link
 from bots.assistant import Assistant
 from bots.server import ASSISTANT, create_app
 from bots.zalo.models import ZaloEvent

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from backends.health.consults import ANSWERED, OPEN, Consult
 from backends.onestop.store import Dossier
-from backends.shop.payments.ledger import CANCELLED, PENDING, SUCCEEDED, Payment
+from backends.payments.ledger import CANCELLED, PENDING, SUCCEEDED, Payment
 from bots.server import ASSISTANT
 from core.identity import create_invite
 from core.messages import Reply

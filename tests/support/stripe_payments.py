@@ -17,9 +17,9 @@ import stripe
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from backends.shop.payments import FailedEvent, PaidEvent, PaymentRequest, PaymentStart
-from backends.shop.payments.ledger import payments_of, record
-from backends.shop.payments.stripe import StripePayments
+from backends.payments import FailedEvent, PaidEvent, PaymentRequest, PaymentStart
+from backends.payments.ledger import payments_of, record
+from backends.payments.stripe import StripePayments
 from bots.assistant import Assistant
 from bots.server import create_app
 from core.config import Settings

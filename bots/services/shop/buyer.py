@@ -5,12 +5,12 @@ taken the money, whose event then settles the order)."""
 
 from __future__ import annotations
 
-from backends.shop.catalogue import ShopCatalogue, format_vnd
+from backends.payments import PaymentStart, format_vnd, ledger
+from backends.shop.catalogue import ShopCatalogue
 from backends.shop.orders import CANCELLED, NEW, Order, move, order_by_code, orders_of_user, release
-from backends.shop.payments import PaymentStart, ledger
 from bots.dialogue.base import Context
+from bots.dialogue.paying import payment_reply
 from bots.services.shop.notify import order_fields, tell_sellers
-from core.media import media_url, store_media
 from core.messages import Button, Reply
 
 FAMILY = "shop"
@@ -25,44 +25,19 @@ class BuyerOrders:
         self.shop = shop
 
     async def payment_reply(self, context: Context, order: Order, start: PaymentStart) -> Reply:
-        total = format_vnd(order.total_vnd)
         cancel = Button(context.t("shop.button.cancel_order", code=order.code),
                         f"{FAMILY}:cancel:{order.code}")
         if start.status == "succeeded":  # the paid notice is on its way through the outbox too
             return Reply(context.t("shop.notify.paid_buyer",
                                    **order_fields(context.services, self.shop, order, context.lang)))
-        if start.qr_png is not None:
-            media_id = await store_media(context.session, start.qr_png, "image/png",
-                                         owner_id=context.identity.id)
-            url = media_url(context.services.hasher, context.services.settings.public_url, media_id)
-            return self._transfer_reply(context, order, start, url, cancel)
-        if start.pay_url is not None:  # a link button where the channel has them, the text elsewhere
-            pay = Button(context.t("shop.button.pay_link", code=order.code), f"{FAMILY}:view:{order.code}",
-                         url=start.pay_url)
-            return Reply(context.t("shop.pay.link", total=total, url=start.pay_url), (pay, cancel))
+        shown = await payment_reply(context, "shop", order.code, order.total_vnd, start, (cancel,),
+                                    f"{FAMILY}:view:{order.code}")
+        if shown is not None:
+            return shown
+        total = format_vnd(order.total_vnd)
         if start.provider == "cash":
             return Reply(context.t("shop.pay.cash", total=total), (cancel,))
         return Reply(context.t("shop.pay.pending", total=total), (cancel,))
-
-    @staticmethod
-    def _transfer_reply(context: Context, order: Order, start: PaymentStart, qr_url: str,
-                        cancel: Button) -> Reply:
-        """A bank transfer in lines a person reads (and hears with «🔊 Nghe») and copies into a banking
-        app on the same phone, with the QR for another phone; never the QR's raw payload."""
-        transfer = start.transfer
-        total = format_vnd(order.total_vnd)
-        if transfer is None:
-            return Reply(context.t("shop.pay.vietqr_short", total=total, code=order.code), (cancel,),
-                         image_url=qr_url)
-        text = context.t("shop.pay.vietqr", total=total, code=order.code, bank=transfer.bank_name,
-                         account=transfer.account_number, holder=transfer.account_name,
-                         amount=format_vnd(transfer.amount_vnd), note=transfer.note)
-        buttons = (Button(context.t("shop.button.bank_app"), f"{FAMILY}:view:{order.code}",
-                          url=transfer.deeplink),) if transfer.deeplink else ()
-        copy = ((context.t("shop.copy.account"), transfer.account_number),
-                (context.t("shop.copy.amount"), str(transfer.amount_vnd)),
-                (context.t("shop.copy.note"), transfer.note))
-        return Reply(text, (*buttons, cancel), image_url=qr_url, copy=copy)
 
     async def status(self, context: Context) -> list[Reply]:
         entities = context.parse.entities if context.parse else ()

@@ -17,7 +17,6 @@ left STARTING (the process died between the two) is cancelled by the shop's task
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import secrets
@@ -31,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from backends.addresses.hamlets import Hamlets
 from backends.addresses.plus_codes import encode
 from backends.addresses.store import save_address, saved_address
+from backends.payments import PaymentError, PaymentRequest, PaymentStart, format_vnd, ledger
 from backends.shop.amounts import amount_in
 from backends.shop.catalogue import (
     MILLI,
@@ -39,7 +39,6 @@ from backends.shop.catalogue import (
     Product,
     ShopCatalogue,
     format_milli,
-    format_vnd,
 )
 from backends.shop.orders import (
     CANCELLED,
@@ -56,8 +55,8 @@ from backends.shop.orders import (
     stock_of,
     unseal,
 )
-from backends.shop.payments import PaymentError, PaymentProvider, PaymentRequest, PaymentStart, ledger
-from bots.dialogue.base import Context, FlowHandler
+from bots.dialogue.base import Context
+from bots.dialogue.paying import record_start, start_after_commit
 from bots.dialogue.steps import flow_button
 from bots.services.shop.buyer import BuyerOrders
 from bots.services.shop.notify import (
@@ -517,7 +516,7 @@ class ShopDesk:
                     idempotency_key=f"order:{code}:{request_key}")
                 if not remote:
                     start = await provider.start(request)
-                    await self._record(context, order, start)
+                    await record_start(context, order.code, order.total_vnd, order.commune, start)
         except _OutOfStock:
             draft.milli = None
             context.set_state(State(FLOW, draft.data()))
@@ -537,40 +536,13 @@ class ShopDesk:
         if start is None:  # the answer comes once the provider has answered, after this turn's commit
             context.audit("shop.order", subject=f"order:{order.code}", outcome="payment_starting",
                           detail=detail)
-            context.after_commit(functools.partial(self._start_remote, provider, request, draft))
+            start_after_commit(context, provider, request,
+                               lambda later, start: self._started(later, request.order_code, start),
+                               lambda later, failure: self._not_started(later, request.order_code, draft,
+                                                                        failure))
             return []
         context.audit("shop.order", subject=f"order:{order.code}", detail=detail)
         return await self._placed(context, order, start)
-
-    async def _record(self, context: Context, order: Order, start: PaymentStart) -> None:
-        await ledger.record(context.session, order.code, order.total_vnd, start)
-        if start.status == "succeeded":  # paid at once (a saved card): settled like any other
-            await ledger.settle(context.session, context.services.payments, start.reference,
-                                confirmed_by=f"{start.provider}:start")
-
-    async def _start_remote(self, provider: PaymentProvider, request: PaymentRequest,
-                            draft: Draft) -> FlowHandler:
-        """After the order's turn committed, with no lock held: the provider starts the payment (the
-        same idempotency key, so a repeat at Stripe is the same intent). What is written then is the
-        returned handler's, in a short transaction of its own."""
-        try:
-            start = await provider.start(request)
-        except Exception as problem:  # whatever went wrong, no one was shown a way to pay: cancel
-            if isinstance(problem, PaymentError):
-                failure = problem
-            else:
-                log.exception("the payment of %s could not be started", request.order_code)
-                failure = PaymentError(provider.name, "unavailable", type(problem).__name__)
-
-            async def not_started(context: Context) -> list[Reply]:
-                return await self._not_started(context, request.order_code, draft, failure)
-
-            return not_started
-
-        async def started(context: Context) -> list[Reply]:
-            return await self._started(context, request.order_code, start)
-
-        return started
 
     async def _started(self, context: Context, code: str, start: PaymentStart) -> list[Reply]:
         """The payment is started: recorded, the order is NEW, the sellers are told, the buyer pays."""
@@ -581,14 +553,14 @@ class ShopDesk:
         if not await move(session, order, (STARTING,), NEW):
             # Cancelled meanwhile (its buyer erased their data, or the shop's task gave up on it): the
             # payment is recorded cancelled, so that its page takes no money; the buyer was told.
-            await ledger.record(session, code, order.total_vnd, start)
+            await ledger.record(session, code, order.total_vnd, start, order.commune)
             await ledger.cancel_pending(session, code)
             if start.status == "succeeded":
                 log.error("payment %s of the cancelled order %s was taken at once: refund it",
                           start.reference, code)
             context.audit("shop.order", subject=f"order:{code}", outcome="cancelled_while_starting")
             return []
-        await self._record(context, order, start)
+        await record_start(context, order.code, order.total_vnd, order.commune, start)
         context.audit("shop.order", subject=f"order:{order.code}",
                       detail={"product": order.product_id, "milli": order.quantity_milli,
                               "provider": order.payment_provider})

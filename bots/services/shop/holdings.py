@@ -19,7 +19,8 @@ from functools import partial
 
 from sqlalchemy import select
 
-from backends.shop.catalogue import ShopCatalogue, format_milli, format_vnd
+from backends.payments import format_vnd, ledger
+from backends.shop.catalogue import ShopCatalogue, format_milli
 from backends.shop.orders import (
     SHIPPED,
     Order,
@@ -29,7 +30,6 @@ from backends.shop.orders import (
     undelivered_of,
     unseal,
 )
-from backends.shop.payments import ledger
 from bots.dialogue.base import Context, Services
 from bots.dialogue.service import Erased, Holdings
 from bots.services.shop.notify import ReplyFor, order_fields, seller_accounts, tell_user

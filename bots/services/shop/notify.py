@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.addresses.hamlets import Hamlets
-from backends.shop.catalogue import ShopCatalogue, format_milli, format_vnd
-from backends.shop.orders import Order, mark_paid, unseal
-from backends.shop.payments import PaidEvent, PaidListener
+from backends.payments import PaidEvent, PaidListener, format_vnd
+from backends.shop.catalogue import ShopCatalogue, format_milli
+from backends.shop.orders import CODE_PREFIX, Order, mark_paid, unseal
 from backends.shop.sellers import SellerAccount, acting
 from bots.dialogue.base import Services
 from bots.dialogue.notify import notify
@@ -144,6 +144,8 @@ async def tell_staff_for_seller(services: Services, session: AsyncSession, shop:
         told += 1
     return told
 
+
+ORDERS = CODE_PREFIX  # the payments the shop hears of: its orders' (DH-…)
 
 # A served commune's services and products (None: it runs no shop), by commune code.
 CommuneShops = Mapping[str, tuple[Services, ShopCatalogue | None]]

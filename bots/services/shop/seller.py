@@ -10,9 +10,9 @@ outbox.
 
 from __future__ import annotations
 
+from backends.payments import ledger
 from backends.shop.catalogue import ShopCatalogue
 from backends.shop.orders import DELIVERED, NEW, SHIPPED, Order, move, open_orders, order_by_code
-from backends.shop.payments import ledger
 from backends.shop.sellers import create_seller_invite, link_after_join, seller_of
 from bots.dialogue.base import Context
 from bots.services.shop.notify import (

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from backends.payments import ledger
 from backends.shop.catalogue import ShopCatalogue
 from backends.shop.orders import CANCELLED, STARTING, move, release, starting_since
-from backends.shop.payments import ledger
 from bots.dialogue.base import Services
 from bots.dialogue.service import TaskEnvironment, TaskRun, periodic
 from bots.services.shop.notify import ReplyFor, tell_user

@@ -19,7 +19,7 @@ FIGURES = (Panel(30, providers.payments), Panel(50, commerce.orders))
 
 
 # The modules defining its tables (migrations/env.py imports them).
-TABLES: tuple[str, ...] = ("backends.shop.orders", "backends.shop.payments.ledger", "backends.shop.sellers")
+TABLES: tuple[str, ...] = ("backends.shop.orders", "backends.payments.ledger", "backends.shop.sellers")
 
 
 def service(kit: Kit) -> Service:

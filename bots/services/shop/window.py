@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.shop.catalogue import Product, ShopCatalogue, format_milli, format_vnd
+from backends.payments import format_vnd
+from backends.shop.catalogue import Product, ShopCatalogue, format_milli
 from backends.shop.orders import stock_of
 from bots.dialogue.base import Context
 from core.messages import Button, Reply

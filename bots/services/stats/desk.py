@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from backends.skills.store import learning_since
 from backends.stats import Headline, start_of_day
+from backends.tourism.bookings import made_on as bookings_made_on
 from backends.tourism.store import views_on
 from bots.dashboard.headline import headline
 from bots.dialogue.base import Context
@@ -67,8 +68,11 @@ class StatsDesk:
         return [Reply(f"{render(context, figures)}\n{more}", buttons)]
 
     async def _visitors_and_learners(self, context: Context, now: dt.datetime, commune: str | None) -> str:
-        """Today's visitors (questions, places looked at, guide pages opened) and learners."""
+        """Today's visitors (questions, places looked at, guide pages opened, homestays booked) and
+        learners."""
         views = await views_on(context.session, now.astimezone(VIETNAM).date(), commune)
         learners, finished = await learning_since(context.session, start_of_day(now), commune)
+        day_start = start_of_day(now)
+        booked = await bookings_made_on(context.session, day_start, day_start + dt.timedelta(days=1), commune)
         return context.t("stats.visitors", questions=views.get("ask", 0), places=views.get("card", 0),
-                         pages=views.get("page", 0), learners=learners, finished=finished)
+                         pages=views.get("page", 0), bookings=booked, learners=learners, finished=finished)

@@ -1,8 +1,9 @@
 """Visitors in chat (intent `tourism_find`: «đi chơi ở đâu», «what to see», «homestay»): the themes, the
 places of a theme or near a shared location, a place's card (its photo, hours, ticket, a map link that
 searches it by name, its audio-guide page), its story to read or hear («🔊 Nghe»), and itineraries for
-one or two days. Visitors are not villagers: every text is in the visitor's language, English as well as
-Vietnamese, from data/tourism/ (backends/tourism/places.py).
+one or two days; the homestays (booked in bots/services/tourism/booking.py). Visitors are not
+villagers: every text is in the visitor's language, English as well as Vietnamese, from data/tourism/
+(backends/tourism/places.py).
 
 Buttons `tour:…` are public and carry only ids of the data: an unknown one is answered with the themes.
 """
@@ -17,6 +18,7 @@ from urllib.parse import quote
 from backends.tourism.places import THEMES, Place, Tourism
 from backends.tourism.store import ANY_PLACE, count_view
 from bots.dialogue.base import Context
+from bots.services.tourism.booking import BookingDesk
 from core.i18n import local
 from core.identity import set_language
 from core.messages import Button, Reply
@@ -64,6 +66,7 @@ def _said(text: str, words: tuple[str, ...]) -> bool:
 @dataclass
 class TourGuide:
     tourism: Tourism
+    booking: BookingDesk
 
     # -- what the visitor asked
 
@@ -211,13 +214,9 @@ class TourGuide:
         return self._stays(context)
 
     def _stays(self, context: Context) -> list[Reply]:
-        stays = list(self.tourism.stays.values())
-        if not stays:
+        if not self.tourism.stays:
             return [Reply(context.t("tourism.no_stays"), (self._back(context),))]
-        lines = [context.t("tourism.stay_line", name=local(dict(stay.name), context.lang),
-                           area=local(dict(stay.area), context.lang), guests=stay.guests,
-                           price=f"{stay.price:,}".replace(",", "."), phone=stay.phone) for stay in stays]
-        return [Reply(context.t("tourism.stays", stays="\n".join(lines)), (self._back(context),))]
+        return [self.booking.stays(context, self._back(context))]
 
     # -- a shared location, when asked for it
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import asyncio
 
-from backends.shop.payments import CashOnDelivery, PaidEvent, PaymentRequest, Payments, PaymentStart
-from backends.shop.payments.ledger import cancel_pending, first_delivery, payments_of, record, settle
+from backends.payments import CashOnDelivery, PaidEvent, PaymentRequest, Payments, PaymentStart
+from backends.payments.ledger import cancel_pending, first_delivery, payments_of, record, settle
 from core.db import Database
 
 

@@ -12,8 +12,8 @@ import qrcode.constants
 import yaml
 from PIL import Image
 
-from backends.shop.payments import PaymentRequest
-from backends.shop.payments.vietqr import (
+from backends.payments import PaymentRequest
+from backends.payments.vietqr import (
     BankAccount,
     VietQRPayments,
     account_payload,

@@ -18,10 +18,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from backends.shop.payments import PaymentError, PaymentRequest, PaymentStart
-from backends.shop.payments.configured import configured_payments
-from backends.shop.payments.ledger import PaymentEvent, cancel_pending, record
-from backends.shop.payments.stripe import StripePayments, pay_link
+from backends.payments import PaymentError, PaymentRequest, PaymentStart
+from backends.payments.configured import configured_payments
+from backends.payments.ledger import PaymentEvent, cancel_pending, record
+from backends.payments.stripe import StripePayments, pay_link
 from bots.assistant import Assistant
 from bots.server import create_app
 from core.commune import Commune

@@ -8,7 +8,7 @@ import re
 import pytest
 from aiohttp.test_utils import TestClient
 
-from backends.shop.payments import ledger
+from backends.payments import ledger
 from bots.server import ASSISTANT
 from core.config import Settings
 from tests.support.chat import ChatSession, button_data, texts

@@ -20,9 +20,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from backends.payments import PaymentStart, ledger
 from backends.shop.catalogue import MILLI
 from backends.shop.orders import STARTING, Delivery, Order, Stock, create_order
-from backends.shop.payments import PaymentStart, ledger
 from backends.shop.sellers import create_seller_invite
 from bots.assistant import Assistant
 from bots.server import ASSISTANT, create_app
@@ -186,7 +186,8 @@ async def test_a_paid_notice_names_the_orders_commune_and_product(client: TestCl
     second, _, _ = await order_honey(sm_buyer, "lang muoi")
     total = (await orders_by_code(client))[second].total_vnd
     async with assistant.database.session() as session:
-        await ledger.record(session, second, total, PaymentStart(provider="stripe", reference="pi_smtest1"))
+        await ledger.record(session, second, total, PaymentStart(provider="stripe", reference="pi_smtest1"),
+                            "SM")
     seen = len(await pushed_now(client, sm_buyer))
     body = _succeeded("evt_smtest1", "pi_smtest1", total)
     answer = await client.post("/stripe/webhook", data=body, headers={

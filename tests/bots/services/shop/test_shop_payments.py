@@ -16,8 +16,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
+from backends.payments import PaymentError, PaymentRequest, PaymentStart, Transfer, ledger
 from backends.shop.orders import CANCELLED, NEW, STARTING
-from backends.shop.payments import PaymentError, PaymentRequest, PaymentStart, Transfer, ledger
 from bots.server import ASSISTANT
 from bots.services.shop.stuck import STUCK_AFTER, cancel_stuck
 from core.config import Settings

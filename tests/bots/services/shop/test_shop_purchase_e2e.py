@@ -24,9 +24,9 @@ from PIL import Image
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from backends.shop.payments import PaymentRequest, PaymentStart, ledger
-from backends.shop.payments.stripe import StripePayments
-from backends.shop.payments.vietqr import BankAccount, account_payload, purpose_of, render_png
+from backends.payments import PaymentRequest, PaymentStart, ledger
+from backends.payments.stripe import StripePayments
+from backends.payments.vietqr import BankAccount, account_payload, purpose_of, render_png
 from bots.assistant import Assistant
 from bots.server import ASSISTANT, create_app
 from core.config import Settings
@@ -406,7 +406,7 @@ async def test_erasing_a_buyer_withdraws_the_open_card_payment_after_the_commit(
 
 
 def test_the_card_provider_is_the_real_one(settings: Settings) -> None:
-    from backends.shop.payments.configured import configured_payments
+    from backends.payments.configured import configured_payments
     from core.commune import Commune
     from core.crypto import Hasher
 

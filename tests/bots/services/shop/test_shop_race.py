@@ -10,9 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from backends.payments.ledger import Payment
 from backends.shop.catalogue import load_shop
 from backends.shop.orders import Order, reserve, seed_stock, stock_of
-from backends.shop.payments.ledger import Payment
 from bots.server import ASSISTANT
 from core.config import REPO_ROOT, Settings
 from core.db import Database

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from backends.shop.payments import PaymentError, PaymentRequest, PaymentStart
+from backends.payments import PaymentError, PaymentRequest, PaymentStart
 from bots.server import ASSISTANT
 from core.models import OutboxMessage
 from tests.support.fake_telegram import FakeTelegram

@@ -103,7 +103,7 @@ async def test_a_visitor_writing_english_gets_english(client: TestClient) -> Non
     assert "Kẹm Stream" in texts(card) and "bathing spots" in texts(card)
     villager = await ChatSession.open(client)  # Vietnamese without accents (and «homestay») stays Vietnamese
     stays = texts(await villager.say("co homestay nao khong"))
-    assert "Xã chưa đưa thông tin homestay" in stays and "English" not in stays, stays
+    assert "🏡 Homestay:" in stays and "Nhà sàn mẫu" in stays and "English" not in stays, stays
 
 
 async def test_forged_tour_buttons_get_the_themes(client: TestClient) -> None:

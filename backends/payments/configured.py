@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 
-from backends.shop.payments.base import CashOnDelivery, PaymentProvider, Payments
-from backends.shop.payments.stripe import StripePayments
-from backends.shop.payments.vietqr import BankAccount, VietQRPayments
+from backends.payments.base import CashOnDelivery, PaymentProvider, Payments
+from backends.payments.stripe import StripePayments
+from backends.payments.vietqr import BankAccount, VietQRPayments
 from core.commune import Commune
 from core.config import Settings
 from core.crypto import Hasher

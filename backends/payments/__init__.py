@@ -1,11 +1,12 @@
 """Payments behind one protocol (Stripe, VietQR bank transfer, cash on delivery) and one ledger.
 
-Every provider starts a payment for an order; the ledger (ledger.py) records it and settles it
+Every provider starts a payment for an order of any kind, named by its code (a shop order `DH-…`, a
+homestay booking's deposit `DP-…`); the ledger (ledger.py) records it and settles it
 exactly once, whoever reports it (a Stripe webhook, a staff member confirming a transfer, a seller
-collecting cash), and tells the listeners (the order flow) inside the same transaction.
+collecting cash), and tells the listeners of that kind of order inside the same transaction.
 """
 
-from backends.shop.payments.base import (
+from backends.payments.base import (
     CashOnDelivery,
     FailedEvent,
     FailedListener,
@@ -17,6 +18,7 @@ from backends.shop.payments.base import (
     Payments,
     PaymentStart,
     Transfer,
+    format_vnd,
 )
 
 __all__ = [
@@ -31,4 +33,5 @@ __all__ = [
     "PaymentStart",
     "Payments",
     "Transfer",
+    "format_vnd",
 ]

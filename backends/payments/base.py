@@ -12,9 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 PaymentStatus = Literal["pending", "succeeded"]
 
 
+def format_vnd(amount: int) -> str:
+    """1200000 → "1.200.000 đ", as Vietnamese write money."""
+    return f"{amount:,}".replace(",", ".") + " đ"
+
+
 @dataclass(frozen=True, slots=True)
 class PaymentRequest:
-    order_code: str  # DH-NNNNNN, also what a bank transfer's purpose carries
+    # The order of any kind, by its code: "DH-NNNNNN" (shop), "DP-NNNNNN" (a homestay deposit); also
+    # what a bank transfer's purpose carries.
+    order_code: str
     amount_vnd: int  # whole đồng: VND has no minor unit
     description: str
     idempotency_key: str  # the same order never starts two payments at the provider
@@ -110,8 +117,8 @@ class Payments:
 
     def __init__(self, providers: Iterable[PaymentProvider] = ()) -> None:
         self._providers: dict[str, PaymentProvider] = {}
-        self._listeners: list[PaidListener] = []
-        self._failed_listeners: list[FailedListener] = []
+        self._listeners: list[tuple[str, PaidListener]] = []
+        self._failed_listeners: list[tuple[str, FailedListener]] = []
         for provider in providers:
             self.add(provider)
 
@@ -124,19 +131,23 @@ class Payments:
     def get(self, name: str) -> PaymentProvider | None:
         return self._providers.get(name)
 
-    def on_paid(self, listener: PaidListener) -> None:
-        self._listeners.append(listener)
+    def on_paid(self, listener: PaidListener, orders: str = "") -> None:
+        """`listener` hears the settled payments of the orders whose code starts with `orders` and a
+        dash ("DH": the shop's); every order's with ""."""
+        self._listeners.append((orders, listener))
 
     async def notify_paid(self, session: AsyncSession, event: PaidEvent) -> None:
-        for listener in self._listeners:
-            await listener(session, event)
+        for orders, listener in self._listeners:
+            if _of(event.order_code, orders):
+                await listener(session, event)
 
-    def on_failed(self, listener: FailedListener) -> None:
-        self._failed_listeners.append(listener)
+    def on_failed(self, listener: FailedListener, orders: str = "") -> None:
+        self._failed_listeners.append((orders, listener))
 
     async def notify_failed(self, session: AsyncSession, event: FailedEvent) -> None:
-        for listener in self._failed_listeners:
-            await listener(session, event)
+        for orders, listener in self._failed_listeners:
+            if _of(event.order_code, orders):
+                await listener(session, event)
 
     async def withdraw(self, provider: str, reference: str) -> bool:
         """Stop a started payment at its provider (its order is being cancelled) so that it can take no
@@ -151,3 +162,7 @@ class Payments:
             closer = getattr(provider, "close", None)
             if closer is not None:
                 await closer()
+
+
+def _of(order_code: str, prefix: str) -> bool:
+    return not prefix or order_code.upper().startswith(f"{prefix}-")

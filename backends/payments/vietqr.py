@@ -19,7 +19,7 @@ from urllib.parse import quote
 import qrcode
 import qrcode.constants
 
-from backends.shop.payments.base import PaymentError, PaymentRequest, PaymentStart, Transfer
+from backends.payments.base import PaymentError, PaymentRequest, PaymentStart, Transfer
 from core.commune import ACCOUNT_NUMBER, BANK_BIN, Commune
 
 NAME = "vietqr"

@@ -1,5 +1,9 @@
 """The payments ledger: one row per payment started, settled at most once.
 
+A payment is for an order of any kind, named by its code: a shop order (`DH-…`), a homestay booking's
+deposit (`DP-…`). It carries its order's commune, so that whoever settles it (a Stripe webhook, which
+knows only the intent) speaks for that commune without asking which kind of order it is.
+
 Settling is a conditional update (pending → succeeded) whose row count decides who won, so a
 duplicate webhook, a retry and a staff click racing each other settle the payment exactly once.
 """
@@ -14,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backends.shop.payments.base import PaidEvent, Payments, PaymentStart
-from core.models import Base, UTCDateTime, utcnow
+from backends.payments.base import PaidEvent, Payments, PaymentStart
+from core.models import Base, UTCDateTime, commune_column, utcnow
 
 log = logging.getLogger(__name__)
 PENDING, SUCCEEDED, CANCELLED = "pending", "succeeded", "cancelled"
@@ -26,6 +30,7 @@ class Payment(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_code: Mapped[str] = mapped_column(String(16), index=True)
+    commune: Mapped[str] = commune_column()
     provider: Mapped[str] = mapped_column(String(16))
     reference: Mapped[str] = mapped_column(String(128), unique=True)
     amount_vnd: Mapped[int] = mapped_column(Integer)
@@ -44,13 +49,17 @@ class PaymentEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-async def record(session: AsyncSession, order_code: str, amount_vnd: int, start: PaymentStart) -> Payment:
-    """The payment a provider started, or the one already recorded under its reference."""
+async def record(session: AsyncSession, order_code: str, amount_vnd: int, start: PaymentStart,
+                 commune: str | None = None) -> Payment:
+    """The payment a provider started for the order of `commune` (None: the installation's own, as the
+    column's default has it), or the one already recorded under its reference."""
     existing = await session.scalar(select(Payment).where(Payment.reference == start.reference))
     if existing is not None:
         return existing
     payment = Payment(order_code=order_code, provider=start.provider, reference=start.reference,
                       amount_vnd=amount_vnd, status=PENDING)
+    if commune is not None:
+        payment.commune = commune
     session.add(payment)
     await session.flush()
     return payment

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import stripe
 
-from backends.shop.payments.base import PaymentError, PaymentRequest, PaymentStart
+from backends.payments.base import PaymentError, PaymentRequest, PaymentStart
 from core.crypto import Hasher
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,367 @@
+"""Homestay bookings through the real web chat API: an English visitor books and pays the deposit by card
+at localstripe (the signed webhook settles it) and the host confirms from chat; a villager types every
+answer without diacritics, pays by VietQR and the host says the transfer arrived; bad input (check-out
+before check-in, 0 or 100 guests, a past day, a sold-out night, forged buttons, a host confirming another
+stay's booking) changes nothing; 20 guests racing for the same nights get one booking; unpaid holds are
+released and reminders sent once; /mydata's erasure cancels what is coming; the migration matches."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import stripe
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from backends.payments import ledger
+from backends.tourism import bookings
+from backends.tourism.bookings import Booking, NightTaken, Request, StayNight, book
+from backends.tourism.hosts import create_host_invite
+from bots.assistant import Assistant
+from bots.server import ASSISTANT, create_app
+from bots.services.tourism.hosting import release_expired, send_reminders
+from core.config import Settings
+from core.crypto import FieldCipher
+from core.db import Database
+from core.models import User, utcnow
+from core.timezones import VIETNAM
+from nlu.engine import NLUEngine
+from tests.support.chat import ChatSession, button_data, texts
+from tests.support.db import schema_differences
+from tests.support.localstripe import localstripe_url, register_webhook
+from tests.support.shop import data_dir_with_bank, pushed_with
+from tests.support.skills import pressed
+from tests.support.stripe_payments import API_KEY, GOOD_CARD, PUBLISHABLE_KEY, pay_by_card
+
+__all__ = ["localstripe_url"]  # the session fixture, used by name below
+
+WEBHOOK_SECRET = "whsec_test_bookings"
+HOUSE, ROOM = "mau_nha_san", "mau_phong_doi"  # stays.yml: 10 guests, 600.000 đ; 2 guests, 350.000 đ
+
+
+def vn_today() -> dt.date:
+    return utcnow().astimezone(VIETNAM).date()
+
+
+def code_in(replies: list[dict[str, Any]]) -> str:
+    found = re.search(r"DP-\d{6}", texts(replies))
+    assert found is not None, texts(replies)
+    return found.group(0)
+
+
+async def host_joins(client: TestClient, stay: str) -> ChatSession:
+    assistant = client.app[ASSISTANT]
+    async with assistant.database.session() as session:
+        code = await create_host_invite(session, assistant.services.hasher, stay, created_by="test",
+                                        commune=assistant.services.commune.code)
+    host = await ChatSession.open(client)
+    joined = texts(await host.say(f"/join {code}"))
+    assert "/bookings" in joined, joined
+    return host
+
+
+async def booking_of(client: TestClient, code: str) -> Booking:
+    async with client.app[ASSISTANT].database.session() as session:
+        booking = await bookings.by_code(session, code)
+        assert booking is not None
+        return booking
+
+
+async def held_nights(database: Database, stay: str) -> list[dt.date]:
+    async with database.session() as session:
+        return list(await session.scalars(select(StayNight.night).where(StayNight.stay_id == stay)
+                                          .order_by(StayNight.night)))
+
+
+@pytest.fixture
+def settings(settings: Settings, localstripe_url: str, tmp_path: Path) -> Settings:
+    return settings.model_copy(update={
+        "rate_limit_burst": 400, "rate_limit_per_minute": 1200, "data_dir": data_dir_with_bank(tmp_path),
+        "stripe_api_key": SecretStr(API_KEY), "stripe_api_base": localstripe_url,
+        "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET), "stripe_publishable_key": PUBLISHABLE_KEY})
+
+
+@pytest.fixture
+async def client(settings: Settings, database: Database, nlu_engine: NLUEngine,
+                 localstripe_url: str) -> AsyncIterator[TestClient]:
+    """The whole service with card and VietQR deposits, localstripe posting its events to our webhook."""
+    assistant = Assistant.build(settings, nlu=nlu_engine, database=database)
+    async with TestClient(TestServer(create_app(assistant))) as test_client:
+        await register_webhook(localstripe_url, str(test_client.make_url("/stripe/webhook")), WEBHOOK_SECRET)
+        yield test_client
+
+
+@pytest.fixture
+async def card(localstripe_url: str) -> AsyncIterator[stripe.StripeClient]:
+    http = stripe.AIOHTTPClient()
+    yield stripe.StripeClient(API_KEY, base_addresses={"api": localstripe_url}, http_client=http)
+    await http.close_async()
+
+
+async def test_an_english_visitor_books_pays_the_deposit_by_card_and_the_host_confirms(
+        client: TestClient, card: stripe.StripeClient) -> None:
+    host = await host_joins(client, HOUSE)
+    visitor = await ChatSession.open(client)
+    stays = await visitor.say("where can we stay tonight")
+    assert "answer in English" in texts(stays) and "Sample stilt house" in texts(stays), texts(stays)
+    shown = await visitor.press(f"stay:view:{HOUSE}")
+    assert "600.000 đ a night" in texts(shown) and "7 days ahead, 100% of the deposit back" in texts(shown)
+    arrive = vn_today() + dt.timedelta(days=3)
+    asked = await visitor.press(f"stay:book:{HOUSE}")
+    assert f"stay:in:{arrive.isoformat()}" in button_data(asked), button_data(asked)
+    nights = await visitor.press(f"stay:in:{arrive.isoformat()}")
+    assert "How many nights" in texts(nights) and "stay:nights:2" in button_data(nights)
+    guests = await visitor.say("2 nights")
+    assert "How many guests" in texts(guests), texts(guests)
+    await visitor.say("3")
+    await visitor.say("Anna Smith")
+    ways = await visitor.say("0912345678")
+    assert button_data(ways)[:2] == ["stay:pay:vietqr", "stay:pay:stripe"], button_data(ways)
+    summary = await visitor.press("stay:pay:stripe")
+    text = texts(summary)
+    assert "2 nights × 600.000 đ = 1.200.000 đ" in text and "Deposit: 360.000 đ (💳 Card)" in text, text
+    confirm = next(data for data in button_data(summary) if data.startswith("stay:confirm:"))
+    placed = await visitor.press(confirm)
+    code = code_in(placed)
+    link = next((b["url"] for r in placed for b in r["buttons"] if b.get("url")), None)
+    assert link is not None and "/pay/" in link and "Pay the 360.000 đ deposit" in texts(placed), placed
+    assert await held_nights(client.app[ASSISTANT].database, HOUSE) == [arrive, arrive + dt.timedelta(days=1)]
+
+    page = await client.get(urlsplit(link).path)
+    assert page.status == 200 and code in await page.text()
+    async with client.app[ASSISTANT].database.session() as session:
+        (payment,) = await ledger.payments_of(session, code)
+    assert (payment.provider, payment.amount_vnd, payment.commune) == ("stripe", 360_000, "LB")
+    await pay_by_card(card, payment.reference, GOOD_CARD)  # localstripe posts payment_intent.succeeded
+
+    told = await pushed_with(client, visitor, "Deposit of 360.000 đ received")
+    assert code in texts(told), texts(told)
+    news = await pushed_with(client, host, f"host:confirm:{code}")
+    assert "Anna Smith" in texts(news) and "0912345678" in texts(news) and "đã trả cọc" in texts(news)
+    assert (await booking_of(client, code)).status == bookings.REQUESTED
+    listed = await host.say("/bookings")
+    assert code in texts(listed) and f"host:confirm:{code}" in button_data(listed)
+    confirmed = await host.press(f"host:confirm:{code}")
+    assert "Đã xác nhận" in texts(confirmed), texts(confirmed)
+    assert "confirmed booking" in texts(await pushed_with(client, visitor, "confirmed booking"))
+    assert (await booking_of(client, code)).status == bookings.CONFIRMED
+    again = await host.press(f"host:confirm:{code}")  # a double press changes nothing
+    assert "đã xác nhận" in texts(again) and (await booking_of(client, code)).confirmed_at is not None
+
+
+async def test_a_villager_types_everything_pays_by_vietqr_and_the_host_says_it_arrived(
+        client: TestClient) -> None:
+    host = await host_joins(client, ROOM)
+    villager = await ChatSession.open(client)
+    await villager.say("dat homestay")
+    card_ = await villager.say("phong doi mau")  # the stay's button, typed
+    assert "350.000 đ/đêm" in texts(card_), texts(card_)
+    await villager.say("dat phong")
+    arrive = vn_today() + dt.timedelta(days=12)
+    nights = await villager.say(f"ngay {arrive.day} thang {arrive.month}")
+    assert "Bạn ở mấy đêm" in texts(nights), texts(nights)
+    leave = arrive + dt.timedelta(days=2)
+    guests = await villager.say(f"{leave.day}/{leave.month}")  # the check-out day typed
+    assert "Bao nhiêu khách" in texts(guests), texts(guests)
+    await villager.say("2 nguoi")
+    await villager.say("nguyen van an")
+    await villager.say("0912 345 678")
+    summary = await villager.say("chuyen khoan")
+    assert "2 đêm × 350.000 đ = 700.000 đ" in texts(summary) and "210.000 đ" in texts(summary), texts(summary)
+    placed = await villager.say("dong y")
+    code = code_in(placed)
+    assert "Số tài khoản: 3100205123456" in texts(placed) and any(r.get("image_url") for r in placed), placed
+    assert (await booking_of(client, code)).status == bookings.UNPAID
+
+    news = await host.say("/bookings")
+    assert f"host:received:{code}" in button_data(news) and "Nguyen Van An" in texts(news), texts(news)
+    received = await host.press(f"host:received:{code}")
+    assert f"host:confirm:{code}" in button_data(received), texts(received)
+    told = await pushed_with(client, villager, "Đã nhận tiền cọc 210.000 đ")
+    assert code in texts(told)
+    await host.press(f"host:confirm:{code}")
+    assert "Chủ nhà đã xác nhận" in texts(await pushed_with(client, villager, "Chủ nhà đã xác nhận"))
+    async with client.app[ASSISTANT].database.session() as session:
+        (payment,) = await ledger.payments_of(session, code)
+    assert (payment.provider, payment.status, payment.reference) == ("vietqr", "succeeded", f"vietqr:{code}")
+
+    # Cancelled eleven days ahead: the rules give the whole deposit back; the host is told.
+    mine = await villager.press("stay:mine")
+    assert f"stay:cancel:{code}" in button_data(mine)
+    asked = await villager.press(f"stay:cancel:{code}")
+    assert "được hoàn 210.000 đ trên 210.000 đ" in texts(asked), texts(asked)
+    done = await villager.say("dong y")
+    assert f"Đã hủy đặt phòng {code}" in texts(done), texts(done)
+    assert "Tiền cọc phải hoàn cho khách: 210.000 đ" in texts(await pushed_with(client, host, "phải hoàn"))
+    assert await held_nights(client.app[ASSISTANT].database, ROOM) == []
+    assert (await booking_of(client, code)).refund_vnd == 210_000
+
+
+async def _to_dates(chat: ChatSession, stay: str) -> None:
+    await chat.press(f"stay:view:{stay}")
+    await chat.press(f"stay:book:{stay}")
+
+
+async def test_bad_input_is_answered_and_changes_nothing(client: TestClient) -> None:
+    database = client.app[ASSISTANT].database
+    villager = await ChatSession.open(client)
+    await _to_dates(villager, ROOM)
+    past = vn_today() - dt.timedelta(days=3)
+    answer = await villager.press(f"stay:in:{past.isoformat()}")  # a forged past day
+    assert "đã qua rồi" in texts(answer), texts(answer)
+    answer = await villager.say("hom qua")
+    assert "đã qua rồi" in texts(answer), texts(answer)
+    answer = await villager.say("ngay 45 thang 13")
+    assert "chưa hiểu ngày" in texts(answer), texts(answer)
+    arrive = vn_today() + dt.timedelta(days=5)
+    await villager.press(f"stay:in:{arrive.isoformat()}")
+    before = arrive - dt.timedelta(days=1)
+    answer = await villager.say(f"{before.day}/{before.month}")  # check-out before check-in
+    assert "Ngày trả phòng phải sau ngày nhận phòng" in texts(answer), texts(answer)
+    answer = await villager.say("30 dem")
+    assert "tối đa 7 đêm" in texts(answer), texts(answer)
+    await villager.say("1 dem")
+    answer = await villager.say("0")
+    assert "ít nhất 1 khách" in texts(answer), texts(answer)
+    answer = await villager.say("100 nguoi")
+    assert "tối đa 2 khách" in texts(answer), texts(answer)
+    answer = await villager.press("stay:guests:100")  # forged
+    assert "tối đa 2 khách" in texts(answer), texts(answer)
+    await villager.say("2")
+    await villager.say("Tran Thi Binh")
+    await villager.say("0987654321")
+    summary = await villager.press("stay:pay:vietqr")
+    placed = await villager.press(next(d for d in button_data(summary) if d.startswith("stay:confirm:")))
+    first = code_in(placed)
+
+    # The night is sold out now: another guest cannot pick it, by button or typed, nor book over it.
+    other = await ChatSession.open(client)
+    await _to_dates(other, ROOM)
+    assert f"stay:in:{arrive.isoformat()}" not in button_data(await other.press("stay:view:" + ROOM) +
+                                                              await other.press(f"stay:book:{ROOM}"))
+    answer = await other.press(f"stay:in:{arrive.isoformat()}")
+    assert "đã có khách đặt" in texts(answer), texts(answer)
+    answer = await other.say(f"{arrive.day}/{arrive.month}")
+    assert "đã có khách đặt" in texts(answer), texts(answer)
+    day_before = arrive - dt.timedelta(days=1)
+    await other.say(f"{day_before.day}/{day_before.month}")
+    answer = await other.say("3 dem")  # runs into the night that is taken
+    assert "đã có khách đặt" in texts(answer), texts(answer)
+    # Forged and someone else's buttons.
+    assert "không tìm thấy" in texts(await other.press(f"stay:cancel:{first}")).lower()
+    assert "không tìm thấy" in texts(await other.press(f"stay:cancelok:{first}")).lower()
+    stranger = await ChatSession.open(client)
+    assert "đã kết thúc" in texts(await stranger.press("stay:confirm:deadbeef")), "a confirm without a draft"
+    assert "đã kết thúc" in texts(await stranger.press("stay:view:no_such_stay"))
+    # A host confirming another stay's booking, and a villager pressing a host's button.
+    host = await host_joins(client, HOUSE)
+    answer = await host.press(f"host:confirm:{first}")
+    assert f"Không tìm thấy đặt phòng {first}" in texts(answer), texts(answer)
+    refused = await other.press(f"host:confirm:{first}")
+    assert "host:confirm" not in texts(refused)
+    booking = await booking_of(client, first)
+    assert booking.status == bookings.UNPAID and booking.confirmed_at is None
+    assert await held_nights(database, ROOM) == [arrive]
+    async with database.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Booking)) == 1
+
+
+async def test_twenty_guests_racing_for_the_same_nights_get_one_booking(database: Database) -> None:
+    cipher = FieldCipher(b"k" * 32)
+    async with database.session() as session:
+        users = [User(channel="web", external_id=f"racer-{n}") for n in range(20)]
+        session.add_all(users)
+        await session.flush()
+        ids = [user.id for user in users]
+    arrive = vn_today() + dt.timedelta(days=20)
+
+    async def attempt(n: int) -> str:
+        # Overlapping stays: each wants two nights, starting on one of two days.
+        first = arrive + dt.timedelta(days=n % 2)
+        request = Request(HOUSE, first, first + dt.timedelta(days=2), 2, 600_000, 360_000, "vietqr", "A",
+                          "0912345678")
+        try:
+            async with database.session() as session:
+                await book(session, cipher, request, commune="LB", user_id=ids[n], request_key=f"race-{n}",
+                           status=bookings.UNPAID, hold_until=None)
+        except NightTaken:
+            return "taken"
+        return "booked"
+
+    outcomes = await asyncio.gather(*(attempt(n) for n in range(20)))
+    assert outcomes.count("booked") == 1 and outcomes.count("taken") == 19, outcomes
+    async with database.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Booking)) == 1
+        nights = list(await session.scalars(select(StayNight.night).order_by(StayNight.night)))
+    assert len(nights) == 2 and nights[1] - nights[0] == dt.timedelta(days=1)
+
+
+async def test_unpaid_holds_are_released_and_reminders_sent_once(client: TestClient) -> None:
+    assistant = client.app[ASSISTANT]
+    host = await host_joins(client, ROOM)
+    guest = await ChatSession.open(client)
+    arrive = vn_today() + dt.timedelta(days=1)
+    for chat, stay, provider in ((guest, ROOM, "vietqr"), (await ChatSession.open(client), HOUSE, "vietqr")):
+        await _to_dates(chat, stay)
+        await chat.press(f"stay:in:{arrive.isoformat()}")
+        await chat.press("stay:nights:1")
+        await chat.press("stay:guests:2")
+        await chat.say("Le Van Cuong")
+        await chat.say("0912345678")
+        summary = await chat.press(f"stay:pay:{provider}")
+        await chat.press(next(d for d in button_data(summary) if d.startswith("stay:confirm:")))
+    async with assistant.database.session() as session:
+        room, house = (await session.scalars(select(Booking).order_by(Booking.id))).all()
+    await host.press(f"host:received:{room.code}")  # the room's deposit arrived; the house's never does
+    await host.press(f"host:confirm:{room.code}")
+
+    later = max(room.hold_until, house.hold_until) + dt.timedelta(minutes=1)  # both holds ran out
+    assert await release_expired(assistant.database, assistant.services, assistant.kit.tourism, later) == 1
+    assert (await booking_of(client, house.code)).cancelled_by == bookings.EXPIRED
+    assert (await booking_of(client, room.code)).status == bookings.CONFIRMED
+    assert await held_nights(assistant.database, HOUSE) == []
+    async with assistant.database.session() as session:
+        assert [p.status for p in await ledger.payments_of(session, house.code)] == [ledger.CANCELLED]
+
+    eve = dt.datetime.combine(vn_today(), dt.time(9), tzinfo=VIETNAM)
+    assert await send_reminders(assistant.database, assistant.services, assistant.kit.tourism, eve) == 1
+    assert await send_reminders(assistant.database, assistant.services, assistant.kit.tourism, eve) == 0
+    told = await pushed_with(client, guest, "Nhắc bạn: ngày mai")
+    assert room.code in texts(told)
+    assert "Le Van Cuong" in texts(await pushed_with(client, host, "Ngày mai"))
+    early = dt.datetime.combine(vn_today(), dt.time(6), tzinfo=VIETNAM)
+    assert await send_reminders(assistant.database, assistant.services, assistant.kit.tourism, early) == 0
+
+
+async def test_erasure_cancels_coming_bookings_and_keeps_them_nameless(client: TestClient) -> None:
+    guest = await ChatSession.open(client)
+    await _to_dates(guest, HOUSE)
+    arrive = vn_today() + dt.timedelta(days=9)
+    await guest.press(f"stay:in:{arrive.isoformat()}")
+    await guest.press("stay:nights:1")
+    await guest.press("stay:guests:4")
+    await guest.say("Pham Thi Dung")
+    await guest.say("0912345678")
+    summary = await guest.press("stay:pay:vietqr")
+    code = code_in(await guest.press(next(d for d in button_data(summary) if d.startswith("stay:confirm:"))))
+    await guest.say("/mydata")
+    warned = await guest.press("mydata:delete")
+    assert f"Đặt phòng {code}" in texts(warned), texts(warned)
+    done = await guest.press(pressed(warned, "mydata:delete-confirm"))
+    assert f"Đã hủy đặt phòng {code}" in texts(done), texts(done)
+    booking = await booking_of(client, code)
+    assert booking.status == bookings.CANCELLED and booking.name_enc is None and booking.user_id is None
+    assert await held_nights(client.app[ASSISTANT].database, HOUSE) == []
+
+
+async def test_the_migration_matches_the_models(database: Database) -> None:
+    assert await schema_differences(database, "stay_") == []
+    assert await schema_differences(database, "shop_payments") == []
