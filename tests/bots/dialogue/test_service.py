@@ -86,7 +86,7 @@ def test_the_access_rules_come_from_the_declarations(settings: Settings, databas
         "/dashboard": {"staff", "province"}, "/queue": {"doctor"}, "/answer": {"doctor"},
         "/close": {"doctor"},
         "/orders": {"seller"}, "/ship": {"seller"}, "/paid": {"seller", "staff"}, "/invite": {"admin"},
-        "/revoke": {"admin"}, "/deadletters": {"admin"}, "/learners": {"tutor"},
+        "/revoke": {"admin"}, "/deadletters": {"admin"}, "/learners": {"tutor"}, "/bookings": {"host"},
     }
     requirement = assembly.access.requirement_for(None, "doctor:take:1")
     assert requirement is not None and requirement.roles == {"doctor"}
