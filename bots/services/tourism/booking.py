@@ -174,10 +174,7 @@ class BookingDesk:
         )
 
     def card(self, context: Context, stay: Stay) -> Reply:
-        refunds = "; ".join(
-            context.t("tourism.booking.refund_rule", days=rule.days_before, percent=rule.percent)
-            for rule in self.rules.refunds
-        )
+        refunds = self._refunds(context)
         text = context.t(
             "tourism.booking.card",
             name=local(dict(stay.name), context.lang),
@@ -302,13 +299,18 @@ class BookingDesk:
         nights = (draft.last - draft.first).days
         total = stay.price * nights
         deposit = self._deposit(context, total)
-        refunds = "; ".join(
-            context.t("tourism.booking.refund_rule", days=rule.days_before, percent=rule.percent)
-            for rule in self.rules.refunds
-        )
-        payment = (
-            context.t(f"tourism.booking.button.pay.{draft.provider}") if deposit and draft.provider else "—"
-        )
+        if deposit and draft.provider:
+            deposit_line = context.t(
+                "tourism.booking.deposit_line",
+                deposit=format_vnd(deposit),
+                payment=context.t(f"tourism.booking.button.pay.{draft.provider}"),
+            )
+            refunds = self._refunds(context)
+        else:
+            deposit_line, refunds = (
+                context.t("tourism.booking.no_deposit_line"),
+                context.t("tourism.booking.free_cancel"),
+            )
         text = context.t(
             "tourism.booking.summary",
             stay=local(dict(stay.name), context.lang),
@@ -318,8 +320,7 @@ class BookingDesk:
             guests=draft.guests,
             price=format_vnd(stay.price),
             total=format_vnd(total),
-            deposit=format_vnd(deposit),
-            payment=payment,
+            deposit_line=deposit_line,
             name=draft.name,
             phone=draft.phone,
             refunds=refunds,
@@ -337,6 +338,19 @@ class BookingDesk:
                 Button(context.t("tourism.booking.button.abort"), f"{FAMILY}:abort", means="no"),
             ),
         )
+
+    def _refunds(self, context: Context) -> str:
+        """The cancellation rules in words: «hủy trước 7 ngày trở lên: hoàn 100% tiền cọc; …; muộn hơn:
+        không hoàn»."""
+        said = [
+            context.t("tourism.booking.refund_rule", days=rule.days_before, percent=rule.percent)
+            if rule.days_before
+            else context.t("tourism.booking.refund_late", percent=rule.percent)
+            for rule in self.rules.refunds
+        ]
+        if not self.rules.refunds or self.rules.refunds[-1].days_before:
+            said.append(context.t("tourism.booking.refund_late", percent=0))
+        return "; ".join(said)
 
     def _deposit(self, context: Context, total: int) -> int:
         return self.rules.deposit(total) if self._providers(context) else 0

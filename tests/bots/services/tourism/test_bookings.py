@@ -113,7 +113,7 @@ async def test_an_english_visitor_books_pays_the_deposit_by_card_and_the_host_co
     stays = await visitor.say("where can we stay tonight")
     assert "answer in English" in texts(stays) and "Sample stilt house" in texts(stays), texts(stays)
     shown = await visitor.press(f"stay:view:{HOUSE}")
-    assert "600.000 đ a night" in texts(shown) and "7 days ahead, 100% of the deposit back" in texts(shown)
+    assert "600.000 đ a night" in texts(shown) and "cancel 7 or more days ahead: 100% of the deposit back" in texts(shown)
     arrive = vn_today() + dt.timedelta(days=3)
     asked = await visitor.press(f"stay:book:{HOUSE}")
     assert f"stay:in:{arrive.isoformat()}" in button_data(asked), button_data(asked)

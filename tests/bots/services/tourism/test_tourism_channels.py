@@ -33,3 +33,26 @@ async def test_a_visitor_on_every_channel(driver: Driver) -> None:
         assert "openstreetmap.org/search?query=" in shown.text, shown
     else:  # no buttons of links (the Zalo Bot API): the addresses are in the text, tappable
         assert "openstreetmap.org/search?query=" in card.text and "/places/tin_keo?lang=vi" in card.text, card
+
+
+async def test_a_guest_books_a_homestay_on_every_channel(driver: Driver) -> None:
+    """No payment provider is configured here: no deposit is asked, and the booking waits for its host.
+    The days and guests tapped, the nights, name and phone typed without diacritics."""
+    stays = await driver.say("co homestay nao khong")
+    assert "Phòng đôi mẫu" in stays.text and "stay:view:mau_phong_doi" in stays.data, stays
+    card = await driver.press("stay:view:mau_phong_doi")
+    assert "350.000 đ/đêm" in card.text and "stay:book:mau_phong_doi" in card.data, card
+    days = await driver.press("stay:book:mau_phong_doi")
+    offered = [data for data in days.data if data.startswith("stay:in:")]
+    assert len(offered) == 5, days
+    nights = await driver.press(offered[2])
+    assert "Bạn ở mấy đêm" in nights.text, nights
+    guests = await driver.say("2 dem")
+    assert "Bao nhiêu khách" in guests.text and "stay:guests:2" in guests.data, guests
+    await driver.press("stay:guests:2")
+    await driver.say("Hoang Van Tu")
+    summary = await driver.say("0912345678")
+    assert "2 đêm × 350.000 đ = 700.000 đ" in summary.text and "Không cần đặt cọc" in summary.text, summary
+    confirm = next(data for data in summary.data if data.startswith("stay:confirm:"))
+    booked = await driver.press(confirm)
+    assert "Đã ghi nhận đặt phòng DP-" in booked.text and "không cần cọc" in booked.text, booked
