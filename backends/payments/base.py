@@ -156,6 +156,12 @@ class Payments:
         withdraw = getattr(self._providers.get(provider), "withdraw", None)
         return True if withdraw is None else bool(await withdraw(reference))
 
+    async def refund(self, provider: str, reference: str, amount_vnd: int, key: str) -> str | None:
+        """Gives money of a taken payment back through its provider: the refund's reference, or None when
+        the provider cannot (a bank transfer, cash: a person gives it back) or did not."""
+        refund = getattr(self._providers.get(provider), "refund", None)
+        return None if refund is None else await refund(reference, amount_vnd, key)
+
     async def close(self) -> None:
         """Release what providers hold open (Stripe's HTTP session)."""
         for provider in self._providers.values():

@@ -157,5 +157,19 @@ class StripePayments:
             return True
         return intent is None or intent.status not in TAKING
 
+    async def refund(self, reference: str, amount_vnd: int, key: str) -> str | None:
+        """Gives `amount_vnd` of a taken payment back to the card (Stripe's refund of the intent, under
+        the idempotency key `key`: asked twice, refunded once); the refund's id, or None when Stripe
+        refused it or could not be reached (the refund then stays owed, for staff to make)."""
+        if amount_vnd <= 0:
+            return None
+        try:
+            refund = await self.client.v1.refunds.create_async(
+                {"payment_intent": reference, "amount": amount_vnd}, {"idempotency_key": f"xaso-{key}"})
+        except stripe.StripeError as error:
+            log.warning("stripe refund of %s VND on %s not made: %s", amount_vnd, reference, error)
+            return None
+        return str(refund.id)
+
     async def close(self) -> None:
         await self._http.close_async()

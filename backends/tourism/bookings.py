@@ -7,10 +7,11 @@ concurrent insert of the same key waits for the other transaction, then fails), 
 hold the same night. A cancelled booking deletes its rows, which frees the nights.
 
 A booking moves UNPAID (its deposit not yet paid; released when its hold runs out) or STARTING (its card
-payment is being started after the turn) → REQUESTED (deposit paid, or none asked: the host confirms)
-→ CONFIRMED, or → CANCELLED from any of them. Every move is a conditional update whose row count says who
-won. The guest's name and phone are sealed with the field cipher; erasing a guest keeps the booking
-as a record without them.
+payment is being started after the turn) → REQUESTED (deposit paid, or none asked: the host confirms) →
+CONFIRMED, or → CANCELLED from any of them. Every move is a conditional update whose row count says who
+won. A refund owed by the rules is recorded with the cancellation and marked given back once (Stripe's
+refund, or a host who gave a transfer back). The guest's name and phone are sealed with the field
+cipher; erasing a guest keeps the booking as a record without them.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class Booking(Base):
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     cancelled_by: Mapped[str | None] = mapped_column(String(16))  # GUEST, HOST, EXPIRED, ERASED, UNSTARTED
     refund_vnd: Mapped[int | None] = mapped_column(Integer)  # of a paid deposit, by the rules
+    refunded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    refund_reference: Mapped[str | None] = mapped_column(String(64))  # "re_…" (Stripe), "user:12" (by hand)
     reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     @property
@@ -217,6 +220,17 @@ async def expired_holds(session: AsyncSession, commune: str, now: dt.datetime,
     return list(await session.scalars(query.order_by(Booking.id).limit(limit)))
 
 
+async def mark_refunded(session: AsyncSession, booking: Booking, reference: str,
+                        now: dt.datetime | None = None) -> bool:
+    """Records that the refund owed was given back, once: True if this call recorded it."""
+    result = await session.execute(
+        update(Booking).where(Booking.id == booking.id, Booking.refund_vnd > 0, Booking.refunded_at.is_(None))
+        .values(refunded_at=now or utcnow(), refund_reference=reference[:64])
+        .execution_options(synchronize_session=False))
+    await session.refresh(booking)
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
 async def claim_reminder(session: AsyncSession, booking: Booking, now: dt.datetime) -> bool:
     """True once per booking: the node that sets its reminder's time sends it."""
     result = await session.execute(
@@ -237,7 +251,8 @@ class Figures:
     by_status: dict[str, int]  # bookings made, by status
     nights_held: int  # in the window, standing bookings
     deposits_paid_vnd: int
-    refunds_owed_vnd: int
+    refunds_owed_vnd: int  # still to give back
+    refunded_vnd: int
 
 
 async def figures(session: AsyncSession, commune: str | None, first: dt.date, last: dt.date) -> Figures:
@@ -255,9 +270,12 @@ async def figures(session: AsyncSession, commune: str | None, first: dt.date, la
     nights = int(await session.scalar(nights_query) or 0)
     paid = int(await session.scalar(scoped(select(func.coalesce(func.sum(Booking.deposit_vnd), 0))
                                            .where(Booking.paid_at.is_not(None)))) or 0)
-    refunds = int(await session.scalar(scoped(select(func.coalesce(func.sum(Booking.refund_vnd), 0))
-                                              .where(Booking.status == CANCELLED))) or 0)
-    return Figures(by_status, nights, paid, refunds)
+    owed_query = select(func.coalesce(func.sum(Booking.refund_vnd), 0)).where(
+        Booking.status == CANCELLED, Booking.refunded_at.is_(None))
+    owed = int(await session.scalar(scoped(owed_query)) or 0)
+    refunded = int(await session.scalar(scoped(select(func.coalesce(func.sum(Booking.refund_vnd), 0))
+                                               .where(Booking.refunded_at.is_not(None)))) or 0)
+    return Figures(by_status, nights, paid, owed, refunded)
 
 
 async def made_on(session: AsyncSession, day_start: dt.datetime, day_end: dt.datetime,
@@ -283,5 +301,7 @@ def exported(cipher: FieldCipher, booking: Booking) -> dict[str, object]:
             "total_vnd": booking.total_vnd,
             "deposit_vnd": booking.deposit_vnd, "payment": booking.provider, "status": booking.status,
             "paid_at": booking.paid_at.isoformat() if booking.paid_at else None,
-            "refund_vnd": booking.refund_vnd, "created_at": booking.created_at.isoformat(),
+            "refund_vnd": booking.refund_vnd,
+            "refunded_at": booking.refunded_at.isoformat() if booking.refunded_at else None,
+            "created_at": booking.created_at.isoformat(),
             "name": unseal(cipher, booking, "name"), "phone": unseal(cipher, booking, "phone")}

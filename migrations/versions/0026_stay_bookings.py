@@ -59,6 +59,8 @@ def upgrade() -> None:
         sa.Column("cancelled_at", sa.DateTime(), nullable=True),
         sa.Column("cancelled_by", sa.String(length=16), nullable=True),
         sa.Column("refund_vnd", sa.Integer(), nullable=True),
+        sa.Column("refunded_at", sa.DateTime(), nullable=True),
+        sa.Column("refund_reference", sa.String(length=64), nullable=True),
         sa.Column("reminded_at", sa.DateTime(), nullable=True),
         sa.UniqueConstraint("code", name="uq_stay_bookings_code"),
         sa.UniqueConstraint("request_key", name="uq_stay_bookings_request_key"),

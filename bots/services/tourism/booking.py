@@ -50,6 +50,7 @@ from bots.services.tourism.notices import (
     day_label,
     tell_hosts,
 )
+from bots.services.tourism.refunds import refund_by_card
 from core import answers, validators
 from core.i18n import local
 from core.messages import Button, Reply
@@ -878,7 +879,14 @@ class BookingDesk:
             "stay-cancelled",
             refund=format_vnd(refund),
         )
-        key = "tourism.booking.cancelled_refund" if booking.paid_at else "tourism.booking.cancelled"
+        carded = await refund_by_card(context, self.tourism, booking)
+        key = (
+            "tourism.booking.cancelled_refund_card"
+            if carded
+            else "tourism.booking.cancelled_refund"
+            if refund
+            else "tourism.booking.cancelled"
+        )
         return [Reply(context.t(key, code=booking.code, refund=format_vnd(refund)))]
 
     async def unknown(self, context: Context) -> list[Reply]:

@@ -14,6 +14,7 @@ from backends.tourism.places import Tourism
 from bots.dialogue.base import Context
 from bots.dialogue.service import Erased, Holdings
 from bots.services.tourism.notices import booking_fields, tell_hosts
+from bots.services.tourism.refunds import refund_by_card
 from core.models import utcnow
 from core.timezones import VIETNAM
 
@@ -45,6 +46,7 @@ def holdings(tourism: Tourism) -> Holdings:
             if not await cancel(session, booking, HOLDING, ERASED, refund_vnd=refund):
                 continue
             await ledger.cancel_pending(session, booking.code)
+            await refund_by_card(context, tourism, booking)
             await tell_hosts(context.services, session, tourism, booking, "tourism.host.cancelled",
                              "stay-erased", refund=format_vnd(refund or 0))
             context.audit("tourism.booking_cancel", subject=f"booking:{booking.code}",

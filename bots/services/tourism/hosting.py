@@ -39,6 +39,7 @@ from bots.services.tourism.notices import (
     tell_guest,
     tell_hosts,
 )
+from bots.services.tourism.refunds import RefundDesk, refund_by_card
 from core.db import Database
 from core.i18n import local
 from core.messages import Button, Reply
@@ -143,7 +144,14 @@ class HostDesk:
             "stay-declined",
             buttons=True,
         )
-        key = "tourism.host.declined_refund" if refund else "tourism.host.declined"
+        carded = await refund_by_card(context, self.tourism, booking)
+        key = (
+            "tourism.host.declined_refund_card"
+            if carded
+            else "tourism.host.declined_refund"
+            if refund
+            else "tourism.host.declined"
+        )
         return [
             Reply(
                 context.t(
@@ -193,6 +201,13 @@ class HostDesk:
                 status=context.t(f"tourism.booking.status.{booking.status}"),
             )
         )
+
+    async def refunded_pressed(self, context: Context) -> list[Reply]:
+        """«💸 Đã hoàn cọc»: the deposit of a cancelled booking given back by hand (a transfer)."""
+        booking = await self._hosted(context)
+        if booking is None:
+            return self._not_found(context, "tourism.refund")
+        return await RefundDesk(self.tourism).refunded_pressed(context, booking)
 
     async def list_pressed(self, context: Context) -> list[Reply]:
         return await self.bookings(context)

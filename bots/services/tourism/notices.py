@@ -101,7 +101,24 @@ def host_buttons(services: Services, booking: Booking, lang: str) -> tuple[Butto
                 f"{HOST_FAMILY}:received:{booking.code}",
             ),
         )
+    if (
+        booking.status == CANCELLED
+        and booking.refund_vnd
+        and booking.refunded_at is None
+        and not by_card(services, booking)
+    ):
+        return (
+            Button(
+                t("tourism.host.button.refunded", lang, code=booking.code),
+                f"{HOST_FAMILY}:refunded:{booking.code}",
+            ),
+        )
     return ()
+
+
+def by_card(services: Services, booking: Booking) -> bool:
+    """Whether the booking's deposit went through a provider that gives money back itself (a card)."""
+    return getattr(services.payments.get(booking.provider or ""), "refund", None) is not None
 
 
 async def tell_guest(

@@ -45,7 +45,8 @@ def service(kit: Kit) -> Service:
                      "cancelok": booking.cancel_confirmed}, handler=booking.unknown),
                  Buttons(HOST_FAMILY, only("host"), actions={
                      "confirm": host.confirm_pressed, "decline": host.decline_pressed,
-                     "received": host.received_pressed, "list": host.list_pressed}, handler=host.unknown)),
+                     "received": host.received_pressed, "refunded": host.refunded_pressed,
+                     "list": host.list_pressed}, handler=host.unknown)),
         media={"location": guide.located},  # only right after the themes asked for it
         menu=(MenuEntry("tourism_find", 127),),
         roles=(Role("host", invite=host.invite, joined=host.joined),),
@@ -53,7 +54,8 @@ def service(kit: Kit) -> Service:
         tasks=(Task("tourism-bookings", booking_tasks(kit.tourism)),),
         events={"tourism.place": "places_viewed", "tourism.story": "stories_heard",
                 "tourism.plan": "plans_viewed", "tourism.booking": "stays_booked",
-                "tourism.host_confirm": "stays_confirmed", "tourism.booking_cancel": "stays_cancelled"},
+                "tourism.host_confirm": "stays_confirmed", "tourism.booking_cancel": "stays_cancelled",
+                "tourism.refund": "deposits_refunded"},
         figures=(Panel(90, tourism_section(kit.tourism)),),
         i18n=("tourism.",),
         holdings=holdings(kit.tourism),

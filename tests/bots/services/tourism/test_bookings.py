@@ -113,7 +113,8 @@ async def test_an_english_visitor_books_pays_the_deposit_by_card_and_the_host_co
     stays = await visitor.say("where can we stay tonight")
     assert "answer in English" in texts(stays) and "Sample stilt house" in texts(stays), texts(stays)
     shown = await visitor.press(f"stay:view:{HOUSE}")
-    assert "600.000 đ a night" in texts(shown) and "cancel 7 or more days ahead: 100% of the deposit back" in texts(shown)
+    assert "600.000 đ a night" in texts(shown), texts(shown)
+    assert "cancel 7 or more days ahead: 100% of the deposit back" in texts(shown), texts(shown)
     arrive = vn_today() + dt.timedelta(days=3)
     asked = await visitor.press(f"stay:book:{HOUSE}")
     assert f"stay:in:{arrive.isoformat()}" in button_data(asked), button_data(asked)
@@ -155,6 +156,20 @@ async def test_an_english_visitor_books_pays_the_deposit_by_card_and_the_host_co
     assert (await booking_of(client, code)).status == bookings.CONFIRMED
     again = await host.press(f"host:confirm:{code}")  # a double press changes nothing
     assert "đã xác nhận" in texts(again) and (await booking_of(client, code)).confirmed_at is not None
+
+    # Cancelled three days ahead: the rules give half the deposit back, refunded to the card at once.
+    asked = await visitor.press(f"stay:cancel:{code}")
+    assert "you get 180.000 đ of the 360.000 đ deposit back" in texts(asked), texts(asked)
+    done = await visitor.press(f"stay:cancelok:{code}")
+    assert "being refunded to your card" in texts(done), texts(done)
+    assert "refunded to your card" in texts(await pushed_with(client, visitor, "was refunded to your card"))
+    booking = await booking_of(client, code)
+    assert booking.refund_vnd == 180_000 and booking.refunded_at is not None
+    assert booking.refund_reference is not None and booking.refund_reference.startswith("re_")
+    refunds = await card.v1.refunds.list_async({"payment_intent": payment.reference})
+    assert [(refund.amount, refund.status) for refund in refunds.data] == [(180_000, "succeeded")]
+    assert "Khách đã hủy" in texts(await pushed_with(client, host, "Khách đã hủy"))
+    assert await held_nights(client.app[ASSISTANT].database, HOUSE) == []
 
 
 async def test_a_villager_types_everything_pays_by_vietqr_and_the_host_says_it_arrived(
@@ -200,7 +215,12 @@ async def test_a_villager_types_everything_pays_by_vietqr_and_the_host_says_it_a
     assert "được hoàn 210.000 đ trên 210.000 đ" in texts(asked), texts(asked)
     done = await villager.say("dong y")
     assert f"Đã hủy đặt phòng {code}" in texts(done), texts(done)
-    assert "Tiền cọc phải hoàn cho khách: 210.000 đ" in texts(await pushed_with(client, host, "phải hoàn"))
+    cancelled = await pushed_with(client, host, f"host:refunded:{code}")
+    assert "Tiền cọc phải hoàn cho khách: 210.000 đ" in texts(cancelled), texts(cancelled)
+    refunded = await host.press(f"host:refunded:{code}")  # the host sent the transfer back
+    assert "đã hoàn 210.000 đ" in texts(refunded), texts(refunded)
+    assert "Chủ nhà đã chuyển lại 210.000 đ" in texts(await pushed_with(client, villager, "đã chuyển lại"))
+    assert "không còn tiền cọc" in texts(await host.press(f"host:refunded:{code}"))  # once only
     assert await held_nights(client.app[ASSISTANT].database, ROOM) == []
     assert (await booking_of(client, code)).refund_vnd == 210_000
 

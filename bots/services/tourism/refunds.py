@@ -1,0 +1,96 @@
+"""Giving back what the rules refund of a cancelled booking's deposit.
+
+A deposit paid by card is refunded through its provider (Stripe's refund of the intent) once the
+cancellation's turn has committed, outside the writer lock, under an idempotency key of the booking (asked
+twice, refunded once); the booking records it and the guest is told. If the provider refuses or cannot be
+reached, the refund stays owed: the dashboard shows it in red for staff to make. A deposit paid by bank
+transfer is given back by a person: the host's notice of the cancellation carries «💸 Đã hoàn cọc», which
+records it and tells the guest.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from backends.payments import format_vnd, ledger
+from backends.tourism.bookings import Booking, by_code, mark_refunded
+from backends.tourism.places import Tourism
+from bots.dialogue.base import Context, FlowHandler
+from bots.services.tourism.notices import tell_guest
+from core.messages import Reply
+
+log = logging.getLogger(__name__)
+
+
+async def refund_by_card(context: Context, tourism: Tourism, booking: Booking) -> bool:
+    """Schedules the card refund of what `booking` is owed, after this turn commits; False when nothing
+    is owed or the deposit was not paid through a provider that refunds (a person gives it back)."""
+    owed = booking.refund_vnd or 0
+    if owed <= 0 or booking.refunded_at is not None:
+        return False
+    payments = context.services.payments
+    taken = [
+        p for p in await ledger.payments_of(context.session, booking.code) if p.status == ledger.SUCCEEDED
+    ]
+    card = next((p for p in taken if getattr(payments.get(p.provider), "refund", None) is not None), None)
+    if card is None:
+        return False
+    code, provider, reference = booking.code, card.provider, card.reference
+
+    async def step() -> FlowHandler | None:
+        refunded = await payments.refund(provider, reference, owed, f"refund:{code}")
+        if refunded is None:
+            log.warning("the %s VND refund of booking %s was not made: it stays owed", owed, code)
+            return None
+
+        async def record(later: Context) -> list[Reply]:
+            booking = await by_code(later.session, code)
+            if booking is not None and await mark_refunded(later.session, booking, refunded):
+                later.audit(
+                    "tourism.refund",
+                    subject=f"booking:{code}",
+                    detail={"refund_vnd": owed, "provider": provider},
+                )
+                await tell_guest(
+                    later.services,
+                    later.session,
+                    tourism,
+                    booking,
+                    "tourism.booking.refunded_card",
+                    "stay-refunded",
+                    refund=format_vnd(owed),
+                )
+            return []
+
+        return record
+
+    context.after_commit(step)
+    return True
+
+
+class RefundDesk:
+    """The host's «💸 Đã hoàn cọc» (`host:refunded:<code>`): a transfer's deposit given back by hand."""
+
+    def __init__(self, tourism: Tourism) -> None:
+        self.tourism = tourism
+
+    async def refunded_pressed(self, context: Context, booking: Booking) -> list[Reply]:
+        if not await mark_refunded(context.session, booking, f"user:{context.identity.id}"):
+            context.audit("tourism.refund", subject=f"booking:{booking.code}", outcome="nothing_owed")
+            return [Reply(context.t("tourism.host.nothing_owed", code=booking.code))]
+        owed = format_vnd(booking.refund_vnd or 0)
+        context.audit(
+            "tourism.refund",
+            subject=f"booking:{booking.code}",
+            detail={"refund_vnd": booking.refund_vnd or 0, "provider": "by_hand"},
+        )
+        await tell_guest(
+            context.services,
+            context.session,
+            self.tourism,
+            booking,
+            "tourism.booking.refunded_hand",
+            "stay-refunded",
+            refund=owed,
+        )
+        return [Reply(context.t("tourism.host.refunded", code=booking.code, refund=owed))]
