@@ -16,14 +16,13 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bots.channels.base import Handler
 from bots.web_input import BadInput, int64, parse_json, read_json, token_syntax
 from bots.web_json import error, json_response
 from core.config import Settings
 from core.crypto import FieldCipher, Hasher
-from core.db import Database
+from core.db import Database, dialect_of, upsert
 from core.i18n import Catalogue
 from core.messages import Attachment, Contact, Incoming, Location, Reply
 from core.models import ChatSession, User, WebInboxMessage
@@ -283,7 +282,7 @@ class WebInboxSender:
             )).scalar_one_or_none()
             if user_id is None:
                 raise SendError("web user no longer exists", permanent=True)
-            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+            insert = upsert(dialect_of(session))
             await session.execute(insert(WebInboxMessage).values(
                 user_id=user_id, outbox_key=key, payload=seal_inbox(self.cipher, reply, key)
             ).on_conflict_do_nothing(index_elements=[WebInboxMessage.outbox_key]))

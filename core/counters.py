@@ -9,11 +9,10 @@ person. A counter only grows, whatever is deleted, on SQLite and PostgreSQL alik
 from __future__ import annotations
 
 from sqlalchemy import Integer, String, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.db import dialect_of, upsert
 from core.models import Base
 
 
@@ -29,8 +28,7 @@ class Counter(Base):
 
 async def _ensure(session: AsyncSession, prefix: str) -> None:
     """The counter row for `prefix` exists (at 0 when new)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = upsert(dialect_of(session))
     await session.execute(
         insert(Counter).values(prefix=prefix, value=0).on_conflict_do_nothing(index_elements=["prefix"])
     )

@@ -13,12 +13,23 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, inspect, make_url
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.config import REPO_ROOT
 from core.sqlite_driver import WalCheckpointer, in_loop_dbapi
+
+
+def upsert(dialect: str) -> Any:
+    """The `insert` of the database's dialect, whose statements take `on_conflict_do_nothing` and
+    `on_conflict_do_update` (PostgreSQL's; SQLite's, the same API, for every other name)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def dialect_of(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

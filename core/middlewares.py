@@ -7,10 +7,10 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import upsert
 from core.i18n import Catalogue
 from core.identity import IdentityCache, find_user, resolve_user
 from core.links import LinkVerdict
@@ -34,7 +34,7 @@ class Deduplicate:
         if not message_id:
             return await handler(turn)
         dialect = turn.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = upsert(dialect)
         statement = insert(ProcessedMessage).values(
             channel=turn.incoming.channel, message_id=message_id[:128]
         ).on_conflict_do_nothing()

@@ -42,7 +42,6 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, cast
 
 from sqlalchemy import and_, case, delete, func, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -50,7 +49,7 @@ from sqlalchemy.sql.dml import Insert
 
 from core.config import Settings
 from core.crypto import FieldCipher
-from core.db import Database
+from core.db import Database, upsert
 from core.messages import Reply
 from core.models import OutboxMessage, OutboxPace, utcnow
 from core.questions import remember_push
@@ -258,7 +257,7 @@ class SharedPace:
         fresh = wall + self._round_trip  # about when the answer is back
         # Right after the last block (even a little late: `PACE_CATCH_UP`), or afresh once it is back.
         start = case((OutboxPace.next_slot >= fresh - PACE_CATCH_UP, OutboxPace.next_slot), else_=fresh)
-        insert = sqlite.insert if self.database.is_sqlite else postgresql.insert
+        insert = upsert(self.database.engine.dialect.name)
         statement = (insert(OutboxPace).values(channel=self.channel, next_slot=fresh + seconds)
                      .on_conflict_do_update(index_elements=[OutboxPace.channel],
                                             set_={"next_slot": start + seconds})
@@ -446,13 +445,9 @@ def _check_sizes(channel: str, chat_id: str, key: str) -> None:
 
 def _insert_unless_key_exists(dialect: str, values: dict[str, Any]) -> Insert:
     # ON CONFLICT DO NOTHING, unlike catching IntegrityError, leaves the caller's transaction usable.
-    if dialect == "postgresql":
-        return postgresql.insert(OutboxMessage).values(values).on_conflict_do_nothing(
-            index_elements=[OutboxMessage.key])
-    if dialect == "sqlite":
-        return sqlite.insert(OutboxMessage).values(values).on_conflict_do_nothing(
-            index_elements=[OutboxMessage.key])
-    raise NotImplementedError(f"outbox enqueue on {dialect}")
+    statement: Insert = upsert(dialect)(OutboxMessage).values(values).on_conflict_do_nothing(
+        index_elements=[OutboxMessage.key])
+    return statement
 
 
 class Outbox:

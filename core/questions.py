@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.answers import Choice
+from core.db import upsert
 from core.messages import Button, Reply
 from core.models import OfferedChoices, utcnow
 
@@ -107,7 +107,7 @@ def _upsert_statement(dialect: str, columns: tuple[str, ...]) -> Any:
     """Built once per dialect and set of columns: it runs on most turns."""
     key = (dialect, columns)
     if key not in _UPSERTS:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = upsert(dialect)
         statement = insert(OfferedChoices).values(user_id=bindparam("user_id"),
                                                   **{name: bindparam(name) for name in columns})
         _UPSERTS[key] = statement.on_conflict_do_update(

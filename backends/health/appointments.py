@@ -36,7 +36,6 @@ from sqlalchemy import (
     text,
     union_all,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -44,6 +43,7 @@ from backends.health.consults import seal
 from backends.health.roster import Slot
 from core.counters import next_number
 from core.crypto import FieldCipher
+from core.db import upsert
 from core.models import Base, UTCDateTime, commune_column, utcnow
 
 BOOKED, CANCELLED = "booked", "cancelled"
@@ -149,8 +149,7 @@ def _take_seat(dialect: str, slot: Slot, key: str, new_id: int, user_id: int, vi
         values.append(literal(commune, String(4)))
         columns.append("commune")
     chosen = select(*values).where(seats.c.n.not_in(taken)).order_by(seats.c.n).limit(1)
-    module = postgresql if dialect == "postgresql" else sqlite
-    return (module.insert(Appointment).from_select(columns, chosen).on_conflict_do_nothing()
+    return (upsert(dialect)(Appointment).from_select(columns, chosen).on_conflict_do_nothing()
             .returning(Appointment.id))
 
 

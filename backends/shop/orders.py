@@ -17,14 +17,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import ForeignKey, Integer, String, Text, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backends.shop.catalogue import MILLI, ShopCatalogue
 from core.counters import next_number
 from core.crypto import FieldCipher
+from core.db import dialect_of, upsert
 from core.models import Base, UTCDateTime, commune_column, utcnow
 
 NEW, SHIPPED, DELIVERED, CANCELLED = "new", "shipped", "delivered", "cancelled"
@@ -79,8 +78,7 @@ class Order(Base):
 
 async def seed_stock(session: AsyncSession, catalogue: ShopCatalogue) -> int:
     """Rows for products not yet in the table (first start, a product added); never resets one."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = upsert(dialect_of(session))
     added = 0
     for product in catalogue.products.values():
         result = await session.execute(

@@ -24,11 +24,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.db import dialect_of, upsert
 from core.models import Base, UTCDateTime, commune_column, utcnow
 
 
@@ -181,7 +181,7 @@ class SkillTipDay(Base):
 async def claim_tip_day(session: AsyncSession, commune: str, day: dt.date) -> SkillTipDay | None:
     """The claim of `day`'s tip for `commune`, in the caller's transaction; None if it was sent (or is
     being sent by another node, whose transaction holds the row)."""
-    insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    insert = upsert(dialect_of(session))
     claimed = await session.execute(insert(SkillTipDay).values(commune=commune, day=day, sent_at=utcnow(),
                                                                recipients=0)
                                     .on_conflict_do_nothing(index_elements=["commune", "day"]))

@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import Date, Integer, String, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.db import dialect_of, upsert
 from core.models import Base
 
 KINDS = ("ask", "card", "story", "page", "audio", "plan", "near")
@@ -29,7 +29,7 @@ class TourismView(Base):
 
 async def count_view(session: AsyncSession, day: dt.date, commune: str, kind: str,
                      place: str = ANY_PLACE) -> None:
-    insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    insert = upsert(dialect_of(session))
     statement = insert(TourismView).values(day=day, commune=commune, place=place, kind=kind, count=1)
     await session.execute(statement.on_conflict_do_update(
         index_elements=["day", "commune", "place", "kind"], set_={"count": TourismView.count + 1}))

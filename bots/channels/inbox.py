@@ -23,10 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import and_, delete, exists, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
-from core.db import Database
+from core.db import Database, upsert
 from core.models import utcnow
 
 PENDING = "pending"
@@ -90,7 +89,7 @@ class DurableInbox:
         values = {table.scope: self.scope, table.key: key, "chat_key": chat_key[:MAX_CHAT_KEY_CHARS],
                   "payload": payload, "status": PENDING, "attempts": 0, "next_attempt_at": now,
                   "received_at": now}
-        insert = postgresql.insert if self.database.engine.dialect.name == "postgresql" else sqlite.insert
+        insert = upsert(self.database.engine.dialect.name)
         statement = (insert(table.model).values(values)
                      .on_conflict_do_nothing(index_elements=[table.scope, table.key])
                      .returning(table.model.id))

@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bots.assistant import Assistant
 from bots.web_input import BadInput, parse_json
 from bots.web_json import json_response, refusal
+from core.db import dialect_of, upsert
 from core.messages import Incoming
 from core.models import ProcessedMessage
 from core.pipeline import AuditNote, Turn
@@ -50,7 +50,7 @@ class HookSource(Protocol):
 
 
 async def first_delivery(session: AsyncSession, channel: str, message_id: str) -> bool:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert(dialect_of(session))
     statement = (insert(ProcessedMessage).values(channel=channel, message_id=message_id)
                  .on_conflict_do_nothing())
     return (await session.execute(statement)).rowcount == 1

@@ -22,12 +22,11 @@ from typing import Any
 
 import aiohttp
 from sqlalchemy import or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bots.zalo.models import ZaloToken
 from core.config import Settings
 from core.crypto import FieldCipher
-from core.db import Database
+from core.db import Database, upsert
 from core.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ class TokenStore:
         values = self._values(access.get_secret_value() if access else None,
                               refresh.get_secret_value() if refresh else None, None)
         values |= {"app_id": self.app_id, "version": 0}
-        insert = postgresql.insert if self.database.engine.dialect.name == "postgresql" else sqlite.insert
+        insert = upsert(self.database.engine.dialect.name)
         async with self.database.session() as session:
             await session.execute(insert(ZaloToken).values(values).on_conflict_do_nothing(
                 index_elements=["app_id"]))
