@@ -40,7 +40,11 @@ THEME_WORDS = {
 }
 PLAN_WORDS = ("lich trinh", "itinerary", "1 ngay", "2 ngay", "mot ngay", "hai ngay", "one day", "two day",
               "trip plan", "plan")
-STAY_WORDS = ("homestay", "nha nghi", "ngu lai", "o lai", "qua dem", "stay", "nghi dem", "cho nghi")
+STAY_WORDS = ("homestay", "nha nghi", "ngu lai", "o lai", "qua dem", "stay", "nghi dem", "cho nghi",
+              "dat phong", "thue phong", "phong trong", "room", "nha san", "cho ngu")
+# The visitor's own bookings: «hủy đặt phòng», «phòng đã đặt», «my booking».
+BOOKED_WORDS = ("huy dat phong", "phong da dat", "dat phong cua toi", "my booking", "cancel my booking",
+                "my bookings", "huy phong")
 
 
 # A visitor writing English gets English from then on (`/lang vi` goes back): two of these words and
@@ -84,6 +88,8 @@ class TourGuide:
             await set_language(context.session, context.identity.id, "en")
             context.extras["lang"] = "en"
             prefix = context.t("tourism.in_english") + "\n"
+        if _said(text, BOOKED_WORDS):
+            return _prefixed(prefix, await self.booking.mine(context))
         if _said(text, STAY_WORDS):
             return _prefixed(prefix, self._stays(context))
         if _said(text, PLAN_WORDS):
