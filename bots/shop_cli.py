@@ -15,9 +15,27 @@ from core.config import Settings
 from core.crypto import Hasher
 from core.province import commune_path
 
+WithDatabase = Callable[[Callable[[Any], Awaitable[int]]], Awaitable[int]]
+# (session, hasher, the seller's or stay's id, created_by=, commune=) → the invite's code
+MakeInvite = Callable[..., Awaitable[str]]
 
-async def invite_seller(settings: Settings, role: str, seller_id: str,
-                        with_database: Callable[[Callable[[Any], Awaitable[int]]], Awaitable[int]],
+
+async def _linked_invite(settings: Settings, with_database: WithDatabase, make_invite: MakeInvite,
+                         target: str, commune: str | None, audited: dict[str, str], whom: str) -> int:
+    """Makes an invite whose /join links the account to `target`, audits it, prints how to use it."""
+    async def make(database: Any) -> int:
+        async with database.session() as session:
+            code = await make_invite(session, Hasher(settings.secret()), target, created_by="cli",
+                                     commune=commune)
+        await AuditLog(database).record("cli", "role.invite", detail=audited)
+        print(f"One-time invite for {whom} (valid 7 days). Send in any chat: /join {code}")
+        print(code)
+        return 0
+
+    return await with_database(make)
+
+
+async def invite_seller(settings: Settings, role: str, seller_id: str, with_database: WithDatabase,
                         commune: str | None = None) -> int:
     """A seller of `commune`'s products.yml (the installation's own commune by default)."""
     if role != "seller":
@@ -28,22 +46,12 @@ async def invite_seller(settings: Settings, role: str, seller_id: str,
     if seller_id not in sellers:
         print(f"unknown seller {seller_id!r}; choose one of: {', '.join(sellers)}", file=sys.stderr)
         return 2
-
-    async def make(database: Any) -> int:
-        async with database.session() as session:
-            code = await create_seller_invite(session, Hasher(settings.secret()), seller_id, created_by="cli",
-                                              commune=commune)
-        await AuditLog(database).record("cli", "role.invite", detail={"role": role, "seller": seller_id})
-        print(f"One-time invite for the seller «{sellers[seller_id].name}» (valid 7 days). "
-              f"Send in any chat: /join {code}")
-        print(code)
-        return 0
-
-    return await with_database(make)
+    whom = f"the seller «{sellers[seller_id].name}»"
+    return await _linked_invite(settings, with_database, create_seller_invite, seller_id, commune,
+                                {"role": role, "seller": seller_id}, whom)
 
 
-async def invite_host(settings: Settings, role: str, stay_id: str,
-                      with_database: Callable[[Callable[[Any], Awaitable[int]]], Awaitable[int]],
+async def invite_host(settings: Settings, role: str, stay_id: str, with_database: WithDatabase,
                       commune: str | None = None) -> int:
     """A host of a homestay of `commune`'s tourism/stays.yml (the installation's own by default)."""
     from backends.tourism.hosts import create_host_invite
@@ -58,15 +66,6 @@ async def invite_host(settings: Settings, role: str, stay_id: str,
         print(f"unknown homestay {stay_id!r}; choose one of: {', '.join(stays) or '(none listed)'}",
               file=sys.stderr)
         return 2
-
-    async def make(database: Any) -> int:
-        async with database.session() as session:
-            code = await create_host_invite(session, Hasher(settings.secret()), stay_id, created_by="cli",
-                                            commune=commune)
-        await AuditLog(database).record("cli", "role.invite", detail={"role": role, "stay": stay_id})
-        print(f"One-time invite for the host of «{stays[stay_id].name['vi']}» (valid 7 days). "
-              f"Send in any chat: /join {code}")
-        print(code)
-        return 0
-
-    return await with_database(make)
+    whom = f"the host of «{stays[stay_id].name['vi']}»"
+    return await _linked_invite(settings, with_database, create_host_invite, stay_id, commune,
+                                {"role": role, "stay": stay_id}, whom)

@@ -160,6 +160,16 @@ async def test_invite_prints_a_one_time_code_on_the_last_line(xaso: Xaso, databa
     assert await _invite_count(database) == 1
 
 
+async def test_a_host_invite_is_tied_to_a_homestay(xaso: Xaso, database: Database) -> None:
+    host = xaso("invite", "host", "--stay", "mau_nha_san")
+    assert host.returncode == 0 and "Nhà sàn mẫu" in host.stdout, explain(host)
+    unknown = xaso("invite", "host", "--stay", "khach_san_5_sao")
+    assert unknown.returncode == 2 and "unknown homestay" in unknown.stderr, explain(unknown)
+    mismatched = xaso("invite", "staff", "--stay", "mau_nha_san")
+    assert mismatched.returncode == 2 and "--stay goes with" in mismatched.stderr, explain(mismatched)
+    assert await _invite_count(database) == 1
+
+
 async def test_a_provinces_invite_names_its_commune(xaso: Xaso, database: Database) -> None:
     xaso.env["XASO_COMMUNES"] = "LB,SM"
     unscoped = xaso("invite", "staff")

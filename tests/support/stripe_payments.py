@@ -1,7 +1,8 @@
 """Card payments through our Stripe provider against localstripe (tests/support/localstripe.py): the
 settings, the real app with its payment listeners recorded, the buyer's side through the SDK, and
 `payment_intent` events. `stripe_settings`, `shop` and `buyer` are fixtures: a test module uses them by
-importing them, with `localstripe_url`."""
+importing them, with `localstripe_url`. `every_provider` and `served_with_webhook` serve the end-to-end
+tests that pay in chat (the shop's, the homestay deposits')."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,6 +84,27 @@ def intent_event(event_id: str, intent_id: str, amount: int, kind: str = "paymen
     return {"id": event_id, "object": "event", "type": kind, "created": int(time.time()),
             "data": {"object": {"id": intent_id, "object": "payment_intent", "amount": amount,
                                 "amount_received": amount, "currency": currency, "status": "succeeded"}}}
+
+
+def every_provider(settings: Settings, localstripe_url: str, tmp_path: Path) -> Settings:
+    """VietQR to the commune's bank account, cards at localstripe (and cash); rate limits a test's pace
+    does not reach."""
+    from tests.support.shop import data_dir_with_bank
+
+    return settings.model_copy(update={
+        "rate_limit_burst": 400, "rate_limit_per_minute": 1200, "data_dir": data_dir_with_bank(tmp_path),
+        "stripe_api_key": SecretStr(API_KEY), "stripe_api_base": localstripe_url,
+        "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET), "stripe_publishable_key": PUBLISHABLE_KEY})
+
+
+@asynccontextmanager
+async def served_with_webhook(settings: Settings, database: Database, nlu_engine: NLUEngine,
+                              localstripe_url: str) -> AsyncIterator[TestClient]:
+    """The whole service, localstripe posting its events to our webhook."""
+    assistant = Assistant.build(settings, nlu=nlu_engine, database=database)
+    async with TestClient(TestServer(create_app(assistant))) as client:
+        await register_webhook(localstripe_url, str(client.make_url("/stripe/webhook")), WEBHOOK_SECRET)
+        yield client
 
 
 @pytest.fixture

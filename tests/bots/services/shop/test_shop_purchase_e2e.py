@@ -19,16 +19,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import stripe
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from PIL import Image
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from backends.payments import PaymentRequest, PaymentStart, ledger
 from backends.payments.stripe import StripePayments
 from backends.payments.vietqr import BankAccount, account_payload, purpose_of, render_png
-from bots.assistant import Assistant
-from bots.server import ASSISTANT, create_app
+from bots.server import ASSISTANT
 from core.config import Settings
 from core.db import Database
 from core.models import AuditEntry
@@ -39,7 +37,6 @@ from tests.support.localstripe import localstripe_url, register_webhook
 from tests.support.shop import (
     BANK,
     confirm_button,
-    data_dir_with_bank,
     order_until_summary,
     orders,
     pushed_with,
@@ -49,13 +46,15 @@ from tests.support.shop import (
 from tests.support.stripe_payments import (
     API_KEY,
     GOOD_CARD,
-    PUBLISHABLE_KEY,
     WEBHOOK_SECRET,
+    buyer,
+    every_provider,
     intent_event,
     pay_by_card,
+    served_with_webhook,
 )
 
-__all__ = ["localstripe_url"]  # the session fixture, used by name below
+__all__ = ["buyer", "localstripe_url"]  # fixtures, used by name below
 TEA = "tea_tan_cuong"
 SELLER = "htx_che_la_bang"
 TOTAL = 1_200_000  # 2 kg at 600.000 đ, free delivery inside the commune
@@ -64,28 +63,21 @@ PATIENCE = 15.0
 
 @pytest.fixture
 def settings(settings: Settings, localstripe_url: str, tmp_path: Path) -> Settings:
-    return settings.model_copy(update={
-        "rate_limit_burst": 400, "rate_limit_per_minute": 1200, "data_dir": data_dir_with_bank(tmp_path),
-        "stripe_api_key": SecretStr(API_KEY), "stripe_api_base": localstripe_url,
-        "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET), "stripe_publishable_key": PUBLISHABLE_KEY})
+    return every_provider(settings, localstripe_url, tmp_path)
 
 
 @pytest.fixture
 async def client(settings: Settings, database: Database, nlu_engine: NLUEngine,
                  localstripe_url: str) -> AsyncIterator[TestClient]:
     """The whole service with every provider, localstripe posting its events to our webhook."""
-    assistant = Assistant.build(settings, nlu=nlu_engine, database=database)
-    async with TestClient(TestServer(create_app(assistant))) as test_client:
-        await register_webhook(localstripe_url, str(test_client.make_url("/stripe/webhook")), WEBHOOK_SECRET)
+    async with served_with_webhook(settings, database, nlu_engine, localstripe_url) as test_client:
         yield test_client
 
 
 @pytest.fixture
-async def card(localstripe_url: str) -> AsyncIterator[stripe.StripeClient]:
+async def card(buyer: stripe.StripeClient) -> stripe.StripeClient:
     """The buyer's browser: what Stripe.js does on the payment page, through the SDK."""
-    http = stripe.AIOHTTPClient()
-    yield stripe.StripeClient(API_KEY, base_addresses={"api": localstripe_url}, http_client=http)
-    await http.close_async()
+    return buyer
 
 
 def _code(replies: list[dict[str, Any]]) -> str:

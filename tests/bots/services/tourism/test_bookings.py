@@ -17,16 +17,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import stripe
-from aiohttp.test_utils import TestClient, TestServer
-from pydantic import SecretStr
+from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from backends.payments import ledger
 from backends.tourism import bookings
 from backends.tourism.bookings import Booking, NightTaken, Request, StayNight, book
 from backends.tourism.hosts import create_host_invite
-from bots.assistant import Assistant
-from bots.server import ASSISTANT, create_app
+from bots.server import ASSISTANT
 from bots.services.tourism.hosting import release_expired, send_reminders
 from core.config import Settings
 from core.crypto import FieldCipher
@@ -36,14 +34,13 @@ from core.timezones import VIETNAM
 from nlu.engine import NLUEngine
 from tests.support.chat import ChatSession, button_data, texts
 from tests.support.db import schema_differences
-from tests.support.localstripe import localstripe_url, register_webhook
-from tests.support.shop import data_dir_with_bank, pushed_with
+from tests.support.localstripe import localstripe_url
+from tests.support.shop import pushed_with
 from tests.support.skills import pressed
-from tests.support.stripe_payments import API_KEY, GOOD_CARD, PUBLISHABLE_KEY, pay_by_card
+from tests.support.stripe_payments import GOOD_CARD, buyer, every_provider, pay_by_card, served_with_webhook
 
-__all__ = ["localstripe_url"]  # the session fixture, used by name below
+__all__ = ["buyer", "localstripe_url"]  # fixtures, used by name below
 
-WEBHOOK_SECRET = "whsec_test_bookings"
 HOUSE, ROOM = "mau_nha_san", "mau_phong_doi"  # stays.yml: 10 guests, 600.000 đ; 2 guests, 350.000 đ
 
 
@@ -83,31 +80,19 @@ async def held_nights(database: Database, stay: str) -> list[dt.date]:
 
 @pytest.fixture
 def settings(settings: Settings, localstripe_url: str, tmp_path: Path) -> Settings:
-    return settings.model_copy(update={
-        "rate_limit_burst": 400, "rate_limit_per_minute": 1200, "data_dir": data_dir_with_bank(tmp_path),
-        "stripe_api_key": SecretStr(API_KEY), "stripe_api_base": localstripe_url,
-        "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET), "stripe_publishable_key": PUBLISHABLE_KEY})
+    return every_provider(settings, localstripe_url, tmp_path)
 
 
 @pytest.fixture
 async def client(settings: Settings, database: Database, nlu_engine: NLUEngine,
                  localstripe_url: str) -> AsyncIterator[TestClient]:
     """The whole service with card and VietQR deposits, localstripe posting its events to our webhook."""
-    assistant = Assistant.build(settings, nlu=nlu_engine, database=database)
-    async with TestClient(TestServer(create_app(assistant))) as test_client:
-        await register_webhook(localstripe_url, str(test_client.make_url("/stripe/webhook")), WEBHOOK_SECRET)
+    async with served_with_webhook(settings, database, nlu_engine, localstripe_url) as test_client:
         yield test_client
 
 
-@pytest.fixture
-async def card(localstripe_url: str) -> AsyncIterator[stripe.StripeClient]:
-    http = stripe.AIOHTTPClient()
-    yield stripe.StripeClient(API_KEY, base_addresses={"api": localstripe_url}, http_client=http)
-    await http.close_async()
-
-
 async def test_an_english_visitor_books_pays_the_deposit_by_card_and_the_host_confirms(
-        client: TestClient, card: stripe.StripeClient) -> None:
+        client: TestClient, buyer: stripe.StripeClient) -> None:
     host = await host_joins(client, HOUSE)
     visitor = await ChatSession.open(client)
     stays = await visitor.say("where can we stay tonight")
@@ -141,7 +126,7 @@ async def test_an_english_visitor_books_pays_the_deposit_by_card_and_the_host_co
     async with client.app[ASSISTANT].database.session() as session:
         (payment,) = await ledger.payments_of(session, code)
     assert (payment.provider, payment.amount_vnd, payment.commune) == ("stripe", 360_000, "LB")
-    await pay_by_card(card, payment.reference, GOOD_CARD)  # localstripe posts payment_intent.succeeded
+    await pay_by_card(buyer, payment.reference, GOOD_CARD)  # localstripe posts payment_intent.succeeded
 
     told = await pushed_with(client, visitor, "Deposit of 360.000 đ received")
     assert code in texts(told), texts(told)
@@ -166,7 +151,7 @@ async def test_an_english_visitor_books_pays_the_deposit_by_card_and_the_host_co
     booking = await booking_of(client, code)
     assert booking.refund_vnd == 180_000 and booking.refunded_at is not None
     assert booking.refund_reference is not None and booking.refund_reference.startswith("re_")
-    refunds = await card.v1.refunds.list_async({"payment_intent": payment.reference})
+    refunds = await buyer.v1.refunds.list_async({"payment_intent": payment.reference})
     assert [(refund.amount, refund.status) for refund in refunds.data] == [(180_000, "succeeded")]
     assert "Khách đã hủy" in texts(await pushed_with(client, host, "Khách đã hủy"))
     assert await held_nights(client.app[ASSISTANT].database, HOUSE) == []
