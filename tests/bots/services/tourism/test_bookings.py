@@ -370,3 +370,25 @@ async def test_erasure_cancels_coming_bookings_and_keeps_them_nameless(client: T
 async def test_the_migration_matches_the_models(database: Database) -> None:
     assert await schema_differences(database, "stay_") == []
     assert await schema_differences(database, "shop_payments") == []
+
+
+async def test_forged_and_malformed_buttons_get_an_answer_and_change_nothing(client: TestClient) -> None:
+    database = client.app[ASSISTANT].database
+    host = await host_joins(client, ROOM)
+    villager = await ChatSession.open(client)
+    await _to_dates(villager, ROOM)  # a draft in progress: the forged presses must not break it
+    forged = ["stay:in:2026-13-45", "stay:in:", "stay:in:99999-01-01", "stay:nights:abc", "stay:nights:-1",
+              "stay:nights:0", "stay:guests:-1", "stay:guests:0", "stay:pay:cash", "stay:pay:../../x",
+              "stay:confirm:", "stay:cancel:", "stay:cancel:'; DROP TABLE stay_bookings; --",
+              "stay:cancelok:DP-999999", "stay:show:DP-000000", "stay:view:" + "x" * 50, "stay:nope",
+              "host:confirm:DP-000001", "host:refunded:zz", "host:received:", "host:whatever"]
+    for data in forged:
+        for chat in (villager, host):
+            answer = await chat.press(data)
+            assert answer and all(reply["text"] for reply in answer), (data, answer)
+    # The draft still asks for the check-in day, and nothing was written.
+    again = await villager.press(f"stay:book:{ROOM}")
+    assert any(d.startswith("stay:in:") for d in button_data(again)), texts(again)
+    async with database.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Booking)) == 0
+        assert await session.scalar(select(func.count()).select_from(StayNight)) == 0
