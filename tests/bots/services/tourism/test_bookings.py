@@ -80,7 +80,27 @@ async def held_nights(database: Database, stay: str) -> list[dt.date]:
 
 @pytest.fixture
 def settings(settings: Settings, localstripe_url: str, tmp_path: Path) -> Settings:
-    return every_provider(settings, localstripe_url, tmp_path)
+    return every_provider(settings, localstripe_url, tmp_path).model_copy(update={"tts_engine": "espeak"})
+
+
+async def finds_hears_and_opens_the_page(client: TestClient, chat: ChatSession, question: str, place: str,
+                                         lang: str, says: str) -> None:
+    """A place found from the visitor's question, its story heard («🔊 Nghe» gives a voice to play), and
+    the audio-guide page its poster's QR opens, with its own voice."""
+    themes = await chat.say(question)
+    assert "tour:theme:history" in button_data(themes), texts(themes)
+    card = await chat.press(f"tour:place:{place}")
+    page_link = next(b["url"] for r in card for b in r["buttons"] if b["data"] == f"tour:page:{place}")
+    assert page_link.endswith(f"/places/{place}?lang={lang}"), page_link
+    story = await chat.press(f"tour:story:{place}")
+    assert says in texts(story), texts(story)
+    heard = await chat.press(next(d for d in button_data(story) if d.startswith("listen:")))
+    audio = urlsplit(heard[0]["audio_url"])
+    voice = await client.get(f"{audio.path}?{audio.query}")
+    assert voice.status == 200 and len(await voice.read()) > 1000, heard
+    page = await client.get(urlsplit(page_link).path + f"?lang={lang}")
+    assert page.status == 200 and says in await page.text()
+    assert (await client.get(f"/places/{place}/audio?lang={lang}")).status == 200
 
 
 @pytest.fixture
@@ -94,9 +114,11 @@ async def client(settings: Settings, database: Database, nlu_engine: NLUEngine,
 async def test_an_english_visitor_books_pays_the_deposit_by_card_and_the_host_confirms(
         client: TestClient, buyer: stripe.StripeClient) -> None:
     host = await host_joins(client, HOUSE)
-    visitor = await ChatSession.open(client)
+    visitor = await ChatSession.open(client, language="en")
+    await finds_hears_and_opens_the_page(client, visitor, "what to see around here", "tin_keo", "en",
+                                         "6 December 1953")
     stays = await visitor.say("where can we stay tonight")
-    assert "answer in English" in texts(stays) and "Sample stilt house" in texts(stays), texts(stays)
+    assert "Sample stilt house" in texts(stays), texts(stays)
     shown = await visitor.press(f"stay:view:{HOUSE}")
     assert "600.000 đ a night" in texts(shown), texts(shown)
     assert "cancel 7 or more days ahead: 100% of the deposit back" in texts(shown), texts(shown)
@@ -155,6 +177,35 @@ async def test_an_english_visitor_books_pays_the_deposit_by_card_and_the_host_co
     assert [(refund.amount, refund.status) for refund in refunds.data] == [(180_000, "succeeded")]
     assert "Khách đã hủy" in texts(await pushed_with(client, host, "Khách đã hủy"))
     assert await held_nights(client.app[ASSISTANT].database, HOUSE) == []
+
+
+async def test_a_villager_finds_hears_books_and_pays_the_deposit_by_card(
+        client: TestClient, buyer: stripe.StripeClient) -> None:
+    host = await host_joins(client, ROOM)
+    villager = await ChatSession.open(client)
+    await finds_hears_and_opens_the_page(client, villager, "di choi o dau", "suoi_kem", "vi", "Vực Thẳm")
+    await villager.say("co homestay nao khong")
+    await villager.press(f"stay:view:{ROOM}")
+    await villager.press(f"stay:book:{ROOM}")
+    arrive = vn_today() + dt.timedelta(days=20)
+    await villager.say(f"{arrive.day}/{arrive.month}")
+    await villager.say("1 dem")
+    await villager.say("2")
+    await villager.say("Đinh Thị Hoa")
+    await villager.say("0912345678")
+    summary = await villager.say("the ngan hang")  # the card button, typed
+    assert "Tiền cọc: 105.000 đ (💳 Thẻ ngân hàng)" in texts(summary), texts(summary)
+    placed = await villager.say("dong y")
+    code = code_in(placed)
+    assert "Trả cọc 105.000 đ bằng thẻ" in texts(placed), texts(placed)
+    async with client.app[ASSISTANT].database.session() as session:
+        (payment,) = await ledger.payments_of(session, code)
+    await pay_by_card(buyer, payment.reference, GOOD_CARD)
+    assert code in texts(await pushed_with(client, villager, "Đã nhận tiền cọc 105.000 đ"))
+    await pushed_with(client, host, f"host:confirm:{code}")
+    await host.press(f"host:confirm:{code}")
+    assert "Chủ nhà đã xác nhận" in texts(await pushed_with(client, villager, "Chủ nhà đã xác nhận"))
+    assert (await booking_of(client, code)).status == bookings.CONFIRMED
 
 
 async def test_a_villager_types_everything_pays_by_vietqr_and_the_host_says_it_arrived(
