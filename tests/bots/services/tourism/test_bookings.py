@@ -1,9 +1,11 @@
-"""Homestay bookings through the real web chat API: an English visitor books and pays the deposit by card
-at localstripe (the signed webhook settles it) and the host confirms from chat; a villager types every
-answer without diacritics, pays by VietQR and the host says the transfer arrived; bad input (check-out
-before check-in, 0 or 100 guests, a past day, a sold-out night, forged buttons, a host confirming another
-stay's booking) changes nothing; 20 guests racing for the same nights get one booking; unpaid holds are
-released and reminders sent once; /mydata's erasure cancels what is coming; the migration matches."""
+"""Homestay bookings through the real web chat API. An English visitor and a Vietnamese villager each find a
+place, hear its story, open its poster's page, book a homestay and pay the deposit by card at localstripe
+(the signed webhook settles it); the host confirms from chat; a cancellation refunds by the rules (to the
+card through Stripe, by hand for a transfer). A villager types every answer without diacritics and pays
+by VietQR; the host says the transfer arrived. Bad input (check-out before check-in, 0 or 100 guests, a
+past day, a sold-out night, forged and malformed buttons, a host confirming another stay's booking)
+changes nothing; 20 guests racing for the same nights get one booking; unpaid holds are released and
+reminders sent once; /mydata's erasure cancels what is coming; the migration matches the models."""
 
 from __future__ import annotations
 
