@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, delete, func, select, update
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -211,12 +211,16 @@ async def of_user(session: AsyncSession, user_id: int, commune: str | None = Non
     return list(await session.scalars(query.order_by(Booking.id.desc()).limit(limit)))
 
 
+STUCK_AFTER = dt.timedelta(minutes=10)  # a card payment is started within seconds of its turn
+
+
 async def expired_holds(session: AsyncSession, commune: str, now: dt.datetime,
                         limit: int = 50) -> list[Booking]:
     """The commune's unpaid bookings whose hold ran out, and those whose card payment has been starting
-    since before the hold (the process of their turn died)."""
-    query = select(Booking).where(Booking.commune == commune, Booking.status.in_((UNPAID, STARTING)),
-                                  Booking.hold_until < now)
+    for longer than `STUCK_AFTER` (the process of their turn died before it was recorded)."""
+    query = select(Booking).where(Booking.commune == commune, or_(
+        and_(Booking.status == UNPAID, Booking.hold_until < now),
+        and_(Booking.status == STARTING, Booking.created_at < now - STUCK_AFTER)))
     return list(await session.scalars(query.order_by(Booking.id).limit(limit)))
 
 

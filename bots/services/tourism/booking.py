@@ -50,7 +50,7 @@ from bots.services.tourism.notices import (
     day_label,
     tell_hosts,
 )
-from bots.services.tourism.refunds import refund_by_card
+from bots.services.tourism.refunds import refund_by_card, withdraw_after_commit
 from core import answers, validators
 from core.i18n import local
 from core.messages import Button, Reply
@@ -66,7 +66,7 @@ FLOW = "stay"
 DAYS_OFFERED = 5
 NIGHTS_OFFERED = 3
 GUESTS_OFFERED = 4
-MAX_GUESTS_TYPED = 99
+MIN_HOLD = dt.timedelta(hours=1)
 _NIGHTS_RE = re.compile(r"^(\d{1,3})\s*(dem|toi|ngay|nights?|days?)?$")
 _GUESTS_RE = re.compile(r"^(\d{1,3})\s*(nguoi|khach|nguoi lon|guests?|people|persons?|pax)?$")
 _WORD_NUMBERS = {
@@ -696,9 +696,11 @@ class BookingDesk:
         return await self._booked(context, booking, start)
 
     def _hold_until(self, checkin: dt.date) -> dt.datetime:
-        """An unpaid booking's nights are held `hold_hours`, and never past noon of its check-in day."""
+        """An unpaid booking's nights are held `hold_hours`, and not past noon of its check-in day, but
+        always `MIN_HOLD` at least (a booking for tonight made this afternoon has an hour to pay)."""
+        now = utcnow()
         noon = dt.datetime.combine(checkin, dt.time(12), tzinfo=VIETNAM)
-        return min(utcnow() + dt.timedelta(hours=self.rules.hold_hours), noon)
+        return max(min(now + dt.timedelta(hours=self.rules.hold_hours), noon), now + MIN_HOLD)
 
     async def _started(self, context: Context, code: str, start: PaymentStart) -> list[Reply]:
         session = context.session
@@ -756,6 +758,15 @@ class BookingDesk:
                     context.services, context.session, self.tourism, booking, "tourism.host.new", "stay-new"
                 )
             return [Reply(context.t("tourism.booking.requested", **fields), (cancel_button,))]
+        if booking.provider == "vietqr":  # whoever sees the transfer arrive says so: the host, or staff
+            await tell_hosts(
+                context.services,
+                context.session,
+                self.tourism,
+                booking,
+                "tourism.host.awaiting",
+                "stay-awaiting",
+            )
         hold = booking.hold_until.astimezone(VIETNAM) if booking.hold_until else None
         placed = Reply(
             context.t(
@@ -863,8 +874,7 @@ class BookingDesk:
         ):
             return [Reply(context.t("tourism.booking.cannot_cancel", code=booking.code))]
         await ledger.cancel_pending(session, booking.code)
-        for payment in pending:  # a card page must take no more money; if it took some, staff refund it
-            await context.services.payments.withdraw(payment.provider, payment.reference)
+        withdraw_after_commit(context, [(payment.provider, payment.reference) for payment in pending])
         context.audit(
             "tourism.booking_cancel",
             subject=f"booking:{booking.code}",

@@ -1,13 +1,15 @@
 """Homestay hosts (role `host`, invited like sellers: `/invite host <stay id>`, then `/join`): `/bookings`
 lists their stays' coming bookings, each with what they may do now: confirm or decline one whose deposit is
 paid, or say a transfer's deposit arrived (which settles it in the ledger as the webhook would a card's).
-A code of a booking of another stay reads as one that does not exist. And the tasks of every commune's
-bookings: unpaid holds that ran out are released, and guests and hosts are reminded the day before.
+The commune's staff do the same, from the notices they get, for a stay whose owner is not on xaso. A code
+of a booking of another stay reads as one that does not exist. And the tasks of every commune's bookings:
+unpaid holds that ran out are released, and guests and hosts are reminded the day before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from backends.payments import ledger
 from backends.tourism.bookings import (
@@ -27,7 +29,7 @@ from backends.tourism.bookings import (
     move,
     of_stays,
 )
-from backends.tourism.hosts import create_host_invite, link_after_join, stays_of
+from backends.tourism.hosts import create_host_invite, hosts_of, link_after_join, stays_of
 from backends.tourism.places import Tourism
 from bots.dialogue.base import Context, Services
 from bots.dialogue.service import TaskEnvironment, TaskRun, periodic
@@ -46,7 +48,9 @@ from core.messages import Button, Reply
 from core.models import utcnow
 from core.timezones import VIETNAM
 
+log = logging.getLogger(__name__)
 FAMILY = HOST_FAMILY
+STAFF = frozenset({"staff", "admin"})  # who act for a stay's owner not on xaso
 REMIND_HOUR = 8  # the day before check-in, in Vietnam
 INTERVAL = 300.0
 
@@ -77,13 +81,21 @@ class HostDesk:
         text = context.t("tourism.host.line", **fields, **guest_contact(context.services, booking))
         return Reply(text, host_buttons(context.services, booking, context.lang))
 
-    async def _hosted(self, context: Context) -> Booking | None:
-        """The booking the pressed button names, if it is of a stay this host hosts."""
-        booking = await by_code(context.session, context.pressed.arg[:16], context.services.commune.code)
+    async def _hosted(self, context: Context, any_stay_for_staff: bool = False) -> Booking | None:
+        """The booking the pressed button names, if it is of a stay this host hosts; for the commune's
+        staff, of a stay that has no host on xaso (they act for its owner, whom they call), or of any
+        stay with `any_stay_for_staff` (a transfer reaches the commune's account: staff see it arrive)."""
+        commune = context.services.commune.code
+        booking = await by_code(context.session, context.pressed.arg[:16], commune)
         if booking is None:
             return None
-        stays = await stays_of(context.session, context.identity.id, context.services.commune.code)
-        return booking if booking.stay_id in stays else None
+        if booking.stay_id in await stays_of(context.session, context.identity.id, commune):
+            return booking
+        if context.identity.has_any(STAFF) and (
+            any_stay_for_staff or not await hosts_of(context.session, commune, booking.stay_id)
+        ):
+            return booking
+        return None
 
     def _not_found(self, context: Context, action: str) -> list[Reply]:
         context.audit(action, subject=f"booking:{context.pressed.arg[:16]}", outcome="not_found")
@@ -166,7 +178,7 @@ class HostDesk:
     async def received_pressed(self, context: Context) -> list[Reply]:
         """A transfer's deposit arrived: its pending VietQR payment is settled (the ledger tells the
         booking: REQUESTED, guest told), then the host may confirm."""
-        booking = await self._hosted(context)
+        booking = await self._hosted(context, any_stay_for_staff=True)
         if booking is None:
             return self._not_found(context, "tourism.deposit_confirm")
         pending = [
@@ -257,11 +269,13 @@ class HostDesk:
 async def release_expired(
     database: Database, services: Services, tourism: Tourism, now: dt.datetime | None = None
 ) -> int:
-    """Unpaid bookings whose hold ran out are cancelled, their nights freed, their pending payments
-    cancelled (and withdrawn at the provider); guests told. How many."""
+    """Unpaid bookings whose hold ran out (and card payments stuck starting) are cancelled, their nights
+    freed, their pending payments cancelled in the ledger and, once that has committed, withdrawn at the
+    provider; guests told. How many."""
     now = now or utcnow()
     code = services.commune.code
     released = 0
+    stopped: list[tuple[str, str]] = []
     async with database.session() as session:
         for booking in await expired_holds(session, code, now):
             pending = [
@@ -270,8 +284,7 @@ async def release_expired(
             if not await cancel(session, booking, (UNPAID, STARTING), EXPIRED, now=now):
                 continue
             await ledger.cancel_pending(session, booking.code)
-            for payment in pending:
-                await services.payments.withdraw(payment.provider, payment.reference)
+            stopped += [(payment.provider, payment.reference) for payment in pending]
             await tell_guest(
                 services,
                 session,
@@ -282,6 +295,11 @@ async def release_expired(
                 buttons=True,
             )
             released += 1
+    for provider, reference in stopped:  # once committed, outside the writer lock
+        try:
+            await services.payments.withdraw(provider, reference)
+        except Exception:
+            log.exception("payment %s of a released booking not withdrawn", reference)
     if released:
         await services.audit.record(
             "system", "tourism.holds_released", subject=f"commune:{code}", detail={"bookings": released}

@@ -2,7 +2,8 @@
 outbox: its words (`booking_fields`), the notices, and the ledger's listener for paid deposits.
 
 A stay whose owner has no host account yet is the commune staff's to pass on: they get the host's notices
-with the owner's phone, as the shop's staff do for a seller not on xaso.
+with the owner's phone and the host's buttons, and confirm, decline or say a deposit arrived once they
+have called the owner.
 """
 
 from __future__ import annotations
@@ -176,9 +177,8 @@ async def tell_hosts(
                 **guest_contact(services, booking),
                 **extra,
             )
-            if relayed:
+            if relayed:  # staff act for the owner, after calling them
                 text = t("tourism.host.relay", lang, owner_phone=stay.phone if stay else "—") + "\n" + text
-                return Reply(text)
             return Reply(text, host_buttons(services, booking, lang))
 
         await notify(session, services, person, reply, f"{key}:{booking.code}:{person.id}")

@@ -68,6 +68,24 @@ async def refund_by_card(context: Context, tourism: Tourism, booking: Booking) -
     return True
 
 
+def withdraw_after_commit(context: Context, payments: list[tuple[str, str]]) -> None:
+    """Once the cancellation has committed, the pending payments it cancelled in the ledger are stopped at
+    their provider (a card's intent cancelled), outside the writer lock. The payment page already takes
+    no card for them; one paid meanwhile arrives by webhook as money owed back, and staff are told."""
+    if not payments:
+        return
+    services = context.services
+
+    async def step() -> None:
+        for provider, reference in payments:
+            try:
+                await services.payments.withdraw(provider, reference)
+            except Exception:
+                log.exception("payment %s of a cancelled booking not withdrawn", reference)
+
+    context.after_commit(step)
+
+
 class RefundDesk:
     """The host's «💸 Đã hoàn cọc» (`host:refunded:<code>`): a transfer's deposit given back by hand."""
 

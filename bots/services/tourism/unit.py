@@ -43,7 +43,8 @@ def service(kit: Kit) -> Service:
                      "confirm": booking.confirm_pressed, "abort": booking.abort_pressed,
                      "mine": booking.mine, "show": booking.show_pressed, "cancel": booking.cancel_pressed,
                      "cancelok": booking.cancel_confirmed}, handler=booking.unknown),
-                 Buttons(HOST_FAMILY, only("host"), actions={
+                 # Hosts, and staff acting for a stay whose owner is not on xaso (hosting.py checks which).
+                 Buttons(HOST_FAMILY, only("host", "staff"), actions={
                      "confirm": host.confirm_pressed, "decline": host.decline_pressed,
                      "received": host.received_pressed, "refunded": host.refunded_pressed,
                      "list": host.list_pressed}, handler=host.unknown)),

@@ -37,6 +37,7 @@ from nlu.engine import NLUEngine
 from tests.support.chat import ChatSession, button_data, texts
 from tests.support.db import schema_differences
 from tests.support.localstripe import localstripe_url
+from tests.support.roles import staff_joins
 from tests.support.shop import pushed_with
 from tests.support.skills import pressed
 from tests.support.stripe_payments import GOOD_CARD, buyer, every_provider, pay_by_card, served_with_webhook
@@ -445,3 +446,69 @@ async def test_forged_and_malformed_buttons_get_an_answer_and_change_nothing(cli
     async with database.session() as session:
         assert await session.scalar(select(func.count()).select_from(Booking)) == 0
         assert await session.scalar(select(func.count()).select_from(StayNight)) == 0
+
+
+async def test_staff_act_for_an_owner_not_on_xaso(client: TestClient) -> None:
+    """The room has no host account: its notices go to the commune's staff with the owner's phone and the
+    host's buttons; they say the transfer arrived and confirm. A stay that has a host is the host's to
+    confirm; staff may still say its transfer reached the commune's account."""
+    staff = await staff_joins(client)
+    guest = await ChatSession.open(client)
+    await _to_dates(guest, ROOM)
+    today = vn_today()
+    await guest.press(f"stay:in:{today.isoformat()}")  # tonight: the hold still leaves an hour to pay
+    await guest.press("stay:nights:1")
+    await guest.press("stay:guests:1")
+    await guest.say("Ma Van Kien")
+    await guest.say("0912345678")
+    summary = await guest.press("stay:pay:vietqr")
+    code = code_in(await guest.press(next(d for d in button_data(summary) if d.startswith("stay:confirm:"))))
+    booking = await booking_of(client, code)
+    assert booking.hold_until is not None
+    assert booking.hold_until - utcnow() >= dt.timedelta(minutes=59)
+
+    waiting = await pushed_with(client, staff, f"host:received:{code}")  # the room's owner is not on xaso
+    assert "0900000002" in texts(waiting) and "chưa dùng Xã Số" in texts(waiting), texts(waiting)
+    received = await staff.press(f"host:received:{code}")
+    assert f"host:confirm:{code}" in button_data(received), texts(received)
+    await staff.press(f"host:confirm:{code}")
+    assert "Chủ nhà đã xác nhận" in texts(await pushed_with(client, guest, "Chủ nhà đã xác nhận"))
+
+    await host_joins(client, HOUSE)  # the house has its host: staff cannot act for it
+    other = await ChatSession.open(client)
+    await _to_dates(other, HOUSE)
+    await other.press(f"stay:in:{(today + dt.timedelta(days=4)).isoformat()}")
+    await other.press("stay:nights:1")
+    await other.press("stay:guests:1")
+    await other.say("Ma Thi Lien")
+    await other.say("0912345678")
+    summary = await other.press("stay:pay:vietqr")
+    house = code_in(await other.press(next(d for d in button_data(summary) if d.startswith("stay:confirm:"))))
+    # Its transfer reaches the commune's account, which staff see: they may say it arrived; the host confirms.
+    await staff.press(f"host:received:{house}")
+    assert (await booking_of(client, house)).status == bookings.REQUESTED
+    assert f"Không tìm thấy đặt phòng {house}" in texts(await staff.press(f"host:confirm:{house}"))
+    assert (await booking_of(client, house)).status == bookings.REQUESTED
+
+
+async def test_a_card_payment_stuck_starting_is_released(client: TestClient) -> None:
+    """The process of a card booking's turn died before the payment was recorded: after `STUCK_AFTER` the
+    booking is cancelled and its nights freed."""
+    assistant = client.app[ASSISTANT]
+    arrive = vn_today() + dt.timedelta(days=30)
+    async with assistant.database.session() as session:
+        user = User(channel="web", external_id="stuck-guest")
+        session.add(user)
+        await session.flush()
+        stuck = await book(session, assistant.services.cipher,
+                           Request(HOUSE, arrive, arrive + dt.timedelta(days=1), 2, 600_000, 180_000,
+                                   "stripe", "A", "0912345678"),
+                           commune="LB", user_id=user.id, request_key="stuck", status=bookings.STARTING,
+                           hold_until=utcnow() + dt.timedelta(hours=12))
+        code = stuck.code
+    soon = utcnow() + dt.timedelta(minutes=5)
+    assert await release_expired(assistant.database, assistant.services, assistant.kit.tourism, soon) == 0
+    later = utcnow() + bookings.STUCK_AFTER + dt.timedelta(minutes=1)
+    assert await release_expired(assistant.database, assistant.services, assistant.kit.tourism, later) == 1
+    assert (await booking_of(client, code)).cancelled_by == bookings.EXPIRED
+    assert await held_nights(assistant.database, HOUSE) == []
