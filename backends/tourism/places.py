@@ -86,6 +86,22 @@ class Stay:
 
 
 @dataclass(frozen=True, slots=True)
+class Guide:
+    """A local guide visitors call to arrange a day (not booked in chat: the day's plan is agreed on the
+    phone)."""
+
+    id: str
+    name: Mapping[str, str]
+    area: Mapping[str, str]  # where they guide: "La Bằng, suối Kẹm", "ATK Định Hóa"
+    languages: tuple[str, ...]  # "vi", "en", …
+    group: int  # visitors at most
+    price: int  # VND a day for the group
+    description: Mapping[str, str]
+    phone: str
+    photo: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Refund:
     days_before: int  # cancelled at least this many days before the check-in day
     percent: int  # of the deposit paid
@@ -113,12 +129,13 @@ class BookingRules:
 class Tourism:
     def __init__(self, places: Sequence[Place] = (), itineraries: Sequence[Itinerary] = (),
                  stays: Sequence[Stay] = (), photos: Path | None = None,
-                 rules: BookingRules | None = None) -> None:
+                 rules: BookingRules | None = None, guides: Sequence[Guide] = ()) -> None:
         self.places = {place.id: place for place in places}
         self.itineraries = {item.id: item for item in sorted(itineraries, key=lambda i: (i.days, i.id))}
         self.stays = {stay.id: stay for stay in stays}
         self.photos = photos
         self.rules = rules or BookingRules()
+        self.guides = {guide.id: guide for guide in guides}
 
     def __bool__(self) -> bool:
         return bool(self.places)
@@ -135,7 +152,8 @@ class Tourism:
     def photo_files(self) -> dict[str, Path]:
         if self.photos is None:
             return {}
-        named = [item.photo for item in (*self.places.values(), *self.stays.values()) if item.photo]
+        named = [item.photo for item in (*self.places.values(), *self.stays.values(), *self.guides.values())
+                 if item.photo]
         return {name: self.photos / name for name in named}
 
 
@@ -147,11 +165,13 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def load_tourism(folder: Path) -> Tourism:
-    """data/tourism/: places.yml, itineraries.yml, stays.yml (each optional); raises `TourismError`."""
+    """data/tourism/: places.yml, itineraries.yml, stays.yml, guides.yml (each optional); raises
+    `TourismError`."""
     photos = folder / "img"
     places: list[Place] = []
     itineraries: list[Itinerary] = []
     stays: list[Stay] = []
+    guides: list[Guide] = []
     rules = None
     if (folder / "places.yml").is_file():
         places = _Reader(folder / "places.yml", photos).places()
@@ -161,7 +181,9 @@ def load_tourism(folder: Path) -> Tourism:
     if (folder / "stays.yml").is_file():
         reader = _Reader(folder / "stays.yml", photos)
         stays, rules = reader.stays(), reader.rules()
-    return Tourism(places, itineraries, stays, photos, rules)
+    if (folder / "guides.yml").is_file():
+        guides = _Reader(folder / "guides.yml", photos).guides()
+    return Tourism(places, itineraries, stays, photos, rules, guides)
 
 
 class _Reader(DataReader):
@@ -268,6 +290,28 @@ class _Reader(DataReader):
                              self.texts(raw, "area", 120), lat, lon, guests, price,
                              self.texts(raw, "description", MAX_SUMMARY), phone, self.photo(raw)))
         self._unique(items, [stay.id for stay in read], "homestay")
+        return read
+
+    def guides(self) -> list[Guide]:
+        _, items = self._list("guides", "local guides")
+        read = []
+        for item in items:
+            raw = self.mapping(item, "a guide is a mapping")
+            languages, group = raw.get("languages"), raw.get("group")
+            price, phone = raw.get("price"), raw.get("phone")
+            if not isinstance(languages, list) or not languages or not all(
+                    isinstance(lang, str) and re.fullmatch(r"[a-z]{2}", lang) for lang in languages):
+                raise self.fail(raw, "languages: the languages they guide in, e.g. [vi, en]", "languages")
+            if not isinstance(group, int) or not 1 <= group <= 50:
+                raise self.fail(raw, "group: visitors at most, 1 to 50", "group")
+            if not isinstance(price, int) or not 50_000 <= price <= 20_000_000:
+                raise self.fail(raw, "price: VND a day, a whole number", "price")
+            if not isinstance(phone, str) or not phone.replace(" ", "").lstrip("+").isdigit():
+                raise self.fail(raw, "phone: the guide's number", "phone")
+            read.append(Guide(self.identifier(raw, "id"), self.texts(raw, "name", 80),
+                              self.texts(raw, "area", 120), tuple(languages), group, price,
+                              self.texts(raw, "description", MAX_SUMMARY), phone, self.photo(raw)))
+        self._unique(items, [guide.id for guide in read], "guide")
         return read
 
     def rules(self) -> BookingRules:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.db import dialect_of, upsert
 from core.models import Base
 
-KINDS = ("ask", "card", "story", "page", "audio", "plan", "near")
+KINDS = ("ask", "card", "story", "page", "audio", "plan", "near", "guide")
 ANY_PLACE = "-"  # a question or a list, about no one place
 
 

@@ -51,6 +51,7 @@ def tourism_section(tourism: Tourism) -> Callable[[StatsContext], Awaitable[Sect
                      Figure("stories_week", "dashboard.figure.tourism_stories_week", week.get("story", 0)),
                      Figure("pages_week", "dashboard.figure.tourism_pages_week", week.get("page", 0)),
                      Figure("plans_week", "dashboard.figure.tourism_plans_week", week.get("plan", 0)),
+                     Figure("guides_week", "dashboard.figure.tourism_guides_week", week.get("guide", 0)),
                      Figure("bookings", "dashboard.figure.tourism_bookings", standing),
                      Figure("bookings_waiting", "dashboard.figure.tourism_bookings_waiting",
                             held.by_status.get(bookings.REQUESTED, 0),

@@ -15,13 +15,14 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from backends.payments import format_vnd
 from backends.tourism.places import THEMES, Place, Tourism
 from backends.tourism.store import ANY_PLACE, count_view
 from bots.dialogue.base import Context
 from bots.services.tourism.booking import BookingDesk
 from core.i18n import local
 from core.identity import set_language
-from core.messages import Button, Reply
+from core.messages import Button, Reply, call_button
 from core.models import utcnow
 from core.state import State
 from core.text import fold
@@ -42,6 +43,7 @@ PLAN_WORDS = ("lich trinh", "itinerary", "1 ngay", "2 ngay", "mot ngay", "hai ng
               "trip plan", "plan")
 STAY_WORDS = ("homestay", "nha nghi", "ngu lai", "o lai", "qua dem", "stay", "nghi dem", "cho nghi",
               "dat phong", "thue phong", "phong trong", "room", "nha san", "cho ngu")
+GUIDE_WORDS = ("huong dan vien", "hdv", "guide", "nguoi dan duong", "dan duong", "thuyet minh vien")
 # The visitor's own bookings: «hủy đặt phòng», «phòng đã đặt», «my booking».
 BOOKED_WORDS = ("huy dat phong", "phong da dat", "dat phong cua toi", "my booking", "cancel my booking",
                 "my bookings", "huy phong")
@@ -88,6 +90,8 @@ class TourGuide:
             await set_language(context.session, context.identity.id, "en")
             context.extras["lang"] = "en"
             prefix = context.t("tourism.in_english") + "\n"
+        if _said(text, GUIDE_WORDS) and not _said(text, ("audio guide", "thuyet minh di tich")):
+            return _prefixed(prefix, self._guides(context))
         if _said(text, BOOKED_WORDS):
             return _prefixed(prefix, await self.booking.mine(context))
         if _said(text, STAY_WORDS):
@@ -105,6 +109,8 @@ class TourGuide:
                    for theme in THEMES if self.tourism.of_theme(theme)]
         buttons.append(Button(context.t("tourism.button.plans"), f"{FAMILY}:plans"))
         buttons.append(Button(context.t("tourism.button.stays"), f"{FAMILY}:stays"))
+        if self.tourism.guides:
+            buttons.append(Button(context.t("tourism.button.guides"), f"{FAMILY}:guides"))
         return Reply(prefix + context.t("tourism.themes"), tuple(buttons), request_location=True)
 
     def _theme(self, context: Context, theme: str) -> list[Reply]:
@@ -224,6 +230,38 @@ class TourGuide:
             return [Reply(context.t("tourism.no_stays"), (self._back(context),))]
         return [self.booking.stays(context, self._back(context))]
 
+    # -- local guides: listed, each with a card and a call button (the day is agreed on the phone)
+
+    async def guides_pressed(self, context: Context) -> list[Reply]:
+        return self._guides(context)
+
+    def _guides(self, context: Context) -> list[Reply]:
+        guides = list(self.tourism.guides.values())
+        if not guides:
+            return [Reply(context.t("tourism.no_guides"), (self._back(context),))]
+        lines = [context.t("tourism.guide_line", name=local(dict(g.name), context.lang),
+                           area=local(dict(g.area), context.lang), languages=_languages(context, g.languages),
+                           price=format_vnd(g.price)) for g in guides]
+        return [Reply(context.t("tourism.guides", guides="\n".join(lines)),
+                      (*(Button(local(dict(g.name), context.lang), f"{FAMILY}:guide:{g.id}") for g in guides),
+                       self._back(context)))]
+
+    async def guide_pressed(self, context: Context) -> list[Reply]:
+        guide = self.tourism.guides.get(context.pressed.arg)
+        if guide is None:
+            return self._guides(context)
+        context.audit("tourism.guide", subject=f"guide:{guide.id}")
+        await self._count(context, "guide", guide.id)
+        base = context.services.settings.public_url.rstrip("/")
+        text = context.t("tourism.guide_card", name=local(dict(guide.name), context.lang),
+                         area=local(dict(guide.area), context.lang),
+                         languages=_languages(context, guide.languages), group=guide.group,
+                         price=format_vnd(guide.price), phone=guide.phone,
+                         description=local(dict(guide.description), context.lang))
+        return [Reply(text, (call_button(context.t("tourism.button.call", phone=guide.phone), guide.phone),
+                             Button(context.t("tourism.button.guides"), f"{FAMILY}:guides", means="back")),
+                      image_url=f"{base}/tourism/img/{guide.photo}" if guide.photo else None)]
+
     # -- a shared location, when asked for it
 
     async def located(self, context: Context) -> list[Reply] | None:
@@ -254,6 +292,11 @@ def _prefixed(prefix: str, replies: list[Reply]) -> list[Reply]:
     if not prefix or not replies:
         return replies
     return [dataclasses.replace(replies[0], text=prefix + replies[0].text), *replies[1:]]
+
+
+def _languages(context: Context, languages: tuple[str, ...]) -> str:
+    return ", ".join(context.t(f"tourism.language.{lang}") if context.services.catalogue.has(
+        f"tourism.language.{lang}") else lang for lang in languages)
 
 
 def map_url(place: Place) -> str:

@@ -33,7 +33,8 @@ def service(kit: Kit) -> Service:
                      "themes": guide.themes_pressed, "theme": guide.theme_pressed,
                      "place": guide.place_pressed, "story": guide.story_pressed,
                      "map": guide.link_pressed, "page": guide.link_pressed,
-                     "plans": guide.plans_pressed, "plan": guide.plan_pressed, "stays": guide.stays_pressed},
+                     "plans": guide.plans_pressed, "plan": guide.plan_pressed, "stays": guide.stays_pressed,
+                     "guides": guide.guides_pressed, "guide": guide.guide_pressed},
                          handler=guide.unknown),
                  # The guest's own draft and bookings: each action checks the draft or the booking's owner.
                  Buttons(STAY_FAMILY, PUBLIC, actions={
@@ -54,7 +55,8 @@ def service(kit: Kit) -> Service:
         desk_buttons=(DeskButton("host", "tourism.host.button.bookings", f"{HOST_FAMILY}:list"),),
         tasks=(Task("tourism-bookings", booking_tasks(kit.tourism)),),
         events={"tourism.place": "places_viewed", "tourism.story": "stories_heard",
-                "tourism.plan": "plans_viewed", "tourism.booking": "stays_booked",
+                "tourism.plan": "plans_viewed", "tourism.guide": "guides_viewed",
+                "tourism.booking": "stays_booked",
                 "tourism.host_confirm": "stays_confirmed", "tourism.booking_cancel": "stays_cancelled",
                 "tourism.refund": "deposits_refunded"},
         figures=(Panel(90, tourism_section(kit.tourism)),),

@@ -58,6 +58,21 @@ async def test_a_visitor_finds_a_place_reads_and_hears_it(client: TestClient) ->
     assert "Tân Sơn" in texts(stays), texts(stays)
 
 
+async def test_local_guides_are_listed_with_a_call_button(client: TestClient) -> None:
+    villager = await ChatSession.open(client)
+    assert "tour:guides" in button_data(await villager.say("di choi o dau"))
+    listed = await villager.say("co huong dan vien khong")
+    assert "Hướng dẫn viên mẫu — ATK Định Hóa" in texts(listed), texts(listed)
+    assert "tour:guide:mau_hdv_atk" in button_data(listed)
+    card = await villager.press("tour:guide:mau_hdv_atk")
+    assert "tiếng Việt, tiếng Anh" in texts(card) and "700.000 đ/ngày" in texts(card), texts(card)
+    assert buttons(card)["call:0900000004"]["url"] == "tel:0900000004"
+    assert "Hướng dẫn viên địa phương" in texts(await villager.press("tour:guide:nobody"))  # an old button
+    visitor = await ChatSession.open(client, language="en")
+    english = await visitor.say("we need an english speaking guide")
+    assert "Local guides" in texts(english) and "Sample guide — ATK" in texts(english), texts(english)
+
+
 async def test_an_english_visitor_and_places_near_a_shared_location(client: TestClient) -> None:
     visitor = await ChatSession.open(client, language="en")
     themes = await visitor.say("what to see around here")
