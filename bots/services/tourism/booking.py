@@ -88,7 +88,11 @@ _WORD_NUMBERS = {
     "five": 5,
     "six": 6,
 }
-ENGLISH_DAYS = {"today": 0, "tonight": 0, "tomorrow": 1}
+# Days the date reader does not take as one: «tonight» (a part of the day to it) and the English words.
+SAID_DAYS = {"today": 0, "tonight": 0, "tomorrow": 1, "toi nay": 0, "dem nay": 0, "ngay hom nay": 0}
+# «2 người lớn, 1 trẻ em»: every count of people in the answer, added up.
+_PEOPLE_RE = re.compile(r"(\d{1,3})\s*(?:nguoi lon|nguoi|khach|tre em|tre con|tre|chau|be|em be|adults?|"
+                        r"kids?|children|child|guests?|people|persons?)\b")
 
 
 class _Problem(Exception):
@@ -477,15 +481,18 @@ class BookingDesk:
         """A day typed as a Vietnamese date («20/12», «ngày 20 tháng 12», «mai», «thứ bảy») or «today»,
         «tomorrow»; a day and month without a year that has passed is next year's."""
         folded = fold(text)
-        if folded in ENGLISH_DAYS:
-            return today() + dt.timedelta(days=ENGLISH_DAYS[folded])
+        if folded in SAID_DAYS:
+            return today() + dt.timedelta(days=SAID_DAYS[folded])
         now = utcnow().astimezone(VIETNAM)
         days = [entity.value for entity in find_datetimes(text, now) if entity.entity == "date"]
         if len(days) != 1:
             raise _Problem(context.t("tourism.booking.bad.day"))
         day = dt.date.fromisoformat(str(days[0]))
         if day < now.date() and not re.search(r"\d{4}", text) and re.search(r"\d", text):
-            day = day.replace(year=day.year + 1)
+            try:
+                day = day.replace(year=day.year + 1)
+            except ValueError:  # 29 February, next year
+                raise _Problem(context.t("tourism.booking.bad.day")) from None
         return day
 
     def _typed_checkout(self, context: Context, text: str, checkin: dt.date) -> dt.date:
@@ -508,6 +515,9 @@ class BookingDesk:
         match = pattern.match(folded)
         if match:
             return int(match.group(1))
+        counts = _PEOPLE_RE.findall(folded)
+        if len(counts) > 1:  # «2 nguoi lon, 1 tre em»
+            return sum(int(count) for count in counts)
         words = folded.split()
         if words and words[0] in _WORD_NUMBERS and len(words) <= 3:
             return _WORD_NUMBERS[words[0]]

@@ -278,6 +278,8 @@ async def test_bad_input_is_answered_and_changes_nothing(client: TestClient) -> 
     assert "đã qua rồi" in texts(answer), texts(answer)
     answer = await villager.say("hom qua")
     assert "đã qua rồi" in texts(answer), texts(answer)
+    answer = await villager.say("29/2")  # next year's, as the day has passed: and there is none
+    assert "chưa hiểu ngày" in texts(answer) or "đặt trước tối đa" in texts(answer), texts(answer)
     answer = await villager.say("ngay 45 thang 13")
     assert "chưa hiểu ngày" in texts(answer), texts(answer)
     arrive = vn_today() + dt.timedelta(days=5)
@@ -291,6 +293,8 @@ async def test_bad_input_is_answered_and_changes_nothing(client: TestClient) -> 
     answer = await villager.say("0")
     assert "ít nhất 1 khách" in texts(answer), texts(answer)
     answer = await villager.say("100 nguoi")
+    assert "tối đa 2 khách" in texts(answer), texts(answer)
+    answer = await villager.say("2 nguoi lon, 1 tre em")  # added up: three is one too many here
     assert "tối đa 2 khách" in texts(answer), texts(answer)
     answer = await villager.press("stay:guests:100")  # forged
     assert "tối đa 2 khách" in texts(answer), texts(answer)
@@ -456,7 +460,8 @@ async def test_staff_act_for_an_owner_not_on_xaso(client: TestClient) -> None:
     guest = await ChatSession.open(client)
     await _to_dates(guest, ROOM)
     today = vn_today()
-    await guest.press(f"stay:in:{today.isoformat()}")  # tonight: the hold still leaves an hour to pay
+    tonight = await guest.say("toi nay")  # typed: the hold still leaves an hour to pay
+    assert "Bạn ở mấy đêm" in texts(tonight), texts(tonight)
     await guest.press("stay:nights:1")
     await guest.press("stay:guests:1")
     await guest.say("Ma Van Kien")
