@@ -269,6 +269,21 @@ async def _to_dates(chat: ChatSession, stay: str) -> None:
     await chat.press(f"stay:book:{stay}")
 
 
+async def books(chat: ChatSession, stay: str, arrive: dt.date | None, guests: int, name: str,
+                provider: str = "vietqr") -> str:
+    """Tapped from the stay's card to the confirmation (the day already chosen when `arrive` is None): one
+    night, `guests`, the name and phone typed; the booking's code."""
+    if arrive is not None:
+        await _to_dates(chat, stay)
+        await chat.press(f"stay:in:{arrive.isoformat()}")
+    await chat.press("stay:nights:1")
+    await chat.press(f"stay:guests:{guests}")
+    await chat.say(name)
+    await chat.say("0912345678")
+    summary = await chat.press(f"stay:pay:{provider}")
+    return code_in(await chat.press(next(d for d in button_data(summary) if d.startswith("stay:confirm:"))))
+
+
 async def test_bad_input_is_answered_and_changes_nothing(client: TestClient) -> None:
     database = client.app[ASSISTANT].database
     villager = await ChatSession.open(client)
@@ -372,15 +387,8 @@ async def test_unpaid_holds_are_released_and_reminders_sent_once(client: TestCli
     host = await host_joins(client, ROOM)
     guest = await ChatSession.open(client)
     arrive = vn_today() + dt.timedelta(days=1)
-    for chat, stay, provider in ((guest, ROOM, "vietqr"), (await ChatSession.open(client), HOUSE, "vietqr")):
-        await _to_dates(chat, stay)
-        await chat.press(f"stay:in:{arrive.isoformat()}")
-        await chat.press("stay:nights:1")
-        await chat.press("stay:guests:2")
-        await chat.say("Le Van Cuong")
-        await chat.say("0912345678")
-        summary = await chat.press(f"stay:pay:{provider}")
-        await chat.press(next(d for d in button_data(summary) if d.startswith("stay:confirm:")))
+    for chat, stay in ((guest, ROOM), (await ChatSession.open(client), HOUSE)):
+        await books(chat, stay, arrive, 2, "Le Van Cuong")
     async with assistant.database.session() as session:
         room, house = (await session.scalars(select(Booking).order_by(Booking.id))).all()
     await host.press(f"host:received:{room.code}")  # the room's deposit arrived; the house's never does
@@ -406,15 +414,7 @@ async def test_unpaid_holds_are_released_and_reminders_sent_once(client: TestCli
 
 async def test_erasure_cancels_coming_bookings_and_keeps_them_nameless(client: TestClient) -> None:
     guest = await ChatSession.open(client)
-    await _to_dates(guest, HOUSE)
-    arrive = vn_today() + dt.timedelta(days=9)
-    await guest.press(f"stay:in:{arrive.isoformat()}")
-    await guest.press("stay:nights:1")
-    await guest.press("stay:guests:4")
-    await guest.say("Pham Thi Dung")
-    await guest.say("0912345678")
-    summary = await guest.press("stay:pay:vietqr")
-    code = code_in(await guest.press(next(d for d in button_data(summary) if d.startswith("stay:confirm:"))))
+    code = await books(guest, HOUSE, vn_today() + dt.timedelta(days=9), 4, "Pham Thi Dung")
     await guest.say("/mydata")
     warned = await guest.press("mydata:delete")
     assert f"Đặt phòng {code}" in texts(warned), texts(warned)
@@ -462,12 +462,7 @@ async def test_staff_act_for_an_owner_not_on_xaso(client: TestClient) -> None:
     today = vn_today()
     tonight = await guest.say("toi nay")  # typed: the hold still leaves an hour to pay
     assert "Bạn ở mấy đêm" in texts(tonight), texts(tonight)
-    await guest.press("stay:nights:1")
-    await guest.press("stay:guests:1")
-    await guest.say("Ma Van Kien")
-    await guest.say("0912345678")
-    summary = await guest.press("stay:pay:vietqr")
-    code = code_in(await guest.press(next(d for d in button_data(summary) if d.startswith("stay:confirm:"))))
+    code = await books(guest, ROOM, None, 1, "Ma Van Kien")
     booking = await booking_of(client, code)
     assert booking.hold_until is not None
     assert booking.hold_until - utcnow() >= dt.timedelta(minutes=59)
@@ -480,15 +475,7 @@ async def test_staff_act_for_an_owner_not_on_xaso(client: TestClient) -> None:
     assert "Chủ nhà đã xác nhận" in texts(await pushed_with(client, guest, "Chủ nhà đã xác nhận"))
 
     await host_joins(client, HOUSE)  # the house has its host: staff cannot act for it
-    other = await ChatSession.open(client)
-    await _to_dates(other, HOUSE)
-    await other.press(f"stay:in:{(today + dt.timedelta(days=4)).isoformat()}")
-    await other.press("stay:nights:1")
-    await other.press("stay:guests:1")
-    await other.say("Ma Thi Lien")
-    await other.say("0912345678")
-    summary = await other.press("stay:pay:vietqr")
-    house = code_in(await other.press(next(d for d in button_data(summary) if d.startswith("stay:confirm:"))))
+    house = await books(await ChatSession.open(client), HOUSE, today + dt.timedelta(days=4), 1, "Ma Thi Lien")
     # Its transfer reaches the commune's account, which staff see: they may say it arrived; the host confirms.
     await staff.press(f"host:received:{house}")
     assert (await booking_of(client, house)).status == bookings.REQUESTED
