@@ -10,61 +10,90 @@ records it and tells the guest.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from backends.payments import format_vnd, ledger
-from backends.tourism.bookings import Booking, by_code, mark_refunded
+from backends.tourism.bookings import CANCELLED, Booking, by_code, mark_refunded
 from backends.tourism.places import Tourism
-from bots.dialogue.base import Context, FlowHandler
+from bots.dialogue.base import Context
 from bots.services.tourism.notices import tell_guest
 from core.messages import Reply
+from core.pipeline import Finish, Turn
 
 log = logging.getLogger(__name__)
 
 
 async def refund_by_card(context: Context, tourism: Tourism, booking: Booking) -> bool:
-    """Schedules the card refund of what `booking` is owed, after this turn commits; False when nothing
-    is owed or the deposit was not paid through a provider that refunds (a person gives it back)."""
+    """Schedules the card refund of what `booking` is owed; False when nothing is owed or the deposit was
+    not paid through a provider that refunds (a person gives it back).
+
+    Three steps, none holding the writer lock during the remote call: once this turn has committed, a
+    short transaction checks that the cancellation stood (the booking is cancelled and still owed: a
+    failed erasure rolls its cancellations back though its turn commits); then the provider refunds; then
+    another short transaction records it and tells the guest. They run outside the conversation, whose
+    user may have just been erased."""
     owed = booking.refund_vnd or 0
     if owed <= 0 or booking.refunded_at is not None:
         return False
-    payments = context.services.payments
+    services = context.services
     taken = [
         p for p in await ledger.payments_of(context.session, booking.code) if p.status == ledger.SUCCEEDED
     ]
-    card = next((p for p in taken if getattr(payments.get(p.provider), "refund", None) is not None), None)
+    card = next(
+        (p for p in taken if getattr(services.payments.get(p.provider), "refund", None) is not None), None
+    )
     if card is None:
         return False
-    code, provider, reference = booking.code, card.provider, card.reference
+    code, provider, reference, actor = (
+        booking.code,
+        card.provider,
+        card.reference,
+        f"user:{context.identity.id}",
+    )
 
-    async def step() -> FlowHandler | None:
-        refunded = await payments.refund(provider, reference, owed, f"refund:{code}")
+    async def record(refunded: str, amount: int, turn: Turn) -> list[Reply]:
+        booking = await by_code(turn.session, code)
+        if booking is not None and await mark_refunded(turn.session, booking, refunded):
+            turn.audit(
+                actor,
+                "tourism.refund",
+                subject=f"booking:{code}",
+                detail={"refund_vnd": amount, "provider": provider},
+            )
+            await tell_guest(
+                services,
+                turn.session,
+                tourism,
+                booking,
+                "tourism.booking.refunded_card",
+                "stay-refunded",
+                refund=format_vnd(amount),
+            )
+        return []
+
+    async def refund(amount: int) -> Finish | None:
+        refunded = await services.payments.refund(provider, reference, amount, f"refund:{code}")
         if refunded is None:
-            log.warning("the %s VND refund of booking %s was not made: it stays owed", owed, code)
+            log.warning("the %s VND refund of booking %s was not made: it stays owed", amount, code)
             return None
+        return functools.partial(record, refunded, amount)
 
-        async def record(later: Context) -> list[Reply]:
-            booking = await by_code(later.session, code)
-            if booking is not None and await mark_refunded(later.session, booking, refunded):
-                later.audit(
-                    "tourism.refund",
-                    subject=f"booking:{code}",
-                    detail={"refund_vnd": owed, "provider": provider},
-                )
-                await tell_guest(
-                    later.services,
-                    later.session,
-                    tourism,
-                    booking,
-                    "tourism.booking.refunded_card",
-                    "stay-refunded",
-                    refund=format_vnd(owed),
-                )
-            return []
+    async def stood(turn: Turn) -> list[Reply]:
+        booking = await by_code(turn.session, code)
+        if (
+            booking is not None
+            and booking.status == CANCELLED
+            and booking.refunded_at is None
+            and (booking.refund_vnd or 0) > 0
+        ):
+            turn.after_commit(functools.partial(refund, booking.refund_vnd or 0))
+        return []
 
-        return record
+    async def committed() -> Finish:
+        return stood
 
-    context.after_commit(step)
+    context.turn.after_commit(committed)
     return True
 
 

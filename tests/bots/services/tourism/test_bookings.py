@@ -412,17 +412,32 @@ async def test_unpaid_holds_are_released_and_reminders_sent_once(client: TestCli
     assert await send_reminders(assistant.database, assistant.services, assistant.kit.tourism, early) == 0
 
 
-async def test_erasure_cancels_coming_bookings_and_keeps_them_nameless(client: TestClient) -> None:
+async def test_erasure_cancels_coming_bookings_and_keeps_them_nameless(
+        client: TestClient, buyer: stripe.StripeClient) -> None:
     guest = await ChatSession.open(client)
     code = await books(guest, HOUSE, vn_today() + dt.timedelta(days=9), 4, "Pham Thi Dung")
+    carded = await books(guest, ROOM, vn_today() + dt.timedelta(days=9), 2, "Pham Thi Dung", "stripe")
+    async with client.app[ASSISTANT].database.session() as session:
+        (payment,) = await ledger.payments_of(session, carded)
+    await pay_by_card(buyer, payment.reference, GOOD_CARD)
+    await pushed_with(client, guest, "Đã nhận tiền cọc")
     await guest.say("/mydata")
     warned = await guest.press("mydata:delete")
-    assert f"Đặt phòng {code}" in texts(warned), texts(warned)
+    assert f"Đặt phòng {code}" in texts(warned) and f"Đặt phòng {carded}" in texts(warned), texts(warned)
     done = await guest.press(pressed(warned, "mydata:delete-confirm"))
     assert f"Đã hủy đặt phòng {code}" in texts(done), texts(done)
     booking = await booking_of(client, code)
     assert booking.status == bookings.CANCELLED and booking.name_enc is None and booking.user_id is None
     assert await held_nights(client.app[ASSISTANT].database, HOUSE) == []
+    # Nine days ahead the rules give the whole card deposit back: refunded at Stripe after the erasure.
+    for _ in range(100):
+        refunded = await booking_of(client, carded)
+        if refunded.refunded_at is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert refunded.refund_vnd == 105_000 and refunded.refunded_at is not None, refunded.refund_vnd
+    refunds = await buyer.v1.refunds.list_async({"payment_intent": payment.reference})
+    assert [refund.amount for refund in refunds.data] == [105_000]
 
 
 async def test_the_migration_matches_the_models(database: Database) -> None:
