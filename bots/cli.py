@@ -390,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the role granted: staff, doctor, seller, host, tutor or admin (required)")
     invite.add_argument("--stay", metavar="ID",
                         help="with the role host: the homestay (the commune's tourism/stays.yml) the code "
-                        "links the account to")
+                        "links the account to (default: none, a host role without a homestay)")
     invite.add_argument("--seller", metavar="ID",
                         help="with the role seller: the seller (the commune's products.yml) the code "
                         "acts for (default: none, a plain seller role)")

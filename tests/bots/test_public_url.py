@@ -292,7 +292,7 @@ def _entries(help_text: str) -> dict[str, str]:
     ("serve", {"--host": "127.0.0.1", "--port": "8080", "--telegram-polling": "off",
                "--zalo-polling": "off"}),
     ("chat", {"--user": "console-user"}),
-    ("invite", {"--seller": "none", "--commune": "none"}),
+    ("invite", {"--seller": "none", "--stay": "none", "--commune": "none"}),
 ])
 def test_every_option_of_serve_chat_and_invite_states_its_default(
         command: str, options: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
