@@ -156,9 +156,14 @@ class Payments:
         withdraw = getattr(self._providers.get(provider), "withdraw", None)
         return True if withdraw is None else bool(await withdraw(reference))
 
+    def refunds(self, provider: str) -> bool:
+        """Whether `provider` gives money back itself (a card); a bank transfer or cash is given back by
+        a person."""
+        return getattr(self._providers.get(provider), "refund", None) is not None
+
     async def refund(self, provider: str, reference: str, amount_vnd: int, key: str) -> str | None:
         """Gives money of a taken payment back through its provider: the refund's reference, or None when
-        the provider cannot (a bank transfer, cash: a person gives it back) or did not."""
+        the provider cannot (see `refunds`) or did not."""
         refund = getattr(self._providers.get(provider), "refund", None)
         return None if refund is None else await refund(reference, amount_vnd, key)
 

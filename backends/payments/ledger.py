@@ -112,7 +112,9 @@ async def cancel_pending(session: AsyncSession, order_code: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def payments_of(session: AsyncSession, order_code: str) -> list[Payment]:
-    rows = await session.scalars(select(Payment).where(Payment.order_code == order_code)
-                                 .order_by(Payment.id))
-    return list(rows)
+async def payments_of(session: AsyncSession, order_code: str, status: str | None = None) -> list[Payment]:
+    """The order's payments, oldest first; only those in `status` when given."""
+    query = select(Payment).where(Payment.order_code == order_code)
+    if status is not None:
+        query = query.where(Payment.status == status)
+    return list(await session.scalars(query.order_by(Payment.id)))

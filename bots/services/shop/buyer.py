@@ -79,8 +79,7 @@ class BuyerOrders:
             async with session.begin_nested():
                 moved = order.paid_at is None and await move(session, order, (NEW,), CANCELLED, unpaid=True)
                 if moved:
-                    pending = [p for p in await ledger.payments_of(session, order.code)
-                               if p.status == ledger.PENDING]
+                    pending = await ledger.payments_of(session, order.code, ledger.PENDING)
                     await ledger.cancel_pending(session, order.code)
                     for payment in pending:  # a card page must take no more money
                         if not await context.services.payments.withdraw(payment.provider, payment.reference):

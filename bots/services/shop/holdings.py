@@ -116,7 +116,7 @@ class ShopHoldings:
         refunds: list[str] = []
         to_withdraw: list[ledger.Payment] = []
         for order in await undelivered_of(session, user_id):
-            pending = [p for p in await ledger.payments_of(session, order.code) if p.status == ledger.PENDING]
+            pending = await ledger.payments_of(session, order.code, ledger.PENDING)
             if not await cancel_for_erasure(session, order, now):
                 continue
             await ledger.cancel_pending(session, order.code)

@@ -112,8 +112,7 @@ class SellerDesk:
         if isinstance(found, Reply):
             return [found]
         order = found
-        payments = await ledger.payments_of(context.session, order.code)
-        pending = [p for p in payments if p.status == ledger.PENDING]
+        pending = await ledger.payments_of(context.session, order.code, ledger.PENDING)
         manual = [p for p in pending if p.provider in MANUAL_PROVIDERS]
         if not manual:
             context.audit("shop.payment_confirm", subject=f"order:{order.code}", outcome="nothing_pending")

@@ -874,7 +874,7 @@ class BookingDesk:
             return [Reply(context.t("tourism.booking.cannot_cancel", code=booking.code))]
         session = context.session
         refund = self._refund(booking)
-        pending = [p for p in await ledger.payments_of(session, booking.code) if p.status == ledger.PENDING]
+        pending = await ledger.payments_of(session, booking.code, ledger.PENDING)
         if not await cancel(
             session,
             booking,

@@ -9,7 +9,6 @@ unpaid holds that ran out are released, and guests and hosts are reminded the da
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from backends.payments import ledger
 from backends.tourism.bookings import (
@@ -41,14 +40,13 @@ from bots.services.tourism.notices import (
     tell_guest,
     tell_hosts,
 )
-from bots.services.tourism.refunds import RefundDesk, refund_by_card
+from bots.services.tourism.refunds import RefundDesk, refund_by_card, withdraw_all
 from core.db import Database
 from core.i18n import local
 from core.messages import Button, Reply
 from core.models import utcnow
 from core.timezones import VIETNAM
 
-log = logging.getLogger(__name__)
 FAMILY = HOST_FAMILY
 STAFF = frozenset({"staff", "admin"})  # who act for a stay's owner not on xaso
 REMIND_HOUR = 8  # the day before check-in, in Vietnam
@@ -181,11 +179,8 @@ class HostDesk:
         booking = await self._hosted(context, any_stay_for_staff=True)
         if booking is None:
             return self._not_found(context, "tourism.deposit_confirm")
-        pending = [
-            p
-            for p in await ledger.payments_of(context.session, booking.code)
-            if p.status == ledger.PENDING and p.provider == "vietqr"
-        ]
+        pending = await ledger.payments_of(context.session, booking.code, ledger.PENDING)
+        pending = [payment for payment in pending if payment.provider == "vietqr"]
         settled = (
             await ledger.settle(
                 context.session,
@@ -278,9 +273,7 @@ async def release_expired(
     stopped: list[tuple[str, str]] = []
     async with database.session() as session:
         for booking in await expired_holds(session, code, now):
-            pending = [
-                p for p in await ledger.payments_of(session, booking.code) if p.status == ledger.PENDING
-            ]
+            pending = await ledger.payments_of(session, booking.code, ledger.PENDING)
             if not await cancel(session, booking, (UNPAID, STARTING), EXPIRED, now=now):
                 continue
             await ledger.cancel_pending(session, booking.code)
@@ -295,11 +288,7 @@ async def release_expired(
                 buttons=True,
             )
             released += 1
-    for provider, reference in stopped:  # once committed, outside the writer lock
-        try:
-            await services.payments.withdraw(provider, reference)
-        except Exception:
-            log.exception("payment %s of a released booking not withdrawn", reference)
+    await withdraw_all(services.payments, stopped)  # once committed, outside the writer lock
     if released:
         await services.audit.record(
             "system", "tourism.holds_released", subject=f"commune:{code}", detail={"bookings": released}

@@ -119,7 +119,7 @@ def host_buttons(services: Services, booking: Booking, lang: str) -> tuple[Butto
 
 def by_card(services: Services, booking: Booking) -> bool:
     """Whether the booking's deposit went through a provider that gives money back itself (a card)."""
-    return getattr(services.payments.get(booking.provider or ""), "refund", None) is not None
+    return services.payments.refunds(booking.provider or "")
 
 
 async def tell_guest(

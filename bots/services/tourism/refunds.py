@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from backends.payments import format_vnd, ledger
+from backends.payments import Payments, format_vnd, ledger
 from backends.tourism.bookings import CANCELLED, Booking, by_code, mark_refunded
 from backends.tourism.places import Tourism
 from bots.dialogue.base import Context
@@ -37,12 +37,8 @@ async def refund_by_card(context: Context, tourism: Tourism, booking: Booking) -
     if owed <= 0 or booking.refunded_at is not None:
         return False
     services = context.services
-    taken = [
-        p for p in await ledger.payments_of(context.session, booking.code) if p.status == ledger.SUCCEEDED
-    ]
-    card = next(
-        (p for p in taken if getattr(services.payments.get(p.provider), "refund", None) is not None), None
-    )
+    taken = await ledger.payments_of(context.session, booking.code, ledger.SUCCEEDED)
+    card = next((p for p in taken if services.payments.refunds(p.provider)), None)
     if card is None:
         return False
     code, provider, reference, actor = (
@@ -103,16 +99,22 @@ def withdraw_after_commit(context: Context, payments: list[tuple[str, str]]) -> 
     no card for them; one paid meanwhile arrives by webhook as money owed back, and staff are told."""
     if not payments:
         return
-    services = context.services
+    payments_of_commune = context.services.payments
 
     async def step() -> None:
-        for provider, reference in payments:
-            try:
-                await services.payments.withdraw(provider, reference)
-            except Exception:
-                log.exception("payment %s of a cancelled booking not withdrawn", reference)
+        await withdraw_all(payments_of_commune, payments)
 
     context.after_commit(step)
+
+
+async def withdraw_all(payments: Payments, stopped: list[tuple[str, str]]) -> None:
+    """Stops each (provider, reference) at its provider; call only once their cancellation has committed.
+    A failure is logged: the ledger already refuses the payment page."""
+    for provider, reference in stopped:
+        try:
+            await payments.withdraw(provider, reference)
+        except Exception:
+            log.exception("payment %s of a cancelled booking not withdrawn", reference)
 
 
 class RefundDesk:
