@@ -117,7 +117,7 @@ class AppointmentDesk:
     def _when(self, context: Context, at: dt.datetime, lang: str | None = None) -> str:
         local = at.astimezone(VIETNAM)
         t = context.services.catalogue.t
-        weekday = t(f"appointments.weekday.{local.weekday()}", lang or context.lang)
+        weekday = t(f"weekday.{local.weekday()}", lang or context.lang)
         return f"{weekday} {local.strftime('%d/%m')} · {local.strftime('%H:%M')}"
 
     def _kind(self, context: Context, kind: str, lang: str | None = None) -> str:

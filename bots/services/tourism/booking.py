@@ -91,8 +91,10 @@ _WORD_NUMBERS = {
 # Days the date reader does not take as one: «tonight» (a part of the day to it) and the English words.
 SAID_DAYS = {"today": 0, "tonight": 0, "tomorrow": 1, "toi nay": 0, "dem nay": 0, "ngay hom nay": 0}
 # «2 người lớn, 1 trẻ em»: every count of people in the answer, added up.
-_PEOPLE_RE = re.compile(r"(\d{1,3})\s*(?:nguoi lon|nguoi|khach|tre em|tre con|tre|chau|be|em be|adults?|"
-                        r"kids?|children|child|guests?|people|persons?)\b")
+_PEOPLE_RE = re.compile(
+    r"(\d{1,3})\s*(?:nguoi lon|nguoi|khach|tre em|tre con|tre|chau|be|em be|adults?|"
+    r"kids?|children|child|guests?|people|persons?)\b"
+)
 
 
 class _Problem(Exception):
@@ -239,7 +241,10 @@ class BookingDesk:
         if draft.first is None:
             free = await self._free_days(context, stay)
             buttons = tuple(
-                Button(day_label(day, context.lang, short=True), f"{FAMILY}:in:{day.isoformat()}")
+                Button(
+                    day_label(context.services.catalogue, day, context.lang, short=True),
+                    f"{FAMILY}:in:{day.isoformat()}",
+                )
                 for day in free
             )
             key = "tourism.booking.ask_checkin" if free else "tourism.booking.ask_checkin_none_soon"
@@ -253,7 +258,12 @@ class BookingDesk:
                     context.t(
                         "tourism.booking.button.nights",
                         nights=n,
-                        checkout=day_label(draft.first + dt.timedelta(days=n), context.lang, short=True),
+                        checkout=day_label(
+                            context.services.catalogue,
+                            draft.first + dt.timedelta(days=n),
+                            context.lang,
+                            short=True,
+                        ),
                     ),
                     f"{FAMILY}:nights:{n}",
                 )
@@ -261,7 +271,10 @@ class BookingDesk:
             )
             return [
                 Reply(
-                    context.t("tourism.booking.ask_nights", checkin=day_label(draft.first, context.lang)),
+                    context.t(
+                        "tourism.booking.ask_nights",
+                        checkin=day_label(context.services.catalogue, draft.first, context.lang),
+                    ),
                     (*buttons, cancel_button),
                 )
             ]
@@ -319,8 +332,8 @@ class BookingDesk:
         text = context.t(
             "tourism.booking.summary",
             stay=local(dict(stay.name), context.lang),
-            checkin=day_label(draft.first, context.lang),
-            checkout=day_label(draft.last, context.lang),
+            checkin=day_label(context.services.catalogue, draft.first, context.lang),
+            checkout=day_label(context.services.catalogue, draft.last, context.lang),
             nights=nights,
             guests=draft.guests,
             price=format_vnd(stay.price),
@@ -388,18 +401,29 @@ class BookingDesk:
     async def _check_checkin(self, context: Context, stay: Stay, day: dt.date) -> None:
         now = today()
         if day < now:
-            raise _Problem(context.t("tourism.booking.bad.past", day=day_label(day, context.lang)))
+            raise _Problem(
+                context.t(
+                    "tourism.booking.bad.past", day=day_label(context.services.catalogue, day, context.lang)
+                )
+            )
         if day > now + dt.timedelta(days=self.rules.ahead_days):
             raise _Problem(context.t("tourism.booking.bad.too_far", days=self.rules.ahead_days))
         if day in await taken_nights(context.session, context.services.commune.code, stay.id, day, day):
-            raise _Problem(context.t("tourism.booking.bad.taken", day=day_label(day, context.lang)))
+            raise _Problem(
+                context.t(
+                    "tourism.booking.bad.taken", day=day_label(context.services.catalogue, day, context.lang)
+                )
+            )
 
     async def _check_checkout(
         self, context: Context, stay: Stay, checkin: dt.date, checkout: dt.date
     ) -> None:
         if checkout <= checkin:
             raise _Problem(
-                context.t("tourism.booking.bad.checkout_before", checkin=day_label(checkin, context.lang))
+                context.t(
+                    "tourism.booking.bad.checkout_before",
+                    checkin=day_label(context.services.catalogue, checkin, context.lang),
+                )
             )
         if (checkout - checkin).days > self.rules.max_nights:
             raise _Problem(
@@ -409,7 +433,12 @@ class BookingDesk:
             context.session, context.services.commune.code, stay.id, checkin, checkout - dt.timedelta(days=1)
         )
         if taken:
-            raise _Problem(context.t("tourism.booking.bad.taken", day=day_label(min(taken), context.lang)))
+            raise _Problem(
+                context.t(
+                    "tourism.booking.bad.taken",
+                    day=day_label(context.services.catalogue, min(taken), context.lang),
+                )
+            )
 
     def _check_guests(self, context: Context, stay: Stay, guests: int) -> None:
         if guests < 1:
@@ -781,7 +810,9 @@ class BookingDesk:
         placed = Reply(
             context.t(
                 "tourism.booking.placed",
-                hold=f"{hold:%H:%M} {day_label(hold.date(), context.lang)}" if hold else "—",
+                hold=f"{hold:%H:%M} {day_label(context.services.catalogue, hold.date(), context.lang)}"
+                if hold
+                else "—",
                 **fields,
             )
         )

@@ -19,24 +19,17 @@ from backends.tourism.hosts import hosts_of
 from backends.tourism.places import Stay, Tourism
 from bots.dialogue.base import Services
 from bots.dialogue.notify import notify
-from core.i18n import local
+from core.i18n import Catalogue, local
 from core.identity import users_with_role
 from core.messages import Button, Reply
 from core.models import User
 
 BOOKINGS = CODE_PREFIX  # the payments the bookings hear of: their deposits' (DP-…)
 HOST_FAMILY, GUEST_FAMILY = "host", "stay"
-_WEEKDAYS = {
-    "vi": ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật"),
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-}
-_SHORT = {"vi": ("T2", "T3", "T4", "T5", "T6", "T7", "CN"), "en": _WEEKDAYS["en"]}
-
-
-def day_label(day: dt.date, lang: str, short: bool = False) -> str:
+def day_label(catalogue: Catalogue, day: dt.date, lang: str, short: bool = False) -> str:
     """ "Thứ Bảy 05/12/2026"; short, for a button: "T7 05/12"."""
-    names = (_SHORT if short else _WEEKDAYS).get(lang, (_SHORT if short else _WEEKDAYS)["vi"])
-    return f"{names[day.weekday()]} {day:%d/%m}" + ("" if short else f"/{day.year}")
+    name = catalogue.t(f"weekday.short.{day.weekday()}" if short else f"weekday.{day.weekday()}", lang)
+    return f"{name} {day:%d/%m}" + ("" if short else f"/{day.year}")
 
 
 def stay_name(stay: Stay | None, booking: Booking, lang: str) -> str:
@@ -49,8 +42,8 @@ def booking_fields(services: Services, tourism: Tourism, booking: Booking, lang:
     return {
         "code": booking.code,
         "stay": stay_name(tourism.stays.get(booking.stay_id), booking, lang),
-        "checkin": day_label(booking.checkin, lang),
-        "checkout": day_label(booking.checkout, lang),
+        "checkin": day_label(services.catalogue, booking.checkin, lang),
+        "checkout": day_label(services.catalogue, booking.checkout, lang),
         "nights": str(booking.nights),
         "guests": str(booking.guests),
         "total": format_vnd(booking.total_vnd),
