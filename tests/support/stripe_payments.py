@@ -24,7 +24,7 @@ from backends.payments import FailedEvent, PaidEvent, PaymentRequest, PaymentSta
 from backends.payments.ledger import payments_of, record
 from backends.payments.stripe import StripePayments
 from bots.assistant import Assistant
-from bots.server import create_app
+from bots.server import ASSISTANT, create_app
 from core.config import Settings
 from core.db import Database
 from core.security import sign_stripe_payload
@@ -100,10 +100,13 @@ def every_provider(settings: Settings, localstripe_url: str, tmp_path: Path) -> 
 @asynccontextmanager
 async def served_with_webhook(settings: Settings, database: Database, nlu_engine: NLUEngine,
                               localstripe_url: str) -> AsyncIterator[TestClient]:
-    """The whole service, localstripe posting its events to our webhook."""
+    """The whole service, localstripe posting its events to our webhook, signed with the settings' secret."""
+    secret = settings.stripe_webhook_secret
+    assert secret is not None, "the webhook refuses every event without its secret"
     assistant = Assistant.build(settings, nlu=nlu_engine, database=database)
     async with TestClient(TestServer(create_app(assistant))) as client:
-        await register_webhook(localstripe_url, str(client.make_url("/stripe/webhook")), WEBHOOK_SECRET)
+        url = str(client.make_url("/stripe/webhook"))
+        await register_webhook(localstripe_url, url, secret.get_secret_value())
         yield client
 
 
@@ -117,8 +120,8 @@ def stripe_settings(settings: Settings, localstripe_url: str) -> Settings:
 @pytest.fixture
 async def shop(stripe_settings: Settings, database: Database, nlu_engine: NLUEngine,
                localstripe_url: str) -> AsyncIterator[Shop]:
-    assistant = Assistant.build(stripe_settings, nlu=nlu_engine, database=database)
-    async with TestClient(TestServer(create_app(assistant))) as client:
+    async with served_with_webhook(stripe_settings, database, nlu_engine, localstripe_url) as client:
+        assistant = client.app[ASSISTANT]
         found = Shop(client, assistant, database)
 
         async def on_paid(session: Any, event: PaidEvent) -> None:
@@ -129,7 +132,6 @@ async def shop(stripe_settings: Settings, database: Database, nlu_engine: NLUEng
 
         assistant.services.payments.on_paid(on_paid)
         assistant.services.payments.on_failed(on_failed)
-        await register_webhook(localstripe_url, str(client.make_url("/stripe/webhook")), WEBHOOK_SECRET)
         yield found
 
 

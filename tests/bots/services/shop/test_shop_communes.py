@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import stripe
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -25,7 +25,7 @@ from backends.shop.catalogue import MILLI
 from backends.shop.orders import STARTING, Delivery, Order, Stock, create_order
 from backends.shop.sellers import create_seller_invite
 from bots.assistant import Assistant
-from bots.server import ASSISTANT, create_app
+from bots.server import ASSISTANT
 from bots.services.shop.stuck import STUCK_AFTER, cancel_stuck
 from core.config import REPO_ROOT, Settings
 from core.db import Database
@@ -35,9 +35,15 @@ from core.security import sign_stripe_payload
 from nlu.engine import NLUEngine
 from tests.support.chat import ChatSession, pushed_now, texts
 from tests.support.communes import PROVINCE, villager_in
-from tests.support.localstripe import localstripe_url, register_webhook
+from tests.support.localstripe import localstripe_url
 from tests.support.shop import BANK, data_dir_with_bank, order_honey, pushed_with
-from tests.support.stripe_payments import API_KEY, GOOD_CARD, PUBLISHABLE_KEY, pay_by_card
+from tests.support.stripe_payments import (
+    API_KEY,
+    GOOD_CARD,
+    PUBLISHABLE_KEY,
+    pay_by_card,
+    served_with_webhook,
+)
 
 __all__ = ["localstripe_url"]  # the session fixture, used by name below
 
@@ -232,9 +238,7 @@ def card_settings(settings: Settings, localstripe_url: str, tmp_path: Path) -> S
 @pytest.fixture
 async def card_client(card_settings: Settings, database: Database, nlu_engine: NLUEngine,
                       localstripe_url: str) -> AsyncIterator[TestClient]:
-    assistant = Assistant.build(card_settings, nlu=nlu_engine, database=database)
-    async with TestClient(TestServer(create_app(assistant))) as test_client:
-        await register_webhook(localstripe_url, str(test_client.make_url("/stripe/webhook")), WEBHOOK_SECRET)
+    async with served_with_webhook(card_settings, database, nlu_engine, localstripe_url) as test_client:
         yield test_client
 
 
