@@ -154,12 +154,12 @@ async def _invite(args: argparse.Namespace) -> int:
         return 2
     elif commune is None:  # a commune's own installation: its roles stay its own in a province later
         commune = settings.commune_code
-    if args.seller is not None:  # tied to one seller of the commune's products.yml (bots/shop_cli.py)
-        from bots.shop_cli import invite_seller
+    if args.seller is not None:  # tied to one seller of the commune's products.yml (bots/linked_invites.py)
+        from bots.linked_invites import invite_seller
 
         return await invite_seller(settings, args.role, args.seller, _with_database, commune)
     if args.stay is not None:  # tied to one homestay of the commune's tourism/stays.yml
-        from bots.shop_cli import invite_host
+        from bots.linked_invites import invite_host
 
         return await invite_host(settings, args.role, args.stay, _with_database, commune)
 
